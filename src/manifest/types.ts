@@ -1,0 +1,90 @@
+// The validated manifest model (apiVersion clinimesh.io/v1alpha1). Parsing turns YAML into these
+// precise types; nothing downstream ever sees unvalidated input.
+import type { SourcePos } from '../errors.ts';
+
+export const API_VERSION = 'clinimesh.io/v1alpha1';
+
+export type Protocol = 'http' | 'grpc' | 'tcp';
+export type MtlsMode = 'STRICT' | 'PERMISSIVE';
+
+export interface Locality {
+  readonly region?: string;
+  readonly zone?: string;
+  readonly subZone?: string;
+}
+
+/** Where a document came from, kept so later checks (references, conflicts) can point at it. */
+export interface Origin {
+  readonly file: string;
+  readonly pos?: SourcePos;
+}
+
+export interface Mesh {
+  readonly kind: 'Mesh';
+  readonly name: string;
+  readonly trustDomain: string;
+  readonly mtls: { readonly mode: MtlsMode };
+  readonly defaults: MeshDefaults;
+  readonly origin: Origin;
+}
+
+export interface MeshDefaults {
+  readonly connectTimeoutMs: number;
+  /** Per-request timeout for HTTP/gRPC routes; 0 disables it. */
+  readonly requestTimeoutMs: number;
+}
+
+export interface ServicePort {
+  readonly name: string;
+  /** The port peers reach each instance's sidecar on (the inbound mesh port). */
+  readonly port: number;
+  /** The port the application itself listens on, behind its sidecar. */
+  readonly targetPort: number;
+  readonly protocol: Protocol;
+}
+
+export interface Instance {
+  readonly name: string;
+  /** Where the sidecar of this instance is reachable by peers. */
+  readonly address: string;
+  /** Where the application listens, and where its outbound listeners bind (default 127.0.0.1). */
+  readonly appAddress: string;
+  readonly locality: Locality;
+  readonly weight: number;
+  readonly meta: Readonly<Record<string, string>>;
+}
+
+export interface Upstream {
+  readonly service: string;
+  readonly namespace: string;
+  /** Name of the upstream service's port to call. */
+  readonly port: string;
+  /** Local port the application connects to for this upstream (on its appAddress). */
+  readonly localPort: number;
+}
+
+export type DiscoveryMode = 'static' | 'consul';
+
+export interface Service {
+  readonly kind: 'Service';
+  readonly name: string;
+  readonly namespace: string;
+  readonly ports: readonly ServicePort[];
+  readonly discovery: { readonly mode: DiscoveryMode; readonly consulName?: string; readonly register: boolean };
+  readonly instances: readonly Instance[];
+  readonly upstreams: readonly Upstream[];
+  readonly origin: Origin;
+}
+
+export type Manifest = Mesh | Service;
+export type ManifestKind = Manifest['kind'];
+
+/** `Service clinical/his`, `Mesh hospital`: how documents are named in errors and APIs. */
+export function manifestId(m: { kind: string; name: string; namespace?: string }): string {
+  return m.namespace ? `${m.kind} ${m.namespace}/${m.name}` : `${m.kind} ${m.name}`;
+}
+
+/** `his.clinical`: the key of a service in state and the stem of its Envoy resource names. */
+export function serviceKey(s: { name: string; namespace: string }): string {
+  return `${s.name}.${s.namespace}`;
+}

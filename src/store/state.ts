@@ -1,0 +1,9 @@
+// The desired state: the validated manifests in force, with a revision that only ever grows.
+import type { Mesh, Service } from '../manifest/types.ts';
+
+export interface DesiredState {
+  readonly revision: number;
+  readonly mesh: Mesh;
+  /** Keyed by `serviceKey` (`his.clinical`). */
+  readonly services: ReadonlyMap<string, Service>;
+}
