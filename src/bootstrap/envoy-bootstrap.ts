@@ -1,0 +1,79 @@
+// The Envoy bootstrap a sidecar starts from: who it is (node), where its control plane is, and
+// whether it streams (ADS over gRPC) or polls (REST-JSON). Everything else arrives over xDS.
+import type { JsonObject } from '../xds/resources/json.ts';
+import { REST_REFRESH_DELAY, REST_REQUEST_TIMEOUT } from '../xds/generate/config-source.ts';
+import { XDS_CLUSTER } from '../xds/generate/names.ts';
+import type { XdsTransport } from '../xds/generate/types.ts';
+
+export interface BootstrapOptions {
+  readonly nodeId: string;
+  /** Envoy's node.cluster: the service name. */
+  readonly cluster: string;
+  readonly xdsHost: string;
+  /** The gRPC port for ADS, the REST port for polling. */
+  readonly xdsPort: number;
+  readonly transport: XdsTransport;
+  readonly adminAddress?: string;
+  /** 0 lets the OS pick; Envoy then reports it through --admin-address-path. */
+  readonly adminPort?: number;
+  readonly metadata?: JsonObject;
+}
+
+const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+
+function xdsCluster(o: BootstrapOptions): JsonObject {
+  const cluster: JsonObject = {
+    name: XDS_CLUSTER,
+    type: 'STRICT_DNS',
+    connect_timeout: '1s',
+    load_assignment: {
+      cluster_name: XDS_CLUSTER,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: o.xdsHost, port_value: o.xdsPort } } } }] }],
+    },
+  };
+  if (o.transport === 'ads') {
+    cluster.typed_extension_protocol_options = {
+      [HTTP_PROTOCOL_OPTIONS]: {
+        '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
+        explicit_http_config: { http2_protocol_options: {} },
+      },
+    };
+  }
+  return cluster;
+}
+
+function dynamicResources(transport: XdsTransport): JsonObject {
+  if (transport === 'ads') {
+    const ads = { ads: {}, resource_api_version: 'V3' };
+    return {
+      ads_config: {
+        api_type: 'GRPC',
+        transport_api_version: 'V3',
+        grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER } }],
+        set_node_on_first_message_only: true,
+      },
+      cds_config: ads,
+      lds_config: ads,
+    };
+  }
+  const rest = {
+    api_config_source: {
+      api_type: 'REST',
+      transport_api_version: 'V3',
+      cluster_names: [XDS_CLUSTER],
+      refresh_delay: REST_REFRESH_DELAY,
+      request_timeout: REST_REQUEST_TIMEOUT,
+    },
+    resource_api_version: 'V3',
+  };
+  return { cds_config: rest, lds_config: rest };
+}
+
+export function envoyBootstrap(o: BootstrapOptions): JsonObject {
+  return {
+    node: { id: o.nodeId, cluster: o.cluster, metadata: { ...(o.metadata ?? {}) } },
+    admin: { address: { socket_address: { address: o.adminAddress ?? '127.0.0.1', port_value: o.adminPort ?? 15000 } } },
+    dynamic_resources: dynamicResources(o.transport),
+    static_resources: { clusters: [xdsCluster(o)] },
+  };
+}

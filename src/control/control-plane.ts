@@ -1,0 +1,106 @@
+// The control plane's one door for changes: applies and deletes are proposed, planned (every
+// sidecar's resources generated and validated) and only then committed and published, one at a
+// time. Discovery sources feed endpoints in through `updateEndpoints`.
+import { fail, ok, type Result } from '../errors.ts';
+import type { EndpointSet } from '../discovery/endpoints.ts';
+import { staticEndpoints } from '../discovery/static.ts';
+import type { Manifest } from '../manifest/types.ts';
+import type { DesiredState } from '../store/state.ts';
+import type { ManifestRef, StateStore } from '../store/store.ts';
+import type { MeshView, SidecarRef } from '../xds/generate/types.ts';
+import type { XdsHooks } from '../xds/server/hooks.ts';
+import { nodeId, parseNodeId } from './node-id.ts';
+import type { Reconciler } from './reconciler.ts';
+
+export interface ApplyOutcome {
+  readonly revision: number;
+  readonly changed: boolean;
+  readonly touched: readonly string[];
+  readonly sidecars: number;
+}
+
+export class ControlPlane {
+  /** Endpoints learned from dynamic sources (Consul), by serviceKey; static ones come from state. */
+  private readonly discovered = new Map<string, EndpointSet>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly store: StateStore,
+    readonly reconciler: Reconciler,
+  ) {}
+
+  state(): DesiredState {
+    return this.store.current();
+  }
+
+  /** Publishes what the store holds (at start-up, after restore). */
+  async start(): Promise<Result<ApplyOutcome>> {
+    return this.change({});
+  }
+
+  apply(manifests: readonly Manifest[], dryRun = false): Promise<Result<ApplyOutcome>> {
+    return this.change({ apply: manifests }, dryRun);
+  }
+
+  delete(refs: readonly ManifestRef[], dryRun = false): Promise<Result<ApplyOutcome>> {
+    return this.change({ delete: refs }, dryRun);
+  }
+
+  updateEndpoints(set: EndpointSet): number {
+    this.discovered.set(set.service, set);
+    return this.reconciler.updateEndpoints(set);
+  }
+
+  readonly hooks: XdsHooks = {
+    connect: (node, ctx) => {
+      // A sidecar's transport decides its EDS/RDS config sources, so it is planned per connection.
+      const parsed = parseNodeId(node.id, ctx.transport);
+      if (!parsed.ok) return parsed;
+      const ensured = this.reconciler.ensureSidecar(parsed.value);
+      return ensured.ok ? ok(parsed.value.nodeId) : ensured;
+    },
+  };
+
+  private change(change: { apply?: readonly Manifest[]; delete?: readonly ManifestRef[] }, dryRun = false): Promise<Result<ApplyOutcome>> {
+    const run = async (): Promise<Result<ApplyOutcome>> => {
+      const proposal = this.store.propose(change);
+      if (!proposal.ok) return proposal;
+      const { state } = proposal.value;
+      const view = this.view(state);
+      const sidecars = this.sidecarsOf(state);
+      const plan = this.reconciler.plan(view, sidecars);
+      if (!plan.ok) return fail(plan.errors);
+      const outcome = { revision: state.revision, changed: proposal.value.changed, touched: proposal.value.touched, sidecars: sidecars.length };
+      if (dryRun) return ok(outcome);
+      const committed = await this.store.commit(proposal.value);
+      if (!committed.ok) return committed;
+      // Identical applies change nothing and push nothing (the start-up publish always runs).
+      if (committed.value || !this.reconciler.currentView()) this.reconciler.publish(view, sidecars, plan.value);
+      return ok(outcome);
+    };
+    const next = this.queue.then(run, run);
+    this.queue = next;
+    return next;
+  }
+
+  private view(state: DesiredState): MeshView {
+    const endpoints = new Map<string, EndpointSet>();
+    for (const [key, service] of state.services) {
+      const set = service.discovery.mode === 'static' ? staticEndpoints(service) : this.discovered.get(key);
+      if (set) endpoints.set(key, set);
+    }
+    return { mesh: state.mesh, services: state.services, endpoints };
+  }
+
+  /** Every declared instance has a sidecar; a connected one keeps the transport it uses. */
+  private sidecarsOf(state: DesiredState): SidecarRef[] {
+    const out: SidecarRef[] = [];
+    for (const service of state.services.values()) {
+      for (const instance of service.instances) {
+        const id = nodeId({ namespace: service.namespace, service: service.name, instance: instance.name });
+        out.push({ nodeId: id, namespace: service.namespace, service: service.name, instance: instance.name, transport: this.reconciler.sidecar(id)?.transport ?? 'ads' });
+      }
+    }
+    return out;
+  }
+}

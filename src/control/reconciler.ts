@@ -1,0 +1,135 @@
+// Turns desired state plus endpoints into published snapshots, as Kuma's reconcile loop does:
+// generate → prepare (validate against protoc-gen-validate, encode once, content-hash) → check
+// consistency → publish. A full plan is validated before anything is published, so an apply that
+// would produce a bad resource fails whole. Endpoint changes take a narrow path: only the affected
+// ClusterLoadAssignments are rebuilt, and only sidecars that consume them get an EDS push.
+import { fail, ok, type Problem, type Result } from '../errors.ts';
+import { serviceKey, type Service } from '../manifest/types.ts';
+import type { EndpointSet } from '../discovery/endpoints.ts';
+import { SnapshotCache } from '../xds/cache/snapshot.ts';
+import { checkConsistency } from '../xds/cache/consistency.ts';
+import { generateLoadAssignment, generateSidecar, outboundClusterName } from '../xds/generate/index.ts';
+import type { MeshView, SidecarRef, SidecarResources } from '../xds/generate/types.ts';
+import { ResourcePool, type PreparedResource } from '../xds/resources/prepared.ts';
+import { ENDPOINT, PUSH_ORDER, type TypeUrl } from '../xds/resources/type-urls.ts';
+
+export type PreparedSnapshot = Record<TypeUrl, PreparedResource[]>;
+export type Plan = Map<string, PreparedSnapshot>;
+
+export class Reconciler {
+  readonly pool = new ResourcePool();
+  private view: MeshView | undefined;
+  private sidecars = new Map<string, SidecarRef>();
+  /** serviceKey → node ids whose sidecars call it: who gets an EDS push when it moves. */
+  private consumers = new Map<string, Set<string>>();
+
+  constructor(readonly cache: SnapshotCache) {}
+
+  currentView(): MeshView | undefined {
+    return this.view;
+  }
+
+  sidecar(nodeId: string): SidecarRef | undefined {
+    return this.sidecars.get(nodeId);
+  }
+
+  /** Generates and prepares every sidecar's snapshot; publishes nothing. */
+  plan(view: MeshView, sidecars: Iterable<SidecarRef>): Result<Plan> {
+    const plan: Plan = new Map();
+    const problems: Problem[] = [];
+    for (const ref of sidecars) {
+      const result = this.planSidecar(view, ref);
+      if (result.ok) plan.set(ref.nodeId, result.value);
+      else problems.push(...result.errors);
+    }
+    return problems.length ? fail(dedupe(problems)) : ok(plan);
+  }
+
+  /** Makes `plan` what sidecars see; nodes not in it lose their snapshot. */
+  publish(view: MeshView, sidecars: Iterable<SidecarRef>, plan: Plan): void {
+    this.view = view;
+    this.sidecars = new Map([...sidecars].map((s) => [s.nodeId, s]));
+    this.consumers = consumersOf(view, this.sidecars.values());
+    for (const node of this.cache.nodeIds()) if (!plan.has(node)) this.cache.delete(node);
+    for (const [node, snapshot] of plan) this.cache.set(node, snapshot);
+    this.pool.retain(this.cache.liveResources());
+  }
+
+  /** Adds (or re-plans with its transport) one sidecar, e.g. when it connects. */
+  ensureSidecar(ref: SidecarRef): Result<void> {
+    if (!this.view) return fail([{ code: 'NOT_FOUND', message: 'no mesh state has been applied yet' }]);
+    const known = this.sidecars.get(ref.nodeId);
+    if (known && known.transport === ref.transport && this.cache.has(ref.nodeId)) return ok(undefined);
+    const planned = this.planSidecar(this.view, ref);
+    if (!planned.ok) return planned;
+    this.sidecars.set(ref.nodeId, ref);
+    this.consumers = consumersOf(this.view, this.sidecars.values());
+    this.cache.set(ref.nodeId, planned.value);
+    return ok(undefined);
+  }
+
+  /** The narrow path: new endpoints for one service → EDS pushes to its consumers only. */
+  updateEndpoints(set: EndpointSet): number {
+    if (!this.view) return 0;
+    const endpoints = new Map(this.view.endpoints);
+    endpoints.set(set.service, set);
+    this.view = { ...this.view, endpoints };
+    const target = this.view.services.get(set.service);
+    let pushed = 0;
+    for (const node of this.consumers.get(set.service) ?? []) {
+      const ref = this.sidecars.get(node);
+      const own = ref && this.view.services.get(serviceKey({ name: ref.service, namespace: ref.namespace }));
+      const current = this.cache.get(node, ENDPOINT);
+      if (!own || !target || !current) continue;
+      const next = new Map(current.resources);
+      for (const u of own.upstreams) {
+        if (serviceKey({ name: u.service, namespace: u.namespace }) !== set.service) continue;
+        const prepared = this.pool.prepare(generateLoadAssignment(outboundClusterName(u), u.port, set));
+        if (prepared.ok) next.set(prepared.value.name, prepared.value);
+      }
+      if (this.cache.set(node, { [ENDPOINT]: [...next.values()] }).length) pushed++;
+    }
+    return pushed;
+  }
+
+  private planSidecar(view: MeshView, ref: SidecarRef): Result<PreparedSnapshot> {
+    const generated = generateSidecar(view, ref);
+    if (!generated.ok) return generated;
+    const problems = checkConsistency(ref.nodeId, generated.value);
+    const out = {} as PreparedSnapshot;
+    for (const typeUrl of PUSH_ORDER) {
+      out[typeUrl] = [];
+      for (const r of (generated.value as SidecarResources)[typeUrl]) {
+        const prepared = this.pool.prepare(r);
+        if (prepared.ok) out[typeUrl].push(prepared.value);
+        else problems.push(...prepared.errors);
+      }
+    }
+    return problems.length ? fail(problems) : ok(out);
+  }
+}
+
+function consumersOf(view: MeshView, sidecars: Iterable<SidecarRef>): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const ref of sidecars) {
+    const own: Service | undefined = view.services.get(serviceKey({ name: ref.service, namespace: ref.namespace }));
+    for (const u of own?.upstreams ?? []) {
+      const key = serviceKey({ name: u.service, namespace: u.namespace });
+      const set = out.get(key) ?? new Set<string>();
+      set.add(ref.nodeId);
+      out.set(key, set);
+    }
+  }
+  return out;
+}
+
+/** The same bad cluster generated for 40 sidecars is one problem, not 40. */
+function dedupe(problems: Problem[]): Problem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.code}|${p.field}|${p.message}|${p.resource?.replace(/^sidecar \S+ /, '')}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

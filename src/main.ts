@@ -1,0 +1,99 @@
+// Wires the pieces together; nothing else does. `startControlPlane` is what `npm start`, the CLI's
+// `serve` and the end-to-end tests all run.
+import type { Server } from 'node:http';
+import { pathToFileURL } from 'node:url';
+import { createAdminServer } from './admin/http.ts';
+import { Metrics } from './admin/metrics.ts';
+import { ControlPlane } from './control/control-plane.ts';
+import { Reconciler } from './control/reconciler.ts';
+import { ClinimeshError, type Result } from './errors.ts';
+import { loadManifests } from './manifest/index.ts';
+import { FileStore } from './store/file-store.ts';
+import { StateStore } from './store/store.ts';
+import { SnapshotCache } from './xds/cache/snapshot.ts';
+import { startXdsServers, type XdsServers } from './xds/server/index.ts';
+import { StatusRegistry } from './xds/status.ts';
+
+export interface ControlPlaneOptions {
+  readonly host?: string;
+  readonly xdsPort?: number;
+  readonly xdsRestPort?: number;
+  readonly adminPort?: number;
+  /** Files and directories of manifests applied at start (as one atomic apply). */
+  readonly manifests?: readonly string[];
+  /** Where desired state is persisted; undefined keeps it in memory only. */
+  readonly dataDir?: string;
+  readonly longPollMs?: number;
+}
+
+export interface RunningControlPlane {
+  readonly controlPlane: ControlPlane;
+  readonly cache: SnapshotCache;
+  readonly statuses: StatusRegistry;
+  readonly metrics: Metrics;
+  readonly host: string;
+  readonly xdsPort: number;
+  readonly xdsRestPort: number;
+  readonly adminPort: number;
+  readonly adminUrl: string;
+  stop(): Promise<void>;
+}
+
+function orThrow<T>(r: Result<T>): T {
+  if (!r.ok) throw new ClinimeshError(r.errors);
+  return r.value;
+}
+
+export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<RunningControlPlane> {
+  const host = o.host ?? '127.0.0.1';
+  const metrics = new Metrics();
+  const statuses = new StatusRegistry(metrics.statusEvents());
+  const cache = new SnapshotCache();
+  const store = new StateStore(o.dataDir ? new FileStore(o.dataDir) : undefined);
+  orThrow(await store.restore());
+  const controlPlane = new ControlPlane(store, new Reconciler(cache));
+  orThrow(await controlPlane.start());
+  if (o.manifests?.length) orThrow(await controlPlane.apply(orThrow(await loadManifests(o.manifests))));
+
+  let ready = false;
+  const xds: XdsServers = await startXdsServers({
+    host,
+    grpcPort: o.xdsPort ?? 18000,
+    restPort: o.xdsRestPort ?? 18001,
+    cache,
+    hooks: controlPlane.hooks,
+    statuses,
+    longPollMs: o.longPollMs,
+  });
+  const admin: Server = createAdminServer({ controlPlane, cache, statuses, metrics, ready: () => ready });
+  const adminPort = await new Promise<number>((resolve, reject) => {
+    admin.once('error', reject);
+    admin.listen(o.adminPort ?? 19000, host, () => {
+      const a = admin.address();
+      resolve(typeof a === 'object' && a ? a.port : 0);
+    });
+  });
+  ready = true;
+  return {
+    controlPlane,
+    cache,
+    statuses,
+    metrics,
+    host,
+    xdsPort: xds.grpcPort,
+    xdsRestPort: xds.restPort,
+    adminPort,
+    adminUrl: `http://${host}:${adminPort}`,
+    stop: async () => {
+      ready = false;
+      const closed = new Promise<void>((resolve) => admin.close(() => resolve()));
+      admin.closeAllConnections();
+      await Promise.all([closed, xds.close()]);
+    },
+  };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { runServe } = await import('./cli/serve.ts');
+  process.exitCode = await runServe(process.argv.slice(2));
+}

@@ -1,0 +1,112 @@
+// The desired-state store: manifests in force, a revision that grows by one per real change, and
+// change notifications. Changes are proposed (validated as a whole set) and then committed, so a
+// bad document in a batch means nothing of the batch is applied; an identical apply is a no-op.
+import { fail, ok, type Result } from '../errors.ts';
+import { checkManifestSet } from '../manifest/index.ts';
+import { manifestId, serviceKey, type Manifest, type ManifestKind, type Mesh, type Service } from '../manifest/types.ts';
+import type { FileStore } from './file-store.ts';
+import type { DesiredState } from './state.ts';
+
+export interface ManifestRef {
+  readonly kind: ManifestKind;
+  readonly name: string;
+  readonly namespace?: string;
+}
+
+export interface Proposal {
+  readonly state: DesiredState;
+  readonly manifests: readonly Manifest[];
+  readonly changed: boolean;
+  /** Ids (`Service clinical/his`) of manifests added, changed or removed. */
+  readonly touched: readonly string[];
+}
+
+export const DEFAULT_MESH: Mesh = {
+  kind: 'Mesh',
+  name: 'default',
+  trustDomain: 'clinimesh.local',
+  mtls: { mode: 'STRICT' },
+  defaults: { connectTimeoutMs: 2000, requestTimeoutMs: 15000 },
+  origin: { file: '<built-in>' },
+};
+
+/** Manifests compared without where they came from: re-applying the same content is no change. */
+function canonical(m: Manifest): string {
+  return JSON.stringify(m, (k, v: unknown) => (k === 'origin' ? undefined : v));
+}
+
+function buildState(revision: number, manifests: readonly Manifest[]): DesiredState {
+  const mesh = manifests.find((m): m is Mesh => m.kind === 'Mesh') ?? DEFAULT_MESH;
+  const services = new Map<string, Service>();
+  for (const m of manifests) if (m.kind === 'Service') services.set(serviceKey(m), m);
+  return { revision, mesh, services };
+}
+
+export type StateListener = (state: DesiredState, touched: readonly string[]) => void;
+
+export class StateStore {
+  private manifests = new Map<string, Manifest>();
+  private state: DesiredState = buildState(0, []);
+  private readonly listeners = new Set<StateListener>();
+
+  constructor(private readonly persistence?: FileStore) {}
+
+  /** Restores what was last committed, if a persistence directory holds it. */
+  async restore(): Promise<Result<void>> {
+    if (!this.persistence) return ok(undefined);
+    const loaded = await this.persistence.load();
+    if (!loaded.ok) return loaded;
+    if (!loaded.value) return ok(undefined);
+    this.manifests = new Map(loaded.value.manifests.map((m) => [manifestId(m), m]));
+    this.state = buildState(loaded.value.revision, loaded.value.manifests);
+    return ok(undefined);
+  }
+
+  current(): DesiredState {
+    return this.state;
+  }
+
+  list(): Manifest[] {
+    return [...this.manifests.values()];
+  }
+
+  propose(change: { apply?: readonly Manifest[]; delete?: readonly ManifestRef[] }): Result<Proposal> {
+    const next = new Map(this.manifests);
+    const missing = (change.delete ?? []).filter((ref) => !next.delete(manifestId(ref)));
+    if (missing.length) return fail(missing.map((ref) => ({ code: 'NOT_FOUND', resource: manifestId(ref), message: 'no such manifest to delete' })));
+    for (const m of change.apply ?? []) next.set(manifestId(m), m);
+    const manifests = [...next.values()];
+    const problems = checkManifestSet(manifests);
+    if (problems.length) return fail(problems);
+
+    const touched = [...new Set([...this.manifests.keys(), ...next.keys()])].filter((id) => {
+      const a = this.manifests.get(id);
+      const b = next.get(id);
+      return !a || !b || canonical(a) !== canonical(b);
+    });
+    const changed = touched.length > 0;
+    const state = changed ? buildState(this.state.revision + 1, manifests) : this.state;
+    return ok({ state, manifests, changed, touched });
+  }
+
+  /** Persists first, then makes the proposal current and tells listeners; a no-op when unchanged. */
+  async commit(p: Proposal): Promise<Result<boolean>> {
+    if (!p.changed) return ok(false);
+    if (p.state.revision !== this.state.revision + 1) {
+      return fail([{ code: 'CONFLICT', message: `state moved to revision ${this.state.revision} since this change was proposed` }]);
+    }
+    if (this.persistence) {
+      const saved = await this.persistence.save({ revision: p.state.revision, manifests: p.manifests });
+      if (!saved.ok) return saved;
+    }
+    this.manifests = new Map(p.manifests.map((m) => [manifestId(m), m]));
+    this.state = p.state;
+    for (const l of this.listeners) l(p.state, p.touched);
+    return ok(true);
+  }
+
+  subscribe(listener: StateListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}

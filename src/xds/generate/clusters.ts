@@ -1,0 +1,72 @@
+// Clusters: one EDS cluster per upstream port, one static cluster per local application port.
+import type { Instance, Mesh, Protocol, ServicePort } from '../../manifest/types.ts';
+import type { JsonObject } from '../resources/json.ts';
+import { CLUSTER } from '../resources/type-urls.ts';
+import { configSource } from './config-source.ts';
+import { duration } from './durations.ts';
+import { inboundClusterName } from './names.ts';
+import type { Resource, XdsTransport } from './types.ts';
+
+const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+
+function protocolOptions(protocol: Protocol): JsonObject {
+  if (protocol !== 'grpc') return {};
+  return {
+    typed_extension_protocol_options: {
+      [HTTP_PROTOCOL_OPTIONS]: {
+        '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
+        explicit_http_config: { http2_protocol_options: {} },
+      },
+    },
+  };
+}
+
+export function generateOutboundCluster(
+  name: string,
+  protocol: Protocol,
+  mesh: Mesh,
+  transport: XdsTransport,
+): Resource {
+  return {
+    typeUrl: CLUSTER,
+    name,
+    body: {
+      name,
+      type: 'EDS',
+      eds_cluster_config: { eds_config: configSource(transport), service_name: name },
+      connect_timeout: duration(mesh.defaults.connectTimeoutMs),
+      lb_policy: 'ROUND_ROBIN',
+      // Endpoints we route to are already filtered by health; never fall back to unhealthy ones.
+      common_lb_config: { healthy_panic_threshold: { value: 0 } },
+      ...protocolOptions(protocol),
+    },
+  };
+}
+
+export function generateInboundCluster(port: ServicePort, instance: Instance, mesh: Mesh): Resource {
+  const name = inboundClusterName(port);
+  return {
+    typeUrl: CLUSTER,
+    name,
+    body: {
+      name,
+      type: 'STATIC',
+      connect_timeout: duration(mesh.defaults.connectTimeoutMs),
+      load_assignment: {
+        cluster_name: name,
+        endpoints: [
+          {
+            lb_endpoints: [
+              {
+                endpoint: {
+                  address: { socket_address: { address: instance.appAddress, port_value: port.targetPort } },
+                },
+              },
+            ],
+          },
+        ],
+      },
+      ...protocolOptions(port.protocol),
+    },
+  };
+}

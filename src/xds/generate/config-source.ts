@@ -1,0 +1,21 @@
+// The ConfigSource for EDS and RDS: the ADS stream, or REST polling of the control plane.
+import type { JsonObject } from '../resources/json.ts';
+import { XDS_CLUSTER } from './names.ts';
+import type { XdsTransport } from './types.ts';
+
+export const REST_REFRESH_DELAY = '1s';
+export const REST_REQUEST_TIMEOUT = '35s';
+
+export function configSource(transport: XdsTransport): JsonObject {
+  if (transport === 'ads') return { ads: {}, resource_api_version: 'V3' };
+  return {
+    api_config_source: {
+      api_type: 'REST',
+      transport_api_version: 'V3',
+      cluster_names: [XDS_CLUSTER],
+      refresh_delay: REST_REFRESH_DELAY,
+      request_timeout: REST_REQUEST_TIMEOUT,
+    },
+    resource_api_version: 'V3',
+  };
+}

@@ -1,0 +1,26 @@
+// Resource names. One place decides them, so listeners, routes and clusters always agree.
+import type { ServicePort, Upstream } from '../../manifest/types.ts';
+
+/** `outbound|http|his.clinical`: the cluster (and its ClusterLoadAssignment) of one upstream port. */
+export function outboundClusterName(u: Pick<Upstream, 'service' | 'namespace' | 'port'>): string {
+  return `outbound|${u.port}|${u.service}.${u.namespace}`;
+}
+
+/** The route configuration for an HTTP/gRPC upstream is named like its cluster. */
+export const outboundRouteName = outboundClusterName;
+
+export function outboundListenerName(u: Pick<Upstream, 'localPort'>): string {
+  return `outbound|${u.localPort}`;
+}
+
+/** `inbound|http`: the local application behind this sidecar, one per service port. */
+export function inboundClusterName(p: Pick<ServicePort, 'name'>): string {
+  return `inbound|${p.name}`;
+}
+
+export function inboundListenerName(p: Pick<ServicePort, 'port'>): string {
+  return `inbound|${p.port}`;
+}
+
+/** The cluster a REST-polling sidecar's bootstrap defines for reaching the control plane. */
+export const XDS_CLUSTER = 'clinimesh-xds';

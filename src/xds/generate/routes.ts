@@ -1,0 +1,37 @@
+// Route configurations. Outbound HTTP/gRPC traffic gets its own RouteConfiguration (served over RDS)
+// so a routing change never rebuilds a listener; inbound routes are inline and trivial.
+import type { Mesh, Protocol } from '../../manifest/types.ts';
+import type { JsonObject } from '../resources/json.ts';
+import { ROUTE } from '../resources/type-urls.ts';
+import { duration } from './durations.ts';
+import type { Resource } from './types.ts';
+
+/**
+ * Only failures where the request provably never reached the upstream are retried, so a
+ * non-idempotent clinical write (POST an order, a result) is never sent twice.
+ */
+export const SAFE_RETRY_ON = 'connect-failure,refused-stream,reset-before-request';
+
+export function routeAction(cluster: string, mesh: Mesh, protocol: Protocol, retries: boolean): JsonObject {
+  const action: JsonObject = { cluster, timeout: duration(mesh.defaults.requestTimeoutMs) };
+  // gRPC streams may be long-lived; a per-request timeout there is the caller's deadline's job.
+  if (protocol === 'grpc') action.timeout = '0s';
+  if (retries) action.retry_policy = { retry_on: SAFE_RETRY_ON, num_retries: 2 };
+  return action;
+}
+
+export function virtualHost(name: string, action: JsonObject): JsonObject {
+  return { name, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: action }] };
+}
+
+export function generateOutboundRoute(name: string, protocol: Protocol, mesh: Mesh): Resource {
+  return {
+    typeUrl: ROUTE,
+    name,
+    body: {
+      name,
+      virtual_hosts: [virtualHost(name, routeAction(name, mesh, protocol, true))],
+      validate_clusters: false,
+    },
+  };
+}

@@ -1,0 +1,47 @@
+// Everything one sidecar needs, from the mesh view. Pure: same input, same output, in the same order.
+import { fail, ok, type Problem, type Result } from '../../errors.ts';
+import { serviceKey, type Service } from '../../manifest/types.ts';
+import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, type TypeUrl } from '../resources/type-urls.ts';
+import { generateInboundCluster, generateOutboundCluster } from './clusters.ts';
+import { generateLoadAssignment } from './endpoints.ts';
+import { generateInboundListener, generateOutboundListener } from './listeners.ts';
+import { outboundClusterName } from './names.ts';
+import { generateOutboundRoute } from './routes.ts';
+import type { MeshView, Resource, SidecarRef, SidecarResources } from './types.ts';
+
+export function generateSidecar(view: MeshView, sidecar: SidecarRef): Result<SidecarResources> {
+  const service = view.services.get(serviceKey({ name: sidecar.service, namespace: sidecar.namespace }));
+  const resource = `sidecar ${sidecar.nodeId}`;
+  if (!service) return fail([{ code: 'NOT_FOUND', resource, message: `no service ${sidecar.service}.${sidecar.namespace}` }]);
+  const instance = service.instances.find((i) => i.name === sidecar.instance);
+  if (!instance) {
+    return fail([{ code: 'NOT_FOUND', resource, message: `service ${service.name} has no instance ${sidecar.instance}` }]);
+  }
+  const out: Record<TypeUrl, Resource[]> = { [CLUSTER]: [], [ENDPOINT]: [], [LISTENER]: [], [ROUTE]: [], [SECRET]: [] };
+  const problems: Problem[] = [];
+  const push = (r: Resource) => out[r.typeUrl].push(r);
+
+  for (const port of service.ports) {
+    push(generateInboundCluster(port, instance, view.mesh));
+    push(generateInboundListener(port, instance, view.mesh));
+  }
+  for (const upstream of service.upstreams) {
+    const target = view.services.get(serviceKey({ name: upstream.service, namespace: upstream.namespace }));
+    const port = target?.ports.find((p) => p.name === upstream.port);
+    if (!target || !port) {
+      problems.push({ code: 'REFERENCE', resource, message: `upstream ${upstream.service}.${upstream.namespace}:${upstream.port} does not exist` });
+      continue;
+    }
+    const name = outboundClusterName(upstream);
+    push(generateOutboundCluster(name, port.protocol, view.mesh, sidecar.transport));
+    push(generateLoadAssignment(name, port.name, view.endpoints.get(serviceKey(target))));
+    push(generateOutboundListener(upstream, target, port, instance, sidecar.transport));
+    if (port.protocol !== 'tcp') push(generateOutboundRoute(name, port.protocol, view.mesh));
+  }
+  return problems.length ? fail(problems) : ok(out);
+}
+
+/** The services whose endpoints this service's sidecars consume (for EDS-only pushes). */
+export function upstreamServiceKeys(service: Service): string[] {
+  return service.upstreams.map((u) => serviceKey({ name: u.service, namespace: u.namespace }));
+}

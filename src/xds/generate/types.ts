@@ -1,0 +1,33 @@
+// What generators take and give. Plain data in, plain data out: no I/O, clock or globals.
+import type { EndpointSet } from '../../discovery/endpoints.ts';
+import type { Mesh, Service } from '../../manifest/types.ts';
+import type { JsonObject } from '../resources/json.ts';
+import type { TypeUrl } from '../resources/type-urls.ts';
+
+export type XdsTransport = 'ads' | 'rest';
+
+/** One sidecar: an instance of a service, and how it talks xDS (it decides its config sources). */
+export interface SidecarRef {
+  readonly nodeId: string;
+  readonly namespace: string;
+  readonly service: string;
+  readonly instance: string;
+  readonly transport: XdsTransport;
+}
+
+export interface MeshView {
+  readonly mesh: Mesh;
+  /** Keyed by `serviceKey` (`his.clinical`). */
+  readonly services: ReadonlyMap<string, Service>;
+  /** Keyed by `serviceKey`. A service without a set has no known endpoints yet. */
+  readonly endpoints: ReadonlyMap<string, EndpointSet>;
+}
+
+/** An Envoy resource in proto3 JSON form, before validation and encoding. */
+export interface Resource {
+  readonly typeUrl: TypeUrl;
+  readonly name: string;
+  readonly body: JsonObject;
+}
+
+export type SidecarResources = Readonly<Record<TypeUrl, readonly Resource[]>>;

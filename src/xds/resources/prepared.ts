@@ -1,0 +1,92 @@
+// A resource validated, encoded and hashed once, then shared by every sidecar and stream that sends
+// it. Identical generator output (the same cluster for 500 sidecars) is prepared only once.
+import { createHash } from 'node:crypto';
+import { fromJson, toBinary, toJson, type Message } from '@bufbuild/protobuf';
+import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
+import { fail, ok, type Result } from '../../errors.ts';
+import type { Resource } from '../generate/types.ts';
+import type { JsonObject } from './json.ts';
+import { validateMessage } from './pgv.ts';
+import { envoyRegistry, messageDesc } from './registry.ts';
+import { messageTypeOf, shortName, type TypeUrl } from './type-urls.ts';
+
+export interface PreparedResource {
+  readonly typeUrl: TypeUrl;
+  readonly name: string;
+  /** Content hash of the encoded message: equal bytes, equal hash, across restarts. */
+  readonly hash: string;
+  /** The resource as an encoded google.protobuf.Any, ready to splice into a DiscoveryResponse. */
+  readonly anyBytes: Uint8Array;
+  /** Canonical proto3 JSON with `@type`, for REST polling and config dumps (rendered on first use). */
+  json(): JsonObject;
+}
+
+class Prepared implements PreparedResource {
+  #json: JsonObject | undefined;
+  constructor(
+    readonly typeUrl: TypeUrl,
+    readonly name: string,
+    readonly hash: string,
+    readonly anyBytes: Uint8Array,
+    private readonly message: Message,
+  ) {}
+
+  json(): JsonObject {
+    if (!this.#json) {
+      const desc = messageDesc(messageTypeOf(this.typeUrl));
+      const body = toJson(desc, this.message, { registry: envoyRegistry() }) as JsonObject;
+      this.#json = { '@type': this.typeUrl, ...body };
+    }
+    return this.#json;
+  }
+
+  toJSON(): JsonObject {
+    return this.json();
+  }
+}
+
+export function encodeAny(typeUrl: string, value: Uint8Array): Uint8Array {
+  return new BinaryWriter().tag(1, WireType.LengthDelimited).string(typeUrl).tag(2, WireType.LengthDelimited).bytes(value).finish();
+}
+
+/** Validate against Envoy's protoc-gen-validate rules and encode; errors name the resource and field. */
+export function prepareResource(r: Resource): Result<PreparedResource> {
+  const label = `${shortName(r.typeUrl)} ${r.name}`;
+  const desc = messageDesc(messageTypeOf(r.typeUrl));
+  let message: Message;
+  try {
+    message = fromJson(desc, r.body, { registry: envoyRegistry() });
+  } catch (e) {
+    return fail([{ code: 'PGV', resource: label, message: `not a valid ${desc.typeName}: ${(e as Error).message}` }]);
+  }
+  const problems = validateMessage(desc, message, label);
+  if (problems.length) return fail(problems);
+  const bytes = toBinary(desc, message);
+  const hash = createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+  return ok(new Prepared(r.typeUrl, r.name, hash, encodeAny(r.typeUrl, bytes), message));
+}
+
+/**
+ * Interns prepared resources by their generator output, so re-generating an unchanged resource
+ * costs one JSON.stringify and a map lookup. `retain` drops entries no snapshot uses any more.
+ */
+export class ResourcePool {
+  private entries = new Map<string, PreparedResource>();
+
+  prepare(r: Resource): Result<PreparedResource> {
+    const key = createHash('sha1').update(`${r.typeUrl}\u0000${r.name}\u0000${JSON.stringify(r.body)}`).digest('base64');
+    const hit = this.entries.get(key);
+    if (hit) return ok(hit);
+    const result = prepareResource(r);
+    if (result.ok) this.entries.set(key, result.value);
+    return result;
+  }
+
+  retain(live: ReadonlySet<PreparedResource>): void {
+    for (const [key, value] of this.entries) if (!live.has(value)) this.entries.delete(key);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}

@@ -1,0 +1,18 @@
+// What the transport asks of the rest of the control plane. The server never generates config:
+// `connect` authenticates a node and makes sure the cache holds a snapshot for it.
+import type { Result } from '../../errors.ts';
+import type { NodeInfo } from './node.ts';
+
+export interface ConnectContext {
+  readonly transport: 'ads' | 'rest';
+  /** Remote address, e.g. `ipv4:127.0.0.1:50123`. */
+  readonly peer: string;
+  /** The workload identity the transport proved (TLS client certificate, bearer token), if any. */
+  readonly credential?: string;
+}
+
+export interface XdsHooks {
+  /** Returns the snapshot key for this node, or why it may not connect. */
+  connect(node: NodeInfo, ctx: ConnectContext): Result<string>;
+  disconnect?(key: string): void;
+}

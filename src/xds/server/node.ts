@@ -1,0 +1,65 @@
+// The parts of an xDS DiscoveryRequest the server uses, decoded from binary (gRPC) or JSON (REST).
+import { fromBinary, fromJson, type DescMessage, type JsonValue as PbJson } from '@bufbuild/protobuf';
+import { fail, ok, type Result } from '../../errors.ts';
+import type { JsonObject } from '../resources/json.ts';
+import { envoyRegistry, messageDesc } from '../resources/registry.ts';
+
+export interface NodeInfo {
+  readonly id: string;
+  readonly cluster: string;
+  /** node.metadata as plain JSON (a google.protobuf.Struct). */
+  readonly metadata: JsonObject;
+  readonly userAgent: string;
+}
+
+export interface XdsRequest {
+  readonly versionInfo: string;
+  readonly node?: NodeInfo;
+  readonly resourceNames: readonly string[];
+  readonly typeUrl: string;
+  readonly responseNonce: string;
+  /** error_detail.message when the client rejects the last response (a NACK). */
+  readonly errorDetail?: string;
+}
+
+let desc: DescMessage | undefined;
+const requestDesc = () => (desc ??= messageDesc('envoy.service.discovery.v3.DiscoveryRequest'));
+
+interface DecodedRequest {
+  versionInfo: string;
+  node?: { id: string; cluster: string; metadata?: { fields: Record<string, unknown> }; userAgentName: string };
+  resourceNames: string[];
+  typeUrl: string;
+  responseNonce: string;
+  errorDetail?: { code: number; message: string };
+}
+
+function toRequest(m: DecodedRequest, metadataJson: JsonObject): XdsRequest {
+  return {
+    versionInfo: m.versionInfo,
+    node: m.node ? { id: m.node.id, cluster: m.node.cluster, metadata: metadataJson, userAgent: m.node.userAgentName } : undefined,
+    resourceNames: m.resourceNames,
+    typeUrl: m.typeUrl,
+    responseNonce: m.responseNonce,
+    errorDetail: m.errorDetail ? m.errorDetail.message || `code ${m.errorDetail.code}` : undefined,
+  };
+}
+
+function structJson(value: unknown): JsonObject {
+  // google.protobuf.Struct decodes to plain JSON in protobuf-es (well-known type unwrapping).
+  return value && typeof value === 'object' ? (value as JsonObject) : {};
+}
+
+export function decodeRequestBinary(bytes: Uint8Array): XdsRequest {
+  const m = fromBinary(requestDesc(), bytes) as unknown as DecodedRequest;
+  return toRequest(m, structJson(m.node?.metadata));
+}
+
+export function decodeRequestJson(json: unknown): Result<XdsRequest> {
+  try {
+    const m = fromJson(requestDesc(), json as PbJson, { registry: envoyRegistry(), ignoreUnknownFields: true }) as unknown as DecodedRequest;
+    return ok(toRequest(m, structJson(m.node?.metadata)));
+  } catch (e) {
+    return fail([{ code: 'SCHEMA', message: `not a DiscoveryRequest: ${(e as Error).message}` }]);
+  }
+}
