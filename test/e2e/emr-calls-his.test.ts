@@ -107,7 +107,7 @@ spec:
     expect(parsed.ok).toBe(false);
     if (parsed.ok) return;
     const problem = parsed.errors.find((p) => p.field?.endsWith('ports[0].port'));
-    expect(problem?.pos).toMatchObject({ file: 'broken.yaml', line: 13 });
+    expect(problem?.pos).toMatchObject({ file: 'broken.yaml', line: 16 });
     expect(cp.controlPlane.state().revision).toBe(revision);
     for (let i = 0; i < 5; i++) expect((await callHis()).servedBy).toBe('his-2');
   });
@@ -139,7 +139,7 @@ spec:
       },
       { what: 'EMR to NACK the bad route' },
     );
-    expect(nack.error).toMatch(/regex/i);
+    expect(nack.error).toContain('((');
     const pushes = cp.statuses.all().find((x) => x.nodeId === node)!.types.get(ROUTE)!.pushes;
     // Still serving with the last good route.
     expect((await callHis()).status).toBe(200);
