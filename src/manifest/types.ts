@@ -17,6 +17,11 @@ export interface Locality {
 export interface Origin {
   readonly file: string;
   readonly pos?: SourcePos;
+  /**
+   * Where each field was written in `file`: field path (`spec.upstreams[0].service`) → [line, col],
+   * 1-based. Set for manifests read from YAML, so cross-document checks can point at the field.
+   */
+  readonly fieldPos?: Readonly<Record<string, readonly [line: number, col: number]>>;
 }
 
 export interface Mesh {

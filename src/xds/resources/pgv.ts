@@ -22,7 +22,13 @@ import {
   type Message,
   type Registry,
 } from '@bufbuild/protobuf';
-import { isReflectMessage, reflect, type ReflectList, type ReflectMap, type ReflectMessage } from '@bufbuild/protobuf/reflect';
+import {
+  isReflectMessage,
+  reflect,
+  type ReflectList,
+  type ReflectMap,
+  type ReflectMessage,
+} from '@bufbuild/protobuf/reflect';
 import {
   AnySchema,
   anyUnpack,
@@ -112,7 +118,13 @@ function walkField(r: ReflectMessage, field: DescField, path: string, walk: Walk
 }
 
 /** One value: a singular field, a list item or a map value. `undefined` is an unset message. */
-function walkValue(value: unknown, rules: FieldRules | undefined, path: string, walk: Walk, enumDesc?: DescEnum): void {
+function walkValue(
+  value: unknown,
+  rules: FieldRules | undefined,
+  path: string,
+  walk: Walk,
+  enumDesc?: DescEnum,
+): void {
   if (value !== undefined && !isReflectMessage(value)) {
     if (rules) for (const m of scalarViolations(rules, value, enumDesc)) walk.report(path, m);
     return;
@@ -136,14 +148,21 @@ function requiredRule(rules: FieldRules | undefined): string | undefined {
 function messageRuleViolations(rules: FieldRules, m: ReflectMessage): string[] {
   const msg = m.message;
   if (rules.any && isMessage(msg, AnySchema)) return anyViolations(rules.any, msg.typeUrl);
-  if (rules.duration && isMessage(msg, DurationSchema)) return timeViolations('duration', rules.duration, timeNanos(msg));
-  if (rules.timestamp && isMessage(msg, TimestampSchema)) return timeViolations('timestamp', rules.timestamp, timeNanos(msg));
+  if (rules.duration && isMessage(msg, DurationSchema))
+    return timeViolations('duration', rules.duration, timeNanos(msg));
+  if (rules.timestamp && isMessage(msg, TimestampSchema))
+    return timeViolations('timestamp', rules.timestamp, timeNanos(msg));
   // google.protobuf.UInt32Value and friends: scalar rules apply to the wrapped value.
   const wrapped = isWrapperDesc(m.desc) ? m.desc.fields[0] : undefined;
   return wrapped ? scalarViolations(rules, m.get(wrapped)) : [];
 }
 
-function walkAnyContents(typeUrl: string, any: Parameters<typeof anyUnpack>[0], path: string, walk: Walk): void {
+function walkAnyContents(
+  typeUrl: string,
+  any: Parameters<typeof anyUnpack>[0],
+  path: string,
+  walk: Walk,
+): void {
   if (typeUrl === '') return;
   let inner: Message | undefined;
   try {
@@ -161,7 +180,8 @@ function walkList(list: ReflectList, rules: FieldRules | undefined, path: string
   const field = list.field();
   const rep = rules?.repeated;
   if (rep && !(rep.ignore_empty && list.size === 0)) {
-    for (const m of countViolations('repeated', rep.min_items, rep.max_items, list.size)) walk.report(path, m);
+    for (const m of countViolations('repeated', rep.min_items, rep.max_items, list.size))
+      walk.report(path, m);
     if (rep.unique) reportDuplicates(list, path, walk);
   }
   const items = rep?.items ?? (rules?.message ? { message: rules.message } : undefined);
@@ -172,7 +192,8 @@ function reportDuplicates(list: ReflectList, path: string, walk: Walk): void {
   const seen = new Set<unknown>();
   for (const [i, item] of list.entries()) {
     const key = item instanceof Uint8Array ? `bytes:${Buffer.from(item).toString('base64')}` : item;
-    if (seen.has(key)) walk.report(`${path}[${i}]`, 'repeated value must contain unique items (repeated.unique)');
+    if (seen.has(key))
+      walk.report(`${path}[${i}]`, 'repeated value must contain unique items (repeated.unique)');
     seen.add(key);
   }
 }
@@ -193,7 +214,9 @@ function walkMap(map: ReflectMap, rules: FieldRules | undefined, path: string, w
 
 // --- reading the rules from descriptor options, once per descriptor ---
 
-let extensions: { rules: DescExtension; required: DescExtension; disabled: DescExtension; ignored: DescExtension } | undefined;
+let extensions:
+  | { rules: DescExtension; required: DescExtension; disabled: DescExtension; ignored: DescExtension }
+  | undefined;
 
 function validateExtensions(): NonNullable<typeof extensions> {
   if (!extensions) {

@@ -3,11 +3,13 @@
 // - a request whose nonce is not the last one we sent for its type is stale and ignored;
 // - a current nonce with error_detail is a NACK: the version is remembered and never re-pushed;
 //   the sidecar keeps its last good config until a new version exists;
-// - a client that reconnects already holding the current version is not sent it again.
+// - a client that reconnects already holding the current version is not sent it again;
+// - make before break: clusters that a change removes are kept in the CDS response until the
+//   listeners and routes that stop using them are ACKed, so no request meets a missing cluster.
 import type { Problem } from '../../errors.ts';
 import type { SnapshotCache, TypeSnapshot } from '../cache/snapshot.ts';
 import type { PreparedResource } from '../resources/prepared.ts';
-import { isTypeUrl, WILDCARD_TYPES, type TypeUrl } from '../resources/type-urls.ts';
+import { CLUSTER, isTypeUrl, LISTENER, ROUTE, WILDCARD_TYPES, type TypeUrl } from '../resources/type-urls.ts';
 import type { SidecarStatus, StatusRegistry } from '../status.ts';
 import type { ConnectContext, XdsHooks } from './hooks.ts';
 import type { XdsRequest } from './node.ts';
@@ -20,7 +22,12 @@ interface Subscription {
   sentNonce?: string;
   sentAt?: number;
   nackedVersion?: string;
+  /** What the last response carried, for keeping removed clusters until routes move off them. */
+  sent: ReadonlyMap<string, PreparedResource>;
 }
+
+/** Marks a CDS version that still carries clusters being removed; the final version follows. */
+const KEEP_SUFFIX = '+draining';
 
 export interface StreamIo {
   send(response: Buffer): void;
@@ -47,7 +54,7 @@ export class SotwStream {
     if (!this.key && !this.open(req)) return;
     if (!isTypeUrl(req.typeUrl)) return; // a type we do not serve: nothing to say
     const typeUrl = req.typeUrl;
-    const sub = this.subs.get(typeUrl) ?? { wildcard: false, names: new Set<string>() };
+    const sub = this.subs.get(typeUrl) ?? { wildcard: false, names: new Set<string>(), sent: new Map() };
     this.subs.set(typeUrl, sub);
     if (req.responseNonce !== '' && req.responseNonce !== sub.sentNonce) return; // stale
 
@@ -63,6 +70,7 @@ export class SotwStream {
       } else {
         const latency = sub.sentAt === undefined ? undefined : performance.now() - sub.sentAt;
         this.statuses.acked(this.status!, typeUrl, req.versionInfo, latency);
+        if (typeUrl === LISTENER || typeUrl === ROUTE) this.finishDraining();
       }
     }
     const namesChanged = this.subscribe(sub, typeUrl, req.resourceNames);
@@ -113,16 +121,41 @@ export class SotwStream {
       this.statuses.acked(this.status!, snapshot.typeUrl, snapshot.version);
       return;
     }
-    const resources = this.select(sub, snapshot);
+    let resources = this.select(sub, snapshot);
     // Names requested before they exist: wait for them rather than answer with nothing.
     if (!sub.wildcard && resources.length === 0 && sub.sentVersion === undefined) return;
+    let version = snapshot.version;
+    if (snapshot.typeUrl === CLUSTER && this.routesPending()) {
+      const removed = [...sub.sent.values()].filter((r) => !snapshot.resources.has(r.name));
+      if (removed.length) {
+        resources = [...resources, ...removed];
+        version = `${snapshot.version}${KEEP_SUFFIX}`;
+      }
+    }
     const nonce = String(++this.nonce);
-    const bytes = encodeDiscoveryResponse({ version: snapshot.version, typeUrl: snapshot.typeUrl, nonce, resources });
-    sub.sentVersion = snapshot.version;
+    const bytes = encodeDiscoveryResponse({ version, typeUrl: snapshot.typeUrl, nonce, resources });
+    sub.sent = new Map(resources.map((r) => [r.name, r]));
+    sub.sentVersion = version;
     sub.sentNonce = nonce;
     sub.sentAt = snapshot.publishedAt;
-    this.statuses.pushed(this.status!, snapshot.typeUrl, snapshot.version, nonce, bytes.length);
+    this.statuses.pushed(this.status!, snapshot.typeUrl, version, nonce, bytes.length);
     this.io.send(bytes);
+  }
+
+  /** Listeners or routes this client has not yet ACKed at the cache's current version. */
+  private routesPending(): boolean {
+    return [LISTENER, ROUTE].some((t) => {
+      const sub = this.subs.get(t);
+      const current = this.cache.get(this.key!, t);
+      return sub !== undefined && current !== undefined && this.status!.types.get(t)?.ackedVersion !== current.version;
+    });
+  }
+
+  /** Once listeners and routes are ACKed, send the final CDS without the drained clusters. */
+  private finishDraining(): void {
+    const cds = this.subs.get(CLUSTER);
+    const snapshot = this.cache.get(this.key!, CLUSTER);
+    if (cds?.sentVersion?.endsWith(KEEP_SUFFIX) && snapshot && !this.routesPending()) this.maybeSend(cds, snapshot, false, undefined);
   }
 
   private select(sub: Subscription, snapshot: TypeSnapshot): PreparedResource[] {

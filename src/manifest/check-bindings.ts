@@ -1,0 +1,88 @@
+// Socket bindings implied by the manifests: each instance's sidecar listens on (address, port) for
+// every service port and on (appAddress, localPort) for every upstream; its application listens on
+// (appAddress, targetPort). Two of these on the same socket cannot both bind (CONFLICT).
+//
+// Addresses identify hosts here (the examples run a whole mesh on 127.0.0.x), with one exception:
+// an application socket only collides within its own instance, since `appAddress` defaults to
+// 127.0.0.1 and every service on its own host may well listen on 8080.
+import type { Problem } from '../errors.ts';
+import { problemAt, where } from './problem-at.ts';
+import { manifestId, type Service } from './types.ts';
+
+interface Socket {
+  readonly host: string;
+  readonly port: number;
+  readonly service: Service;
+  readonly instance: string;
+  /** The field to blame when this socket is the second to claim an address. */
+  readonly field: string;
+  readonly what: string;
+  readonly appOnly: boolean;
+}
+
+const WILDCARDS = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0']);
+
+function socketsOf(s: Service): Socket[] {
+  const id = manifestId(s);
+  return s.instances.flatMap((inst, i) => {
+    const base = { service: s, instance: `${id}/${inst.name}` };
+    return [
+      ...s.ports.map((p) => ({
+        ...base,
+        host: inst.address,
+        port: p.port,
+        field: `spec.instances[${i}].address`,
+        appOnly: false,
+        what: `the inbound ${p.name} listener of ${id} instance ${inst.name}`,
+      })),
+      ...s.ports.map((p, k) => ({
+        ...base,
+        host: inst.appAddress,
+        port: p.targetPort,
+        field: `spec.ports[${k}].targetPort`,
+        appOnly: true,
+        what: `the application of ${id} instance ${inst.name}`,
+      })),
+      ...s.upstreams.map((u, j) => ({
+        ...base,
+        host: inst.appAddress,
+        port: u.localPort,
+        field: `spec.upstreams[${j}].localPort`,
+        appOnly: false,
+        what: `the outbound listener for ${u.service} of ${id} instance ${inst.name}`,
+      })),
+    ];
+  });
+}
+
+function collide(a: Socket, b: Socket): boolean {
+  if (a.port !== b.port) return false;
+  // Two service ports may forward to one application port: the application binds it once.
+  if (a.appOnly && b.appOnly) return false;
+  if ((a.appOnly || b.appOnly) && a.instance !== b.instance) return false;
+  const [ha, hb] = [a.host.toLowerCase(), b.host.toLowerCase()];
+  return ha === hb || WILDCARDS.has(ha) || WILDCARDS.has(hb);
+}
+
+export function checkSocketBindings(services: readonly Service[]): Problem[] {
+  const byPort = new Map<number, Socket[]>();
+  const problems: Problem[] = [];
+  for (const socket of services.flatMap(socketsOf)) {
+    const samePort = byPort.get(socket.port) ?? [];
+    const earlier = samePort.find((other) => collide(other, socket));
+    if (earlier) {
+      problems.push(
+        problemAt(
+          socket.service.origin,
+          manifestId(socket.service),
+          socket.field,
+          'CONFLICT',
+          `${socket.host}:${socket.port} for ${socket.what} is already bound by ${earlier.what} (${where(earlier.service.origin, earlier.field)})`,
+        ),
+      );
+    }
+    samePort.push(socket);
+    byPort.set(socket.port, samePort);
+  }
+  return problems;
+}

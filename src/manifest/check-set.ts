@@ -1,0 +1,30 @@
+// Checks across a set of manifests, run on the whole desired state (not one file): identity,
+// references, and bindings. A new kind adds its cross-document rules as another row of SET_CHECKS.
+import type { Problem } from '../errors.ts';
+import { checkSocketBindings } from './check-bindings.ts';
+import { checkDocumentIdentity } from './check-identity.ts';
+import { checkUpstreamReferences } from './check-references.ts';
+import { checkServiceEntries } from './check-service.ts';
+import { manifestId, type Manifest, type Service } from './types.ts';
+
+type SetCheck = (ms: readonly Manifest[], services: readonly Service[]) => Problem[];
+
+const SET_CHECKS: readonly SetCheck[] = [
+  (ms) => checkDocumentIdentity(ms),
+  // Already enforced when parsing; repeated so manifests built in code meet the same rules.
+  (_, services) => services.flatMap(checkServiceEntries),
+  (_, services) => checkUpstreamReferences(services),
+  (_, services) => checkSocketBindings(services),
+];
+
+/** Every cross-document problem of `ms`; an empty list means the set can be published. */
+export function checkManifestSet(ms: readonly Manifest[]): Problem[] {
+  return SET_CHECKS.flatMap((check) => check(ms, firstDefinitions(ms)));
+}
+
+/** A duplicated service is reported once, as DUPLICATE; the other checks see its first definition only. */
+function firstDefinitions(ms: readonly Manifest[]): Service[] {
+  const first = new Map<string, Service>();
+  for (const m of ms) if (m.kind === 'Service' && !first.has(manifestId(m))) first.set(manifestId(m), m);
+  return [...first.values()];
+}

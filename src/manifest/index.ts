@@ -1,0 +1,7 @@
+// The manifest module: YAML manifests → validated, positioned model.
+export { parseManifestText, loadManifests } from './load.ts';
+export { checkManifestSet } from './check-set.ts';
+export { MESH_DEFAULTS } from './schema-mesh.ts';
+export { SERVICE_DEFAULTS } from './schema-service.ts';
+export { parseDuration } from './field-values.ts';
+export * from './types.ts';

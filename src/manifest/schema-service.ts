@@ -1,0 +1,133 @@
+// kind: Service — a clinical service: its ports, how its instances are discovered (listed here or
+// found in Consul), the instances themselves, and the upstream services it calls.
+import { checkServiceEntries } from './check-service.ts';
+import { dnsLabel, hostOrIp, ipAddress, portNumber } from './field-values.ts';
+import { DEFAULT_NAMESPACE, type KindSchema } from './kind-schema.ts';
+import type { DiscoveryMode, Instance, Locality, Protocol, Service, ServicePort, Upstream } from './types.ts';
+import {
+  bool,
+  complete,
+  intIn,
+  listOf,
+  mapOf,
+  oneOf,
+  str,
+  stringMap,
+  stringWhere,
+  type MapFields,
+  type Reader,
+} from './yaml-reader.ts';
+
+export const SERVICE_DEFAULTS = {
+  namespace: DEFAULT_NAMESPACE,
+  discoveryMode: 'static' as DiscoveryMode,
+  appAddress: '127.0.0.1',
+  weight: 1,
+} as const;
+
+const readPort: Reader<ServicePort> = (r, node, path) => {
+  const m = mapOf(['name', 'port', 'targetPort', 'protocol'])(r, node, path);
+  const name = m?.required('name', dnsLabel);
+  const port = m?.required('port', portNumber);
+  const targetPort = m?.optional('targetPort', portNumber);
+  const protocol = m?.required('protocol', oneOf<Protocol>(['http', 'grpc', 'tcp']));
+  if (name === undefined || port === undefined || protocol === undefined) return undefined;
+  return { name, port, targetPort: targetPort ?? port, protocol };
+};
+
+const readLocality: Reader<Locality> = (r, node, path) => {
+  const m = mapOf(['region', 'zone', 'subZone'])(r, node, path);
+  const region = m?.optional('region', str);
+  const zone = m?.optional('zone', str);
+  const subZone = m?.optional('subZone', str);
+  // Only the levels given, so `{}` means "no locality" everywhere downstream.
+  return {
+    ...(region !== undefined && { region }),
+    ...(zone !== undefined && { zone }),
+    ...(subZone !== undefined && { subZone }),
+  };
+};
+
+const readInstance: Reader<Instance> = (r, node, path) => {
+  const m = mapOf(['name', 'address', 'appAddress', 'locality', 'weight', 'meta'])(r, node, path);
+  const name = m?.required('name', dnsLabel);
+  const address = m?.required('address', hostOrIp);
+  // The sidecar binds outbound listeners here, so it must be an IP, not a name.
+  const appAddress = m?.optional('appAddress', ipAddress) ?? SERVICE_DEFAULTS.appAddress;
+  const locality = m?.optional('locality', readLocality) ?? {};
+  const weight = m?.optional('weight', intIn(1, 128)) ?? SERVICE_DEFAULTS.weight;
+  const meta = m?.optional('meta', stringMap) ?? {};
+  if (name === undefined || address === undefined) return undefined;
+  return { name, address, appAddress, locality, weight, meta };
+};
+
+/**
+ * `port` names a port of the upstream service and is required even when that service has only one:
+ * a default would silently change meaning the day the upstream gains a second port.
+ */
+function upstreamReader(ownNamespace: string): Reader<Upstream> {
+  return (r, node, path) => {
+    const m = mapOf(['service', 'namespace', 'port', 'localPort'])(r, node, path);
+    const service = m?.required('service', dnsLabel);
+    const namespace = m?.optional('namespace', dnsLabel) ?? ownNamespace;
+    const port = m?.required('port', dnsLabel);
+    const localPort = m?.required('localPort', portNumber);
+    if (service === undefined || port === undefined || localPort === undefined) return undefined;
+    return { service, namespace, port, localPort };
+  };
+}
+
+const consulServiceName = stringWhere((s) => /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(s), 'a Consul service name');
+
+function readDiscovery(spec: MapFields | undefined, name: string): Service['discovery'] {
+  const m = spec?.optional('discovery', mapOf(['mode', 'consulName', 'register']));
+  return {
+    mode: m?.optional('mode', oneOf<DiscoveryMode>(['static', 'consul'])) ?? SERVICE_DEFAULTS.discoveryMode,
+    consulName: m?.optional('consulName', consulServiceName) ?? name,
+    register: m?.optional('register', bool) ?? false,
+  };
+}
+
+export const serviceSchema: KindSchema<Service> = {
+  namespaced: true,
+  read(doc, { name, namespace = SERVICE_DEFAULTS.namespace, origin }) {
+    const r = doc.r;
+    const spec = doc.required('spec', mapOf(['ports', 'discovery', 'instances', 'upstreams']));
+    const ports = spec?.required('ports', listOf(readPort));
+    if (ports?.length === 0) r.reportAt('spec.ports', 'a service needs at least one port');
+    const discovery = readDiscovery(spec, name);
+    // Static services are only reachable through the instances listed; Consul supplies its own.
+    const instances =
+      discovery.mode === 'static'
+        ? spec?.required('instances', listOf(readInstance))
+        : spec?.optional('instances', listOf(readInstance));
+    if (discovery.mode === 'static' && instances?.length === 0)
+      r.reportAt('spec.instances', 'static discovery needs at least one instance');
+    const upstreams = spec?.optional('upstreams', listOf(upstreamReader(namespace))) ?? [];
+    r.problems.push(
+      ...checkServiceEntries({
+        name,
+        namespace,
+        ports: ports ?? [],
+        instances: instances ?? [],
+        upstreams,
+        origin,
+      }),
+    );
+
+    const validPorts = complete(ports);
+    const validInstances = complete(instances ?? []);
+    const validUpstreams = complete(upstreams);
+    if (!validPorts || !validInstances || !validUpstreams) return undefined;
+    return {
+      kind: 'Service',
+      name,
+      namespace,
+      ports: validPorts,
+      discovery,
+      instances: validInstances,
+      upstreams: validUpstreams,
+      origin,
+    };
+  },
+};

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { checkManifestSet, loadManifests, type Mesh, type Service } from '../../../src/manifest/index.ts';
+import { valueOf } from './helpers.ts';
+
+describe('the example manifests', () => {
+  it('load cleanly and pass the cross-document checks', async () => {
+    const manifests = valueOf(await loadManifests(['manifests/examples']));
+    expect(manifests.map((m) => m.kind).sort()).toEqual(['Mesh', 'Service', 'Service', 'Service']);
+    expect(checkManifestSet(manifests)).toEqual([]);
+  });
+
+  it('describe the hospital mesh: EMR calls HIS and imaging, imaging calls HIS', async () => {
+    const manifests = valueOf(await loadManifests(['manifests/examples']));
+    const mesh = manifests.find((m): m is Mesh => m.kind === 'Mesh');
+    expect(mesh).toMatchObject({ name: 'hospital', trustDomain: 'hospital.local', mtls: { mode: 'STRICT' } });
+    const services = new Map(
+      manifests.filter((m): m is Service => m.kind === 'Service').map((s) => [s.name, s]),
+    );
+    expect(services.get('his')?.instances.map((i) => i.name)).toEqual(['his-1', 'his-2']);
+    expect(services.get('emr')?.upstreams.map((u) => u.service)).toEqual(['his', 'imaging']);
+    expect(services.get('imaging')?.upstreams.map((u) => u.service)).toEqual(['his']);
+  });
+
+  it('are loaded in sorted path order, each with the position of its document', async () => {
+    const manifests = valueOf(await loadManifests(['manifests/examples']));
+    const files = manifests.map((m) => m.origin.file);
+    expect(files).toEqual([...files].sort());
+    for (const m of manifests) expect(m.origin.pos).toMatchObject({ file: m.origin.file, col: 1 });
+  });
+});
