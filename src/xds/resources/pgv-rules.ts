@@ -151,18 +151,17 @@ function rangeViolation<T extends Num>(
   if (upper && lower) {
     const inside = upper.at > lower.at;
     if (inside ? aboveLower && belowUpper : aboveLower || belowUpper) return undefined;
-    const rules = `(${kind}.${lower.rule}, ${kind}.${upper.rule})`;
-    return inside
-      ? `value must be inside range ${lower.inclusive ? '[' : '('}${show(lower.at)}, ${show(upper.at)}${upper.inclusive ? ']' : ')'} ${rules}`
-      : `value must be outside range ${upper.inclusive ? '(' : '['}${show(upper.at)}, ${show(lower.at)}${lower.inclusive ? ')' : ']'} ${rules}`;
+    const [from, to] = inside ? [lower, upper] : [upper, lower];
+    // Outside a range, the brackets flip: `gt: 10, lt: 5` excludes [5, 10].
+    const left = from.inclusive === inside ? '[' : '(';
+    const right = to.inclusive === inside ? ']' : ')';
+    const range = `${left}${show(from.at)}, ${show(to.at)}${right}`;
+    return `value must be ${inside ? 'inside' : 'outside'} range ${range} (${kind}.${lower.rule}, ${kind}.${upper.rule})`;
   }
-  if (upper && !belowUpper) {
-    return `value must be less than ${upper.inclusive ? 'or equal to ' : ''}${show(upper.at)} (${kind}.${upper.rule})`;
-  }
-  if (lower && !aboveLower) {
-    return `value must be greater than ${lower.inclusive ? 'or equal to ' : ''}${show(lower.at)} (${kind}.${lower.rule})`;
-  }
-  return undefined;
+  const unmet = upper && !belowUpper ? upper : lower && !aboveLower ? lower : undefined;
+  if (!unmet) return undefined;
+  const relation = `${unmet === upper ? 'less' : 'greater'} than ${unmet.inclusive ? 'or equal to ' : ''}`;
+  return `value must be ${relation}${show(unmet.at)} (${kind}.${unmet.rule})`;
 }
 
 const NANOS_PER_SECOND = 1_000_000_000n;

@@ -36,6 +36,7 @@ import {
   FeatureSet_FieldPresence,
   isWrapperDesc,
   TimestampSchema,
+  type Any,
 } from '@bufbuild/protobuf/wkt';
 import { fail, ok, type ErrorCode, type Problem, type Result } from '../../errors.ts';
 import {
@@ -53,7 +54,12 @@ export function validateMessage(desc: DescMessage, msg: Message, resource?: stri
   const walk: Walk = {
     registry: envoyRegistry(),
     report: (field, message, code = 'PGV') =>
-      problems.push({ code, message, ...(field && { field }), ...(resource !== undefined && { resource }) }),
+      problems.push({
+        code,
+        message,
+        ...(field ? { field } : {}),
+        ...(resource !== undefined ? { resource } : {}),
+      }),
   };
   walkMessage(reflect(desc, msg), '', walk);
   return problems;
@@ -86,7 +92,7 @@ const join = (path: string, name: string): string => (path ? `${path}.${name}` :
 function walkMessage(r: ReflectMessage, path: string, walk: Walk): void {
   if (r.desc.file.name.startsWith('google/protobuf/')) {
     // Well-known types carry no rules; an Any's contents do.
-    if (isMessage(r.message, AnySchema)) walkAnyContents(r.message.typeUrl, r.message, path, walk);
+    if (isMessage(r.message, AnySchema)) walkAnyContents(r.message, path, walk);
     return;
   }
   if (validationDisabled(r.desc)) return;
@@ -148,21 +154,19 @@ function requiredRule(rules: FieldRules | undefined): string | undefined {
 function messageRuleViolations(rules: FieldRules, m: ReflectMessage): string[] {
   const msg = m.message;
   if (rules.any && isMessage(msg, AnySchema)) return anyViolations(rules.any, msg.typeUrl);
-  if (rules.duration && isMessage(msg, DurationSchema))
+  if (rules.duration && isMessage(msg, DurationSchema)) {
     return timeViolations('duration', rules.duration, timeNanos(msg));
-  if (rules.timestamp && isMessage(msg, TimestampSchema))
+  }
+  if (rules.timestamp && isMessage(msg, TimestampSchema)) {
     return timeViolations('timestamp', rules.timestamp, timeNanos(msg));
+  }
   // google.protobuf.UInt32Value and friends: scalar rules apply to the wrapped value.
   const wrapped = isWrapperDesc(m.desc) ? m.desc.fields[0] : undefined;
   return wrapped ? scalarViolations(rules, m.get(wrapped)) : [];
 }
 
-function walkAnyContents(
-  typeUrl: string,
-  any: Parameters<typeof anyUnpack>[0],
-  path: string,
-  walk: Walk,
-): void {
+function walkAnyContents(any: Any, path: string, walk: Walk): void {
+  const { typeUrl } = any;
   if (typeUrl === '') return;
   let inner: Message | undefined;
   try {
@@ -180,20 +184,20 @@ function walkList(list: ReflectList, rules: FieldRules | undefined, path: string
   const field = list.field();
   const rep = rules?.repeated;
   if (rep && !(rep.ignore_empty && list.size === 0)) {
-    for (const m of countViolations('repeated', rep.min_items, rep.max_items, list.size))
-      walk.report(path, m);
+    const counts = countViolations('repeated', rep.min_items, rep.max_items, list.size);
+    for (const m of counts) walk.report(path, m);
     if (rep.unique) reportDuplicates(list, path, walk);
   }
-  const items = rep?.items ?? (rules?.message ? { message: rules.message } : undefined);
-  for (const [i, item] of list.entries()) walkValue(item, items, `${path}[${i}]`, walk, field.enum);
+  for (const [i, item] of list.entries()) walkValue(item, rep?.items, `${path}[${i}]`, walk, field.enum);
 }
 
 function reportDuplicates(list: ReflectList, path: string, walk: Walk): void {
   const seen = new Set<unknown>();
   for (const [i, item] of list.entries()) {
     const key = item instanceof Uint8Array ? `bytes:${Buffer.from(item).toString('base64')}` : item;
-    if (seen.has(key))
+    if (seen.has(key)) {
       walk.report(`${path}[${i}]`, 'repeated value must contain unique items (repeated.unique)');
+    }
     seen.add(key);
   }
 }

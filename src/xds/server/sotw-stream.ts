@@ -54,7 +54,7 @@ export class SotwStream {
     if (!this.key && !this.open(req)) return;
     if (!isTypeUrl(req.typeUrl)) return; // a type we do not serve: nothing to say
     const typeUrl = req.typeUrl;
-    const sub = this.subs.get(typeUrl) ?? { wildcard: false, names: new Set<string>(), sent: new Map() };
+    const sub: Subscription = this.subs.get(typeUrl) ?? { wildcard: false, names: new Set<string>(), sent: new Map() };
     this.subs.set(typeUrl, sub);
     if (req.responseNonce !== '' && req.responseNonce !== sub.sentNonce) return; // stale
 
@@ -115,6 +115,7 @@ export class SotwStream {
   private maybeSend(sub: Subscription, snapshot: TypeSnapshot, namesChanged: boolean, clientVersion: string | undefined): void {
     if (!namesChanged && snapshot.version === sub.sentVersion) return;
     if (!namesChanged && snapshot.version === sub.nackedVersion) return;
+    if (!namesChanged && sub.sentVersion === `${snapshot.version}${KEEP_SUFFIX}` && this.routesPending()) return;
     if (sub.sentVersion === undefined && clientVersion === snapshot.version) {
       // Reconnected with what we have: acknowledge silently, push nothing.
       sub.sentVersion = snapshot.version;
@@ -144,7 +145,7 @@ export class SotwStream {
 
   /** Listeners or routes this client has not yet ACKed at the cache's current version. */
   private routesPending(): boolean {
-    return [LISTENER, ROUTE].some((t) => {
+    return ([LISTENER, ROUTE] as const).some((t) => {
       const sub = this.subs.get(t);
       const current = this.cache.get(this.key!, t);
       return sub !== undefined && current !== undefined && this.status!.types.get(t)?.ackedVersion !== current.version;

@@ -5,7 +5,7 @@ import { ok, type Problem } from '../../../src/errors.ts';
 import { SnapshotCache } from '../../../src/xds/cache/snapshot.ts';
 import { prepareResource, type PreparedResource } from '../../../src/xds/resources/prepared.ts';
 import { messageDesc } from '../../../src/xds/resources/registry.ts';
-import { CLUSTER, ENDPOINT } from '../../../src/xds/resources/type-urls.ts';
+import { CLUSTER, ENDPOINT, ROUTE } from '../../../src/xds/resources/type-urls.ts';
 import type { XdsRequest } from '../../../src/xds/server/node.ts';
 import { SotwStream } from '../../../src/xds/server/sotw-stream.ts';
 import { StatusRegistry } from '../../../src/xds/status.ts';
@@ -56,7 +56,11 @@ describe('SotW ADS stream', () => {
           try {
             return (fromBinary(clusterDesc, r.value) as unknown as { name: string }).name;
           } catch {
-            return (fromBinary(endpointDesc, r.value) as unknown as { clusterName: string }).clusterName;
+            try {
+              return (fromBinary(endpointDesc, r.value) as unknown as { clusterName: string }).clusterName;
+            } catch {
+              return '?';
+            }
           }
         });
         sent.push({ version: m.versionInfo, nonce: m.nonce, names });
@@ -136,6 +140,30 @@ describe('SotW ADS stream', () => {
     req({ typeUrl: ENDPOINT, versionInfo: sent[0]!.version, responseNonce: sent[0]!.nonce, resourceNames: ['x', 'y'] });
     expect(sent).toHaveLength(2);
     expect(sent[1]!.names.sort()).toEqual(['x', 'y']);
+  });
+
+  it('keeps a removed cluster until the routes that used it are ACKed (make before break)', () => {
+    const route = (cluster: string) => {
+      const r = prepareResource({ typeUrl: ROUTE, name: 'r', body: { name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster } }] }] } });
+      if (!r.ok) throw new Error(JSON.stringify(r.errors));
+      return r.value;
+    };
+    cache.set(NODE, { [CLUSTER]: [cluster('old')], [ROUTE]: [route('old')] });
+    req({ node });
+    req({ typeUrl: ROUTE, resourceNames: ['r'] });
+    const [cds0, rds0] = sent as [Sent, Sent];
+    req({ versionInfo: cds0.version, responseNonce: cds0.nonce });
+    req({ typeUrl: ROUTE, resourceNames: ['r'], versionInfo: rds0.version, responseNonce: rds0.nonce });
+
+    cache.set(NODE, { [CLUSTER]: [cluster('new')], [ROUTE]: [route('new')] });
+    const [cds1, rds1] = sent.slice(2) as [Sent, Sent];
+    expect(cds1.names.sort()).toEqual(['new', 'old']);
+    expect(sent).toHaveLength(4);
+    req({ versionInfo: cds1.version, responseNonce: cds1.nonce });
+    req({ typeUrl: ROUTE, resourceNames: ['r'], versionInfo: rds1.version, responseNonce: rds1.nonce });
+    expect(sent).toHaveLength(5);
+    expect(sent[4]!.names).toEqual(['new']);
+    expect(sent[4]!.version).toBe(cache.get(NODE, CLUSTER)!.version);
   });
 
   it('does not resend what a reconnecting sidecar already has', () => {
