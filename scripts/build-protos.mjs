@@ -1,16 +1,19 @@
-// Builds one FileDescriptorSet (with imports and source info stripped) from Envoy's API protos, which
-// ship with @grpc/grpc-js-xds, and clinimesh's own protos. The runtime reads Envoy's message shapes
-// and protoc-gen-validate rules from it, so no generated code is committed.
+// Builds one FileDescriptorSet (imports included, source info stripped) from Envoy's API protos,
+// which ship with @grpc/grpc-js-xds, and the pinned protoc-gen-validate validate.proto. The runtime
+// reads Envoy's message shapes and protoc-gen-validate rules from it. The output is committed
+// (proto/envoy-descriptors.binpb), so installing clinimesh needs nothing but Node; run this after
+// upgrading @grpc/grpc-js-xds. It fetches the buf compiler on demand with npx.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const deps = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
-const work = join(root, 'gen', 'protos');
+const work = join(tmpdir(), `clinimesh-protos-${process.pid}`);
 const modules = {
   envoy: join(deps, 'envoy-api'),
   xds: join(deps, 'xds'),
@@ -50,10 +53,11 @@ const entries = [
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
 ];
-const out = join(root, 'gen', 'envoy-descriptors.binpb');
-const buf = join(dirname(require.resolve('@bufbuild/buf/package.json')), 'bin', 'buf');
-execFileSync(buf, ['build', '--exclude-source-info', '-o', out, ...entries.flatMap((p) => ['--path', join('envoy', p)])], {
+const out = join(root, 'proto', 'envoy-descriptors.binpb');
+const BUF = '@bufbuild/buf@1.75.0';
+execFileSync('npx', ['--yes', BUF, 'build', '--exclude-source-info', '-o', out, ...entries.flatMap((p) => ['--path', join('envoy', p)])], {
   cwd: work,
   stdio: 'inherit',
 });
+rmSync(work, { recursive: true, force: true });
 console.log(`protos: wrote ${out}`);

@@ -1,7 +1,6 @@
-// Wires the pieces together; nothing else does. `startControlPlane` is what `npm start`, the CLI's
-// `serve` and the end-to-end tests all run.
+// Wires the pieces together; nothing else does. `startControlPlane` is what `npm start` (the CLI's
+// `serve`) and the end-to-end tests run.
 import type { Server } from 'node:http';
-import { pathToFileURL } from 'node:url';
 import { createAdminServer } from './admin/http.ts';
 import { Metrics } from './admin/metrics.ts';
 import { ControlPlane } from './control/control-plane.ts';
@@ -91,9 +90,4 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
       await Promise.all([closed, xds.close()]);
     },
   };
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const { runServe } = await import('./cli/serve.ts');
-  process.exitCode = await runServe(process.argv.slice(2));
 }

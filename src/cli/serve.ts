@@ -40,7 +40,7 @@ export async function runServe(args: string[]): Promise<number> {
   console.log(`  admin API:        ${cp.adminUrl}  (/v1/status, /v1/apply, /metrics, /healthz, /readyz)`);
   if (first) {
     console.log(`start a sidecar:`);
-    console.log(`  npx clinimesh bootstrap --namespace ${first.namespace} --service ${first.name} --instance ${first.instances[0]!.name} --xds-port ${cp.xdsPort} > envoy.json`);
+    console.log(`  npm run clinimesh -- bootstrap --namespace ${first.namespace} --service ${first.name} --instance ${first.instances[0]!.name} --xds-port ${cp.xdsPort} > envoy.json`);
     console.log(`  envoy -c envoy.json    # (npm run envoy installs Envoy into .envoy/ if you have none)`);
   }
   const shutdown = () => {

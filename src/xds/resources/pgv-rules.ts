@@ -111,12 +111,15 @@ function boundViolations<T extends Num>(
 ): string[] {
   const out: string[] = [];
   const list = (xs: T[]): string => `[${xs.map(show).join(', ')}]`;
-  if (r.const !== undefined && !same(v, r.const))
+  if (r.const !== undefined && !same(v, r.const)) {
     out.push(`value must equal ${show(r.const)} (${kind}.const)`);
-  if (r.in?.length && !r.in.some((x) => same(x, v)))
+  }
+  if (r.in?.length && !r.in.some((x) => same(x, v))) {
     out.push(`value must be in list ${list(r.in)} (${kind}.in)`);
-  if (r.not_in?.some((x) => same(x, v)))
+  }
+  if (r.not_in?.some((x) => same(x, v))) {
     out.push(`value must not be in list ${list(r.not_in)} (${kind}.not_in)`);
+  }
   const range = rangeViolation(kind, r, v, show);
   return range ? [...out, range] : out;
 }
@@ -203,10 +206,8 @@ function lengthViolations<R>(
     if (typeof limit !== 'bigint') continue;
     const n = size(unit);
     const broken = bound === 'exactly' ? n !== Number(limit) : bound === 'at least' ? n < limit : n > limit;
-    if (broken)
-      out.push(
-        `value length must be ${bound === 'exactly' ? '' : `${bound} `}${limit} ${unit} (${kind}.${rule})`,
-      );
+    const must = bound === 'exactly' ? '' : `${bound} `;
+    if (broken) out.push(`value length must be ${must}${limit} ${unit} (${kind}.${rule})`);
   }
   return out;
 }
@@ -236,6 +237,7 @@ export function stringViolations(r: StringRules, v: string): string[] {
   const q = JSON.stringify;
   const sizes = (unit: string): number => (unit === 'bytes' ? utf8.encode(v).length : [...v].length);
   const re = r.pattern === undefined ? null : compiled(r.pattern);
+  const known = wellKnownCheck(r, v);
   return [
     ...lengthViolations('string', r, STRING_LENGTHS, sizes),
     ...failed('string', [
@@ -264,7 +266,7 @@ export function stringViolations(r: StringRules, v: string): string[] {
       [!!r.not_in?.includes(v), `value must not be in list ${q(r.not_in)}`, 'not_in'],
       [!!re && !re.test(v), `value does not match regex pattern ${q(r.pattern)}`, 'pattern'],
     ]),
-    ...failed('string', [wellKnownCheck(r, v)]),
+    ...failed('string', known ? [known] : []),
   ];
 }
 
@@ -284,9 +286,10 @@ function compiled(pattern: string): RegExp | null {
   return re;
 }
 
-// From protoc-gen-validate: RFC 7230 header names and values; the loose form only excludes NUL, CR, LF.
+// protoc-gen-validate's own patterns for RFC 7230 header names and values (kept verbatim, so `+-.`
+// is a range that also admits ','); the loose form, for `strict: false`, only excludes NUL, CR, LF.
 /* eslint-disable no-control-regex -- these rules are about control characters */
-const HEADER_NAME = /^:?[0-9a-zA-Z!#$%&'*+\-.^_|~`]+$/;
+const HEADER_NAME = /^:?[0-9a-zA-Z!#$%&'*+-.^_|~`]+$/;
 const HEADER_VALUE = /^[^\u0000-\u0008\u000A-\u001F\u007F]*$/;
 const HEADER_LOOSE = /^[^\u0000\u000A\u000D]*$/;
 const CONTROL_OR_SPACE = /[\u0000-\u0020\u007F]/;
@@ -295,13 +298,14 @@ const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
 const ABSOLUTE = /^[a-zA-Z][a-zA-Z0-9+.-]*:/;
 
 /** The `well_known` oneof: at most one of these is set. */
-function wellKnownCheck(r: StringRules, v: string): readonly [boolean, string, string] {
+function wellKnownCheck(r: StringRules, v: string): readonly [boolean, string, string] | undefined {
   if (r.ip) return [!isIP(v), 'value must be a valid IP address', 'ip'];
   if (r.ipv4) return [!isIPv4(v), 'value must be a valid IPv4 address', 'ipv4'];
   if (r.ipv6) return [!isIPv6(v), 'value must be a valid IPv6 address', 'ipv6'];
   if (r.hostname) return [!isHostname(v), 'value must be a valid hostname', 'hostname'];
-  if (r.address)
+  if (r.address) {
     return [!isHostname(v) && !isIP(v), 'value must be a valid hostname or IP address', 'address'];
+  }
   if (r.email) return [!isEmail(v), 'value must be a valid email address', 'email'];
   if (r.uri) return [!ABSOLUTE.test(v) || !URL.canParse(v), 'value must be a valid absolute URI', 'uri'];
   // Go's url.Parse, which PGV uses, accepts almost anything but control characters and spaces.
@@ -312,7 +316,7 @@ function wellKnownCheck(r: StringRules, v: string): readonly [boolean, string, s
     const re = r.strict === false ? HEADER_LOOSE : header === 'name' ? HEADER_NAME : HEADER_VALUE;
     return [!re.test(v), `value must be a valid HTTP header ${header}`, 'well_known_regex'];
   }
-  return [false, '', ''];
+  return undefined;
 }
 
 function isHostname(host: string): boolean {
@@ -378,17 +382,21 @@ export function countViolations(
   const [noun, minRule, maxRule] =
     kind === 'repeated' ? ['item', 'min_items', 'max_items'] : ['pair', 'min_pairs', 'max_pairs'];
   const out: string[] = [];
-  if (min !== undefined && size < min)
+  if (min !== undefined && size < min) {
     out.push(`value must contain at least ${min} ${noun}(s) (${kind}.${minRule})`);
-  if (max !== undefined && size > max)
+  }
+  if (max !== undefined && size > max) {
     out.push(`value must contain no more than ${max} ${noun}(s) (${kind}.${maxRule})`);
+  }
   return out;
 }
 
 export function anyViolations(r: NonNullable<FieldRules['any']>, typeUrl: string): string[] {
-  if (r.in?.length && !r.in.includes(typeUrl))
+  if (r.in?.length && !r.in.includes(typeUrl)) {
     return [`type URL must be in list ${JSON.stringify(r.in)} (any.in)`];
-  if (r.not_in?.includes(typeUrl))
+  }
+  if (r.not_in?.includes(typeUrl)) {
     return [`type URL must not be in list ${JSON.stringify(r.not_in)} (any.not_in)`];
+  }
   return [];
 }

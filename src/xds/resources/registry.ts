@@ -1,11 +1,11 @@
-// Envoy's message descriptors, loaded once from the FileDescriptorSet that `npm install` builds
-// (scripts/build-protos.mjs). Everything that encodes, decodes or validates Envoy messages uses this.
+// Envoy's message descriptors, loaded once from the committed FileDescriptorSet that
+// scripts/build-protos.mjs builds from Envoy's API protos. Everything that encodes, decodes or validates Envoy messages uses this.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createFileRegistry, fromBinary, type DescMessage, type FileRegistry } from '@bufbuild/protobuf';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 
-const DESCRIPTORS = fileURLToPath(new URL('../../../gen/envoy-descriptors.binpb', import.meta.url));
+const DESCRIPTORS = fileURLToPath(new URL('../../../proto/envoy-descriptors.binpb', import.meta.url));
 
 let registry: FileRegistry | undefined;
 
@@ -15,7 +15,7 @@ export function envoyRegistry(): FileRegistry {
     try {
       bytes = readFileSync(DESCRIPTORS);
     } catch {
-      // An install step was skipped: a bug in setup, not in input, so an exception is right.
+      // A broken checkout, not bad input, so an exception is right.
       throw new Error(`Envoy descriptors missing at ${DESCRIPTORS}: run 'npm run build:protos'`);
     }
     registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, bytes));
