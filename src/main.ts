@@ -1,7 +1,12 @@
 // Wires the pieces together; nothing else does. `startControlPlane` is what `npm start` (the CLI's
 // `serve`) and the end-to-end tests run.
+import { mkdtemp } from 'node:fs/promises';
 import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createAdminServer } from './admin/http.ts';
+import { CertificateAuthority } from './ca/index.ts';
+import { Identities } from './control/identities.ts';
 import { Metrics } from './admin/metrics.ts';
 import { ControlPlane } from './control/control-plane.ts';
 import { Reconciler } from './control/reconciler.ts';
@@ -22,11 +27,19 @@ export interface ControlPlaneOptions {
   readonly manifests?: readonly string[];
   /** Where desired state is persisted; undefined keeps it in memory only. */
   readonly dataDir?: string;
+  /**
+   * The CA's directory: an operator-brought ca.crt/ca.key, or where one is generated on first start
+   * (default `<dataDir>/ca`; without a dataDir, a fresh temporary CA).
+   */
+  readonly caDir?: string;
+  readonly workloadCertTtlMs?: number;
   readonly longPollMs?: number;
 }
 
 export interface RunningControlPlane {
   readonly controlPlane: ControlPlane;
+  readonly ca: CertificateAuthority;
+  readonly identities: Identities;
   readonly cache: SnapshotCache;
   readonly statuses: StatusRegistry;
   readonly metrics: Metrics;
@@ -50,7 +63,12 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
   const cache = new SnapshotCache();
   const store = new StateStore(o.dataDir ? new FileStore(o.dataDir) : undefined);
   orThrow(await store.restore());
-  const controlPlane = new ControlPlane(store, new Reconciler(cache));
+  const reconciler = new Reconciler(cache);
+  const caDir = o.caDir ?? (o.dataDir ? join(o.dataDir, 'ca') : await mkdtemp(join(tmpdir(), 'clinimesh-ca-')));
+  const ca = orThrow(await CertificateAuthority.open({ dir: caDir, trustDomain: store.current().mesh.trustDomain, workloadTtlMs: o.workloadCertTtlMs }));
+  const identities = new Identities(ca, (nodeId) => reconciler.refreshSecrets(nodeId), () => store.current().mesh.trustDomain);
+  reconciler.useSecrets(identities);
+  const controlPlane = new ControlPlane(store, reconciler);
   orThrow(await controlPlane.start());
   if (o.manifests?.length) orThrow(await controlPlane.apply(orThrow(await loadManifests(o.manifests))));
 
@@ -75,6 +93,8 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
   ready = true;
   return {
     controlPlane,
+    ca,
+    identities,
     cache,
     statuses,
     metrics,
@@ -85,6 +105,7 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
     adminUrl: `http://${host}:${adminPort}`,
     stop: async () => {
       ready = false;
+      identities.stop();
       const closed = new Promise<void>((resolve) => admin.close(() => resolve()));
       admin.closeAllConnections();
       await Promise.all([closed, xds.close()]);

@@ -7,7 +7,8 @@ import type { ControlPlane } from '../control/control-plane.ts';
 import { parseManifestText } from '../manifest/index.ts';
 import type { ManifestKind } from '../manifest/types.ts';
 import type { SnapshotCache } from '../xds/cache/snapshot.ts';
-import { PUSH_ORDER, shortName } from '../xds/resources/type-urls.ts';
+import type { JsonObject } from '../xds/resources/json.ts';
+import { PUSH_ORDER, SECRET, shortName } from '../xds/resources/type-urls.ts';
 import type { StatusRegistry } from '../xds/status.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -104,7 +105,15 @@ function configDump(deps: AdminDeps, url: URL, res: ServerResponse): void {
   const dump: Record<string, unknown> = {};
   for (const t of PUSH_ORDER) {
     const s = deps.cache.get(node, t);
-    if (s) dump[shortName(t)] = { version: s.version, resources: [...s.resources.values()].map((r) => r.json()) };
+    if (!s) continue;
+    const resources = [...s.resources.values()].map((r) => (t === SECRET ? redactSecret(r.json()) : r.json()));
+    dump[shortName(t)] = { version: s.version, resources };
   }
   send(res, 200, { node, ...dump });
+}
+
+/** Keys never leave through the admin API: a secret shows its name and certificate, not its key. */
+function redactSecret(secret: JsonObject): JsonObject {
+  const tls = secret.tlsCertificate as JsonObject | undefined;
+  return tls ? { ...secret, tlsCertificate: { ...tls, privateKey: '[redacted]' } } : secret;
 }

@@ -8,7 +8,7 @@ import type { Manifest } from '../manifest/types.ts';
 import type { DesiredState } from '../store/state.ts';
 import type { ManifestRef, StateStore } from '../store/store.ts';
 import type { MeshView, SidecarRef } from '../xds/generate/types.ts';
-import type { XdsHooks } from '../xds/server/hooks.ts';
+import type { ConnectContext, XdsHooks } from '../xds/server/hooks.ts';
 import { nodeId, parseNodeId } from './node-id.ts';
 import type { Reconciler } from './reconciler.ts';
 
@@ -27,6 +27,8 @@ export class ControlPlane {
   constructor(
     readonly store: StateStore,
     readonly reconciler: Reconciler,
+    /** Checks that a connecting sidecar proved the identity it claims (issue: xDS authentication). */
+    private readonly authenticate?: (ref: SidecarRef, ctx: ConnectContext) => Result<void>,
   ) {}
 
   state(): DesiredState {
@@ -56,7 +58,12 @@ export class ControlPlane {
       // A sidecar's transport decides its EDS/RDS config sources, so it is planned per connection.
       const parsed = parseNodeId(node.id, ctx.transport);
       if (!parsed.ok) return parsed;
-      const ensured = this.reconciler.ensureSidecar(parsed.value);
+      const ref = { ...parsed.value, auditLogPath: auditLogPathOf(node.metadata) };
+      if (this.authenticate) {
+        const allowed = this.authenticate(ref, ctx);
+        if (!allowed.ok) return allowed;
+      }
+      const ensured = this.reconciler.ensureSidecar(ref);
       return ensured.ok ? ok(parsed.value.nodeId) : ensured;
     },
   };
@@ -89,7 +96,7 @@ export class ControlPlane {
       const set = service.discovery.mode === 'static' ? staticEndpoints(service) : this.discovered.get(key);
       if (set) endpoints.set(key, set);
     }
-    return { mesh: state.mesh, services: state.services, endpoints };
+    return { mesh: state.mesh, services: state.services, endpoints, policies: state.policies };
   }
 
   /** Every declared instance has a sidecar; a connected one keeps the transport it uses. */
@@ -103,4 +110,10 @@ export class ControlPlane {
     }
     return out;
   }
+}
+
+/** A sidecar may ask for its audit log elsewhere (node metadata `clinimesh.audit_log`, absolute). */
+function auditLogPathOf(metadata: Record<string, unknown>): string | undefined {
+  const v = metadata['clinimesh.audit_log'];
+  return typeof v === 'string' && v.startsWith('/') ? v : undefined;
 }

@@ -8,22 +8,34 @@ import { serviceKey, type Service } from '../manifest/types.ts';
 import type { EndpointSet } from '../discovery/endpoints.ts';
 import { SnapshotCache } from '../xds/cache/snapshot.ts';
 import { checkConsistency } from '../xds/cache/consistency.ts';
-import { generateLoadAssignment, generateSidecar, outboundClusterName } from '../xds/generate/index.ts';
-import type { MeshView, SidecarRef, SidecarResources } from '../xds/generate/types.ts';
+import { generateLoadAssignment, generateSecrets, generateSidecar, outboundClusterName } from '../xds/generate/index.ts';
+import type { MeshView, Resource, SidecarRef, SidecarSecrets } from '../xds/generate/types.ts';
 import { ResourcePool, type PreparedResource } from '../xds/resources/prepared.ts';
-import { ENDPOINT, PUSH_ORDER, type TypeUrl } from '../xds/resources/type-urls.ts';
+import { ENDPOINT, PUSH_ORDER, SECRET, type TypeUrl } from '../xds/resources/type-urls.ts';
 
 export type PreparedSnapshot = Record<TypeUrl, PreparedResource[]>;
 export type Plan = Map<string, PreparedSnapshot>;
+
+/** Identity material for connected sidecars; absent, the mesh runs without TLS (plain tests only). */
+export interface SecretSource {
+  secretsFor(ref: SidecarRef): SidecarSecrets;
+}
 
 export class Reconciler {
   readonly pool = new ResourcePool();
   private view: MeshView | undefined;
   private sidecars = new Map<string, SidecarRef>();
+  /** Sidecars that have connected: only they are issued certificates. */
+  private readonly connected = new Set<string>();
+  private secrets: SecretSource | undefined;
   /** serviceKey → node ids whose sidecars call it: who gets an EDS push when it moves. */
   private consumers = new Map<string, Set<string>>();
 
   constructor(readonly cache: SnapshotCache) {}
+
+  useSecrets(source: SecretSource): void {
+    this.secrets = source;
+  }
 
   currentView(): MeshView | undefined {
     return this.view;
@@ -59,13 +71,27 @@ export class Reconciler {
   ensureSidecar(ref: SidecarRef): Result<void> {
     if (!this.view) return fail([{ code: 'NOT_FOUND', message: 'no mesh state has been applied yet' }]);
     const known = this.sidecars.get(ref.nodeId);
-    if (known && known.transport === ref.transport && this.cache.has(ref.nodeId)) return ok(undefined);
+    const same = known && known.transport === ref.transport && known.auditLogPath === ref.auditLogPath;
+    if (same && this.connected.has(ref.nodeId) && this.cache.has(ref.nodeId)) return ok(undefined);
+    this.connected.add(ref.nodeId);
     const planned = this.planSidecar(this.view, ref);
-    if (!planned.ok) return planned;
+    if (!planned.ok) {
+      this.connected.delete(ref.nodeId);
+      return planned;
+    }
     this.sidecars.set(ref.nodeId, ref);
     this.consumers = consumersOf(this.view, this.sidecars.values());
     this.cache.set(ref.nodeId, planned.value);
     return ok(undefined);
+  }
+
+  /** Re-sends a sidecar's secrets (its certificate was rotated, or the trust bundle changed). */
+  refreshSecrets(nodeId: string): void {
+    const ref = this.sidecars.get(nodeId);
+    if (!ref || !this.secrets || !this.connected.has(nodeId)) return;
+    const prepared = generateSecrets(this.secrets.secretsFor(ref)).map((r) => this.pool.prepare(r));
+    const resources = prepared.flatMap((p) => (p.ok ? [p.value] : []));
+    if (resources.length === prepared.length) this.cache.set(nodeId, { [SECRET]: resources });
   }
 
   /** The narrow path: new endpoints for one service → EDS pushes to its consumers only. */
@@ -93,13 +119,15 @@ export class Reconciler {
   }
 
   private planSidecar(view: MeshView, ref: SidecarRef): Result<PreparedSnapshot> {
-    const generated = generateSidecar(view, ref);
+    const generated = generateSidecar(view, ref, { mtls: this.secrets !== undefined });
     if (!generated.ok) return generated;
-    const problems = checkConsistency(ref.nodeId, generated.value);
+    const resources: Record<TypeUrl, readonly Resource[]> = { ...generated.value };
+    if (this.secrets && this.connected.has(ref.nodeId)) resources[SECRET] = generateSecrets(this.secrets.secretsFor(ref));
+    const problems = checkConsistency(ref.nodeId, resources);
     const out = {} as PreparedSnapshot;
     for (const typeUrl of PUSH_ORDER) {
       out[typeUrl] = [];
-      for (const r of (generated.value as SidecarResources)[typeUrl]) {
+      for (const r of resources[typeUrl]) {
         const prepared = this.pool.prepare(r);
         if (prepared.ok) out[typeUrl].push(prepared.value);
         else problems.push(...prepared.errors);

@@ -2,7 +2,13 @@
 import type { Problem } from '../errors.ts';
 import { didYouMean } from './did-you-mean.ts';
 import { problemAt } from './problem-at.ts';
-import { manifestId, serviceKey, type Service } from './types.ts';
+import { manifestId, serviceKey, type Service, type ServiceRef } from './types.ts';
+
+/** `no Service clinical/hiss (did you mean "his"?)`, suggesting names in the same namespace. */
+export function noSuchService(ref: ServiceRef, services: readonly Service[]): string {
+  const sameNamespace = services.filter((t) => t.namespace === ref.namespace).map((t) => t.name);
+  return `no Service ${ref.namespace}/${ref.service}${didYouMean(ref.service, sameNamespace)}`;
+}
 
 export function checkUpstreamReferences(services: readonly Service[]): Problem[] {
   const byKey = new Map(services.map((s) => [serviceKey(s), s]));
@@ -12,10 +18,7 @@ export function checkUpstreamReferences(services: readonly Service[]): Problem[]
         problemAt(s.origin, manifestId(s), `spec.upstreams[${i}].${field}`, 'REFERENCE', message),
       ];
       const target = byKey.get(serviceKey({ name: u.service, namespace: u.namespace }));
-      if (!target) {
-        const sameNamespace = services.filter((t) => t.namespace === u.namespace).map((t) => t.name);
-        return at('service', `no Service ${u.namespace}/${u.service}${didYouMean(u.service, sameNamespace)}`);
-      }
+      if (!target) return at('service', noSuchService(u, services));
       if (target.ports.some((p) => p.name === u.port)) return [];
       const names = target.ports.map((p) => p.name);
       return at(

@@ -1,11 +1,13 @@
 // Checks across a set of manifests, run on the whole desired state (not one file): identity,
-// references, and bindings. A new kind adds its cross-document rules as another row of SET_CHECKS.
+// references, bindings and access policies. A new kind adds its cross-document rules as another row
+// of SET_CHECKS.
 import type { Problem } from '../errors.ts';
 import { checkSocketBindings } from './check-bindings.ts';
 import { checkDocumentIdentity } from './check-identity.ts';
+import { checkAccessPolicies } from './check-policies.ts';
 import { checkUpstreamReferences } from './check-references.ts';
 import { checkServiceEntries } from './check-service.ts';
-import { manifestId, type Manifest, type Service } from './types.ts';
+import { manifestId, type Manifest, type ManifestKind, type Service } from './types.ts';
 
 type SetCheck = (ms: readonly Manifest[], services: readonly Service[]) => Problem[];
 
@@ -15,16 +17,22 @@ const SET_CHECKS: readonly SetCheck[] = [
   (_, services) => services.flatMap(checkServiceEntries),
   (_, services) => checkUpstreamReferences(services),
   (_, services) => checkSocketBindings(services),
+  (ms, services) => checkAccessPolicies(firstDefinitions(ms, 'AccessPolicy'), services),
 ];
 
 /** Every cross-document problem of `ms`; an empty list means the set can be published. */
 export function checkManifestSet(ms: readonly Manifest[]): Problem[] {
-  return SET_CHECKS.flatMap((check) => check(ms, firstDefinitions(ms)));
+  return SET_CHECKS.flatMap((check) => check(ms, firstDefinitions(ms, 'Service')));
 }
 
-/** A duplicated service is reported once, as DUPLICATE; the other checks see its first definition only. */
-function firstDefinitions(ms: readonly Manifest[]): Service[] {
-  const first = new Map<string, Service>();
-  for (const m of ms) if (m.kind === 'Service' && !first.has(manifestId(m))) first.set(manifestId(m), m);
+type ManifestOf<K extends ManifestKind> = Extract<Manifest, { kind: K }>;
+
+/** A duplicated document is reported once, as DUPLICATE; the other checks see its first definition only. */
+function firstDefinitions<K extends ManifestKind>(ms: readonly Manifest[], kind: K): ManifestOf<K>[] {
+  const first = new Map<string, ManifestOf<K>>();
+  for (const m of ms) {
+    const id = manifestId(m);
+    if (m.kind === kind && !first.has(id)) first.set(id, m as ManifestOf<K>);
+  }
   return [...first.values()];
 }

@@ -2,6 +2,7 @@
 // resource names and SPIFFE IDs, addresses in socket binds, so each is checked as strictly as the
 // place it lands requires.
 import { isIP } from 'node:net';
+import { posix } from 'node:path';
 import { isScalar } from 'yaml';
 import { intIn, stringWhere, str, type Reader } from './yaml-reader.ts';
 
@@ -38,6 +39,12 @@ export const hostOrIp: Reader<string> = stringWhere((s) => {
     !/^\d+$/.test(labels.at(-1) ?? '')
   );
 }, 'an IPv4/IPv6 address or a hostname');
+
+/** An absolute POSIX path, e.g. where a sidecar writes a log (`/dev/stdout`, `/var/log/audit.log`). */
+export const absolutePath: Reader<string> = stringWhere(
+  (s) => posix.isAbsolute(s) && !s.includes('\0'),
+  'an absolute path (starting with "/", e.g. "/var/log/clinimesh/audit.log")',
+);
 
 export const portNumber: Reader<number> = intIn(1, 65535);
 

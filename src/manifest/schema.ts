@@ -7,6 +7,7 @@ import { didYouMean } from './did-you-mean.ts';
 import { dnsLabel } from './field-values.ts';
 import { DEFAULT_NAMESPACE, type KindSchema } from './kind-schema.ts';
 import type { RawDocument } from './parse.ts';
+import { accessPolicySchema } from './schema-access-policy.ts';
 import { meshSchema } from './schema-mesh.ts';
 import { serviceSchema } from './schema-service.ts';
 import { API_VERSION, manifestId, type Manifest, type ManifestKind } from './types.ts';
@@ -16,6 +17,7 @@ import { DocReader, MapFields, mapOf, str, type Reader } from './yaml-reader.ts'
 const KIND_SCHEMAS: { readonly [K in ManifestKind]: KindSchema<Extract<Manifest, { kind: K }>> } = {
   Mesh: meshSchema,
   Service: serviceSchema,
+  AccessPolicy: accessPolicySchema,
 };
 
 const KINDS = Object.keys(KIND_SCHEMAS) as ManifestKind[];

@@ -30,6 +30,38 @@ export interface Mesh {
   readonly trustDomain: string;
   readonly mtls: { readonly mode: MtlsMode };
   readonly defaults: MeshDefaults;
+  /**
+   * ALLOW: a destination without any AccessPolicy accepts every mesh caller; DENY: it accepts none
+   * (deny-all). Either way, a destination with policies accepts only what they allow.
+   */
+  readonly authorization: { readonly defaultAction: 'ALLOW' | 'DENY' };
+  /** The audit trail: one JSON line per inbound request, written by the destination's sidecar. */
+  readonly audit: { readonly enabled: boolean; readonly path: string };
+  readonly origin: Origin;
+}
+
+/** A caller: a service identity (its SPIFFE ID is derived from namespace and name). */
+export interface ServiceRef {
+  readonly service: string;
+  readonly namespace: string;
+}
+
+/** A path in an HTTP rule: `exact` or, written with a trailing `*`, a `prefix`. */
+export type PathMatch = { readonly exact: string } | { readonly prefix: string };
+
+export interface AccessRule {
+  readonly from: readonly ServiceRef[];
+  /** Absent: any request (and, for TCP ports, the connection). Empty lists mean "any". */
+  readonly http?: { readonly methods: readonly string[]; readonly paths: readonly PathMatch[] };
+}
+
+/** Who may call a destination service; once one exists for a destination, all else is denied. */
+export interface AccessPolicy {
+  readonly kind: 'AccessPolicy';
+  readonly name: string;
+  readonly namespace: string;
+  readonly destination: ServiceRef;
+  readonly rules: readonly AccessRule[];
   readonly origin: Origin;
 }
 
@@ -81,7 +113,7 @@ export interface Service {
   readonly origin: Origin;
 }
 
-export type Manifest = Mesh | Service;
+export type Manifest = Mesh | Service | AccessPolicy;
 export type ManifestKind = Manifest['kind'];
 
 /** `Service clinical/his`, `Mesh hospital`: how documents are named in errors and APIs. */

@@ -2,8 +2,8 @@
 // change notifications. Changes are proposed (validated as a whole set) and then committed, so a
 // bad document in a batch means nothing of the batch is applied; an identical apply is a no-op.
 import { fail, ok, type Result } from '../errors.ts';
-import { checkManifestSet } from '../manifest/index.ts';
-import { manifestId, serviceKey, type Manifest, type ManifestKind, type Mesh, type Service } from '../manifest/types.ts';
+import { checkManifestSet, DEFAULT_MESH } from '../manifest/index.ts';
+import { manifestId, serviceKey, type AccessPolicy, type Manifest, type ManifestKind, type Mesh, type Service } from '../manifest/types.ts';
 import type { FileStore } from './file-store.ts';
 import type { DesiredState } from './state.ts';
 
@@ -21,14 +21,6 @@ export interface Proposal {
   readonly touched: readonly string[];
 }
 
-export const DEFAULT_MESH: Mesh = {
-  kind: 'Mesh',
-  name: 'default',
-  trustDomain: 'clinimesh.local',
-  mtls: { mode: 'STRICT' },
-  defaults: { connectTimeoutMs: 2000, requestTimeoutMs: 15000 },
-  origin: { file: '<built-in>' },
-};
 
 /** Manifests compared without where they came from: re-applying the same content is no change. */
 function canonical(m: Manifest): string {
@@ -38,8 +30,15 @@ function canonical(m: Manifest): string {
 function buildState(revision: number, manifests: readonly Manifest[]): DesiredState {
   const mesh = manifests.find((m): m is Mesh => m.kind === 'Mesh') ?? DEFAULT_MESH;
   const services = new Map<string, Service>();
-  for (const m of manifests) if (m.kind === 'Service') services.set(serviceKey(m), m);
-  return { revision, mesh, services };
+  const policies = new Map<string, AccessPolicy[]>();
+  for (const m of manifests) {
+    if (m.kind === 'Service') services.set(serviceKey(m), m);
+    if (m.kind === 'AccessPolicy') {
+      const key = serviceKey({ name: m.destination.service, namespace: m.destination.namespace });
+      policies.set(key, [...(policies.get(key) ?? []), m]);
+    }
+  }
+  return { revision, mesh, services, policies };
 }
 
 export type StateListener = (state: DesiredState, touched: readonly string[]) => void;

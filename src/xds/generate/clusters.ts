@@ -4,6 +4,7 @@ import type { JsonObject } from '../resources/json.ts';
 import { CLUSTER } from '../resources/type-urls.ts';
 import { configSource } from './config-source.ts';
 import { duration } from './durations.ts';
+import { upstreamTls } from './secrets.ts';
 import { inboundClusterName } from './names.ts';
 import type { Resource, XdsTransport } from './types.ts';
 
@@ -21,26 +22,26 @@ function protocolOptions(protocol: Protocol): JsonObject {
   };
 }
 
+/** `tls` carries the target's SPIFFE ID and SNI when the mesh encrypts (always, outside plain tests). */
 export function generateOutboundCluster(
   name: string,
   protocol: Protocol,
   mesh: Mesh,
   transport: XdsTransport,
+  tls?: { spiffeId: string; sni: string },
 ): Resource {
-  return {
-    typeUrl: CLUSTER,
+  const body: JsonObject = {
     name,
-    body: {
-      name,
-      type: 'EDS',
+    type: 'EDS',
       eds_cluster_config: { eds_config: configSource(transport), service_name: name },
       connect_timeout: duration(mesh.defaults.connectTimeoutMs),
       lb_policy: 'ROUND_ROBIN',
       // Endpoints we route to are already filtered by health; never fall back to unhealthy ones.
       common_lb_config: { healthy_panic_threshold: { value: 0 } },
       ...protocolOptions(protocol),
-    },
   };
+  if (tls) body.transport_socket = upstreamTls(tls.spiffeId, tls.sni, transport);
+  return { typeUrl: CLUSTER, name, body };
 }
 
 export function generateInboundCluster(port: ServicePort, instance: Instance, mesh: Mesh): Resource {

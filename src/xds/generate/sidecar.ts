@@ -1,4 +1,5 @@
 // Everything one sidecar needs, from the mesh view. Pure: same input, same output, in the same order.
+import { spiffeId } from '../../ca/spiffe.ts';
 import { fail, ok, type Problem, type Result } from '../../errors.ts';
 import { serviceKey, type Service } from '../../manifest/types.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, type TypeUrl } from '../resources/type-urls.ts';
@@ -9,7 +10,15 @@ import { outboundClusterName } from './names.ts';
 import { generateOutboundRoute } from './routes.ts';
 import type { MeshView, Resource, SidecarRef, SidecarResources } from './types.ts';
 
-export function generateSidecar(view: MeshView, sidecar: SidecarRef): Result<SidecarResources> {
+export interface GenerateOptions {
+  /**
+   * Every hop mutual TLS, with certificates named over SDS (the secrets themselves are added per
+   * connected sidecar: see generateSecrets). Off only in tests of plain generation.
+   */
+  readonly mtls: boolean;
+}
+
+export function generateSidecar(view: MeshView, sidecar: SidecarRef, options: GenerateOptions): Result<SidecarResources> {
   const service = view.services.get(serviceKey({ name: sidecar.service, namespace: sidecar.namespace }));
   const resource = `sidecar ${sidecar.nodeId}`;
   if (!service) return fail([{ code: 'NOT_FOUND', resource, message: `no service ${sidecar.service}.${sidecar.namespace}` }]);
@@ -21,9 +30,10 @@ export function generateSidecar(view: MeshView, sidecar: SidecarRef): Result<Sid
   const problems: Problem[] = [];
   const push = (r: Resource) => out[r.typeUrl].push(r);
 
+  const inbound = { mesh: view.mesh, service, instance, sidecar, mtls: options.mtls, policies: view.policies.get(serviceKey(service)) ?? [] };
   for (const port of service.ports) {
     push(generateInboundCluster(port, instance, view.mesh));
-    push(generateInboundListener(port, instance, view.mesh));
+    push(generateInboundListener(port, inbound));
   }
   for (const upstream of service.upstreams) {
     const target = view.services.get(serviceKey({ name: upstream.service, namespace: upstream.namespace }));
@@ -33,9 +43,10 @@ export function generateSidecar(view: MeshView, sidecar: SidecarRef): Result<Sid
       continue;
     }
     const name = outboundClusterName(upstream);
-    push(generateOutboundCluster(name, port.protocol, view.mesh, sidecar.transport));
+    const tls = options.mtls ? { spiffeId: spiffeId(view.mesh.trustDomain, { namespace: target.namespace, service: target.name }), sni: serviceKey(target) } : undefined;
+    push(generateOutboundCluster(name, port.protocol, view.mesh, sidecar.transport, tls));
     push(generateLoadAssignment(name, port.name, view.endpoints.get(serviceKey(target))));
-    push(generateOutboundListener(upstream, target, port, instance, sidecar.transport));
+    push(generateOutboundListener(upstream, target, port, instance, sidecar));
     if (port.protocol !== 'tcp') push(generateOutboundRoute(name, port.protocol, view.mesh));
   }
   return problems.length ? fail(problems) : ok(out);

@@ -1,6 +1,6 @@
 // What generators take and give. Plain data in, plain data out: no I/O, clock or globals.
 import type { EndpointSet } from '../../discovery/endpoints.ts';
-import type { Mesh, Service } from '../../manifest/types.ts';
+import type { AccessPolicy, Mesh, Service } from '../../manifest/types.ts';
 import type { JsonObject } from '../resources/json.ts';
 import type { TypeUrl } from '../resources/type-urls.ts';
 
@@ -13,6 +13,15 @@ export interface SidecarRef {
   readonly service: string;
   readonly instance: string;
   readonly transport: XdsTransport;
+  /** Where this sidecar writes its audit log, when it asked (node metadata) for other than the mesh's. */
+  readonly auditLogPath?: string;
+}
+
+/** The identity material a sidecar is served over SDS (PEM). */
+export interface SidecarSecrets {
+  readonly certChainPem: string;
+  readonly privateKeyPem: string;
+  readonly trustBundlePem: string;
 }
 
 export interface MeshView {
@@ -21,6 +30,8 @@ export interface MeshView {
   readonly services: ReadonlyMap<string, Service>;
   /** Keyed by `serviceKey`. A service without a set has no known endpoints yet. */
   readonly endpoints: ReadonlyMap<string, EndpointSet>;
+  /** AccessPolicies by the serviceKey of their destination. */
+  readonly policies: ReadonlyMap<string, readonly AccessPolicy[]>;
 }
 
 /** An Envoy resource in proto3 JSON form, before validation and encoding. */

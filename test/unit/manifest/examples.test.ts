@@ -1,11 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { checkManifestSet, loadManifests, type Mesh, type Service } from '../../../src/manifest/index.ts';
+import {
+  checkManifestSet,
+  loadManifests,
+  type AccessPolicy,
+  type Mesh,
+  type Service,
+} from '../../../src/manifest/index.ts';
 import { valueOf } from './helpers.ts';
 
 describe('the example manifests', () => {
   it('load cleanly and pass the cross-document checks', async () => {
     const manifests = valueOf(await loadManifests(['manifests/examples']));
-    expect(manifests.map((m) => m.kind).sort()).toEqual(['Mesh', 'Service', 'Service', 'Service']);
+    expect(manifests.map((m) => m.kind).sort()).toEqual([
+      'AccessPolicy',
+      'AccessPolicy',
+      'Mesh',
+      'Service',
+      'Service',
+      'Service',
+    ]);
     expect(checkManifestSet(manifests)).toEqual([]);
   });
 
@@ -19,6 +32,29 @@ describe('the example manifests', () => {
     expect(services.get('his')?.instances.map((i) => i.name)).toEqual(['his-1', 'his-2']);
     expect(services.get('emr')?.upstreams.map((u) => u.service)).toEqual(['his', 'imaging']);
     expect(services.get('imaging')?.upstreams.map((u) => u.service)).toEqual(['his']);
+  });
+
+  it('let HIS accept EMR and imaging on patient paths, imaging accept EMR, and leave EMR open', async () => {
+    const manifests = valueOf(await loadManifests(['manifests/examples']));
+    const policies = new Map(
+      manifests
+        .filter((m): m is AccessPolicy => m.kind === 'AccessPolicy')
+        .map((p) => [p.destination.service, p]),
+    );
+    expect(policies.get('his')?.rules).toEqual([
+      {
+        from: [{ service: 'emr', namespace: 'clinical' }],
+        http: { methods: ['GET', 'POST'], paths: [{ prefix: '/patients/' }, { exact: '/orders' }] },
+      },
+      {
+        from: [{ service: 'imaging', namespace: 'clinical' }],
+        http: { methods: ['GET'], paths: [{ prefix: '/patients/' }] },
+      },
+    ]);
+    expect(policies.get('imaging')?.rules).toEqual([{ from: [{ service: 'emr', namespace: 'clinical' }] }]);
+    expect(policies.has('emr')).toBe(false);
+    const mesh = manifests.find((m): m is Mesh => m.kind === 'Mesh');
+    expect(mesh?.authorization).toEqual({ defaultAction: 'ALLOW' });
   });
 
   it('are loaded in sorted path order, each with the position of its document', async () => {

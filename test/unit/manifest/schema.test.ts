@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseManifestText, type Mesh, type Service } from '../../../src/manifest/index.ts';
+import { DEFAULT_MESH, parseManifestText, type Mesh, type Service } from '../../../src/manifest/index.ts';
 import { brief, errorsOf, lineOf, service, valueOf } from './helpers.ts';
 
 const MINIMAL_SERVICE = service(
@@ -21,8 +21,30 @@ describe('defaults', () => {
       trustDomain: 'clinimesh.local',
       mtls: { mode: 'STRICT' },
       defaults: { connectTimeoutMs: 2000, requestTimeoutMs: 15000 },
+      authorization: { defaultAction: 'ALLOW' },
+      audit: { enabled: true, path: '/dev/stdout' },
       origin: { file: 'm.yaml', pos: { line: 1, col: 1 } },
     });
+  });
+
+  it('uses the same defaults for the built-in mesh in force when no Mesh manifest exists', () => {
+    const text = 'apiVersion: clinimesh.io/v1alpha1\nkind: Mesh\nmetadata: { name: default }\n';
+    const [mesh] = valueOf(parseManifestText(text, 'm.yaml')) as Mesh[];
+    expect({ ...DEFAULT_MESH, origin: undefined }).toEqual({ ...mesh, origin: undefined });
+    expect(DEFAULT_MESH.origin).toEqual({ file: '<built-in>' });
+  });
+
+  it('reads deny-all authorization and a custom audit log', () => {
+    const text = `apiVersion: clinimesh.io/v1alpha1
+kind: Mesh
+metadata: { name: m }
+spec:
+  authorization: { defaultAction: DENY }
+  audit: { enabled: false, path: /var/log/clinimesh/audit.log }
+`;
+    const [mesh] = valueOf(parseManifestText(text, 'm.yaml')) as Mesh[];
+    expect(mesh?.authorization).toEqual({ defaultAction: 'DENY' });
+    expect(mesh?.audit).toEqual({ enabled: false, path: '/var/log/clinimesh/audit.log' });
   });
 
   it('turns durations into milliseconds, 0s disabling the request timeout', () => {
@@ -108,6 +130,23 @@ spec:
       'Mesh hospital',
     ]);
     expect(problems.every((p) => p.pos?.file === 'mesh.yaml')).toBe(true);
+  });
+
+  it('rejects an unknown default action and a relative audit path', () => {
+    const text = `apiVersion: clinimesh.io/v1alpha1
+kind: Mesh
+metadata: { name: m }
+spec:
+  authorization: { defaultAction: deny }
+  audit: { enabled: yes, path: logs/audit.log }
+`;
+    const problems = errorsOf(parseManifestText(text, 'm.yaml'));
+    expect(problems.map(brief)).toEqual([
+      { code: 'SCHEMA', field: 'spec.authorization.defaultAction', line: 5 },
+      { code: 'SCHEMA', field: 'spec.audit.enabled', line: 6 },
+      { code: 'SCHEMA', field: 'spec.audit.path', line: 6 },
+    ]);
+    expect(problems[0]?.message).toContain('"DENY"');
   });
 
   it('points at the offending value, column included', () => {

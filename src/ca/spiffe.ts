@@ -1,0 +1,38 @@
+// SPIFFE IDs for workloads: spiffe://<trust-domain>/ns/<namespace>/sa/<service>, with the character
+// rules of the SPIFFE ID specification (§2.1 trust domain, §2.2 path segments).
+import type { Problem } from '../errors.ts';
+
+export interface WorkloadId {
+  readonly namespace: string;
+  readonly service: string;
+}
+
+const TRUST_DOMAIN = /^[a-z0-9._-]{1,255}$/;
+const SEGMENT = /^[A-Za-z0-9._-]+$/;
+
+export function trustDomainProblems(trustDomain: string): Problem[] {
+  if (TRUST_DOMAIN.test(trustDomain)) return [];
+  return [
+    {
+      code: 'CA',
+      field: 'trustDomain',
+      message: `"${trustDomain}" is not a SPIFFE trust domain (lowercase letters, digits, '.', '-', '_')`,
+    },
+  ];
+}
+
+const validSegment = (s: string): boolean => SEGMENT.test(s) && s !== '.' && s !== '..';
+
+/** Throws on a name no validated manifest can hold: reaching here with one is a bug upstream. */
+export function spiffeId(trustDomain: string, id: WorkloadId): string {
+  for (const [field, value] of [
+    ['namespace', id.namespace],
+    ['service', id.service],
+  ] as const) {
+    if (!validSegment(value)) throw new TypeError(`${field} "${value}" cannot be a SPIFFE path segment`);
+  }
+  return `spiffe://${trustDomain}/ns/${id.namespace}/sa/${id.service}`;
+}
+
+/** `clinical/his`: the key a workload is tracked by. */
+export const workloadKey = (id: WorkloadId): string => `${id.namespace}/${id.service}`;

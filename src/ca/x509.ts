@@ -1,0 +1,306 @@
+// X.509 encoding: the one file that knows node-forge. The TBSCertificate is built with forge.asn1,
+// signed natively (the Signer holds a Node KeyObject), and assembled into DER and PEM here. forge's own
+// pki.Certificate signs RSA only and in pure JavaScript, so it is not used for issuing.
+import { X509Certificate, createHash, type KeyObject } from 'node:crypto';
+import forge from 'node-forge';
+import { fail, ok, type Problem, type Result } from '../errors.ts';
+import type { SignatureAlgorithm } from './keys.ts';
+
+const { asn1 } = forge;
+type Asn1 = forge.asn1.Asn1;
+const U = asn1.Class.UNIVERSAL;
+const T = asn1.Type;
+
+export type NameAttributeType = 'CN' | 'O' | 'OU';
+export interface NameAttribute {
+  readonly type: NameAttributeType;
+  readonly value: string;
+}
+
+/** The DER of an X.509 Name, kept as bytes so an issuer's name is copied exactly into what it signs. */
+export type EncodedName = Buffer & { readonly __brand: 'X509Name' };
+
+export type KeyUsage = 'digitalSignature' | 'keyEncipherment' | 'keyAgreement' | 'keyCertSign' | 'cRLSign';
+export type ExtKeyUsage = 'serverAuth' | 'clientAuth';
+
+export interface CertificateSpec {
+  readonly subject: EncodedName;
+  readonly issuer: EncodedName;
+  readonly publicKey: KeyObject;
+  /** Positive, big-endian; see `randomSerial`. */
+  readonly serial: Buffer;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly isCa: boolean;
+  readonly pathLen?: number;
+  readonly uriSans?: readonly string[];
+  readonly dnsSans?: readonly string[];
+  readonly keyUsage: readonly KeyUsage[];
+  readonly extKeyUsage?: readonly ExtKeyUsage[];
+  /** Defaults to `keyIdentifier(publicKey)`. */
+  readonly subjectKeyId?: Buffer;
+  /** The issuer's subject key identifier; left out for a self-signed root. */
+  readonly authorityKeyId?: Buffer;
+}
+
+export interface Signer {
+  readonly algorithm: SignatureAlgorithm;
+  sign(data: Buffer): Buffer;
+}
+
+const OID = {
+  CN: '2.5.4.3',
+  O: '2.5.4.10',
+  OU: '2.5.4.11',
+  ecPublicKey: '1.2.840.10045.2.1',
+  'P-256': '1.2.840.10045.3.1.7',
+  'P-384': '1.3.132.0.34',
+  basicConstraints: '2.5.29.19',
+  keyUsage: '2.5.29.15',
+  extKeyUsage: '2.5.29.37',
+  subjectAltName: '2.5.29.17',
+  subjectKeyId: '2.5.29.14',
+  authorityKeyId: '2.5.29.35',
+  serverAuth: '1.3.6.1.5.5.7.3.1',
+  clientAuth: '1.3.6.1.5.5.7.3.2',
+  'ecdsa-with-SHA256': '1.2.840.10045.4.3.2',
+  'ecdsa-with-SHA384': '1.2.840.10045.4.3.3',
+  sha256WithRSAEncryption: '1.2.840.113549.1.1.11',
+} as const;
+
+const oidCache = new Map<string, string>();
+function oid(dotted: string): Asn1 {
+  let der = oidCache.get(dotted);
+  if (der === undefined) {
+    der = asn1.oidToDer(dotted).getBytes();
+    oidCache.set(dotted, der);
+  }
+  return asn1.create(U, T.OID, false, der);
+}
+
+const seq = (items: Asn1[]): Asn1 => asn1.create(U, T.SEQUENCE, true, items);
+const bin = (b: Buffer): string => b.toString('binary');
+const fromDer = asn1.fromDer as unknown as (bytes: string, opts: { decodeBitStrings: boolean }) => Asn1;
+const toDer = (a: Asn1): Buffer => Buffer.from(asn1.toDer(a).getBytes(), 'binary');
+
+export function encodeName(attrs: readonly NameAttribute[]): EncodedName {
+  const rdns = attrs.map((a) =>
+    asn1.create(U, T.SET, true, [
+      seq([oid(OID[a.type]), asn1.create(U, T.UTF8, false, bin(Buffer.from(a.value, 'utf8')))]),
+    ]),
+  );
+  return toDer(seq(rdns)) as EncodedName;
+}
+
+/** 16 random bytes, made positive and minimally encoded (RFC 5280 §4.1.2.2 allows up to 20 octets). */
+export function randomSerial(random: Buffer): Buffer {
+  const serial = Buffer.from(random.subarray(0, 16));
+  serial[0] = (serial[0]! & 0x7f) | 0x40;
+  return serial;
+}
+
+interface EncodedKey {
+  readonly spki: Asn1;
+  /** The subjectPublicKey BIT STRING's bits: what the key identifier hashes. */
+  readonly keyBits: Buffer;
+}
+
+// EC keys are encoded from their JWK coordinates: OpenSSL 3's SPKI encoder costs ~150 µs a call,
+// the JWK export ~7 µs, and this runs once per issued certificate.
+function encodePublicKey(key: KeyObject): EncodedKey {
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  if (key.asymmetricKeyType === 'ec' && (curve === 'prime256v1' || curve === 'secp384r1')) {
+    const jwk = key.export({ format: 'jwk' });
+    const point = Buffer.concat([
+      Buffer.of(4),
+      Buffer.from(jwk.x ?? '', 'base64url'),
+      Buffer.from(jwk.y ?? '', 'base64url'),
+    ]);
+    const algorithm = seq([oid(OID.ecPublicKey), oid(curve === 'prime256v1' ? OID['P-256'] : OID['P-384'])]);
+    return { spki: seq([algorithm, bitString(point)]), keyBits: point };
+  }
+  const spki = fromDer(bin(key.export({ type: 'spki', format: 'der' })), { decodeBitStrings: false });
+  const bits = (spki.value as Asn1[])[1]!.value as string;
+  return { spki, keyBits: Buffer.from(bits.slice(1), 'binary') };
+}
+
+/** RFC 5280 §4.2.1.2 method (1): SHA-1 of the subjectPublicKey bits. An identifier, not a security hash. */
+export function keyIdentifier(key: KeyObject): Buffer {
+  return createHash('sha1').update(encodePublicKey(key).keyBits).digest();
+}
+
+function bitString(bytes: Buffer, unusedBits = 0): Asn1 {
+  return asn1.create(U, T.BITSTRING, false, String.fromCharCode(unusedBits) + bin(bytes));
+}
+
+function time(d: Date): Asn1 {
+  const year = d.getUTCFullYear();
+  return year >= 1950 && year < 2050
+    ? asn1.create(U, T.UTCTIME, false, asn1.dateToUtcTime(d))
+    : asn1.create(U, T.GENERALIZEDTIME, false, asn1.dateToGeneralizedTime(d));
+}
+
+function algorithmIdentifier(alg: SignatureAlgorithm): Asn1 {
+  // RFC 5758 §3.2: ECDSA identifiers have no parameters; RSA's carry an explicit NULL.
+  return alg === 'sha256WithRSAEncryption'
+    ? seq([oid(OID[alg]), asn1.create(U, T.NULL, false, '')])
+    : seq([oid(OID[alg])]);
+}
+
+function extension(id: string, critical: boolean, value: Asn1): Asn1 {
+  const parts = [oid(id)];
+  if (critical) parts.push(asn1.create(U, T.BOOLEAN, false, '\xff'));
+  parts.push(asn1.create(U, T.OCTETSTRING, false, asn1.toDer(value).getBytes()));
+  return seq(parts);
+}
+
+const KEY_USAGE_BIT: Record<KeyUsage, number> = {
+  digitalSignature: 0x80,
+  keyEncipherment: 0x20,
+  keyAgreement: 0x08,
+  keyCertSign: 0x04,
+  cRLSign: 0x02,
+};
+
+function keyUsageBits(usages: readonly KeyUsage[]): Asn1 {
+  const byte = usages.reduce((b, u) => b | KEY_USAGE_BIT[u], 0);
+  let unused = 0; // DER drops trailing zero bits of a named bit list
+  while (unused < 7 && ((byte >> unused) & 1) === 0) unused++;
+  return bitString(Buffer.of(byte), byte === 0 ? 0 : unused);
+}
+
+function extensions(spec: CertificateSpec, subjectKeyId: Buffer): Asn1[] {
+  const basic: Asn1[] = [];
+  if (spec.isCa) basic.push(asn1.create(U, T.BOOLEAN, false, '\xff'));
+  if (spec.isCa && spec.pathLen !== undefined) {
+    basic.push(asn1.create(U, T.INTEGER, false, asn1.integerToDer(spec.pathLen).getBytes()));
+  }
+  const exts = [
+    extension(OID.basicConstraints, true, seq(basic)),
+    extension(OID.keyUsage, true, keyUsageBits(spec.keyUsage)),
+  ];
+  if (spec.extKeyUsage?.length) {
+    exts.push(extension(OID.extKeyUsage, false, seq(spec.extKeyUsage.map((u) => oid(OID[u])))));
+  }
+  const sans = [
+    ...(spec.uriSans ?? []).map((u) => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 6, false, ascii(u))),
+    ...(spec.dnsSans ?? []).map((d) => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 2, false, ascii(d))),
+  ];
+  if (sans.length > 0) exts.push(extension(OID.subjectAltName, false, seq(sans)));
+  exts.push(extension(OID.subjectKeyId, false, asn1.create(U, T.OCTETSTRING, false, bin(subjectKeyId))));
+  if (spec.authorityKeyId) {
+    const keyId = asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, bin(spec.authorityKeyId));
+    exts.push(extension(OID.authorityKeyId, false, seq([keyId])));
+  }
+  return exts;
+}
+
+function ascii(s: string): string {
+  // IA5String: a non-ASCII SAN is a caller bug (names are validated before they get here).
+  if (!/^[\x21-\x7e]+$/.test(s)) throw new TypeError(`subjectAltName must be printable ASCII: ${JSON.stringify(s)}`);
+  return s;
+}
+
+/** Builds the TBSCertificate, signs its DER with `signer`, and returns the certificate as PEM. */
+export function buildCertificate(spec: CertificateSpec, signer: Signer): string {
+  const key = encodePublicKey(spec.publicKey);
+  const subjectKeyId = spec.subjectKeyId ?? createHash('sha1').update(key.keyBits).digest();
+  const algorithm = algorithmIdentifier(signer.algorithm);
+  const tbs = seq([
+    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [asn1.create(U, T.INTEGER, false, '\x02')]),
+    asn1.create(U, T.INTEGER, false, bin(spec.serial)),
+    algorithm,
+    fromDer(bin(spec.issuer), { decodeBitStrings: false }),
+    seq([time(spec.notBefore), time(spec.notAfter)]),
+    fromDer(bin(spec.subject), { decodeBitStrings: false }),
+    key.spki,
+    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 3, true, [seq(extensions(spec, subjectKeyId))]),
+  ]);
+  const tbsDer = asn1.toDer(tbs).getBytes();
+  const signature = signer.sign(Buffer.from(tbsDer, 'binary'));
+  const cert = asn1.toDer(seq([fromDer(tbsDer, { decodeBitStrings: false }), algorithm, bitString(signature)]));
+  return derToPem(Buffer.from(cert.getBytes(), 'binary'));
+}
+
+export function derToPem(der: Buffer): string {
+  const b64 = der.toString('base64');
+  const lines: string[] = [];
+  for (let i = 0; i < b64.length; i += 64) lines.push(b64.slice(i, i + 64));
+  return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
+}
+
+/** Every CERTIFICATE block in a PEM text, in order. */
+export function splitPemCertificates(pem: string): string[] {
+  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g)?.map(normalise) ?? [];
+}
+const normalise = (block: string): string => (block.endsWith('\n') ? block : `${block}\n`);
+
+/** What the CA needs from a certificate beyond what Node's X509Certificate offers. */
+export interface CertificateFacts {
+  readonly x509: X509Certificate;
+  /** The subject Name's exact DER: copied into the issuer field of what this certificate signs. */
+  readonly subject: EncodedName;
+  readonly subjectKeyId: Buffer;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** Undefined when the certificate has no keyUsage extension (which then allows every use). */
+  readonly keyCertSign: boolean | undefined;
+  readonly pathLen: number | undefined;
+}
+
+/** Reads one PEM certificate; a Problem (code CA, field = `source`) when it is not one. */
+export function readCertificate(pem: string, source: string): Result<CertificateFacts> {
+  const problem = (message: string): Result<CertificateFacts> =>
+    fail([{ code: 'CA', message, field: source } satisfies Problem]);
+  const blocks = splitPemCertificates(pem);
+  if (blocks.length !== 1) return problem(`expected one PEM certificate, found ${blocks.length}`);
+  let x509: X509Certificate;
+  let cert: Asn1;
+  try {
+    x509 = new X509Certificate(blocks[0]!);
+    cert = fromDer(bin(x509.raw), { decodeBitStrings: false });
+  } catch {
+    return problem('not a valid X.509 certificate');
+  }
+  // The issuer name is copied byte for byte, so only a certificate forge re-encodes exactly is accepted.
+  if (!toDer(cert).equals(x509.raw)) return problem('certificate is not DER-encoded');
+  const tbs = (cert.value as Asn1[])[0]!.value as Asn1[];
+  const v = tbs[0]!.tagClass === asn1.Class.CONTEXT_SPECIFIC ? 1 : 0;
+  const validity = tbs[v + 3]!.value as Asn1[];
+  const exts = readExtensions(tbs.find((a) => a.tagClass === asn1.Class.CONTEXT_SPECIFIC && a.type === 3));
+  return ok({
+    x509,
+    subject: toDer(tbs[v + 4]!) as EncodedName,
+    subjectKeyId: exts.subjectKeyId ?? keyIdentifier(x509.publicKey),
+    notBefore: readTime(validity[0]!),
+    notAfter: readTime(validity[1]!),
+    keyCertSign: exts.keyCertSign,
+    pathLen: exts.pathLen,
+  });
+}
+
+function readTime(t: Asn1): Date {
+  const s = t.value as string;
+  return t.type === T.UTCTIME ? asn1.utcTimeToDate(s) : asn1.generalizedTimeToDate(s);
+}
+
+function readExtensions(wrapper: Asn1 | undefined): {
+  subjectKeyId?: Buffer;
+  keyCertSign?: boolean;
+  pathLen?: number;
+} {
+  const found: { subjectKeyId?: Buffer; keyCertSign?: boolean; pathLen?: number } = {};
+  const list = ((wrapper?.value as Asn1[] | undefined)?.[0]?.value as Asn1[] | undefined) ?? [];
+  for (const ext of list) {
+    const parts = ext.value as Asn1[];
+    const id = asn1.derToOid(parts[0]!.value as string);
+    const value = fromDer(parts[parts.length - 1]!.value as string, { decodeBitStrings: false });
+    if (id === OID.subjectKeyId) found.subjectKeyId = Buffer.from(value.value as string, 'binary');
+    if (id === OID.keyUsage) found.keyCertSign = ((value.value as string).charCodeAt(1) & 0x04) !== 0;
+    if (id === OID.basicConstraints) {
+      const pathLen = (value.value as Asn1[]).find((a) => a.type === T.INTEGER);
+      if (pathLen) found.pathLen = asn1.derToInteger(pathLen.value as string);
+    }
+  }
+  return found;
+}

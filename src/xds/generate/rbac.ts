@@ -1,0 +1,65 @@
+// Authorization as Envoy RBAC. Principals are SPIFFE IDs from verified client certificates; a
+// destination with AccessPolicies (or a mesh that denies by default) gets an ALLOW-list, so anything
+// not allowed is denied. The same rules run as shadow rules so the audit log can record the decision
+// of every request, allowed or not.
+import { spiffeId } from '../../ca/spiffe.ts';
+import type { AccessPolicy, AccessRule, Mesh, PathMatch } from '../../manifest/types.ts';
+import type { JsonObject } from '../resources/json.ts';
+
+export const HTTP_RBAC = 'envoy.filters.http.rbac';
+export const NETWORK_RBAC = 'envoy.filters.network.rbac';
+
+/** Whether this destination needs RBAC at all: not when the mesh allows by default and no policy names it. */
+export function needsRbac(mesh: Mesh, policies: readonly AccessPolicy[]): boolean {
+  return policies.length > 0 || mesh.authorization.defaultAction === 'DENY';
+}
+
+function principals(mesh: Mesh, rule: AccessRule): JsonObject[] {
+  return rule.from.map((ref) => ({
+    authenticated: { principal_name: { exact: spiffeId(mesh.trustDomain, { namespace: ref.namespace, service: ref.service }) } },
+  }));
+}
+
+function httpPermissions(rule: AccessRule): JsonObject[] {
+  if (!rule.http) return [{ any: true }];
+  const parts: JsonObject[] = [];
+  if (rule.http.methods.length) {
+    parts.push({ or_rules: { rules: rule.http.methods.map((m) => ({ header: { name: ':method', string_match: { exact: m } } })) } });
+  }
+  if (rule.http.paths.length) {
+    const path = (p: PathMatch): JsonObject => ('exact' in p ? { exact: p.exact } : { prefix: p.prefix });
+    parts.push({ or_rules: { rules: rule.http.paths.map((p) => ({ url_path: { path: path(p) } })) } });
+  }
+  return parts.length ? [{ and_rules: { rules: parts } }] : [{ any: true }];
+}
+
+/** The RBAC policy set; for TCP (`http` false) only rules without HTTP conditions apply. */
+export function rbacRules(mesh: Mesh, policies: readonly AccessPolicy[], http: boolean): JsonObject {
+  const out: JsonObject = {};
+  for (const policy of [...policies].sort((a, b) => a.name.localeCompare(b.name))) {
+    policy.rules.forEach((rule, i) => {
+      if (!http && rule.http) return;
+      out[`${policy.namespace}/${policy.name}#${i}`] = {
+        permissions: http ? httpPermissions(rule) : [{ any: true }],
+        principals: principals(mesh, rule),
+      };
+    });
+  }
+  return { action: 'ALLOW', policies: out };
+}
+
+export function httpRbacFilter(mesh: Mesh, policies: readonly AccessPolicy[]): JsonObject {
+  const rules = rbacRules(mesh, policies, true);
+  return {
+    name: HTTP_RBAC,
+    typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC', rules, shadow_rules: rules },
+  };
+}
+
+export function networkRbacFilter(mesh: Mesh, policies: readonly AccessPolicy[], statPrefix: string): JsonObject {
+  const rules = rbacRules(mesh, policies, false);
+  return {
+    name: NETWORK_RBAC,
+    typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC', stat_prefix: statPrefix, rules, shadow_rules: rules },
+  };
+}
