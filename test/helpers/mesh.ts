@@ -69,8 +69,10 @@ export async function startSidecar(
   service: string,
   instance: string,
   transport: XdsTransport = 'ads',
+  metadata: Record<string, string> = {},
 ): Promise<EnvoyHandle> {
   const bootstrap = envoyBootstrap({
+    metadata,
     nodeId: nodeId({ namespace: NS, service, instance }),
     cluster: service,
     xdsHost: cp.host,

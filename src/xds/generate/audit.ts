@@ -12,8 +12,15 @@ function decision(filter: string, enforced: boolean): JsonObject {
     : { authz: 'allowed', authz_policy: 'mesh-default-allow' };
 }
 
-function fileLog(path: string, fields: JsonObject): JsonObject {
-  return { name: 'envoy.access_loggers.file', typed_config: { '@type': FILE_LOG, path, log_format: { json_format: fields } } };
+const WITHOUT_QUERY = {
+  name: 'envoy.formatter.req_without_query',
+  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery' },
+};
+
+function fileLog(path: string, fields: JsonObject, formatters: JsonObject[] = []): JsonObject {
+  const log_format: JsonObject = { json_format: fields };
+  if (formatters.length) log_format.formatters = formatters;
+  return { name: 'envoy.access_loggers.file', typed_config: { '@type': FILE_LOG, path, log_format } };
 }
 
 export function httpAuditLog(path: string, destination: string, enforced: boolean): JsonObject {
@@ -22,12 +29,13 @@ export function httpAuditLog(path: string, destination: string, enforced: boolea
     source: '%DOWNSTREAM_PEER_URI_SAN%',
     destination,
     method: '%REQ(:METHOD)%',
-    path: '%PATH(WQ:ORIG)%',
+    // The query string can carry identifiers (MRN, name); the path is logged without it.
+    path: '%REQ_WITHOUT_QUERY(X-ENVOY-ORIGINAL-PATH?:PATH)%',
     status: '%RESPONSE_CODE%',
     duration_ms: '%DURATION%',
     request_id: '%REQ(X-REQUEST-ID)%',
     ...decision(HTTP_RBAC, enforced),
-  });
+  }, [WITHOUT_QUERY]);
 }
 
 export function tcpAuditLog(path: string, destination: string, enforced: boolean): JsonObject {
