@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createAdminServer } from './admin/http.ts';
 import { CertificateAuthority } from './ca/index.ts';
 import { Identities } from './control/identities.ts';
+import { rotateRoot } from './control/root-rotation.ts';
 import { Metrics } from './admin/metrics.ts';
 import { ControlPlane } from './control/control-plane.ts';
 import { Reconciler } from './control/reconciler.ts';
@@ -82,7 +83,15 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
     statuses,
     longPollMs: o.longPollMs,
   });
-  const admin: Server = createAdminServer({ controlPlane, cache, statuses, metrics, ready: () => ready });
+  const rotation = { ca, identities, reconciler, cache, statuses };
+  const admin: Server = createAdminServer({
+    controlPlane,
+    cache,
+    statuses,
+    metrics,
+    ready: () => ready,
+    ca: { describe: () => ca.describe(), rotateRoot: (phase) => rotateRoot(rotation, phase) },
+  });
   const adminPort = await new Promise<number>((resolve, reject) => {
     admin.once('error', reject);
     admin.listen(o.adminPort ?? 19000, host, () => {

@@ -2,7 +2,7 @@
 // health and Prometheus metrics. Input is YAML or JSON text; every error is a list of problems
 // with file:line:col and field, and HTTP 400/404/409 says which kind.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { formatProblem, type Problem } from '../errors.ts';
+import { formatProblem, type Problem, type Result } from '../errors.ts';
 import type { ControlPlane } from '../control/control-plane.ts';
 import { parseManifestText } from '../manifest/index.ts';
 import type { ManifestKind } from '../manifest/types.ts';
@@ -20,6 +20,7 @@ export interface AdminDeps {
   readonly ready: () => boolean;
   /** Extra status sections (discovery sources, CA) keyed by name. */
   readonly extraStatus?: () => Record<string, unknown>;
+  readonly ca?: { describe(): unknown; rotateRoot(phase: 'begin' | 'complete'): Promise<Result<unknown>> };
 }
 
 const MAX_BODY = 4 << 20;
@@ -72,6 +73,13 @@ async function route(deps: AdminDeps, req: IncomingMessage, res: ServerResponse)
   if (key === 'GET /v1/sidecars') return send(res, 200, deps.statuses.toJSON());
   if (key === 'GET /v1/manifests') return send(res, 200, { revision: cp.state().revision, manifests: cp.store.list() });
   if (key === 'GET /v1/config_dump') return configDump(deps, url, res);
+  if (key === 'GET /v1/ca' && deps.ca) return send(res, 200, deps.ca.describe());
+  if (key === 'POST /v1/ca/rotate-root' && deps.ca) {
+    const phase = url.searchParams.get('phase');
+    if (phase !== 'begin' && phase !== 'complete') return send(res, 400, { errors: [{ code: 'SCHEMA', field: 'phase', message: 'phase must be begin or complete' }] });
+    const result = await deps.ca.rotateRoot(phase);
+    return result.ok ? send(res, 200, { ...(result.value as object), ca: deps.ca.describe() }) : send(res, 409, problemsBody(result.errors));
+  }
   if (key === 'POST /v1/apply' || key === 'POST /v1/delete') {
     const body = await readBody(req);
     if (body === undefined) return send(res, 413, { errors: [{ code: 'SCHEMA', message: 'body too large' }] });

@@ -17,6 +17,15 @@ export interface BootstrapOptions {
   /** 0 lets the OS pick; Envoy then reports it through --admin-address-path. */
   readonly adminPort?: number;
   readonly metadata?: JsonObject;
+  /** Mutual TLS to the control plane: this workload's credential files and the server's SPIFFE ID. */
+  readonly tls?: BootstrapTls;
+}
+
+export interface BootstrapTls {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile: string;
+  readonly serverSpiffeId: string;
 }
 
 const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
@@ -31,6 +40,23 @@ function xdsCluster(o: BootstrapOptions): JsonObject {
       endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: o.xdsHost, port_value: o.xdsPort } } } }] }],
     },
   };
+  if (o.tls) {
+    cluster.transport_socket = {
+      name: 'envoy.transport_sockets.tls',
+      typed_config: {
+        '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+        common_tls_context: {
+          tls_certificates: [{ certificate_chain: { filename: o.tls.certFile }, private_key: { filename: o.tls.keyFile } }],
+          validation_context: {
+            trusted_ca: { filename: o.tls.caFile },
+            match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: o.tls.serverSpiffeId } }],
+          },
+          // gRPC needs h2 negotiated; REST polling is HTTP/1.1.
+          alpn_protocols: o.transport === 'ads' ? ['h2'] : ['http/1.1'],
+        },
+      },
+    };
+  }
   if (o.transport === 'ads') {
     cluster.typed_extension_protocol_options = {
       [HTTP_PROTOCOL_OPTIONS]: {

@@ -57,7 +57,10 @@ export class Identities {
     const entry = { ref, cert };
     this.certs.set(ref.nodeId, entry);
     clearTimeout(this.timers.get(ref.nodeId));
-    const delay = rotationDelayMs(cert, this.random, new Date());
+    // Measured from issuance, not notBefore: notBefore is backdated for clock skew, which would
+    // pull a short-lived certificate's rotation point to (almost) now.
+    const issuedAt = new Date();
+    const delay = rotationDelayMs({ notBefore: issuedAt, notAfter: cert.notAfter }, this.random, issuedAt);
     this.timers.set(
       ref.nodeId,
       setTimeout(() => {

@@ -6,6 +6,7 @@ import type { SnapshotCache } from '../cache/snapshot.ts';
 import type { StatusRegistry } from '../status.ts';
 import type { XdsHooks } from './hooks.ts';
 import { decodeRequestBinary, type XdsRequest } from './node.ts';
+import { spiffeIdOf } from './peer.ts';
 import { SotwStream } from './sotw-stream.ts';
 
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
@@ -42,13 +43,16 @@ export interface AdsDeps {
   readonly cache: SnapshotCache;
   readonly hooks: XdsHooks;
   readonly statuses: StatusRegistry;
+  /** This server is the explicit plaintext (loopback-only) listener. */
+  readonly plaintext?: boolean;
 }
 
 export function adsHandlers(deps: AdsDeps): grpc.UntypedServiceImplementation {
   return {
     StreamAggregatedResources: (call: grpc.ServerDuplexStream<XdsRequest, Buffer>) => {
       let closed = false;
-      const stream = new SotwStream(deps.cache, deps.hooks, deps.statuses, { transport: 'ads', peer: call.getPeer() }, {
+      const ctx = { transport: 'ads' as const, peer: call.getPeer(), credential: spiffeIdOf(call.getAuthContext().sslPeerCertificate), plaintext: deps.plaintext };
+      const stream = new SotwStream(deps.cache, deps.hooks, deps.statuses, ctx, {
         send: (bytes) => {
           if (!closed) call.write(bytes);
         },

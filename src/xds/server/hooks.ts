@@ -7,8 +7,10 @@ export interface ConnectContext {
   readonly transport: 'ads' | 'rest';
   /** Remote address, e.g. `ipv4:127.0.0.1:50123`. */
   readonly peer: string;
-  /** The workload identity the transport proved (TLS client certificate, bearer token), if any. */
+  /** The SPIFFE ID the client proved with its TLS certificate; absent on a plaintext listener. */
   readonly credential?: string;
+  /** The request came through the explicit, loopback-only plaintext listener (proxyless tests). */
+  readonly plaintext?: boolean;
 }
 
 export interface XdsHooks {

@@ -1,5 +1,7 @@
-// Starts the xDS transports: gRPC ADS and REST-JSON polling, on their own ports.
-import { createServer, type Server as HttpServer } from 'node:http';
+// Starts the xDS transports: gRPC ADS and REST-JSON polling over mutual TLS, and, only when asked, a
+// plaintext gRPC listener bound to loopback for proxyless clients that cannot do TLS to a control plane.
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import * as grpc from '@grpc/grpc-js';
 import type { SnapshotCache } from '../cache/snapshot.ts';
 import type { StatusRegistry } from '../status.ts';
@@ -7,41 +9,70 @@ import { adsHandlers, adsServiceDefinition } from './ads.ts';
 import type { XdsHooks } from './hooks.ts';
 import { RestXds } from './rest.ts';
 
+/** PEM material of the control plane's own serving certificate and the roots clients are checked against. */
+export interface XdsTls {
+  readonly certChainPem: string;
+  readonly privateKeyPem: string;
+  readonly trustBundlePem: string;
+}
+
 export interface XdsServerOptions {
   readonly host: string;
   /** 0 picks a free port; the bound port is returned. */
   readonly grpcPort: number;
   readonly restPort: number;
+  /** A plaintext gRPC port on 127.0.0.1 (tests with proxyless clients only); undefined: none. */
+  readonly plaintextGrpcPort?: number;
   readonly cache: SnapshotCache;
   readonly hooks: XdsHooks;
   readonly statuses: StatusRegistry;
   readonly longPollMs?: number;
-  readonly grpcCredentials?: grpc.ServerCredentials;
+  /** Without it the main ports are plaintext too (development only; the CLI always passes it). */
+  readonly tls?: XdsTls;
 }
 
 export interface XdsServers {
   readonly grpcPort: number;
   readonly restPort: number;
+  readonly plaintextGrpcPort?: number;
   close(): Promise<void>;
 }
 
-export async function startXdsServers(o: XdsServerOptions): Promise<XdsServers> {
-  const grpcServer = new grpc.Server({
+function bindGrpc(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => server.bindAsync(address, creds, (err, port) => (err ? reject(err) : resolve(port))));
+}
+
+function grpcServer(o: XdsServerOptions, plaintext: boolean): grpc.Server {
+  const server = new grpc.Server({
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.max_receive_message_length': 16 << 20,
   });
-  grpcServer.addService(adsServiceDefinition, adsHandlers(o));
-  const grpcPort = await new Promise<number>((resolve, reject) =>
-    grpcServer.bindAsync(`${o.host}:${o.grpcPort}`, o.grpcCredentials ?? grpc.ServerCredentials.createInsecure(), (err, port) =>
-      err ? reject(err) : resolve(port),
-    ),
-  );
+  server.addService(adsServiceDefinition, adsHandlers({ ...o, plaintext }));
+  return server;
+}
+
+export async function startXdsServers(o: XdsServerOptions): Promise<XdsServers> {
+  const main = grpcServer(o, false);
+  const creds = o.tls
+    ? grpc.ServerCredentials.createSsl(Buffer.from(o.tls.trustBundlePem), [{ cert_chain: Buffer.from(o.tls.certChainPem), private_key: Buffer.from(o.tls.privateKeyPem) }], true)
+    : grpc.ServerCredentials.createInsecure();
+  const grpcPort = await bindGrpc(main, `${o.host}:${o.grpcPort}`, creds);
+
+  let plain: grpc.Server | undefined;
+  let plaintextGrpcPort: number | undefined;
+  if (o.plaintextGrpcPort !== undefined) {
+    plain = grpcServer(o, true);
+    plaintextGrpcPort = await bindGrpc(plain, `127.0.0.1:${o.plaintextGrpcPort}`, grpc.ServerCredentials.createInsecure());
+  }
 
   const rest = new RestXds({ cache: o.cache, hooks: o.hooks, statuses: o.statuses, longPollMs: o.longPollMs ?? 30_000 });
-  const http: HttpServer = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     if (!rest.handle(req, res)) res.writeHead(404).end();
-  });
+  };
+  const http: HttpServer = o.tls
+    ? createHttpsServer({ cert: o.tls.certChainPem, key: o.tls.privateKeyPem, ca: o.tls.trustBundlePem, requestCert: true, rejectUnauthorized: true }, handler)
+    : createHttpServer(handler);
   const restPort = await new Promise<number>((resolve, reject) => {
     http.once('error', reject);
     http.listen(o.restPort, o.host, () => {
@@ -53,12 +84,13 @@ export async function startXdsServers(o: XdsServerOptions): Promise<XdsServers> 
   return {
     grpcPort,
     restPort,
+    plaintextGrpcPort,
     close: async () => {
       rest.close();
       const closed = new Promise<void>((resolve) => http.close(() => resolve()));
       http.closeAllConnections();
       await closed;
-      await new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve()));
+      await Promise.all([main, plain].map((s) => s && new Promise<void>((resolve) => s.tryShutdown(() => resolve()))));
     },
   };
 }

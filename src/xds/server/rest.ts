@@ -1,11 +1,13 @@
 // REST-JSON polling (`POST /v3/discovery:<type>`): answer at once when the client is behind, else
 // hold the request until the type changes or the long-poll expires (then 304 Not Modified).
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import type { SnapshotCache, TypeSnapshot } from '../cache/snapshot.ts';
 import { REST_PATHS, WILDCARD_TYPES, type TypeUrl } from '../resources/type-urls.ts';
 import type { SidecarStatus, StatusRegistry } from '../status.ts';
 import type { XdsHooks } from './hooks.ts';
 import { decodeRequestJson, type XdsRequest } from './node.ts';
+import { spiffeIdOf } from './peer.ts';
 import { discoveryResponseJson } from './response.ts';
 
 export interface RestDeps {
@@ -77,8 +79,13 @@ export class RestXds {
     const request = decoded.value;
     if (!request.node) return reply(res, 401, { error: 'a REST DiscoveryRequest must carry node' });
     const peer = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
-    const connected = this.deps.hooks.connect(request.node, { transport: 'rest', peer });
-    if (!connected.ok) return reply(res, 403, { error: connected.errors[0]!.message, code: connected.errors[0]!.code });
+    const socket = req.socket as TLSSocket;
+    const credential = typeof socket.getPeerCertificate === 'function' ? spiffeIdOf(socket.getPeerCertificate()) : undefined;
+    const connected = this.deps.hooks.connect(request.node, { transport: 'rest', peer, credential });
+    if (!connected.ok) {
+      const p = connected.errors[0]!;
+      return reply(res, p.code === 'UNAUTHENTICATED' ? 401 : 403, { error: p.message, code: p.code });
+    }
     const key = connected.value;
     const status = this.statusFor(request.node.id, peer);
     if (request.errorDetail !== undefined) {

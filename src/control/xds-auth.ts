@@ -1,0 +1,19 @@
+// Who may fetch a sidecar's config: the workload whose certificate carries that sidecar's service
+// identity. A node id is only a claim; the TLS client certificate is the proof.
+import { spiffeId } from '../ca/spiffe.ts';
+import { fail, ok, type Result } from '../errors.ts';
+import type { SidecarRef } from '../xds/generate/types.ts';
+import type { ConnectContext } from '../xds/server/hooks.ts';
+
+export function authenticateSidecar(trustDomain: string, ref: SidecarRef, ctx: ConnectContext): Result<void> {
+  // The plaintext listener exists only when an operator asked for it, and only on loopback.
+  if (ctx.plaintext) return ok(undefined);
+  if (!ctx.credential) {
+    return fail([{ code: 'UNAUTHENTICATED', field: 'node.id', message: `node ${ref.nodeId}: a client certificate with a SPIFFE ID is required` }]);
+  }
+  const expected = spiffeId(trustDomain, { namespace: ref.namespace, service: ref.service });
+  if (ctx.credential !== expected) {
+    return fail([{ code: 'PERMISSION_DENIED', field: 'node.id', message: `node ${ref.nodeId} needs identity ${expected}; the client proved ${ctx.credential}` }]);
+  }
+  return ok(undefined);
+}
