@@ -6,7 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAdminServer } from './admin/http.ts';
 import { CertificateAuthority } from './ca/index.ts';
+import { ConsulSync } from './control/consul-sync.ts';
+import { EndpointBatcher, type BatcherOptions } from './control/endpoint-batcher.ts';
 import { Identities } from './control/identities.ts';
+import { createConsulClient } from './discovery/consul-client.ts';
+import type { ConsulConfig } from './discovery/consul-config.ts';
+import { ConsulRegistrar } from './discovery/consul-register.ts';
+import { ConsulWatcher } from './discovery/consul.ts';
 import { rotateRoot } from './control/root-rotation.ts';
 import { Metrics } from './admin/metrics.ts';
 import { ControlPlane } from './control/control-plane.ts';
@@ -34,6 +40,10 @@ export interface ControlPlaneOptions {
    */
   readonly caDir?: string;
   readonly workloadCertTtlMs?: number;
+  /** Consul to discover (and register) services through; undefined: manifests only. */
+  readonly consul?: ConsulConfig;
+  /** Endpoint-change coalescing; defaults 50 ms debounce, 250 ms at most. */
+  readonly endpointBatch?: BatcherOptions;
   readonly longPollMs?: number;
 }
 
@@ -70,8 +80,17 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
   const identities = new Identities(ca, (nodeId) => reconciler.refreshSecrets(nodeId), () => store.current().mesh.trustDomain);
   reconciler.useSecrets(identities);
   const controlPlane = new ControlPlane(store, reconciler);
+  const batcher = new EndpointBatcher((sets) => controlPlane.updateEndpoints(sets), o.endpointBatch);
+  let consul: ConsulSync | undefined;
+  if (o.consul) {
+    const client = orThrow(await createConsulClient(o.consul));
+    consul = new ConsulSync(new ConsulWatcher({ client, sink: batcher }), new ConsulRegistrar(client));
+    const sync = consul;
+    store.subscribe((state) => void sync.sync(state));
+  }
   orThrow(await controlPlane.start());
   if (o.manifests?.length) orThrow(await controlPlane.apply(orThrow(await loadManifests(o.manifests))));
+  await consul?.sync(store.current());
 
   let ready = false;
   const xds: XdsServers = await startXdsServers({
@@ -91,7 +110,9 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
     metrics,
     ready: () => ready,
     ca: { describe: () => ca.describe(), rotateRoot: (phase) => rotateRoot(rotation, phase) },
+    extraStatus: () => (consul ? { consul: consul.status() } : {}),
   });
+  metrics.watchConsul(() => consul?.status() ?? []);
   const adminPort = await new Promise<number>((resolve, reject) => {
     admin.once('error', reject);
     admin.listen(o.adminPort ?? 19000, host, () => {
@@ -115,6 +136,8 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
     stop: async () => {
       ready = false;
       identities.stop();
+      consul?.stop();
+      batcher.stop();
       const closed = new Promise<void>((resolve) => admin.close(() => resolve()));
       admin.closeAllConnections();
       await Promise.all([closed, xds.close()]);

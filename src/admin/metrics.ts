@@ -1,5 +1,6 @@
 // Prometheus metrics, in a registry of our own (never the process-global default).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ConsulServiceStatus } from '../discovery/consul.ts';
 import type { StatusEvents } from '../xds/status.ts';
 import { shortName, type TypeUrl } from '../xds/resources/type-urls.ts';
 
@@ -21,6 +22,30 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'clinimesh_' });
+  }
+
+  /** Consul sync health per service, read at scrape time. */
+  watchConsul(status: () => readonly ConsulServiceStatus[]): void {
+    new Gauge({
+      name: 'clinimesh_consul_staleness_seconds',
+      help: 'Age of the last good Consul answer while a watch is failing (0 when in sync)',
+      labelNames: ['service'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const s of status()) this.set({ service: s.service }, s.stalenessMs / 1000);
+      },
+    });
+    new Gauge({
+      name: 'clinimesh_consul_consecutive_failures',
+      help: 'Failed Consul queries in a row per watched service',
+      labelNames: ['service'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const s of status()) this.set({ service: s.service }, s.consecutiveFailures);
+      },
+    });
   }
 
   statusEvents(): StatusEvents {

@@ -4,7 +4,7 @@
 import { fail, ok, type Result } from '../errors.ts';
 import type { EndpointSet } from '../discovery/endpoints.ts';
 import { staticEndpoints } from '../discovery/static.ts';
-import type { Manifest } from '../manifest/types.ts';
+import type { Instance, Manifest, Service } from '../manifest/types.ts';
 import type { DesiredState } from '../store/state.ts';
 import type { ManifestRef, StateStore } from '../store/store.ts';
 import type { MeshView, SidecarRef } from '../xds/generate/types.ts';
@@ -48,9 +48,26 @@ export class ControlPlane {
     return this.change({ delete: refs }, dryRun);
   }
 
-  updateEndpoints(set: EndpointSet): number {
-    this.discovered.set(set.service, set);
-    return this.reconciler.updateEndpoints(set);
+  /**
+   * New endpoints from a discovery source. Usually an EDS-only push to the sidecars that call the
+   * service; when a Consul service gains or loses instances, their own sidecars need config too, so
+   * the mesh is re-planned.
+   */
+  updateEndpoints(input: EndpointSet | readonly EndpointSet[]): void {
+    const sets: readonly EndpointSet[] = Array.isArray(input) ? input : [input as EndpointSet];
+    let replan = false;
+    for (const set of sets) {
+      const before = this.discovered.get(set.service);
+      this.discovered.set(set.service, set);
+      if (instanceNames(before) !== instanceNames(set)) replan = true;
+    }
+    if (replan) void this.refresh();
+    else for (const set of sets) this.reconciler.updateEndpoints(set);
+  }
+
+  /** Re-plans and publishes the current state (after a discovery change that adds sidecars). */
+  refresh(): Promise<Result<ApplyOutcome>> {
+    return this.change({}, false, true);
   }
 
   readonly hooks: XdsHooks = {
@@ -68,13 +85,13 @@ export class ControlPlane {
     },
   };
 
-  private change(change: { apply?: readonly Manifest[]; delete?: readonly ManifestRef[] }, dryRun = false): Promise<Result<ApplyOutcome>> {
+  private change(change: { apply?: readonly Manifest[]; delete?: readonly ManifestRef[] }, dryRun = false, force = false): Promise<Result<ApplyOutcome>> {
     const run = async (): Promise<Result<ApplyOutcome>> => {
       const proposal = this.store.propose(change);
       if (!proposal.ok) return proposal;
       const { state } = proposal.value;
       const view = this.view(state);
-      const sidecars = this.sidecarsOf(state);
+      const sidecars = this.sidecarsOf(view);
       const plan = this.reconciler.plan(view, sidecars);
       if (!plan.ok) return fail(plan.errors);
       const outcome = { revision: state.revision, changed: proposal.value.changed, touched: proposal.value.touched, sidecars: sidecars.length };
@@ -82,7 +99,7 @@ export class ControlPlane {
       const committed = await this.store.commit(proposal.value);
       if (!committed.ok) return committed;
       // Identical applies change nothing and push nothing (the start-up publish always runs).
-      if (committed.value || !this.reconciler.currentView()) this.reconciler.publish(view, sidecars, plan.value);
+      if (committed.value || force || !this.reconciler.currentView()) this.reconciler.publish(view, sidecars, plan.value);
       return ok(outcome);
     };
     const next = this.queue.then(run, run);
@@ -92,20 +109,23 @@ export class ControlPlane {
 
   private view(state: DesiredState): MeshView {
     const endpoints = new Map<string, EndpointSet>();
+    const services = new Map(state.services);
     for (const [key, service] of state.services) {
       const set = service.discovery.mode === 'static' ? staticEndpoints(service) : this.discovered.get(key);
       if (set) endpoints.set(key, set);
+      if (service.discovery.mode === 'consul' && set) services.set(key, withDiscoveredInstances(service, set));
     }
-    return { mesh: state.mesh, services: state.services, endpoints, policies: state.policies };
+    return { mesh: state.mesh, services, endpoints, policies: state.policies };
   }
 
-  /** Every declared instance has a sidecar; a connected one keeps the transport it uses. */
-  private sidecarsOf(state: DesiredState): SidecarRef[] {
+  /** Every declared or discovered instance has a sidecar; a connected one keeps its transport. */
+  private sidecarsOf(view: MeshView): SidecarRef[] {
     const out: SidecarRef[] = [];
-    for (const service of state.services.values()) {
+    for (const service of view.services.values()) {
       for (const instance of service.instances) {
         const id = nodeId({ namespace: service.namespace, service: service.name, instance: instance.name });
-        out.push({ nodeId: id, namespace: service.namespace, service: service.name, instance: instance.name, transport: this.reconciler.sidecar(id)?.transport ?? 'ads' });
+        const known = this.reconciler.sidecar(id);
+        out.push({ nodeId: id, namespace: service.namespace, service: service.name, instance: instance.name, transport: known?.transport ?? 'ads', auditLogPath: known?.auditLogPath });
       }
     }
     return out;
@@ -116,4 +136,30 @@ export class ControlPlane {
 function auditLogPathOf(metadata: Record<string, unknown>): string | undefined {
   const v = metadata['clinimesh.audit_log'];
   return typeof v === 'string' && v.startsWith('/') ? v : undefined;
+}
+
+function instanceNames(set: EndpointSet | undefined): string {
+  return (set?.endpoints ?? []).map((e) => e.instance).sort().join(',');
+}
+
+const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/**
+ * A Consul service's instances are what Consul says, plus any the manifest declares. A discovered
+ * instance's sidecar binds where Consul says it is, and reaches its app on the address in the
+ * instance's `clinimesh-app-address` meta (default 127.0.0.1).
+ */
+function withDiscoveredInstances(service: Service, set: EndpointSet): Service {
+  const declared = new Set(service.instances.map((i) => i.name));
+  const discovered: Instance[] = set.endpoints
+    .filter((e) => LABEL.test(e.instance) && !declared.has(e.instance))
+    .map((e) => ({
+      name: e.instance,
+      address: e.address,
+      appAddress: e.meta['clinimesh-app-address'] ?? '127.0.0.1',
+      locality: e.locality,
+      weight: e.weight,
+      meta: e.meta,
+    }));
+  return discovered.length ? { ...service, instances: [...service.instances, ...discovered] } : service;
 }
