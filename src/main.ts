@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { createAdminServer } from './admin/http.ts';
 import { CertificateAuthority } from './ca/index.ts';
 import { ConsulSync } from './control/consul-sync.ts';
+import { ControlPlaneIdentity } from './control/control-plane-identity.ts';
+import { authenticateSidecar } from './control/xds-auth.ts';
 import { EndpointBatcher, type BatcherOptions } from './control/endpoint-batcher.ts';
 import { Identities } from './control/identities.ts';
 import { createConsulClient } from './discovery/consul-client.ts';
@@ -42,6 +44,13 @@ export interface ControlPlaneOptions {
   readonly workloadCertTtlMs?: number;
   /** Consul to discover (and register) services through; undefined: manifests only. */
   readonly consul?: ConsulConfig;
+  /**
+   * Mutual TLS on the xDS ports, sidecars proving their identity with a bootstrap credential
+   * (default true). false is for local experiments only.
+   */
+  readonly xdsTls?: boolean;
+  /** A plaintext gRPC xDS port on 127.0.0.1 for proxyless clients in tests; off by default. */
+  readonly plaintextXdsPort?: number;
   /** Endpoint-change coalescing; defaults 50 ms debounce, 250 ms at most. */
   readonly endpointBatch?: BatcherOptions;
   readonly longPollMs?: number;
@@ -49,6 +58,10 @@ export interface ControlPlaneOptions {
 
 export interface RunningControlPlane {
   readonly controlPlane: ControlPlane;
+  /** The loopback plaintext xDS port, when one was asked for. */
+  readonly plaintextXdsPort?: number;
+  /** Whether sidecars must connect with TLS (and a bootstrap credential). */
+  readonly xdsTls: boolean;
   readonly ca: CertificateAuthority;
   readonly identities: Identities;
   readonly cache: SnapshotCache;
@@ -79,7 +92,17 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
   const ca = orThrow(await CertificateAuthority.open({ dir: caDir, trustDomain: store.current().mesh.trustDomain, workloadTtlMs: o.workloadCertTtlMs }));
   const identities = new Identities(ca, (nodeId) => reconciler.refreshSecrets(nodeId), () => store.current().mesh.trustDomain);
   reconciler.useSecrets(identities);
-  const controlPlane = new ControlPlane(store, reconciler);
+  const trustDomain = () => store.current().mesh.trustDomain;
+  const xdsTls = o.xdsTls ?? true;
+  const serving = xdsTls ? new ControlPlaneIdentity(ca, trustDomain, ['localhost', host]) : undefined;
+  let servingDomain = trustDomain();
+  store.subscribe((state) => {
+    // The serving certificate names the mesh's trust domain; a Mesh that changes it gets a new one.
+    if (state.mesh.trustDomain === servingDomain) return;
+    servingDomain = state.mesh.trustDomain;
+    serving?.refresh();
+  });
+  const controlPlane = new ControlPlane(store, reconciler, xdsTls ? (ref, ctx) => authenticateSidecar(trustDomain(), ref, ctx) : undefined);
   const batcher = new EndpointBatcher((sets) => controlPlane.updateEndpoints(sets), o.endpointBatch);
   let consul: ConsulSync | undefined;
   if (o.consul) {
@@ -101,8 +124,10 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
     hooks: controlPlane.hooks,
     statuses,
     longPollMs: o.longPollMs,
+    tls: serving,
+    plaintextGrpcPort: o.plaintextXdsPort,
   });
-  const rotation = { ca, identities, reconciler, cache, statuses };
+  const rotation = { ca, identities, reconciler, cache, statuses, onRootsChanged: (phase: 'begin' | 'complete') => (phase === 'begin' ? serving?.refreshTrust() : serving?.refresh()) };
   const admin: Server = createAdminServer({
     controlPlane,
     cache,
@@ -123,6 +148,8 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
   ready = true;
   return {
     controlPlane,
+    plaintextXdsPort: xds.plaintextGrpcPort,
+    xdsTls,
     ca,
     identities,
     cache,
@@ -136,6 +163,7 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
     stop: async () => {
       ready = false;
       identities.stop();
+      serving?.stop();
       consul?.stop();
       batcher.stop();
       const closed = new Promise<void>((resolve) => admin.close(() => resolve()));

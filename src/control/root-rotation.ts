@@ -18,6 +18,8 @@ export interface RootRotationDeps {
   readonly statuses: StatusRegistry;
   /** How long to wait for sidecars to ACK the new bundle before re-issuing anyway. */
   readonly ackTimeoutMs?: number;
+  /** The control plane's own client trust (begin) and serving certificate (complete) follow the roots. */
+  readonly onRootsChanged?: (phase: 'begin' | 'complete') => void;
 }
 
 export interface RotationOutcome {
@@ -50,9 +52,13 @@ export async function rotateRoot(d: RootRotationDeps, phase: 'begin' | 'complete
     if (!begun.ok) return begun;
     const lagging = await pushBundleAndWait(d);
     d.identities.reissueAll();
+    // The xDS serving certificate keeps its old-root chain during the overlap: sidecar bootstraps
+    // trust the bundle they were issued with, so they must be re-bootstrapped before `complete`.
+    d.onRootsChanged?.('begin');
     return ok({ phase, lagging });
   }
   const completed = d.ca.completeRootRotation();
   if (!completed.ok) return completed;
+  d.onRootsChanged?.('complete');
   return ok({ phase, lagging: await pushBundleAndWait(d) });
 }

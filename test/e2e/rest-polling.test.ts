@@ -6,6 +6,7 @@ import { describeWithEnvoy, dumpLogsOnFailure, type EnvoyHandle } from '../helpe
 import { applyYaml, EMR_TO_HIS_PORT, emrManifest, HIS_APP_PORT, hisManifest, instances, meshManifest, NS, startSidecar } from '../helpers/mesh.ts';
 import { httpRequest, startHttpUpstream, type ServedBy, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { credentialFor, restPoll } from '../helpers/xds-client.ts';
 
 describeWithEnvoy('REST-JSON polling sidecars', () => {
   let cp: RunningControlPlane;
@@ -61,22 +62,23 @@ describeWithEnvoy('REST-JSON polling sidecars', () => {
 
   it('answers an up-to-date poll with 304 after the long poll expires', async () => {
     const node = { id: `${NS}/emr/${emr.name}`, cluster: 'emr' };
-    const first = await fetch(`http://${cp.host}:${cp.xdsRestPort}/v3/discovery:clusters`, { method: 'POST', body: JSON.stringify({ node }) });
+    const cred = credentialFor(cp, 'emr');
+    const first = await restPoll(cp, 'clusters', { node }, cred);
     expect(first.status).toBe(200);
-    const body = (await first.json()) as { version_info: string; resources: Array<{ '@type': string }> };
+    const body = first.json as { version_info: string; resources: Array<{ '@type': string }> };
     expect(body.resources.every((r) => r['@type'].endsWith('envoy.config.cluster.v3.Cluster'))).toBe(true);
-    const second = await fetch(`http://${cp.host}:${cp.xdsRestPort}/v3/discovery:clusters`, {
-      method: 'POST',
-      body: JSON.stringify({ node, version_info: body.version_info }),
-    });
+    const second = await restPoll(cp, 'clusters', { node, version_info: body.version_info }, cred);
     expect(second.status).toBe(304);
   });
 
   it('refuses a poll from a node that is not in the mesh', async () => {
-    const res = await fetch(`http://${cp.host}:${cp.xdsRestPort}/v3/discovery:clusters`, {
-      method: 'POST',
-      body: JSON.stringify({ node: { id: `${NS}/radiology/rad-1` } }),
-    });
+    const res = await restPoll(cp, 'clusters', { node: { id: `${NS}/radiology/rad-1` } }, credentialFor(cp, 'radiology'));
     expect(res.status).toBe(403);
+  });
+
+  it("refuses a workload that claims another workload's node id", async () => {
+    const res = await restPoll(cp, 'clusters', { node: { id: `${NS}/his/${his[0]!.name}` } }, credentialFor(cp, 'emr'));
+    expect(res.status).toBe(403);
+    expect(res.json).toMatchObject({ code: 'PERMISSION_DENIED' });
   });
 });

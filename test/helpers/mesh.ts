@@ -1,6 +1,10 @@
 // A small EMR → HIS mesh on fresh loopback addresses (one per instance, like pod IPs), its
 // manifests, its sidecars started from clinimesh's own bootstraps, and the apps behind them.
-import { envoyBootstrap } from '../../src/bootstrap/envoy-bootstrap.ts';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { envoyBootstrap, type BootstrapTls } from '../../src/bootstrap/envoy-bootstrap.ts';
+import { controlPlaneSpiffeId } from '../../src/control/control-plane-identity.ts';
 import { nodeId } from '../../src/control/node-id.ts';
 import type { RunningControlPlane } from '../../src/main.ts';
 import { parseManifestText } from '../../src/manifest/index.ts';
@@ -64,6 +68,18 @@ export async function applyYaml(cp: RunningControlPlane, yaml: string, file = 't
   return applied.value;
 }
 
+/** The bootstrap credential `clinimesh bootstrap` would issue, written where Envoy reads it. */
+export async function writeCredential(cp: RunningControlPlane, service: string, namespace = NS): Promise<BootstrapTls> {
+  const trustDomain = cp.controlPlane.state().mesh.trustDomain;
+  const cert = cp.ca.issueWorkload({ namespace, service }, { trustDomain });
+  const dir = await mkdtemp(join(tmpdir(), `clinimesh-cred-${service}-`));
+  const files = { certFile: join(dir, 'xds.crt'), keyFile: join(dir, 'xds.key'), caFile: join(dir, 'ca.crt') };
+  await writeFile(files.certFile, cert.certChainPem);
+  await writeFile(files.keyFile, cert.privateKeyPem, { mode: 0o600 });
+  await writeFile(files.caFile, cp.ca.trustBundle().join('\n'));
+  return { ...files, serverSpiffeId: controlPlaneSpiffeId(trustDomain) };
+}
+
 export async function startSidecar(
   cp: RunningControlPlane,
   service: string,
@@ -73,6 +89,7 @@ export async function startSidecar(
 ): Promise<EnvoyHandle> {
   const bootstrap = envoyBootstrap({
     metadata,
+    tls: cp.xdsTls ? await writeCredential(cp, service) : undefined,
     nodeId: nodeId({ namespace: NS, service, instance }),
     cluster: service,
     xdsHost: cp.host,

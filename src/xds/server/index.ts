@@ -16,6 +16,12 @@ export interface XdsTls {
   readonly trustBundlePem: string;
 }
 
+/** Where the serving TLS material comes from; it changes on rotation without a restart. */
+export interface XdsTlsSource extends grpc.experimental.CertificateProvider {
+  current(): XdsTls;
+  onChange(listener: (tls: XdsTls) => void): void;
+}
+
 export interface XdsServerOptions {
   readonly host: string;
   /** 0 picks a free port; the bound port is returned. */
@@ -28,7 +34,7 @@ export interface XdsServerOptions {
   readonly statuses: StatusRegistry;
   readonly longPollMs?: number;
   /** Without it the main ports are plaintext too (development only; the CLI always passes it). */
-  readonly tls?: XdsTls;
+  readonly tls?: XdsTlsSource;
 }
 
 export interface XdsServers {
@@ -54,9 +60,7 @@ function grpcServer(o: XdsServerOptions, plaintext: boolean): grpc.Server {
 
 export async function startXdsServers(o: XdsServerOptions): Promise<XdsServers> {
   const main = grpcServer(o, false);
-  const creds = o.tls
-    ? grpc.ServerCredentials.createSsl(Buffer.from(o.tls.trustBundlePem), [{ cert_chain: Buffer.from(o.tls.certChainPem), private_key: Buffer.from(o.tls.privateKeyPem) }], true)
-    : grpc.ServerCredentials.createInsecure();
+  const creds = o.tls ? grpc.experimental.createCertificateProviderServerCredentials(o.tls, o.tls, true) : grpc.ServerCredentials.createInsecure();
   const grpcPort = await bindGrpc(main, `${o.host}:${o.grpcPort}`, creds);
 
   let plain: grpc.Server | undefined;
@@ -70,9 +74,10 @@ export async function startXdsServers(o: XdsServerOptions): Promise<XdsServers> 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     if (!rest.handle(req, res)) res.writeHead(404).end();
   };
-  const http: HttpServer = o.tls
-    ? createHttpsServer({ cert: o.tls.certChainPem, key: o.tls.privateKeyPem, ca: o.tls.trustBundlePem, requestCert: true, rejectUnauthorized: true }, handler)
-    : createHttpServer(handler);
+  const secure = (t: XdsTls) => ({ cert: t.certChainPem, key: t.privateKeyPem, ca: t.trustBundlePem });
+  const https = o.tls ? createHttpsServer({ ...secure(o.tls.current()), requestCert: true, rejectUnauthorized: true }, handler) : undefined;
+  if (https) o.tls?.onChange((t) => https.setSecureContext(secure(t)));
+  const http: HttpServer = https ?? createHttpServer(handler);
   const restPort = await new Promise<number>((resolve, reject) => {
     http.once('error', reject);
     http.listen(o.restPort, o.host, () => {

@@ -1,0 +1,91 @@
+// The control plane's own serving certificate for the xDS ports (SPIFFE ID
+// spiffe://<trust-domain>/ns/clinimesh-system/sa/control-plane), rotated like a workload's, and
+// handed to gRPC as a certificate provider so rotation needs no restart. Sidecar bootstraps pin
+// this SPIFFE ID.
+import { experimental } from '@grpc/grpc-js';
+import { rotationDelayMs, spiffeId, type CertificateAuthority } from '../ca/index.ts';
+import type { XdsTls } from '../xds/server/index.ts';
+
+type CaListener = experimental.CaCertificateUpdateListener;
+type IdentityListener = experimental.IdentityCertificateUpdateListener;
+
+export const CONTROL_PLANE_ID = { namespace: 'clinimesh-system', service: 'control-plane' } as const;
+
+export function controlPlaneSpiffeId(trustDomain: string): string {
+  return spiffeId(trustDomain, CONTROL_PLANE_ID);
+}
+
+export class ControlPlaneIdentity implements experimental.CertificateProvider {
+  private tls!: XdsTls;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly caListeners = new Set<CaListener>();
+  private readonly identityListeners = new Set<IdentityListener>();
+  private readonly changeListeners = new Set<(tls: XdsTls) => void>();
+
+  constructor(
+    private readonly ca: CertificateAuthority,
+    private readonly trustDomain: () => string,
+    private readonly dnsNames: readonly string[],
+  ) {
+    this.refresh();
+  }
+
+  current(): XdsTls {
+    return this.tls;
+  }
+
+  /** Re-issues the serving certificate and re-reads the trust bundle (after a root rotation). */
+  refresh(): void {
+    const issuedAt = new Date();
+    const cert = this.ca.issueWorkload(CONTROL_PLANE_ID, { trustDomain: this.trustDomain(), dnsNames: [...this.dnsNames] });
+    this.tls = { certChainPem: cert.certChainPem, privateKeyPem: cert.privateKeyPem, trustBundlePem: this.ca.trustBundle().join('\n') };
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.refresh(), rotationDelayMs({ notBefore: issuedAt, notAfter: cert.notAfter }, Math.random, issuedAt)).unref();
+    for (const l of this.caListeners) l(this.caUpdate());
+    for (const l of this.identityListeners) l(this.identityUpdate());
+    for (const l of this.changeListeners) l(this.tls);
+  }
+
+  /** Trusts the CA's current bundle for client certificates, keeping the serving certificate. */
+  refreshTrust(): void {
+    this.tls = { ...this.tls, trustBundlePem: this.ca.trustBundle().join('\n') };
+    for (const l of this.caListeners) l(this.caUpdate());
+    for (const l of this.changeListeners) l(this.tls);
+  }
+
+  onChange(listener: (tls: XdsTls) => void): void {
+    this.changeListeners.add(listener);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+
+  private caUpdate() {
+    return { caCertificate: Buffer.from(this.tls.trustBundlePem) };
+  }
+
+  private identityUpdate() {
+    return { certificate: Buffer.from(this.tls.certChainPem), privateKey: Buffer.from(this.tls.privateKeyPem) };
+  }
+
+  // Listeners hear the current material asynchronously, as grpc-js expects: it registers its
+  // watcher only after adding the listener, and would miss a synchronous first update.
+  addCaCertificateListener(l: CaListener): void {
+    this.caListeners.add(l);
+    setImmediate(() => this.caListeners.has(l) && l(this.caUpdate()));
+  }
+
+  removeCaCertificateListener(l: CaListener): void {
+    this.caListeners.delete(l);
+  }
+
+  addIdentityCertificateListener(l: IdentityListener): void {
+    this.identityListeners.add(l);
+    setImmediate(() => this.identityListeners.has(l) && l(this.identityUpdate()));
+  }
+
+  removeIdentityCertificateListener(l: IdentityListener): void {
+    this.identityListeners.delete(l);
+  }
+}
