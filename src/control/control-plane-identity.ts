@@ -2,7 +2,7 @@
 // spiffe://<trust-domain>/ns/clinimesh-system/sa/control-plane), rotated like a workload's, and
 // handed to gRPC as a certificate provider so rotation needs no restart. Sidecar bootstraps pin
 // this SPIFFE ID.
-import { experimental } from '@grpc/grpc-js';
+import type { experimental } from '@grpc/grpc-js';
 import { rotationDelayMs, spiffeId, type CertificateAuthority } from '../ca/index.ts';
 import type { XdsTls } from '../xds/server/index.ts';
 

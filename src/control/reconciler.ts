@@ -6,7 +6,7 @@
 import { fail, ok, type Problem, type Result } from '../errors.ts';
 import { serviceKey, type Service } from '../manifest/types.ts';
 import type { EndpointSet } from '../discovery/endpoints.ts';
-import { SnapshotCache } from '../xds/cache/snapshot.ts';
+import type { SnapshotCache } from '../xds/cache/snapshot.ts';
 import { checkConsistency } from '../xds/cache/consistency.ts';
 import { generateLoadAssignment, generateSecrets, generateSidecar, outboundClusterName } from '../xds/generate/index.ts';
 import type { MeshView, Resource, SidecarRef, SidecarSecrets } from '../xds/generate/types.ts';
