@@ -171,6 +171,23 @@ describeWithEnvoy('identity, mTLS, authorization and audit with real Envoy', () 
     expect(String(line.status)).toBe('403');
   });
 
+  it('cannot be bypassed with dot segments or escaped slashes in the path', async () => {
+    // (`/patients//../admin` is `/patients/admin` after normalisation, and that is what the app sees.)
+    for (const path of ['/patients/../admin', '/patients/%2e%2e/admin', '/patients/..%2fadmin', '/patients/%2F..%2Fadmin']) {
+      const res = await httpRequest(`http://${emr.address}:9001${path}`);
+      expect([400, 403], path).toContain(res.status);
+    }
+  });
+
+  it('records the real path even when the caller sends x-envoy-original-path', async () => {
+    const res = await httpRequest(`http://${emr.address}:9001/patients/7?mrn=99`, {
+      headers: { 'x-request-id': 'audit-spoof', 'x-envoy-original-path': '/patients/innocent' },
+    });
+    expect(res.status).toBe(200);
+    const line = await waitFor(async () => (await auditLines(his.name)).find((l) => l.request_id === 'audit-spoof'), { what: 'the audit line' });
+    expect(line.path).toBe('/patients/7');
+  });
+
   it('denies imaging calling EMR (403)', async () => {
     const res = await httpRequest(`http://${imaging.address}:9101/charts/7`);
     expect(res.status).toBe(403);

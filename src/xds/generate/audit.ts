@@ -29,14 +29,21 @@ export function httpAuditLog(path: string, destination: string, enforced: boolea
     source: '%DOWNSTREAM_PEER_URI_SAN%',
     destination,
     method: '%REQ(:METHOD)%',
-    // The query string can carry identifiers (MRN, name); the path is logged without it.
-    path: '%REQ_WITHOUT_QUERY(X-ENVOY-ORIGINAL-PATH?:PATH)%',
+    // The query string can carry identifiers (MRN, name); the path is logged without it. Only
+    // :PATH, never x-envoy-original-path, which a caller could set to lie to the audit trail.
+    path: '%REQ_WITHOUT_QUERY(:PATH)%',
     status: '%RESPONSE_CODE%',
+    // A denied gRPC call is HTTP 200 with grpc-status 7: log both.
+    grpc_status: '%GRPC_STATUS%',
     duration_ms: '%DURATION%',
-    request_id: '%REQ(X-REQUEST-ID)%',
+    // Caller-supplied; bounded so it cannot flood the trail.
+    request_id: '%REQ(X-REQUEST-ID):64%',
     ...decision(HTTP_RBAC, enforced),
   }, [WITHOUT_QUERY]);
 }
+
+/** TCP connections can live for days: log at connect and then periodically, not only at close. */
+export const TCP_AUDIT_OPTIONS: JsonObject = { flush_access_log_on_connected: true, access_log_flush_interval: '60s' };
 
 export function tcpAuditLog(path: string, destination: string, enforced: boolean): JsonObject {
   return fileLog(path, {

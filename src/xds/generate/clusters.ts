@@ -38,6 +38,9 @@ export function generateOutboundCluster(
       lb_policy: 'ROUND_ROBIN',
       // Endpoints we route to are already filtered by health; never fall back to unhealthy ones.
       common_lb_config: { healthy_panic_threshold: { value: 0 } },
+      // Passive health: an instance failing in a row is taken out for a while, but never more than
+      // half of them, so a bad deploy cannot eject a whole service.
+      outlier_detection: { consecutive_5xx: 5, interval: '10s', base_ejection_time: '30s', max_ejection_percent: 50 },
       ...protocolOptions(protocol),
   };
   if (tls) body.transport_socket = upstreamTls(tls.spiffeId, tls.sni, transport);

@@ -5,7 +5,7 @@ import { spiffeId } from '../../ca/spiffe.ts';
 import type { AccessPolicy, Instance, Mesh, Protocol, Service, ServicePort, Upstream } from '../../manifest/types.ts';
 import type { JsonObject } from '../resources/json.ts';
 import { LISTENER } from '../resources/type-urls.ts';
-import { httpAuditLog, tcpAuditLog } from './audit.ts';
+import { httpAuditLog, TCP_AUDIT_OPTIONS, tcpAuditLog } from './audit.ts';
 import { configSource } from './config-source.ts';
 import { inboundClusterName, inboundListenerName, outboundClusterName, outboundListenerName } from './names.ts';
 import { httpRbacFilter, needsRbac, networkRbacFilter } from './rbac.ts';
@@ -35,13 +35,21 @@ function httpConnectionManager(statPrefix: string, routing: JsonObject, extra: {
     // Tell the application who called it (the verified SPIFFE ID), and never trust a caller's copy.
     config.forward_client_cert_details = 'SANITIZE_SET';
     config.set_current_client_cert_details = { uri: true };
+    // RBAC matches the path the application will see: `/patients/../admin` must not pass as
+    // `/patients/`. Normalise, merge slashes, and refuse escaped slashes outright.
+    config.normalize_path = true;
+    config.merge_slashes = true;
+    config.path_with_escaped_slashes_action = 'REJECT_REQUEST';
   }
   return { name: 'envoy.filters.network.http_connection_manager', typed_config: config };
 }
 
 function tcpProxy(statPrefix: string, cluster: string, accessLog?: JsonObject): JsonObject {
   const config: JsonObject = { '@type': `type.googleapis.com/${TCP_PROXY}`, stat_prefix: statPrefix, cluster };
-  if (accessLog) config.access_log = [accessLog];
+  if (accessLog) {
+    config.access_log = [accessLog];
+    config.access_log_options = TCP_AUDIT_OPTIONS;
+  }
   return { name: 'envoy.filters.network.tcp_proxy', typed_config: config };
 }
 
@@ -69,7 +77,14 @@ function inboundFilters(port: ServicePort, c: InboundContext, name: string): Jso
     return [
       httpConnectionManager(
         statPrefix,
-        { route_config: { name, virtual_hosts: [virtualHost('local', routeAction(cluster, c.mesh, port.protocol, false))] } },
+        {
+          route_config: {
+            name,
+            virtual_hosts: [virtualHost('local', routeAction(cluster, c.mesh, port.protocol, false))],
+            // Only Envoy may claim a request's original path; a caller's copy is dropped.
+            request_headers_to_remove: ['x-envoy-original-path'],
+          },
+        },
         {
           filters: enforced ? [httpRbacFilter(c.mesh, c.policies)] : [],
           accessLog: auditPath ? httpAuditLog(auditPath, destination, enforced) : undefined,
