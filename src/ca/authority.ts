@@ -2,7 +2,15 @@
 // certificates, and walks a root rotation (begin: new root signs, both trusted; complete: old one gone).
 import { inspect } from 'node:util';
 import { fail, ok, type Problem, type Result } from '../errors.ts';
-import { generateCa, issuerOf, parseCaPem, type CaCertificate, type CaHierarchy, type CaPem, type Issuer } from './hierarchy.ts';
+import {
+  generateCa,
+  issuerOf,
+  parseCaPem,
+  type CaCertificate,
+  type CaHierarchy,
+  type CaPem,
+  type Issuer,
+} from './hierarchy.ts';
 import { issueWorkloadCert, type WorkloadCert } from './issue.ts';
 import { KEY_TYPES, type KeyType } from './keys.ts';
 import { spiffeId, trustDomainProblems, type WorkloadId } from './spiffe.ts';
@@ -82,7 +90,8 @@ export class CertificateAuthority {
     for (const pem of splitPemCertificates(stored.value.previousRootsPem)) {
       const facts = readCertificate(pem, 'previous-ca.crt');
       if (!facts.ok) return fail(facts.errors.map((p) => ({ ...p, resource: store.location })));
-      if (facts.value.notAfter > now) previousRoots.push({ pem: facts.value.x509.toString(), facts: facts.value });
+      if (facts.value.notAfter > now)
+        previousRoots.push({ pem: facts.value.x509.toString(), facts: facts.value });
     }
     return ok(new CertificateAuthority(settings.value, store, { current: current.value, previousRoots }));
   }
@@ -203,19 +212,38 @@ export interface CaDescription {
 const problem = (message: string): Result<void> => fail([{ code: 'CA', message }]);
 
 function generate(s: Settings): CaHierarchy {
-  return generateCa({ trustDomain: s.trustDomain, keyType: s.keyType, ttlMs: s.rootTtlMs, intermediate: s.intermediate, now: s.now() });
+  return generateCa({
+    trustDomain: s.trustDomain,
+    keyType: s.keyType,
+    ttlMs: s.rootTtlMs,
+    intermediate: s.intermediate,
+    now: s.now(),
+  });
 }
 
 function resolveSettings(opts: Omit<CaOptions, 'dir'>): Result<Settings> {
   const problems = trustDomainProblems(opts.trustDomain);
   const keyType = opts.keyType ?? 'ecdsa-p256';
-  if (!KEY_TYPES.includes(keyType)) problems.push({ code: 'CA', field: 'keyType', message: `unknown key type "${keyType}"` });
+  if (!KEY_TYPES.includes(keyType))
+    problems.push({ code: 'CA', field: 'keyType', message: `unknown key type "${keyType}"` });
   const workloadTtlMs = opts.workloadTtlMs ?? 24 * HOUR;
   const rootTtlMs = opts.rootTtlMs ?? 10 * 365 * 24 * HOUR;
-  for (const [field, ms] of [['workloadTtlMs', workloadTtlMs], ['rootTtlMs', rootTtlMs]] as const) {
-    if (!(ms >= 60_000)) problems.push({ code: 'CA', field, message: `must be at least one minute, got ${ms}` });
+  for (const [field, ms] of [
+    ['workloadTtlMs', workloadTtlMs],
+    ['rootTtlMs', rootTtlMs],
+  ] as const) {
+    // X.509 times have whole seconds; tests use lifetimes of seconds to watch rotation happen.
+    if (!(ms >= 1000))
+      problems.push({ code: 'CA', field, message: `must be at least one second, got ${ms}` });
   }
   if (problems.length > 0) return fail(problems);
   const now = opts.now ?? (() => new Date());
-  return ok({ trustDomain: opts.trustDomain, keyType, workloadTtlMs, rootTtlMs, intermediate: opts.intermediate ?? false, now });
+  return ok({
+    trustDomain: opts.trustDomain,
+    keyType,
+    workloadTtlMs,
+    rootTtlMs,
+    intermediate: opts.intermediate ?? false,
+    now,
+  });
 }

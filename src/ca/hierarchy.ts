@@ -3,7 +3,14 @@
 import { randomBytes } from 'node:crypto';
 import { fail, ok, type Problem, type Result } from '../errors.ts';
 import { PrivateKeyHandle, type KeyType } from './keys.ts';
-import { buildCertificate, encodeName, keyIdentifier, randomSerial, readCertificate, type CertificateFacts } from './x509.ts';
+import {
+  buildCertificate,
+  encodeName,
+  keyIdentifier,
+  randomSerial,
+  readCertificate,
+  type CertificateFacts,
+} from './x509.ts';
 
 export interface CaCertificate {
   readonly pem: string;
@@ -29,13 +36,15 @@ export interface Issuer {
 
 /**
  * An operator's CA as PEM text, named like the files of a CA directory and the keys of its Kubernetes
- * secret: `ca.crt`, `ca.key`, `intermediate.crt`, `intermediate.key`.
+ * secret: `ca.crt`, `ca.key`, `intermediate.crt`, `intermediate.key`, `previous-ca.crt`.
  */
 export interface CaPem {
   readonly 'ca.crt': string;
   readonly 'ca.key'?: string;
   readonly 'intermediate.crt'?: string;
   readonly 'intermediate.key'?: string;
+  /** Roots being retired but still trusted (PEM, may hold several): only read when loading a whole CA. */
+  readonly 'previous-ca.crt'?: string;
 }
 
 /** Certificates are backdated this much so peers with slightly slow clocks accept them at once. */
@@ -46,7 +55,8 @@ export const toSeconds = (d: Date): Date => new Date(Math.floor(d.getTime() / 10
 export function issuerOf(h: CaHierarchy): Issuer {
   const cert = h.intermediate ?? h.root;
   if (!cert.key) throw new Error('a CA hierarchy without a signing key was accepted'); // parseCaPem prevents it
-  const notAfter = h.intermediate && h.intermediate.facts.notAfter < h.root.facts.notAfter ? h.intermediate : h.root;
+  const notAfter =
+    h.intermediate && h.intermediate.facts.notAfter < h.root.facts.notAfter ? h.intermediate : h.root;
   return { cert, key: cert.key, chainPem: h.intermediate?.pem ?? '', notAfter: notAfter.facts.notAfter };
 }
 
@@ -70,7 +80,15 @@ export function generateCa(opts: GenerateCaOptions): CaHierarchy {
   const notAfter = toSeconds(new Date(opts.now.getTime() + opts.ttlMs));
   const caSpec = { notBefore, notAfter, isCa: true, keyUsage: ['keyCertSign', 'cRLSign'] } as const;
   const rootPem = buildCertificate(
-    { ...caSpec, subject: rootName, issuer: rootName, publicKey: rootKey.publicKey, serial: serial(), subjectKeyId: rootId, pathLen: opts.intermediate ? 1 : 0 },
+    {
+      ...caSpec,
+      subject: rootName,
+      issuer: rootName,
+      publicKey: rootKey.publicKey,
+      serial: serial(),
+      subjectKeyId: rootId,
+      pathLen: opts.intermediate ? 1 : 0,
+    },
     rootKey,
   );
   const root = ownCertificate(rootPem, rootKey);
@@ -82,7 +100,15 @@ export function generateCa(opts: GenerateCaOptions): CaHierarchy {
     { type: 'CN', value: `clinimesh intermediate CA ${tag}` },
   ]);
   const pem = buildCertificate(
-    { ...caSpec, subject, issuer: rootName, publicKey: key.publicKey, serial: serial(), pathLen: 0, authorityKeyId: rootId },
+    {
+      ...caSpec,
+      subject,
+      issuer: rootName,
+      publicKey: key.publicKey,
+      serial: serial(),
+      pathLen: 0,
+      authorityKeyId: rootId,
+    },
     rootKey,
   );
   return { root, intermediate: ownCertificate(pem, key) };
@@ -110,17 +136,31 @@ export function parseCaPem(pem: CaPem, now: Date, source = 'CA'): Result<CaHiera
     ? parseOne(pem['intermediate.crt'], pem['intermediate.key'], 'intermediate', now, at)
     : undefined;
   if (root && !root.facts.x509.verify(root.facts.x509.publicKey)) {
-    at({ code: 'CA', field: 'ca.crt', message: 'not self-signed: bring a subordinate CA as intermediate.crt/.key with its root as ca.crt' });
+    at({
+      code: 'CA',
+      field: 'ca.crt',
+      message: 'not self-signed: bring a subordinate CA as intermediate.crt/.key with its root as ca.crt',
+    });
   }
   if (root && intermediate) {
     const x = intermediate.facts.x509;
     if (!x.checkIssued(root.facts.x509) || !x.verify(root.facts.x509.publicKey)) {
       at({ code: 'CA', field: 'intermediate.crt', message: 'not issued by ca.crt' });
     }
-    if (root.facts.pathLen === 0) at({ code: 'CA', field: 'ca.crt', message: 'pathLen 0 forbids an intermediate' });
-    if (!intermediate.key) at({ code: 'CA', field: 'intermediate.key', message: 'missing: the intermediate signs workload certificates' });
+    if (root.facts.pathLen === 0)
+      at({ code: 'CA', field: 'ca.crt', message: 'pathLen 0 forbids an intermediate' });
+    if (!intermediate.key)
+      at({
+        code: 'CA',
+        field: 'intermediate.key',
+        message: 'missing: the intermediate signs workload certificates',
+      });
   } else if (root && !hasIntermediate && !root.key) {
-    at({ code: 'CA', field: 'ca.key', message: 'missing: needed to sign unless intermediate.crt/.key are brought' });
+    at({
+      code: 'CA',
+      field: 'ca.key',
+      message: 'missing: needed to sign unless intermediate.crt/.key are brought',
+    });
   }
   if (problems.length > 0 || !root) return fail(problems);
   return ok(intermediate ? { root, intermediate } : { root });
@@ -134,18 +174,20 @@ function parseOne(
   at: (p: Omit<Problem, 'resource'>) => void,
 ): CaCertificate | undefined {
   const crt = `${name}.crt`;
+  const key = keyPem === undefined ? undefined : PrivateKeyHandle.fromPem(keyPem, `${name}.key`);
+  if (key && !key.ok) key.errors.forEach(at);
   if (certPem === undefined) return void at({ code: 'CA', field: crt, message: 'missing' });
   const facts = readCertificate(certPem, crt);
   if (!facts.ok) return void facts.errors.forEach(at);
   const f = facts.value;
   if (!f.x509.ca) at({ code: 'CA', field: crt, message: 'not a CA certificate (basicConstraints CA:TRUE)' });
   if (f.keyCertSign === false) at({ code: 'CA', field: crt, message: 'keyUsage lacks keyCertSign' });
-  if (now < f.notBefore) at({ code: 'CA', field: crt, message: `not valid before ${f.notBefore.toISOString()}` });
+  if (now < f.notBefore)
+    at({ code: 'CA', field: crt, message: `not valid before ${f.notBefore.toISOString()}` });
   if (now >= f.notAfter) at({ code: 'CA', field: crt, message: `expired ${f.notAfter.toISOString()}` });
   const pem = f.x509.toString(); // just the certificate, whatever surrounded it
-  if (keyPem === undefined) return { pem, facts: f };
-  const key = PrivateKeyHandle.fromPem(keyPem, `${name}.key`);
-  if (!key.ok) return void key.errors.forEach(at);
+  if (!key) return { pem, facts: f };
+  if (!key.ok) return undefined;
   if (!key.value.matches(f.x509)) {
     return void at({ code: 'CA', field: `${name}.key`, message: `does not match the public key of ${crt}` });
   }

@@ -73,8 +73,15 @@ export function issueWorkloadCert(issuer: Issuer, req: IssueRequest): WorkloadCe
     ]);
   }
   const key = PrivateKeyHandle.generate(req.keyType);
-  const notBefore = new Date(Math.max(toSeconds(new Date(now - CLOCK_SKEW_MS)).getTime(), issuer.cert.facts.notBefore.getTime()));
-  const notAfter = new Date(Math.min(toSeconds(new Date(now + req.ttlMs)).getTime(), issuer.notAfter.getTime()));
+  // Backdated for clock skew, but by no more than a tenth of the lifetime: a short-lived certificate
+  // (tests use seconds) must not have most of its rotation window already behind it.
+  const backdate = Math.min(CLOCK_SKEW_MS, req.ttlMs / 10);
+  const notBefore = new Date(
+    Math.max(toSeconds(new Date(now - backdate)).getTime(), issuer.cert.facts.notBefore.getTime()),
+  );
+  const notAfter = new Date(
+    Math.min(toSeconds(new Date(now + req.ttlMs)).getTime(), issuer.notAfter.getTime()),
+  );
   const serial = randomSerial(randomBytes(16));
   const leafPem = buildCertificate(
     {
@@ -91,7 +98,10 @@ export function issueWorkloadCert(issuer: Issuer, req: IssueRequest): WorkloadCe
       uriSans: [req.spiffeId],
       dnsSans: req.dnsNames,
       // keyEncipherment only means something for RSA key transport; an EC key only signs.
-      keyUsage: key.algorithm === 'sha256WithRSAEncryption' ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature'],
+      keyUsage:
+        key.algorithm === 'sha256WithRSAEncryption'
+          ? ['digitalSignature', 'keyEncipherment']
+          : ['digitalSignature'],
       extKeyUsage: ['serverAuth', 'clientAuth'],
       authorityKeyId: issuer.cert.facts.subjectKeyId,
     },

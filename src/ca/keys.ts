@@ -1,8 +1,16 @@
 // Private keys: generated, parsed and used for signing through Node's native crypto, and held in a
 // handle that never shows the key by accident — not in JSON, util.inspect, template strings or errors.
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject, type X509Certificate } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  type KeyObject,
+  type X509Certificate,
+} from 'node:crypto';
 import { inspect } from 'node:util';
 import { fail, ok, type Result } from '../errors.ts';
+import { derToPem, ecPointOfSec1, type PublicKeyInfo } from './x509.ts';
 
 export type KeyType = 'ecdsa-p256' | 'rsa-2048';
 export const KEY_TYPES: readonly KeyType[] = ['ecdsa-p256', 'rsa-2048'];
@@ -18,27 +26,52 @@ const HASH: Record<SignatureAlgorithm, string> = {
 
 const REDACTED = '[redacted]';
 
+// Public keys are read from the private key's SEC1 encoding, which carries the point (~13 µs), not
+// exported as SPKI (~150 µs in OpenSSL 3's encoder) or JWK: on Node 20.20 `export({ format: 'jwk' })`
+// of a key from generateKeyPairSync deadlocks when a GC during the export finalises the KeyGenJob
+// (both take the key's mutex; seen after a few thousand keys in a loop).
+function ecPublicKeyInfo(sec1: Buffer, key: KeyObject, curve: 'P-256' | 'P-384'): PublicKeyInfo {
+  const point = ecPointOfSec1(sec1);
+  return point ? { kind: 'ec', curve, point } : spkiInfo(key);
+}
+
+const spkiInfo = (key: KeyObject): PublicKeyInfo => ({
+  kind: 'spki',
+  der: createPublicKey(key).export({ type: 'spki', format: 'der' }),
+});
+
 export class PrivateKeyHandle {
   readonly #key: KeyObject;
-  readonly publicKey: KeyObject;
+  /** EC keys only: exported once, it yields both the public point and the PEM. */
+  readonly #sec1: Buffer | undefined;
+  readonly publicKey: PublicKeyInfo;
   readonly algorithm: SignatureAlgorithm;
   /** `ECDSA P-256`, `RSA 2048`: safe to log. */
   readonly description: string;
 
-  private constructor(key: KeyObject, publicKey: KeyObject, algorithm: SignatureAlgorithm, description: string) {
+  private constructor(key: KeyObject, algorithm: SignatureAlgorithm, description: string) {
     this.#key = key;
-    this.publicKey = publicKey;
     this.algorithm = algorithm;
     this.description = description;
+    if (algorithm === 'sha256WithRSAEncryption') {
+      this.publicKey = spkiInfo(key);
+    } else {
+      this.#sec1 = key.export({ type: 'sec1', format: 'der' });
+      this.publicKey = ecPublicKeyInfo(
+        this.#sec1,
+        key,
+        algorithm === 'ecdsa-with-SHA256' ? 'P-256' : 'P-384',
+      );
+    }
   }
 
   static generate(type: KeyType): PrivateKeyHandle {
     if (type === 'rsa-2048') {
-      const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
-      return new PrivateKeyHandle(pair.privateKey, pair.publicKey, 'sha256WithRSAEncryption', 'RSA 2048');
+      const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      return new PrivateKeyHandle(privateKey, 'sha256WithRSAEncryption', 'RSA 2048');
     }
-    const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    return new PrivateKeyHandle(pair.privateKey, pair.publicKey, 'ecdsa-with-SHA256', 'ECDSA P-256');
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    return new PrivateKeyHandle(privateKey, 'ecdsa-with-SHA256', 'ECDSA P-256');
   }
 
   /**
@@ -52,19 +85,21 @@ export class PrivateKeyHandle {
     } catch {
       return fail([{ code: 'CA', message: 'not a readable unencrypted PEM private key', field: source }]);
     }
-    const publicKey = createPublicKey(key);
     const details = key.asymmetricKeyDetails ?? {};
     if (key.asymmetricKeyType === 'ec' && details.namedCurve === 'prime256v1') {
-      return ok(new PrivateKeyHandle(key, publicKey, 'ecdsa-with-SHA256', 'ECDSA P-256'));
+      return ok(new PrivateKeyHandle(key, 'ecdsa-with-SHA256', 'ECDSA P-256'));
     }
     if (key.asymmetricKeyType === 'ec' && details.namedCurve === 'secp384r1') {
-      return ok(new PrivateKeyHandle(key, publicKey, 'ecdsa-with-SHA384', 'ECDSA P-384'));
+      return ok(new PrivateKeyHandle(key, 'ecdsa-with-SHA384', 'ECDSA P-384'));
     }
     if (key.asymmetricKeyType === 'rsa' && (details.modulusLength ?? 0) >= 2048) {
-      return ok(new PrivateKeyHandle(key, publicKey, 'sha256WithRSAEncryption', `RSA ${details.modulusLength}`));
+      return ok(new PrivateKeyHandle(key, 'sha256WithRSAEncryption', `RSA ${details.modulusLength}`));
     }
-    const what = `${key.asymmetricKeyType ?? 'unknown'} ${details.namedCurve ?? details.modulusLength ?? ''}`;
-    return fail([{ code: 'CA', message: `unsupported key (${what.trim()}): use EC P-256/P-384 or RSA ≥ 2048`, field: source }]);
+    const what =
+      `${key.asymmetricKeyType ?? 'unknown'} ${details.namedCurve ?? details.modulusLength ?? ''}`.trim();
+    return fail([
+      { code: 'CA', message: `unsupported key (${what}): use EC P-256/P-384 or RSA ≥ 2048`, field: source },
+    ]);
   }
 
   sign(data: Buffer): Buffer {
@@ -82,8 +117,8 @@ export class PrivateKeyHandle {
    * PKCS#8, and Envoy reads both); RSA keys are PKCS#8.
    */
   exportPem(): string {
-    const type = this.#key.asymmetricKeyType === 'ec' ? 'sec1' : 'pkcs8';
-    return this.#key.export({ type, format: 'pem' }).toString();
+    if (!this.#sec1) return this.#key.export({ type: 'pkcs8', format: 'pem' }).toString();
+    return derToPem(this.#sec1, 'EC PRIVATE KEY');
   }
 
   toJSON(): object {

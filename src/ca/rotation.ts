@@ -10,7 +10,11 @@ const LATEST = 0.8;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Milliseconds from `now` until a uniformly jittered point at 50–80 % of the certificate's lifetime; ≥ 0. */
-export function rotationDelayMs(cert: { notBefore: Date; notAfter: Date }, random: () => number, now: Date): number {
+export function rotationDelayMs(
+  cert: { notBefore: Date; notAfter: Date },
+  random: () => number,
+  now: Date,
+): number {
   const start = cert.notBefore.getTime();
   const lifetime = cert.notAfter.getTime() - start;
   const r = Math.min(Math.max(random(), 0), 1);
@@ -51,7 +55,8 @@ interface Entry {
 }
 
 export class RotationScheduler {
-  readonly #opts: Required<Omit<RotationSchedulerOptions, 'onError'>> & Pick<RotationSchedulerOptions, 'onError'>;
+  readonly #opts: Required<Omit<RotationSchedulerOptions, 'onError'>> &
+    Pick<RotationSchedulerOptions, 'onError'>;
   readonly #entries = new Map<string, Entry>();
 
   constructor(opts: RotationSchedulerOptions) {

@@ -40,7 +40,8 @@ function filesOf(state: CaState): Map<string, string> {
   if (root.key) files.set('ca.key', root.key.exportPem());
   if (intermediate) files.set('intermediate.crt', intermediate.pem);
   if (intermediate?.key) files.set('intermediate.key', intermediate.key.exportPem());
-  if (state.previousRoots.length > 0) files.set(PREVIOUS_ROOTS_FILE, state.previousRoots.map((r) => r.pem).join(''));
+  if (state.previousRoots.length > 0)
+    files.set(PREVIOUS_ROOTS_FILE, state.previousRoots.map((r) => r.pem).join(''));
   return files;
 }
 
@@ -58,7 +59,14 @@ export class FileCaStore implements CaStore {
       if (crt === undefined) {
         const strays = ALL_FILES.filter((n) => read(n) !== undefined);
         if (strays.length === 0) return ok(undefined);
-        return fail([{ code: 'CA', field: 'ca.crt', resource: this.location, message: `missing beside ${strays.join(', ')}` }]);
+        return fail([
+          {
+            code: 'CA',
+            field: 'ca.crt',
+            resource: this.location,
+            message: `missing beside ${strays.join(', ')}`,
+          },
+        ]);
       }
       const pem: CaPem = {
         'ca.crt': crt,
@@ -100,7 +108,11 @@ export class FileCaStore implements CaStore {
   #recover(): void {
     const journalFile = path.join(this.location, JOURNAL);
     if (!fs.existsSync(journalFile)) {
-      for (const n of ALL_FILES) fs.rmSync(path.join(this.location, `${n}.next`), { force: true });
+      // A brought CA may sit on a read-only mount: touch nothing unless there is something to discard.
+      for (const n of ALL_FILES) {
+        const staged = path.join(this.location, `${n}.next`);
+        if (fs.existsSync(staged)) fs.rmSync(staged);
+      }
       return;
     }
     const journal = JSON.parse(fs.readFileSync(journalFile, 'utf8')) as { write: string[]; remove: string[] };
@@ -118,7 +130,9 @@ export class FileCaStore implements CaStore {
       return body();
     } catch (e) {
       const reason = (e as NodeJS.ErrnoException).code ?? 'error';
-      return fail([{ code: 'IO', resource: this.location, message: `cannot ${verb} the CA directory (${reason})` }]);
+      return fail([
+        { code: 'IO', resource: this.location, message: `cannot ${verb} the CA directory (${reason})` },
+      ]);
     }
   }
 }
@@ -153,7 +167,7 @@ export class MemoryCaStore implements CaStore {
   readonly #initial: StoredCa | undefined;
 
   constructor(initial?: CaPem) {
-    this.#initial = initial && { pem: initial, previousRootsPem: '' };
+    this.#initial = initial && { pem: initial, previousRootsPem: initial['previous-ca.crt'] ?? '' };
   }
 
   load(): Result<StoredCa | undefined> {

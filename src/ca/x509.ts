@@ -1,7 +1,7 @@
 // X.509 encoding: the one file that knows node-forge. The TBSCertificate is built with forge.asn1,
 // signed natively (the Signer holds a Node KeyObject), and assembled into DER and PEM here. forge's own
 // pki.Certificate signs RSA only and in pure JavaScript, so it is not used for issuing.
-import { X509Certificate, createHash, type KeyObject } from 'node:crypto';
+import { X509Certificate, createHash } from 'node:crypto';
 import forge from 'node-forge';
 import { fail, ok, type Problem, type Result } from '../errors.ts';
 import type { SignatureAlgorithm } from './keys.ts';
@@ -26,7 +26,7 @@ export type ExtKeyUsage = 'serverAuth' | 'clientAuth';
 export interface CertificateSpec {
   readonly subject: EncodedName;
   readonly issuer: EncodedName;
-  readonly publicKey: KeyObject;
+  readonly publicKey: PublicKeyInfo;
   /** Positive, big-endian; see `randomSerial`. */
   readonly serial: Buffer;
   readonly notBefore: Date;
@@ -99,33 +99,41 @@ export function randomSerial(random: Buffer): Buffer {
   return serial;
 }
 
+/**
+ * A subject public key as the issuer sees it. EC keys travel as their curve point, read from the SEC1
+ * encoding of the freshly generated key (see keys.ts for why not JWK or SPKI export); anything else as
+ * SPKI DER.
+ */
+export type PublicKeyInfo =
+  | { readonly kind: 'ec'; readonly curve: 'P-256' | 'P-384'; readonly point: Buffer }
+  | { readonly kind: 'spki'; readonly der: Buffer };
+
 interface EncodedKey {
   readonly spki: Asn1;
   /** The subjectPublicKey BIT STRING's bits: what the key identifier hashes. */
   readonly keyBits: Buffer;
 }
 
-// EC keys are encoded from their JWK coordinates: OpenSSL 3's SPKI encoder costs ~150 µs a call,
-// the JWK export ~7 µs, and this runs once per issued certificate.
-function encodePublicKey(key: KeyObject): EncodedKey {
-  const curve = key.asymmetricKeyDetails?.namedCurve;
-  if (key.asymmetricKeyType === 'ec' && (curve === 'prime256v1' || curve === 'secp384r1')) {
-    const jwk = key.export({ format: 'jwk' });
-    const point = Buffer.concat([
-      Buffer.of(4),
-      Buffer.from(jwk.x ?? '', 'base64url'),
-      Buffer.from(jwk.y ?? '', 'base64url'),
-    ]);
-    const algorithm = seq([oid(OID.ecPublicKey), oid(curve === 'prime256v1' ? OID['P-256'] : OID['P-384'])]);
-    return { spki: seq([algorithm, bitString(point)]), keyBits: point };
+function encodePublicKey(key: PublicKeyInfo): EncodedKey {
+  if (key.kind === 'ec') {
+    const algorithm = seq([oid(OID.ecPublicKey), oid(OID[key.curve])]);
+    return { spki: seq([algorithm, bitString(key.point)]), keyBits: key.point };
   }
-  const spki = fromDer(bin(key.export({ type: 'spki', format: 'der' })), { decodeBitStrings: false });
+  const spki = fromDer(bin(key.der), { decodeBitStrings: false });
   const bits = (spki.value as Asn1[])[1]!.value as string;
   return { spki, keyBits: Buffer.from(bits.slice(1), 'binary') };
 }
 
+/** The public point inside a SEC1 `ECPrivateKey` (RFC 5915: publicKey [1] BIT STRING), if present. */
+export function ecPointOfSec1(sec1Der: Buffer): Buffer | undefined {
+  const parts = fromDer(bin(sec1Der), { decodeBitStrings: false }).value as Asn1[];
+  const tagged = parts.find((a) => a.tagClass === asn1.Class.CONTEXT_SPECIFIC && a.type === 1);
+  const bits = (tagged?.value as Asn1[] | undefined)?.[0]?.value as string | undefined;
+  return bits === undefined ? undefined : Buffer.from(bits.slice(1), 'binary');
+}
+
 /** RFC 5280 §4.2.1.2 method (1): SHA-1 of the subjectPublicKey bits. An identifier, not a security hash. */
-export function keyIdentifier(key: KeyObject): Buffer {
+export function keyIdentifier(key: PublicKeyInfo): Buffer {
   return createHash('sha1').update(encodePublicKey(key).keyBits).digest();
 }
 
@@ -197,7 +205,8 @@ function extensions(spec: CertificateSpec, subjectKeyId: Buffer): Asn1[] {
 
 function ascii(s: string): string {
   // IA5String: a non-ASCII SAN is a caller bug (names are validated before they get here).
-  if (!/^[\x21-\x7e]+$/.test(s)) throw new TypeError(`subjectAltName must be printable ASCII: ${JSON.stringify(s)}`);
+  if (!/^[\x21-\x7e]+$/.test(s))
+    throw new TypeError(`subjectAltName must be printable ASCII: ${JSON.stringify(s)}`);
   return s;
 }
 
@@ -218,15 +227,15 @@ export function buildCertificate(spec: CertificateSpec, signer: Signer): string 
   ]);
   const tbsDer = asn1.toDer(tbs).getBytes();
   const signature = signer.sign(Buffer.from(tbsDer, 'binary'));
-  const cert = asn1.toDer(seq([fromDer(tbsDer, { decodeBitStrings: false }), algorithm, bitString(signature)]));
+  const cert = asn1.toDer(seq([tbs, algorithm, bitString(signature)])); // toDer is deterministic: same TBS bytes
   return derToPem(Buffer.from(cert.getBytes(), 'binary'));
 }
 
-export function derToPem(der: Buffer): string {
+export function derToPem(der: Buffer, label = 'CERTIFICATE'): string {
   const b64 = der.toString('base64');
   const lines: string[] = [];
   for (let i = 0; i < b64.length; i += 64) lines.push(b64.slice(i, i + 64));
-  return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
+  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }
 
 /** Every CERTIFICATE block in a PEM text, in order. */
@@ -254,29 +263,32 @@ export function readCertificate(pem: string, source: string): Result<Certificate
     fail([{ code: 'CA', message, field: source } satisfies Problem]);
   const blocks = splitPemCertificates(pem);
   if (blocks.length !== 1) return problem(`expected one PEM certificate, found ${blocks.length}`);
-  let x509: X509Certificate;
-  let cert: Asn1;
   try {
-    x509 = new X509Certificate(blocks[0]!);
-    cert = fromDer(bin(x509.raw), { decodeBitStrings: false });
+    const x509 = new X509Certificate(blocks[0]!);
+    const cert = fromDer(bin(x509.raw), { decodeBitStrings: false });
+    // The issuer name is copied byte for byte, so only a certificate forge re-encodes exactly is accepted.
+    if (!toDer(cert).equals(x509.raw)) return problem('certificate is not DER-encoded');
+    return ok(factsOf(x509, cert));
   } catch {
     return problem('not a valid X.509 certificate');
   }
-  // The issuer name is copied byte for byte, so only a certificate forge re-encodes exactly is accepted.
-  if (!toDer(cert).equals(x509.raw)) return problem('certificate is not DER-encoded');
+}
+
+function factsOf(x509: X509Certificate, cert: Asn1): CertificateFacts {
   const tbs = (cert.value as Asn1[])[0]!.value as Asn1[];
   const v = tbs[0]!.tagClass === asn1.Class.CONTEXT_SPECIFIC ? 1 : 0;
   const validity = tbs[v + 3]!.value as Asn1[];
   const exts = readExtensions(tbs.find((a) => a.tagClass === asn1.Class.CONTEXT_SPECIFIC && a.type === 3));
-  return ok({
+  const spki = (): Buffer => x509.publicKey.export({ type: 'spki', format: 'der' });
+  return {
     x509,
     subject: toDer(tbs[v + 4]!) as EncodedName,
-    subjectKeyId: exts.subjectKeyId ?? keyIdentifier(x509.publicKey),
+    subjectKeyId: exts.subjectKeyId ?? keyIdentifier({ kind: 'spki', der: spki() }),
     notBefore: readTime(validity[0]!),
     notAfter: readTime(validity[1]!),
     keyCertSign: exts.keyCertSign,
     pathLen: exts.pathLen,
-  });
+  };
 }
 
 function readTime(t: Asn1): Date {

@@ -75,7 +75,9 @@ export class ControlPlane {
       // A sidecar's transport decides its EDS/RDS config sources, so it is planned per connection.
       const parsed = parseNodeId(node.id, ctx.transport);
       if (!parsed.ok) return parsed;
-      const ref = { ...parsed.value, auditLogPath: auditLogPathOf(node.metadata) };
+      // A proxyless gRPC client (grpc-js-xds) says so in its bootstrap's node metadata.
+      const proxyless = node.metadata['clinimesh.proxyless'] === true ? true : undefined;
+      const ref = { ...parsed.value, auditLogPath: auditLogPathOf(node.metadata), proxyless };
       if (this.authenticate) {
         const allowed = this.authenticate(ref, ctx);
         if (!allowed.ok) return allowed;
@@ -125,7 +127,7 @@ export class ControlPlane {
       for (const instance of service.instances) {
         const id = nodeId({ namespace: service.namespace, service: service.name, instance: instance.name });
         const known = this.reconciler.sidecar(id);
-        out.push({ nodeId: id, namespace: service.namespace, service: service.name, instance: instance.name, transport: known?.transport ?? 'ads', auditLogPath: known?.auditLogPath });
+        out.push({ nodeId: id, namespace: service.namespace, service: service.name, instance: instance.name, transport: known?.transport ?? 'ads', auditLogPath: known?.auditLogPath, proxyless: known?.proxyless });
       }
     }
     return out;

@@ -7,6 +7,7 @@ import { generateInboundCluster, generateOutboundCluster } from './clusters.ts';
 import { generateLoadAssignment } from './endpoints.ts';
 import { generateInboundListener, generateOutboundListener } from './listeners.ts';
 import { outboundClusterName } from './names.ts';
+import { generateProxyless } from './proxyless.ts';
 import { generateOutboundRoute } from './routes.ts';
 import type { MeshView, Resource, SidecarRef, SidecarResources } from './types.ts';
 
@@ -26,6 +27,7 @@ export function generateSidecar(view: MeshView, sidecar: SidecarRef, options: Ge
   if (!instance) {
     return fail([{ code: 'NOT_FOUND', resource, message: `service ${service.name} has no instance ${sidecar.instance}` }]);
   }
+  if (sidecar.proxyless) return generateProxyless(view, service, options);
   const out: Record<TypeUrl, Resource[]> = { [CLUSTER]: [], [ENDPOINT]: [], [LISTENER]: [], [ROUTE]: [], [SECRET]: [] };
   const problems: Problem[] = [];
   const push = (r: Resource) => out[r.typeUrl].push(r);

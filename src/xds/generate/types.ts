@@ -15,6 +15,11 @@ export interface SidecarRef {
   readonly transport: XdsTransport;
   /** Where this sidecar writes its audit log, when it asked (node metadata) for other than the mesh's. */
   readonly auditLogPath?: string;
+  /**
+   * A proxyless gRPC client (node metadata `clinimesh.proxyless: true`), not an Envoy: it gets API
+   * listeners named after its gRPC upstreams instead of socket listeners (see proxyless.ts).
+   */
+  readonly proxyless?: boolean;
 }
 
 /** The identity material a sidecar is served over SDS (PEM). */

@@ -1,0 +1,173 @@
+// `npm run bench`: the xDS scale benchmark (issue 2 item 10, issue 4 item 7). For each mesh size it
+// starts a fresh control plane in this process (so its CPU and memory are what process.cpuUsage and
+// process.memoryUsage report), connects N simulated sidecars from worker processes, and measures
+// connect, one-at-a-time endpoint changes and a burst of churn. Results go to stdout and RESULTS.md.
+//
+// Environment: BENCH_SIDECARS=100,1000 (sizes), BENCH_QUICK=1 (100 only), BENCH_CHANGES (50),
+// BENCH_BURST (200), BENCH_WORKERS (cores, 2–4), BENCH_STREAMS_PER_CHANNEL (1), BENCH_SEED,
+// BENCH_XDS_TLS=0 (plaintext xDS instead of mutual TLS), BENCH_PROFILE=1 (a CPU profile per phase
+// in bench/out/; timings then include profiler overhead).
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { AckTracker } from './ack-tracker.ts';
+import type { BenchContext } from './harness.ts';
+import { generateMesh } from './mesh-gen.ts';
+import { profiled } from './profile.ts';
+import { renderReport, writeResults, type RunConfig, type SizeResult } from './report.ts';
+import { churn, connectAll, reapplyOneService, sequentialChanges } from './scenarios.ts';
+import { startMeshPlane, type StartedPlane } from './setup.ts';
+import { SimulatorPool } from './workers.ts';
+
+const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
+/** The whole run must stay under 10 minutes on 2 cores; past this it is abandoned, workers killed. */
+const RUN_DEADLINE_MS = 9.5 * 60_000;
+const CONNECT_TIMEOUT_MS = 180_000;
+const CHANGE_TIMEOUT_MS = 10_000;
+const CHURN_TIMEOUT_MS = 60_000;
+/** A steady stream: one flap every 10 ms, so the batcher's 50 ms debounce never fires on its own. */
+const STREAM_INTERVAL_MS = 10;
+
+function intEnv(name: string, fallback: number): number {
+  const v = Number(process.env[name]);
+  return Number.isInteger(v) && v > 0 ? v : fallback;
+}
+
+function sizes(): number[] {
+  if (process.env.BENCH_QUICK === '1') return [100];
+  const list = (process.env.BENCH_SIDECARS ?? '100,1000,2000').split(',').map((s) => Number(s.trim()));
+  if (list.some((n) => !Number.isInteger(n) || n < 1 || n > 3000))
+    throw new Error('BENCH_SIDECARS: a list of sizes from 1 to 3000');
+  return list;
+}
+
+const config: RunConfig = {
+  services: 1000,
+  upstreams: 3,
+  changes: intEnv('BENCH_CHANGES', 50),
+  burst: intEnv('BENCH_BURST', 200),
+  workers: intEnv('BENCH_WORKERS', Math.min(4, Math.max(2, cpus().length))),
+  streamsPerChannel: intEnv('BENCH_STREAMS_PER_CHANNEL', 1),
+  seed: intEnv('BENCH_SEED', 20240601),
+  xdsTls: process.env.BENCH_XDS_TLS !== '0',
+};
+
+const live = new Set<SimulatorPool>();
+// Whatever happens (exception, deadline, Ctrl-C), no simulator outlives the benchmark.
+process.on('exit', () => live.forEach((p) => p.kill()));
+process.on('SIGINT', () => process.exit(130));
+
+async function runSize(sidecars: number): Promise<SizeResult> {
+  const log = (m: string) => console.log(`[${sidecars}] ${m}`);
+  const mesh = generateMesh({
+    services: config.services,
+    sidecars,
+    upstreamsPerService: config.upstreams,
+    seed: config.seed,
+  });
+  let plane: StartedPlane | undefined;
+  const pool = new SimulatorPool(config.workers);
+  live.add(pool);
+  try {
+    plane = await startMeshPlane(mesh, config.xdsTls, String(sidecars));
+    const { cp } = plane;
+    log(`applied ${config.services} services / ${sidecars} sidecars in ${plane.applyMs.toFixed(0)} ms`);
+    const pooled = () => cp.controlPlane.reconciler.pool.size;
+    const ctx: BenchContext = {
+      cp,
+      mesh,
+      tracker: new AckTracker(cp.statuses),
+      pool,
+      endpoints: new Map(mesh.endpoints),
+    };
+    const phase = <T>(name: string, run: () => Promise<T>) => profiled(`${sidecars}-${name}`, run);
+
+    const connect = await phase('connect', () =>
+      connectAll(ctx, plane!, config.streamsPerChannel, CONNECT_TIMEOUT_MS),
+    );
+    log(`all ${sidecars} sidecars steady after ${connect.connectMs.toFixed(0)} ms`);
+    const poolAfterApply = pooled();
+    const sequential = await phase('sequential', () =>
+      sequentialChanges(ctx, config.changes, CHANGE_TIMEOUT_MS),
+    );
+    log(
+      `${sequential.changes} changes: p50 ${sequential.allAcked.p50.toFixed(1)} ms, p99 ${sequential.allAcked.p99.toFixed(1)} ms`,
+    );
+    const poolAfterChanges = pooled();
+    ctx.tracker.reset();
+    let firstId = config.changes;
+    const burst = await phase('burst', () =>
+      churn(ctx, {
+        count: config.burst,
+        intervalMs: 0,
+        firstId,
+        seed: config.seed + 1,
+        timeoutMs: CHURN_TIMEOUT_MS,
+      }),
+    );
+    log(
+      `burst of ${burst.changes} flaps: ${burst.batches} batch(es), converged in ${burst.convergeMs.toFixed(0)} ms`,
+    );
+    firstId += config.burst;
+    const stream = await phase('stream', () =>
+      churn(ctx, {
+        count: config.burst,
+        intervalMs: STREAM_INTERVAL_MS,
+        firstId,
+        seed: config.seed + 2,
+        timeoutMs: CHURN_TIMEOUT_MS,
+      }),
+    );
+    log(
+      `steady stream of ${stream.changes} flaps: ${stream.batches} batches, p99 ${stream.changeToAllAcked.p99.toFixed(0)} ms`,
+    );
+    const poolAfterChurn = pooled();
+    const reapply = await phase('reapply', () => reapplyOneService(ctx));
+    log(`re-applying with one Service edited took ${reapply.ms.toFixed(0)} ms (${reapply.pushes} pushes)`);
+    const workers = await pool.collect();
+    return {
+      sidecars,
+      services: config.services,
+      meshedServices: mesh.meshedServices,
+      applyMs: plane.applyMs,
+      connect,
+      sequential,
+      burst,
+      stream,
+      reapply,
+      poolSizes: [poolAfterApply, poolAfterChanges, poolAfterChurn],
+      workerCpuMs: workers.cpuMs,
+      workerRssBytes: workers.rssBytes,
+      simulatorErrors: workers.errors,
+    };
+  } finally {
+    await pool.stop();
+    live.delete(pool);
+    await plane?.cp.stop();
+  }
+}
+
+async function main(): Promise<number> {
+  const startedAt = new Date();
+  const deadline = setTimeout(() => {
+    console.error(`benchmark exceeded ${RUN_DEADLINE_MS / 60_000} minutes; giving up`);
+    process.exit(2);
+  }, RUN_DEADLINE_MS);
+  deadline.unref();
+  const list = sizes();
+  const results: SizeResult[] = [];
+  for (const n of list) results.push(await runSize(n));
+  const report = renderReport(results, config, startedAt, Date.now() - startedAt.getTime());
+  console.log(`\n${report}`);
+  const fullRun = list.join(',') === '100,1000,2000';
+  writeResults(RESULTS, fullRun ? 'xds-scale' : 'xds-scale-partial', report);
+  console.log(`results written to ${RESULTS}${fullRun ? '' : ' (partial-run section)'}`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(e instanceof Error ? (e.stack ?? e.message) : e);
+    process.exit(1);
+  },
+);

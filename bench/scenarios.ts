@@ -1,0 +1,218 @@
+// The measurements per mesh size: connecting every sidecar to steady state, endpoint changes one at
+// a time (latency to "every affected sidecar ACKed"), Consul-style flapping through the endpoint
+// batcher (as fast as possible, and as a steady stream), and a small re-apply. Every wait is
+// bounded in time.
+import { setImmediate as nextTick, setTimeout as sleep } from 'node:timers/promises';
+import {
+  EndpointChanges,
+  edsCounters,
+  settledMemory,
+  waitSteady,
+  type BenchContext,
+  type MadeChange,
+} from './harness.ts';
+import { MARKER_BASE, type XdsTlsMaterial } from './ipc.ts';
+import type { Manifest } from '../src/manifest/index.ts';
+import { flapFirstEndpoint, moveFirstEndpoint, seededRandom } from './mesh-gen.ts';
+import { cpuMs, summarize, type Summary } from './stats.ts';
+
+export interface ConnectResult {
+  readonly sidecars: number;
+  readonly connectMs: number;
+  readonly cpuMs: number;
+  /** Heap and RSS growth from "snapshots built, nobody connected" to "all connected and steady". */
+  readonly heapPerSidecar: number;
+  readonly rssPerSidecar: number;
+  readonly heapAfter: number;
+  readonly rssAfter: number;
+}
+
+export async function connectAll(
+  ctx: BenchContext,
+  xds: { readonly target: string; readonly tls?: XdsTlsMaterial },
+  streamsPerChannel: number,
+  timeoutMs: number,
+): Promise<ConnectResult> {
+  const n = ctx.mesh.sidecars.length;
+  const before = settledMemory();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await ctx.pool.connect(xds.target, ctx.mesh.sidecars, streamsPerChannel, xds.tls);
+  const steadyAt = await waitSteady(ctx.cp, n, timeoutMs).catch(async (e: Error) => {
+    // The simulators know why their streams failed (TLS, authentication); say it with the timeout.
+    const { errors } = await ctx.pool.collect();
+    throw new Error(`${e.message}; simulator errors: ${errors.slice(0, 5).join(' | ') || 'none'}`);
+  });
+  const cpu = cpuMs(process.cpuUsage(cpu0));
+  const after = settledMemory();
+  return {
+    sidecars: n,
+    connectMs: steadyAt - t0,
+    cpuMs: cpu,
+    heapPerSidecar: (after.heapUsed - before.heapUsed) / n,
+    rssPerSidecar: (after.rss - before.rss) / n,
+    heapAfter: after.heapUsed,
+    rssAfter: after.rss,
+  };
+}
+
+export interface SequentialResult {
+  readonly changes: number;
+  readonly fanout: Summary;
+  /** Per change: from the change to the last affected sidecar's ACK (server clock). */
+  readonly allAcked: Summary;
+  /** Per (change, sidecar): from the change to the server receiving that sidecar's ACK. */
+  readonly perSidecarAck: Summary;
+  /** Per (change, sidecar): from the change to the EDS response arriving at the simulator. */
+  readonly perSidecarDelivery: Summary;
+  readonly missingDeliveries: number;
+  readonly bytesPerChange: Summary;
+  readonly cpuMsPerChange: Summary;
+  readonly syncMs: Summary;
+}
+
+/** Picks services that some sidecar consumes, by popularity, so hubs get changed as often as they would. */
+function changeTargets(ctx: BenchContext, count: number): string[] {
+  const out: string[] = [];
+  for (let tries = 0; out.length < count && tries < count * 1000; tries++) {
+    const key = ctx.mesh.serviceKeys[ctx.mesh.popular()]!;
+    if ((ctx.mesh.consumers.get(key)?.length ?? 0) > 0) out.push(key);
+  }
+  return out;
+}
+
+export async function sequentialChanges(
+  ctx: BenchContext,
+  count: number,
+  timeoutMs: number,
+): Promise<SequentialResult> {
+  await ctx.pool.collect(); // drop receipts from the connect phase
+  const made: Array<MadeChange & { bytes: number; cpuMs: number }> = [];
+  const changes = new EndpointChanges(ctx);
+  for (const [k, service] of changeTargets(ctx, count).entries()) {
+    const c0 = await edsCounters(ctx.cp);
+    const cpu0 = process.cpuUsage();
+    const m = changes.direct(k, moveFirstEndpoint(ctx.endpoints.get(service)!, MARKER_BASE + k));
+    await ctx.tracker.settle([m.change], timeoutMs);
+    const cpu = cpuMs(process.cpuUsage(cpu0));
+    const c1 = await edsCounters(ctx.cp);
+    made.push({ ...m, bytes: c1.bytes - c0.bytes, cpuMs: cpu });
+  }
+  const { receipts } = await ctx.pool.collect();
+  const delivery: number[] = [];
+  for (const [, marker, at] of receipts) {
+    const m = made[marker];
+    if (m) delivery.push(at - m.wallStart);
+  }
+  const expected = made.reduce((n, m) => n + m.change.nodes, 0);
+  return {
+    changes: made.length,
+    fanout: summarize(made.map((m) => m.change.nodes)),
+    allAcked: summarize(made.map((m) => m.change.doneAt! - m.change.startedAt)),
+    perSidecarAck: summarize(made.flatMap((m) => m.change.ackMs)),
+    perSidecarDelivery: summarize(delivery),
+    missingDeliveries: expected - delivery.length,
+    bytesPerChange: summarize(made.map((m) => m.bytes)),
+    cpuMsPerChange: summarize(made.map((m) => m.cpuMs)),
+    syncMs: summarize(changes.syncMs),
+  };
+}
+
+export interface BurstResult {
+  readonly changes: number;
+  /** Batches the endpoint batcher flushed them in. */
+  readonly batches: number;
+  readonly affectedPushes: number;
+  readonly fireMs: number;
+  readonly convergeMs: number;
+  readonly pushes: number;
+  readonly pushesPerSecond: number;
+  readonly bytes: number;
+  readonly cpuMs: number;
+  /** Per change with at least one consumer: from the change to its last affected sidecar's ACK. */
+  readonly changeToAllAcked: Summary;
+  readonly perSidecarAck: Summary;
+}
+
+/**
+ * Consul churn: `count` instances flap (healthy ↔ critical) on services drawn uniformly, through
+ * the endpoint batcher as the Consul watcher's answers go. With `intervalMs` 0 they come one per
+ * event-loop turn (a burst); otherwise one every `intervalMs` (a steady stream, which only the
+ * batcher's maximum delay can flush). Nothing waits for ACKs in between.
+ */
+export async function churn(
+  ctx: BenchContext,
+  o: { count: number; intervalMs: number; firstId: number; seed: number; timeoutMs: number },
+): Promise<BurstResult> {
+  const { count, firstId, timeoutMs } = o;
+  const rand = seededRandom(o.seed);
+  const driver = new EndpointChanges(ctx);
+  const keys = ctx.mesh.serviceKeys;
+  const c0 = await edsCounters(ctx.cp);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const made: MadeChange[] = [];
+  for (let i = 0; i < count; i++) {
+    const service = keys[Math.floor(rand() * keys.length)]!;
+    made.push(driver.viaBatcher(firstId + i, flapFirstEndpoint(ctx.endpoints.get(service)!)));
+    await (o.intervalMs > 0 ? sleep(o.intervalMs) : nextTick());
+  }
+  const fireMs = performance.now() - t0;
+  const changes = made.map((m) => m.change);
+  try {
+    await ctx.tracker.settle(changes, timeoutMs);
+  } finally {
+    driver.stop();
+  }
+  const convergeMs = Math.max(t0, ...changes.map((c) => c.doneAt!)) - t0;
+  const cpu = cpuMs(process.cpuUsage(cpu0));
+  const c1 = await edsCounters(ctx.cp);
+  const pushes = c1.pushes - c0.pushes;
+  const consumed = changes.filter((c) => c.nodes > 0);
+  return {
+    changes: count,
+    batches: driver.flushes,
+    affectedPushes: changes.reduce((n, c) => n + c.nodes, 0),
+    fireMs,
+    convergeMs,
+    pushes,
+    pushesPerSecond: convergeMs > 0 ? pushes / (convergeMs / 1000) : Number.NaN,
+    bytes: c1.bytes - c0.bytes,
+    cpuMs: cpu,
+    changeToAllAcked: summarize(consumed.map((c) => c.doneAt! - c.startedAt)),
+    perSidecarAck: summarize(consumed.flatMap((c) => c.ackMs)),
+  };
+}
+
+export interface ReapplyResult {
+  readonly ms: number;
+  readonly pushes: number;
+}
+
+/**
+ * An operator edits one field of one Service (an instance's meta, which no sidecar's config
+ * depends on) and applies the whole set again, as `clinimesh apply -f dir/` would. Measures what an
+ * apply costs at this scale; it runs on the event loop, so no xDS traffic moves meanwhile.
+ */
+export async function reapplyOneService(ctx: BenchContext): Promise<ReapplyResult> {
+  const edited: Manifest[] = ctx.mesh.manifests.map((m) =>
+    m.kind === 'Service' && m.instances.length && m.name === ctx.mesh.sidecars[0]?.cluster
+      ? {
+          ...m,
+          instances: m.instances.map((i, k) => (k === 0 ? { ...i, meta: { ...i.meta, edited: 'yes' } } : i)),
+        }
+      : m,
+  );
+  const before = await allPushes(ctx);
+  const t0 = performance.now();
+  const applied = await ctx.cp.controlPlane.apply(edited);
+  const elapsed = performance.now() - t0;
+  if (!applied.ok || !applied.value.changed)
+    throw new Error(`re-apply did not change anything: ${JSON.stringify(applied)}`.slice(0, 500));
+  await new Promise((r) => setTimeout(r, 200)); // let any (unexpected) pushes be counted
+  return { ms: elapsed, pushes: (await allPushes(ctx)) - before };
+}
+
+async function allPushes(ctx: BenchContext): Promise<number> {
+  return (await ctx.cp.metrics.pushes.get()).values.reduce((n, v) => n + v.value, 0);
+}

@@ -1,0 +1,51 @@
+// Starts a control plane for one mesh size the way a deployment runs it (mutual TLS on xDS unless
+// told otherwise), feeds Consul's first answers, applies the manifests, and issues each service the
+// workload certificate its sidecars prove their identity with.
+import type { RunningControlPlane } from '../src/main.ts';
+import { startControlPlane } from '../src/main.ts';
+import type { XdsTlsMaterial } from './ipc.ts';
+import type { BenchMesh } from './mesh-gen.ts';
+import { profiled } from './profile.ts';
+
+export interface StartedPlane {
+  readonly cp: RunningControlPlane;
+  readonly applyMs: number;
+  readonly target: string;
+  readonly tls?: XdsTlsMaterial;
+}
+
+export async function startMeshPlane(mesh: BenchMesh, xdsTls: boolean, label: string): Promise<StartedPlane> {
+  const cp = await startControlPlane({ xdsPort: 0, xdsRestPort: 0, adminPort: 0, xdsTls });
+  try {
+    // Consul's first answers arrive before the manifests naming the services are applied; one call,
+    // as one batch, so the control plane re-plans once rather than once per service.
+    cp.controlPlane.updateEndpoints([...mesh.endpoints.values()]);
+    const t0 = performance.now();
+    const applied = await profiled(`${label}-apply`, () => cp.controlPlane.apply(mesh.manifests));
+    if (!applied.ok) throw new Error(`apply failed: ${JSON.stringify(applied.errors.slice(0, 3))}`);
+    const applyMs = performance.now() - t0;
+    return {
+      cp,
+      applyMs,
+      target: `${cp.host}:${cp.xdsPort}`,
+      tls: xdsTls ? workloadCredentials(cp, mesh) : undefined,
+    };
+  } catch (e) {
+    await cp.stop();
+    throw e;
+  }
+}
+
+function workloadCredentials(cp: RunningControlPlane, mesh: BenchMesh): XdsTlsMaterial {
+  const { mesh: meshManifest } = cp.controlPlane.state();
+  const byService: Record<string, { cert: string; key: string }> = {};
+  for (const s of mesh.sidecars) {
+    if (byService[s.cluster]) continue;
+    const c = cp.ca.issueWorkload(
+      { namespace: s.namespace, service: s.cluster },
+      { trustDomain: meshManifest.trustDomain },
+    );
+    byService[s.cluster] = { cert: c.certChainPem, key: c.privateKeyPem };
+  }
+  return { ca: cp.ca.trustBundle().join('\n'), byService };
+}

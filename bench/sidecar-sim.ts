@@ -1,0 +1,97 @@
+// A worker process holding many simulated sidecars, so their CPU is not charged to the control plane
+// being measured. Started by the benchmark with `fork`; speaks to it over IPC only (see ipc.ts).
+// Each sidecar gets its own gRPC channel by default (its own TCP connection, TLS session and HTTP/2
+// session, as a real Envoy has), so the server's per-connection memory is part of what is measured.
+import * as grpc from '@grpc/grpc-js';
+import { SimulatedSidecar } from './ads-client.ts';
+import { isToWorker, type FromWorker, type Receipt, type ToWorker, type XdsTlsMaterial } from './ipc.ts';
+import { cpuMs } from './stats.ts';
+
+const sidecars: SimulatedSidecar[] = [];
+const clients: grpc.Client[] = [];
+let receipts: Receipt[] = [];
+let errors: string[] = [];
+const MAX_ERRORS_KEPT = 20;
+let errorCount = 0;
+const cpuAtStart = process.cpuUsage();
+
+function reply(m: FromWorker): void {
+  process.send?.(m);
+}
+
+/** Channel credentials as a real sidecar has them: its service's SPIFFE certificate, or plaintext. */
+function credentialsFor(service: string, tls: XdsTlsMaterial | undefined): grpc.ChannelCredentials {
+  if (!tls) return grpc.credentials.createInsecure();
+  const own = tls.byService[service];
+  if (!own) throw new Error(`no workload certificate for service ${service}`);
+  // The serving certificate names the control plane, not the loopback address the bench dials.
+  return grpc.credentials.createSsl(Buffer.from(tls.ca), Buffer.from(own.key), Buffer.from(own.cert), {
+    checkServerIdentity: () => undefined,
+  });
+}
+
+function start(m: Extract<ToWorker, { kind: 'start' }>): void {
+  const events = {
+    marker: (nodeId: string, marker: number, at: number) => receipts.push([nodeId, marker, at]),
+    error: (message: string) => {
+      errorCount++;
+      if (errors.length < MAX_ERRORS_KEPT) errors.push(message);
+    },
+  };
+  let channel: { client: grpc.Client; service: string; streams: number } | undefined;
+  for (const spec of m.sidecars) {
+    // Streams share a channel only within one service: the channel's certificate is its identity.
+    if (!channel || channel.streams >= m.streamsPerChannel || channel.service !== spec.cluster) {
+      // A local subchannel pool stops grpc-js from sharing one connection among identical channels.
+      const client = new grpc.Client(m.target, credentialsFor(spec.cluster, m.tls), {
+        'grpc.use_local_subchannel_pool': 1,
+        'grpc.max_receive_message_length': 64 << 20,
+        // The bench dials 127.0.0.1; an IP is not a valid TLS server name (RFC 6066).
+        ...(m.tls && { 'grpc.ssl_target_name_override': 'localhost' }),
+      });
+      clients.push(client);
+      channel = { client, service: spec.cluster, streams: 0 };
+    }
+    channel.streams++;
+    const sidecar = new SimulatedSidecar(spec, channel.client, events);
+    sidecars.push(sidecar);
+    sidecar.open();
+  }
+  reply({ kind: 'opened', streams: sidecars.length });
+}
+
+function collect(): void {
+  const responses = sidecars.reduce((n, s) => n + s.responses, 0);
+  const errs = errorCount > errors.length ? [...errors, `… ${errorCount - errors.length} more`] : errors;
+  reply({
+    kind: 'collected',
+    receipts,
+    errors: errs,
+    responses,
+    cpuMs: cpuMs(process.cpuUsage(cpuAtStart)),
+    rssBytes: process.memoryUsage().rss,
+  });
+  receipts = [];
+  errors = [];
+  errorCount = 0;
+}
+
+function stop(): void {
+  for (const s of sidecars) s.close();
+  for (const c of clients) c.close();
+  // Let cancellations flush, but never linger: the parent kills us anyway if we do.
+  setTimeout(() => process.exit(0), 200).unref();
+}
+
+process.on('message', (m: unknown) => {
+  if (!isToWorker(m)) return;
+  try {
+    if (m.kind === 'start') start(m);
+    else if (m.kind === 'collect') collect();
+    else stop();
+  } catch (e) {
+    reply({ kind: 'failed', message: (e as Error).stack ?? String(e) });
+  }
+});
+// An orphaned worker (parent crashed) must not keep 500 streams open.
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,58 @@
+// Small numeric helpers for the benchmark: percentiles over samples and the units results are
+// printed in. Kept apart so the scenarios read as measurements, not arithmetic.
+
+export interface Summary {
+  readonly count: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+  readonly mean: number;
+}
+
+/** Nearest-rank percentile (no interpolation): p99 of 50 samples is the largest, as it should be. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
+}
+
+export function summarize(samples: readonly number[]): Summary {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const sum = sorted.reduce((a, b) => a + b, 0);
+  return {
+    count: sorted.length,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    max: sorted.length ? sorted[sorted.length - 1]! : Number.NaN,
+    mean: sorted.length ? sum / sorted.length : Number.NaN,
+  };
+}
+
+export function median(samples: readonly number[]): number {
+  return percentile(
+    [...samples].sort((a, b) => a - b),
+    50,
+  );
+}
+
+export function ms(n: number, digits = 1): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : '–';
+}
+
+export function kib(bytes: number): string {
+  return Number.isFinite(bytes) ? (bytes / 1024).toFixed(1) : '–';
+}
+
+export function mib(bytes: number): string {
+  return Number.isFinite(bytes) ? (bytes / (1024 * 1024)).toFixed(1) : '–';
+}
+
+/** CPU time of a `process.cpuUsage()` delta, in milliseconds (user + system). */
+export function cpuMs(d: NodeJS.CpuUsage): number {
+  return (d.user + d.system) / 1000;
+}
+
+/** A wall-clock timestamp comparable across processes on one host (ms since the epoch, sub-ms). */
+export function wallNow(): number {
+  return performance.timeOrigin + performance.now();
+}

@@ -1,0 +1,126 @@
+// The parent's side of the simulator workers: fork them, split the sidecars among them, collect
+// what they saw, and always kill them, even when a measurement fails.
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { isFromWorker, type FromWorker, type Receipt, type XdsTlsMaterial } from './ipc.ts';
+import type { SidecarSpec } from './mesh-gen.ts';
+
+const SIM = fileURLToPath(new URL('./sidecar-sim.ts', import.meta.url));
+const REPLY_TIMEOUT_MS = 30_000;
+
+export interface Collected {
+  readonly receipts: Receipt[];
+  readonly errors: string[];
+  readonly responses: number;
+  /** CPU and RSS of all workers together: the simulated sidecars' cost, not the server's. */
+  readonly cpuMs: number;
+  readonly rssBytes: number;
+}
+
+type Reply<K extends FromWorker['kind']> = Extract<FromWorker, { kind: K }>;
+
+class Worker {
+  readonly child: ChildProcess;
+  private waiting:
+    { kind: FromWorker['kind']; resolve: (m: FromWorker) => void; reject: (e: Error) => void } | undefined;
+
+  constructor(index: number) {
+    // tsx as a loader so the worker runs the same TypeScript sources without a build.
+    this.child = fork(SIM, [], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, BENCH_WORKER: String(index) },
+    });
+    this.child.on('message', (m: unknown) => {
+      if (!isFromWorker(m) || !this.waiting) return;
+      const w = this.waiting;
+      this.waiting = undefined;
+      if (m.kind === 'failed') w.reject(new Error(`worker ${index}: ${m.message}`));
+      else if (m.kind !== w.kind) w.reject(new Error(`worker ${index}: expected ${w.kind}, got ${m.kind}`));
+      else w.resolve(m);
+    });
+    this.child.on('exit', (code) =>
+      this.waiting?.reject(
+        new Error(`worker ${index} exited (${code}) while we waited for '${this.waiting.kind}'`),
+      ),
+    );
+  }
+
+  ask<K extends FromWorker['kind']>(message: object, kind: K): Promise<Reply<K>> {
+    return new Promise<Reply<K>>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`worker did not answer '${kind}' within ${REPLY_TIMEOUT_MS} ms`)),
+        REPLY_TIMEOUT_MS,
+      );
+      this.waiting = {
+        kind,
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m as Reply<K>);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.child.send(message);
+    });
+  }
+}
+
+export class SimulatorPool {
+  private readonly workers: Worker[];
+
+  constructor(count: number) {
+    this.workers = Array.from({ length: count }, (_, i) => new Worker(i));
+  }
+
+  /** Opens every sidecar's stream; resolves once all are opened (not yet ACKed). */
+  async connect(
+    target: string,
+    sidecars: readonly SidecarSpec[],
+    streamsPerChannel: number,
+    tls: XdsTlsMaterial | undefined,
+  ): Promise<number> {
+    const n = this.workers.length;
+    const shares = this.workers.map((_, i) => sidecars.filter((_, k) => k % n === i));
+    const opened = await Promise.all(
+      this.workers.map((w, i) =>
+        w.ask({ kind: 'start', target, sidecars: shares[i], streamsPerChannel, tls }, 'opened'),
+      ),
+    );
+    return opened.reduce((sum, m) => sum + m.streams, 0);
+  }
+
+  async collect(): Promise<Collected> {
+    const replies = await Promise.all(this.workers.map((w) => w.ask({ kind: 'collect' }, 'collected')));
+    return {
+      receipts: replies.flatMap((r) => r.receipts),
+      errors: replies.flatMap((r) => r.errors),
+      responses: replies.reduce((n, r) => n + r.responses, 0),
+      cpuMs: replies.reduce((n, r) => n + r.cpuMs, 0),
+      rssBytes: replies.reduce((n, r) => n + r.rssBytes, 0),
+    };
+  }
+
+  /** Asks politely, then kills whatever is still running after a short grace period. */
+  async stop(): Promise<void> {
+    const exited = this.workers.map(
+      (w) =>
+        new Promise<void>((resolve) => {
+          if (w.child.exitCode !== null || w.child.signalCode !== null) return resolve();
+          w.child.once('exit', () => resolve());
+          if (w.child.connected) w.child.send({ kind: 'stop' });
+        }),
+    );
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, 2_000).unref());
+    await Promise.race([Promise.all(exited), grace]);
+    this.kill();
+  }
+
+  /** Synchronous last resort, safe to call from an exit handler. */
+  kill(): void {
+    for (const w of this.workers)
+      if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+  }
+}

@@ -1,0 +1,121 @@
+// Resources for a proxyless gRPC client (a gRPC application that speaks xDS itself, such as
+// @grpc/grpc-js-xds): per gRPC upstream, the client-side API listener that `xds:///<service>.<namespace>`
+// resolves, its RouteConfiguration, the EDS cluster and its ClusterLoadAssignment. No inbound or
+// outbound socket listeners: there is no sidecar in the path.
+//
+// gRPC validates these more strictly than Envoy and differently: the router filter must be last and
+// carry a typed_config; EDS and RDS must come over ADS; a cluster's TLS must name certificate
+// provider instances (gRPC has no SDS) and must not set tls_params; SANs are matched with
+// match_subject_alt_names (match_typed_subject_alt_names is ignored).
+import { spiffeId } from '../../ca/spiffe.ts';
+import { fail, ok, type Problem, type Result } from '../../errors.ts';
+import { serviceKey, type Mesh, type Service, type Upstream } from '../../manifest/types.ts';
+import type { JsonObject } from '../resources/json.ts';
+import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, type TypeUrl } from '../resources/type-urls.ts';
+import { duration } from './durations.ts';
+import { generateLoadAssignment } from './endpoints.ts';
+import { outboundClusterName, outboundRouteName } from './names.ts';
+import type { MeshView, Resource, SidecarResources } from './types.ts';
+
+/**
+ * The certificate provider instance a proxyless client's bootstrap must define (plugin
+ * `file_watcher`, with certificate, key and CA files): its identity and the mesh's trust bundle.
+ */
+export const PROXYLESS_CERT_PROVIDER = 'clinimesh';
+
+const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const ROUTER = 'envoy.extensions.filters.http.router.v3.Router';
+const UPSTREAM_TLS = 'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
+/** gRPC fetches EDS and RDS only over the ADS stream (or `self`); never REST. */
+const ADS = { ads: {}, resource_api_version: 'V3' };
+
+/** `imaging.clinical`: the listener a client dialing `xds:///imaging.clinical` asks for. */
+export function proxylessListenerName(target: Pick<Service, 'name' | 'namespace'>): string {
+  return serviceKey(target);
+}
+
+export function generateProxyless(view: MeshView, service: Service, options: { mtls: boolean }): Result<SidecarResources> {
+  const out: Record<TypeUrl, Resource[]> = { [CLUSTER]: [], [ENDPOINT]: [], [LISTENER]: [], [ROUTE]: [], [SECRET]: [] };
+  const problems: Problem[] = [];
+  const targets = new Set<string>();
+  for (const upstream of service.upstreams) {
+    const target = view.services.get(serviceKey({ name: upstream.service, namespace: upstream.namespace }));
+    const port = target?.ports.find((p) => p.name === upstream.port);
+    const resource = `proxyless ${serviceKey(service)}`;
+    if (!target || !port) {
+      problems.push({ code: 'REFERENCE', resource, message: `upstream ${upstream.service}.${upstream.namespace}:${upstream.port} does not exist` });
+      continue;
+    }
+    // A proxyless client speaks only gRPC; its HTTP and TCP upstreams are for a sidecar, not for it.
+    if (port.protocol !== 'grpc') continue;
+    const listener = proxylessListenerName(target);
+    if (targets.has(listener)) {
+      problems.push({ code: 'CONFLICT', resource, message: `two gRPC upstreams of ${listener}: xds:///${listener} can name only one port` });
+      continue;
+    }
+    targets.add(listener);
+    const name = outboundClusterName(upstream);
+    const tls = options.mtls ? spiffeId(view.mesh.trustDomain, { namespace: target.namespace, service: target.name }) : undefined;
+    out[LISTENER].push(apiListener(listener, upstream));
+    out[ROUTE].push(clientRoute(upstream));
+    out[CLUSTER].push(edsCluster(name, view.mesh, tls));
+    // Same name and generator as a sidecar's, so the reconciler's EDS-only pushes reach proxyless clients.
+    out[ENDPOINT].push(generateLoadAssignment(name, port.name, view.endpoints.get(serviceKey(target))));
+  }
+  return problems.length ? fail(problems) : ok(out);
+}
+
+function apiListener(name: string, upstream: Upstream): Resource {
+  const hcm: JsonObject = {
+    '@type': `type.googleapis.com/${HCM}`,
+    stat_prefix: `proxyless_${upstream.service}_${upstream.namespace}`,
+    rds: { config_source: ADS, route_config_name: outboundRouteName(upstream) },
+    http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': `type.googleapis.com/${ROUTER}` } }],
+  };
+  return { typeUrl: LISTENER, name, body: { name, api_listener: { api_listener: hcm } } };
+}
+
+/**
+ * No retry policy: gRPC reads `retry_on` as gRPC status names, and every one of them can follow a
+ * request the server already received; a clinical write must not be sent twice. gRPC's own
+ * transparent retry covers streams that never left the client. Deadlines are the caller's.
+ */
+function clientRoute(upstream: Upstream): Resource {
+  const name = outboundRouteName(upstream);
+  const cluster = outboundClusterName(upstream);
+  return {
+    typeUrl: ROUTE,
+    name,
+    body: {
+      name,
+      virtual_hosts: [{ name, domains: ['*'], routes: [{ name: 'default', match: { prefix: '' }, route: { cluster } }] }],
+    },
+  };
+}
+
+function edsCluster(name: string, mesh: Mesh, targetSpiffeId: string | undefined): Resource {
+  const body: JsonObject = {
+    name,
+    type: 'EDS',
+    eds_cluster_config: { eds_config: ADS, service_name: name },
+    connect_timeout: duration(mesh.defaults.connectTimeoutMs),
+    lb_policy: 'ROUND_ROBIN',
+  };
+  if (targetSpiffeId) body.transport_socket = proxylessUpstreamTls(targetSpiffeId);
+  return { typeUrl: CLUSTER, name, body };
+}
+
+/** Mutual TLS to the target's sidecar, from files the client's bootstrap names: only its exact SPIFFE ID passes. */
+function proxylessUpstreamTls(targetSpiffeId: string): JsonObject {
+  const provider = { instance_name: PROXYLESS_CERT_PROVIDER };
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': `type.googleapis.com/${UPSTREAM_TLS}`,
+      common_tls_context: {
+        tls_certificate_provider_instance: provider,
+        validation_context: { ca_certificate_provider_instance: provider, match_subject_alt_names: [{ exact: targetSpiffeId }] },
+      },
+    },
+  };
+}

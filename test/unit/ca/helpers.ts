@@ -1,0 +1,154 @@
+// Test support for the CA: temporary directories, the openssl CLI, and small PEM utilities.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+
+/** A fresh directory under the OS temp dir; `cleanup()` removes it. */
+export function tempDir(prefix = 'clinimesh-ca-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Runs openssl; returns stdout+stderr and the exit status instead of throwing. */
+export function openssl(args: string[], cwd?: string): { status: number; output: string } {
+  try {
+    const out = execFileSync('openssl', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return { status: 0, output: out };
+  } catch (e) {
+    const err = e as { status?: number; stdout?: string; stderr?: string };
+    return { status: err.status ?? 1, output: `${err.stdout ?? ''}${err.stderr ?? ''}` };
+  }
+}
+
+/** The PEM blocks of a chain, in order. */
+export function pemBlocks(pem: string): string[] {
+  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n/g) ?? [];
+}
+
+/**
+ * `openssl verify` of a chain's leaf against `roots`, with the chain's other certificates as untrusted
+ * intermediates, at `at` (default: now). Returns the exit status and output.
+ */
+export function opensslVerify(dir: string, chainPem: string, roots: readonly string[], at?: Date) {
+  const [leaf, ...rest] = pemBlocks(chainPem);
+  const n = Math.random().toString(36).slice(2);
+  const files = { leaf: `leaf-${n}.pem`, chain: `chain-${n}.pem`, roots: `roots-${n}.pem` };
+  writeFileSync(path.join(dir, files.leaf), leaf ?? '');
+  writeFileSync(path.join(dir, files.chain), rest.join(''));
+  writeFileSync(path.join(dir, files.roots), roots.join(''));
+  const args = ['verify', '-x509_strict', '-purpose', 'sslclient', '-CAfile', files.roots];
+  if (rest.length > 0) args.push('-untrusted', files.chain);
+  if (at) args.push('-attime', String(Math.floor(at.getTime() / 1000)));
+  return openssl([...args, files.leaf], dir);
+}
+
+const CONFIG = `
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+O = Operator Clinic
+CN = Operator Root CA
+[root]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[intermediate]
+basicConstraints = critical,CA:TRUE,pathlen:0
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[leaf]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+`;
+
+export interface BroughtCaOptions {
+  readonly key?: 'ec' | 'rsa';
+  readonly days?: number;
+  readonly extensions?: 'root' | 'leaf';
+  readonly subject?: string;
+}
+
+/** An operator's root made with the openssl CLI: `<name>.crt` and `<name>.key` in `dir`. */
+export function opensslRoot(dir: string, name = 'ca', opts: BroughtCaOptions = {}): void {
+  writeFileSync(path.join(dir, 'openssl.cnf'), CONFIG);
+  const key =
+    opts.key === 'rsa' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
+  const run = openssl(
+    [
+      'req',
+      '-x509',
+      ...key,
+      '-nodes',
+      '-config',
+      'openssl.cnf',
+      '-extensions',
+      opts.extensions ?? 'root',
+      '-subj',
+      opts.subject ?? '/O=Operator Clinic/CN=Operator Root CA',
+      '-days',
+      String(opts.days ?? 365),
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.crt`,
+    ],
+    dir,
+  );
+  if (run.status !== 0) throw new Error(`openssl req failed: ${run.output}`);
+}
+
+/** An intermediate signed by `<root>.crt/.key` in `dir`: `intermediate.crt` and `intermediate.key`. */
+export function opensslIntermediate(dir: string, root = 'ca'): void {
+  writeFileSync(path.join(dir, 'openssl.cnf'), CONFIG);
+  const steps = [
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-config',
+      'openssl.cnf',
+      '-subj',
+      '/O=Operator Clinic/CN=Operator Issuing CA',
+      '-keyout',
+      'intermediate.key',
+      '-out',
+      'intermediate.csr',
+    ],
+    [
+      'x509',
+      '-req',
+      '-in',
+      'intermediate.csr',
+      '-CA',
+      `${root}.crt`,
+      '-CAkey',
+      `${root}.key`,
+      '-CAcreateserial',
+      '-days',
+      '90',
+      '-extfile',
+      'openssl.cnf',
+      '-extensions',
+      'intermediate',
+      '-out',
+      'intermediate.crt',
+    ],
+  ];
+  for (const args of steps) {
+    const run = openssl(args, dir);
+    if (run.status !== 0) throw new Error(`openssl ${args[0]} failed: ${run.output}`);
+  }
+}
+
+/** A fixed clock: tests move it explicitly. */
+export function fixedClock(start: string): { now: () => Date; advance: (ms: number) => void } {
+  let t = new Date(start).getTime();
+  return { now: () => new Date(t), advance: (ms) => void (t += ms) };
+}
