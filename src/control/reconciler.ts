@@ -28,6 +28,7 @@ export class Reconciler {
   /** Sidecars that have connected: only they are issued certificates. */
   private readonly connected = new Set<string>();
   private secrets: SecretSource | undefined;
+  private poolSizeAfterPrune = 0;
   /** serviceKey → node ids whose sidecars call it: who gets an EDS push when it moves. */
   private consumers = new Map<string, Set<string>>();
 
@@ -65,13 +66,14 @@ export class Reconciler {
     for (const node of this.cache.nodeIds()) if (!plan.has(node)) this.cache.delete(node);
     for (const [node, snapshot] of plan) this.cache.set(node, snapshot);
     this.pool.retain(this.cache.liveResources());
+    this.poolSizeAfterPrune = this.pool.size;
   }
 
   /** Adds (or re-plans with its transport) one sidecar, e.g. when it connects. */
   ensureSidecar(ref: SidecarRef): Result<void> {
     if (!this.view) return fail([{ code: 'NOT_FOUND', message: 'no mesh state has been applied yet' }]);
     const known = this.sidecars.get(ref.nodeId);
-    const same = known && known.transport === ref.transport && known.auditLogPath === ref.auditLogPath;
+    const same = known && known.transport === ref.transport && known.auditLogPath === ref.auditLogPath && known.proxyless === ref.proxyless;
     if (same && this.connected.has(ref.nodeId) && this.cache.has(ref.nodeId)) return ok(undefined);
     this.connected.add(ref.nodeId);
     const planned = this.planSidecar(this.view, ref);
@@ -80,7 +82,7 @@ export class Reconciler {
       return planned;
     }
     this.sidecars.set(ref.nodeId, ref);
-    this.consumers = consumersOf(this.view, this.sidecars.values());
+    addConsumer(this.consumers, this.view, ref);
     this.cache.set(ref.nodeId, planned.value);
     return ok(undefined);
   }
@@ -102,6 +104,8 @@ export class Reconciler {
     this.view = { ...this.view, endpoints };
     const target = this.view.services.get(set.service);
     let pushed = 0;
+    // One assignment per cluster name, shared by every consumer (they are the same resource).
+    const byCluster = new Map<string, ReturnType<ResourcePool['prepare']>>();
     for (const node of this.consumers.get(set.service) ?? []) {
       const ref = this.sidecars.get(node);
       const own = ref && this.view.services.get(serviceKey({ name: ref.service, namespace: ref.namespace }));
@@ -110,19 +114,33 @@ export class Reconciler {
       const next = new Map(current.resources);
       for (const u of own.upstreams) {
         if (serviceKey({ name: u.service, namespace: u.namespace }) !== set.service) continue;
-        const prepared = this.pool.prepare(generateLoadAssignment(outboundClusterName(u), u.port, set));
+        const name = outboundClusterName(u);
+        let prepared = byCluster.get(name);
+        if (!prepared) byCluster.set(name, (prepared = this.pool.prepare(generateLoadAssignment(name, u.port, set))));
         if (prepared.ok) next.set(prepared.value.name, prepared.value);
       }
       if (this.cache.set(node, { [ENDPOINT]: [...next.values()] }).length) pushed++;
     }
+    this.prunePoolNowAndThen();
     return pushed;
+  }
+
+  /**
+   * Endpoint churn keeps making new assignments; drop the ones no snapshot holds once the pool has
+   * grown well past what was live at the last prune, so memory stays bounded between applies.
+   */
+  private prunePoolNowAndThen(): void {
+    if (this.pool.size < this.poolSizeAfterPrune * 2 + 1000) return;
+    this.pool.retain(this.cache.liveResources());
+    this.poolSizeAfterPrune = this.pool.size;
   }
 
   private planSidecar(view: MeshView, ref: SidecarRef): Result<PreparedSnapshot> {
     const generated = generateSidecar(view, ref, { mtls: this.secrets !== undefined });
     if (!generated.ok) return generated;
     const resources: Record<TypeUrl, readonly Resource[]> = { ...generated.value };
-    if (this.secrets && this.connected.has(ref.nodeId)) resources[SECRET] = generateSecrets(this.secrets.secretsFor(ref));
+    // Proxyless gRPC clients read certificates from files (certificate providers), never over SDS.
+    if (this.secrets && this.connected.has(ref.nodeId) && !ref.proxyless) resources[SECRET] = generateSecrets(this.secrets.secretsFor(ref));
     const problems = checkConsistency(ref.nodeId, resources);
     const out = {} as PreparedSnapshot;
     for (const typeUrl of PUSH_ORDER) {
@@ -139,16 +157,18 @@ export class Reconciler {
 
 function consumersOf(view: MeshView, sidecars: Iterable<SidecarRef>): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
-  for (const ref of sidecars) {
-    const own: Service | undefined = view.services.get(serviceKey({ name: ref.service, namespace: ref.namespace }));
-    for (const u of own?.upstreams ?? []) {
-      const key = serviceKey({ name: u.service, namespace: u.namespace });
-      const set = out.get(key) ?? new Set<string>();
-      set.add(ref.nodeId);
-      out.set(key, set);
-    }
-  }
+  for (const ref of sidecars) addConsumer(out, view, ref);
   return out;
+}
+
+function addConsumer(consumers: Map<string, Set<string>>, view: MeshView, ref: SidecarRef): void {
+  const own: Service | undefined = view.services.get(serviceKey({ name: ref.service, namespace: ref.namespace }));
+  for (const u of own?.upstreams ?? []) {
+    const key = serviceKey({ name: u.service, namespace: u.namespace });
+    const set = consumers.get(key) ?? new Set<string>();
+    set.add(ref.nodeId);
+    consumers.set(key, set);
+  }
 }
 
 /** The same bad cluster generated for 40 sidecars is one problem, not 40. */

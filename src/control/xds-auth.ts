@@ -6,8 +6,13 @@ import type { SidecarRef } from '../xds/generate/types.ts';
 import type { ConnectContext } from '../xds/server/hooks.ts';
 
 export function authenticateSidecar(trustDomain: string, ref: SidecarRef, ctx: ConnectContext): Result<void> {
-  // The plaintext listener exists only when an operator asked for it, and only on loopback.
-  if (ctx.plaintext) return ok(undefined);
+  // The plaintext listener exists only when an operator asked for it, only on loopback, and only
+  // for proxyless clients, which are never sent secrets.
+  if (ctx.plaintext) {
+    return ref.proxyless
+      ? ok(undefined)
+      : fail([{ code: 'PERMISSION_DENIED', field: 'node.metadata', message: `node ${ref.nodeId}: the plaintext xDS port serves only proxyless gRPC clients` }]);
+  }
   if (!ctx.credential) {
     return fail([{ code: 'UNAUTHENTICATED', field: 'node.id', message: `node ${ref.nodeId}: a client certificate with a SPIFFE ID is required` }]);
   }

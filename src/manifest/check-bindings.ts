@@ -64,12 +64,46 @@ function collide(a: Socket, b: Socket): boolean {
   return ha === hb || WILDCARDS.has(ha) || WILDCARDS.has(hb);
 }
 
+/**
+ * Sockets indexed so each new one is compared only with those it could collide with: the same
+ * host and port (application sockets only within their instance), and wildcard binds on the port.
+ * A mesh of thousands of instances on shared ports stays linear.
+ */
+class SocketIndex {
+  private readonly exact = new Map<string, Socket[]>();
+  private readonly byPort = new Map<number, Socket[]>();
+  private readonly wildcards = new Map<number, Socket[]>();
+
+  private static key(s: Socket, instance: boolean): string {
+    return `${s.port}|${s.host.toLowerCase()}|${instance ? s.instance : ''}`;
+  }
+
+  candidates(s: Socket): Socket[] {
+    if (WILDCARDS.has(s.host.toLowerCase())) return this.byPort.get(s.port) ?? [];
+    return [
+      ...(this.exact.get(SocketIndex.key(s, false)) ?? []),
+      ...(this.exact.get(SocketIndex.key(s, true)) ?? []),
+      ...(this.wildcards.get(s.port) ?? []),
+    ];
+  }
+
+  add(s: Socket): void {
+    const push = <K>(m: Map<K, Socket[]>, k: K) => {
+      const list = m.get(k);
+      if (list) list.push(s);
+      else m.set(k, [s]);
+    };
+    push(this.exact, SocketIndex.key(s, s.appOnly));
+    push(this.byPort, s.port);
+    if (WILDCARDS.has(s.host.toLowerCase())) push(this.wildcards, s.port);
+  }
+}
+
 export function checkSocketBindings(services: readonly Service[]): Problem[] {
-  const byPort = new Map<number, Socket[]>();
+  const index = new SocketIndex();
   const problems: Problem[] = [];
   for (const socket of services.flatMap(socketsOf)) {
-    const samePort = byPort.get(socket.port) ?? [];
-    const earlier = samePort.find((other) => collide(other, socket));
+    const earlier = index.candidates(socket).find((other) => collide(other, socket));
     if (earlier) {
       problems.push(
         problemAt(
@@ -81,8 +115,7 @@ export function checkSocketBindings(services: readonly Service[]): Problem[] {
         ),
       );
     }
-    samePort.push(socket);
-    byPort.set(socket.port, samePort);
+    index.add(socket);
   }
   return problems;
 }

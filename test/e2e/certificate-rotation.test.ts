@@ -53,11 +53,13 @@ async function openHl7(host: string, port: number): Promise<{ roundTrip(msg: str
   socket.on('data', (d) => (buffer += d.toString()));
   return {
     socket,
-    roundTrip: (msg) =>
-      waitFor(async () => (buffer.includes(msg) ? buffer : undefined), { what: `echo of ${msg}`, timeoutMs: 5_000 }).then((b) => {
+    roundTrip: (msg) => {
+      socket.write(msg);
+      return waitFor(async () => (buffer.includes(msg) ? buffer : undefined), { what: `echo of ${msg}`, timeoutMs: 5_000 }).then((b) => {
         buffer = '';
         return b;
-      }),
+      });
+    },
   };
 }
 

@@ -95,7 +95,16 @@ export async function startXdsServers(o: XdsServerOptions): Promise<XdsServers> 
       const closed = new Promise<void>((resolve) => http.close(() => resolve()));
       http.closeAllConnections();
       await closed;
-      await Promise.all([main, plain].map((s) => s && new Promise<void>((resolve) => s.tryShutdown(() => resolve()))));
+      // Streams never end by themselves; give them a moment, then cut them (clients reconnect).
+      const shutdown = (server: grpc.Server) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(() => server.forceShutdown(), 2_000);
+          server.tryShutdown(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      await Promise.all([main, plain].map((server) => server && shutdown(server)));
     },
   };
 }
