@@ -1,11 +1,12 @@
 // Wires the pieces together; nothing else does. `startControlPlane` is what `npm start` (the CLI's
 // `serve`) and the end-to-end tests run.
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAdminServer } from './admin/http.ts';
 import { CertificateAuthority } from './ca/index.ts';
+import { bootstrapCredential } from './control/bootstrap-credential.ts';
 import { ConsulSync } from './control/consul-sync.ts';
 import { ControlPlaneIdentity } from './control/control-plane-identity.ts';
 import { authenticateSidecar } from './control/xds-auth.ts';
@@ -88,7 +89,9 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
   const store = new StateStore(o.dataDir ? new FileStore(o.dataDir) : undefined);
   orThrow(await store.restore());
   const reconciler = new Reconciler(cache);
-  const caDir = o.caDir ?? (o.dataDir ? join(o.dataDir, 'ca') : await mkdtemp(join(tmpdir(), 'clinimesh-ca-')));
+  // Without a data dir the CA is as ephemeral as the state: a temporary one, removed at stop.
+  const tempCaDir = o.caDir || o.dataDir ? undefined : await mkdtemp(join(tmpdir(), 'clinimesh-ca-'));
+  const caDir = o.caDir ?? (o.dataDir ? join(o.dataDir, 'ca') : tempCaDir!);
   const ca = orThrow(await CertificateAuthority.open({ dir: caDir, trustDomain: store.current().mesh.trustDomain, workloadTtlMs: o.workloadCertTtlMs }));
   const identities = new Identities(ca, (nodeId) => reconciler.refreshSecrets(nodeId), () => store.current().mesh.trustDomain);
   reconciler.useSecrets(identities);
@@ -134,7 +137,11 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
     statuses,
     metrics,
     ready: () => ready,
-    ca: { describe: () => ca.describe(), rotateRoot: (phase) => rotateRoot(rotation, phase) },
+    ca: {
+      describe: () => ca.describe(),
+      rotateRoot: (phase) => rotateRoot(rotation, phase),
+      bootstrapCredential: (namespace, service, publicKeyPem) => bootstrapCredential(ca, store.current(), { namespace, service }, publicKeyPem),
+    },
     extraStatus: () => (consul ? { consul: consul.status() } : {}),
   });
   metrics.watchConsul(() => consul?.status() ?? []);
@@ -169,6 +176,7 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
       const closed = new Promise<void>((resolve) => admin.close(() => resolve()));
       admin.closeAllConnections();
       await Promise.all([closed, xds.close()]);
+      if (tempCaDir) await rm(tempCaDir, { recursive: true, force: true });
     },
   };
 }

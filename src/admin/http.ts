@@ -20,7 +20,12 @@ export interface AdminDeps {
   readonly ready: () => boolean;
   /** Extra status sections (discovery sources, CA) keyed by name. */
   readonly extraStatus?: () => Record<string, unknown>;
-  readonly ca?: { describe(): unknown; rotateRoot(phase: 'begin' | 'complete'): Promise<Result<unknown>> };
+  readonly ca?: {
+    describe(): unknown;
+    rotateRoot(phase: 'begin' | 'complete'): Promise<Result<unknown>>;
+    /** Signs a workload's bootstrap credential for its own public key (the key stays with the workload). */
+    bootstrapCredential(namespace: string, service: string, publicKeyPem: string): Result<unknown>;
+  };
 }
 
 const MAX_BODY = 4 << 20;
@@ -74,6 +79,21 @@ async function route(deps: AdminDeps, req: IncomingMessage, res: ServerResponse)
   if (key === 'GET /v1/manifests') return send(res, 200, { revision: cp.state().revision, manifests: cp.store.list() });
   if (key === 'GET /v1/config_dump') return configDump(deps, url, res);
   if (key === 'GET /v1/ca' && deps.ca) return send(res, 200, deps.ca.describe());
+  if (key === 'POST /v1/bootstrap-credentials' && deps.ca) {
+    const body = await readBody(req);
+    let json: { namespace?: unknown; service?: unknown; publicKeyPem?: unknown };
+    try {
+      json = JSON.parse(body ?? '') as typeof json;
+    } catch {
+      return send(res, 400, { errors: [{ code: 'SCHEMA', message: 'body must be JSON {namespace, service, publicKeyPem}' }] });
+    }
+    const { namespace, service, publicKeyPem } = json;
+    if (typeof namespace !== 'string' || typeof service !== 'string' || typeof publicKeyPem !== 'string') {
+      return send(res, 400, { errors: [{ code: 'SCHEMA', message: 'namespace, service and publicKeyPem are required strings' }] });
+    }
+    const issued = deps.ca.bootstrapCredential(namespace, service, publicKeyPem);
+    return issued.ok ? send(res, 200, issued.value) : send(res, statusFor(issued.errors), problemsBody(issued.errors));
+  }
   if (key === 'POST /v1/ca/rotate-root' && deps.ca) {
     const phase = url.searchParams.get('phase');
     if (phase !== 'begin' && phase !== 'complete') return send(res, 400, { errors: [{ code: 'SCHEMA', field: 'phase', message: 'phase must be begin or complete' }] });

@@ -1,11 +1,11 @@
 // Workload certificates (X.509-SVIDs): a fresh key per issuance, the SPIFFE ID as the only URI SAN,
 // usable for both ends of mTLS, and never outliving the CA chain that signed it.
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { ClinimeshError } from '../errors.ts';
 import { CLOCK_SKEW_MS, toSeconds, type Issuer } from './hierarchy.ts';
 import { PrivateKeyHandle, type KeyType } from './keys.ts';
-import { buildCertificate, encodeName, randomSerial } from './x509.ts';
+import { buildCertificate, encodeName, randomSerial, type PublicKeyInfo } from './x509.ts';
 
 export interface IssueRequest {
   readonly spiffeId: string;
@@ -66,13 +66,37 @@ export class WorkloadCert implements WorkloadCertFields {
 }
 
 export function issueWorkloadCert(issuer: Issuer, req: IssueRequest): WorkloadCert {
+  const key = PrivateKeyHandle.generate(req.keyType);
+  const { leafPem, notBefore, notAfter, serial } = buildLeaf(issuer, req, key.publicKey, key.algorithm === 'sha256WithRSAEncryption');
+  return new WorkloadCert(
+    {
+      spiffeId: req.spiffeId,
+      certChainPem: leafPem + issuer.chainPem,
+      notBefore,
+      notAfter,
+      serial: serial.toString('hex').toUpperCase(),
+    },
+    key,
+  );
+}
+
+/**
+ * Signs a certificate for a key the CA never sees (a workload's bootstrap credential: the CLI makes
+ * the key pair and sends only the public key). Returns the chain; there is no key to return.
+ */
+export function signPublicKey(issuer: Issuer, req: IssueRequest, spkiDer: Buffer): { certChainPem: string; notAfter: Date; serial: string } {
+  const rsa = createPublicKey({ key: spkiDer, format: 'der', type: 'spki' }).asymmetricKeyType === 'rsa';
+  const { leafPem, notAfter, serial } = buildLeaf(issuer, req, { kind: 'spki', der: spkiDer }, rsa);
+  return { certChainPem: leafPem + issuer.chainPem, notAfter, serial: serial.toString('hex').toUpperCase() };
+}
+
+function buildLeaf(issuer: Issuer, req: IssueRequest, publicKey: PublicKeyInfo, rsa: boolean) {
   const now = req.now.getTime();
   if (issuer.notAfter.getTime() <= now) {
     throw new ClinimeshError([
       { code: 'CA', message: `the CA chain expired at ${issuer.notAfter.toISOString()}; rotate the root` },
     ]);
   }
-  const key = PrivateKeyHandle.generate(req.keyType);
   // Backdated for clock skew, but by no more than a tenth of the lifetime: a short-lived certificate
   // (tests use seconds) must not have most of its rotation window already behind it.
   const backdate = Math.min(CLOCK_SKEW_MS, req.ttlMs / 10);
@@ -90,7 +114,7 @@ export function issueWorkloadCert(issuer: Issuer, req: IssueRequest): WorkloadCe
         { type: 'CN', value: req.commonName },
       ]),
       issuer: issuer.cert.facts.subject,
-      publicKey: key.publicKey,
+      publicKey,
       serial,
       notBefore,
       notAfter,
@@ -99,7 +123,7 @@ export function issueWorkloadCert(issuer: Issuer, req: IssueRequest): WorkloadCe
       dnsSans: req.dnsNames,
       // keyEncipherment only means something for RSA key transport; an EC key only signs.
       keyUsage:
-        key.algorithm === 'sha256WithRSAEncryption'
+        rsa
           ? ['digitalSignature', 'keyEncipherment']
           : ['digitalSignature'],
       extKeyUsage: ['serverAuth', 'clientAuth'],
@@ -107,14 +131,5 @@ export function issueWorkloadCert(issuer: Issuer, req: IssueRequest): WorkloadCe
     },
     issuer.key,
   );
-  return new WorkloadCert(
-    {
-      spiffeId: req.spiffeId,
-      certChainPem: leafPem + issuer.chainPem,
-      notBefore,
-      notAfter,
-      serial: serial.toString('hex').toUpperCase(),
-    },
-    key,
-  );
+  return { leafPem, notBefore, notAfter, serial };
 }

@@ -259,7 +259,8 @@ describe('manifests/k8s', () => {
     // Envoy reads the bootstrap the init container wrote, from the same emptyDir.
     const envoy = allContainers(spec).find((c) => c.name === 'envoy')!;
     expect(envoy.image).toBe('envoyproxy/envoy:v1.40.0');
-    const written = /> *(\/\S+)/.exec(text)![1]!;
+    // `--out-dir D` writes D/envoy.json (and the credential files beside it).
+    const written = `${flag(text, 'out-dir')}/envoy.json`;
     expect(envoy.args.join(' ')).toContain(written);
     const dirOf = (c: Obj) =>
       (c.volumeMounts as Obj[]).find((m) => written.startsWith(`${m.mountPath}/`))?.name;
