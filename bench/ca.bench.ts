@@ -5,10 +5,10 @@
 //
 //   npx tsx bench/ca.bench.ts [ecdsaCount=5000] [rsaCount=30] [forgeCount=20]
 //
-// Prints a markdown table and writes bench/RESULTS-ca.md.
+// Prints a markdown table and writes bench/out/RESULTS-ca.md (copy it into bench/RESULTS.md).
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import forge from 'node-forge'; // the baseline only; clinimesh's own use of forge stays in src/ca/x509.ts
@@ -189,7 +189,8 @@ async function main(): Promise<void> {
     const parts = breakdown();
     const report = markdown(rows, parts, rsaTimes, loadBefore);
     process.stdout.write(report);
-    writeFileSync(path.join(import.meta.dirname, 'RESULTS-ca.md'), report);
+    mkdirSync(path.join(import.meta.dirname, 'out'), { recursive: true });
+    writeFileSync(path.join(import.meta.dirname, 'out', 'RESULTS-ca.md'), report);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

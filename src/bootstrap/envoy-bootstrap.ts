@@ -1,7 +1,7 @@
 // The Envoy bootstrap a sidecar starts from: who it is (node), where its control plane is, and
 // whether it streams (ADS over gRPC) or polls (REST-JSON). Everything else arrives over xDS.
 import type { JsonObject } from '../xds/resources/json.ts';
-import { REST_REFRESH_DELAY, REST_REQUEST_TIMEOUT } from '../xds/generate/config-source.ts';
+import { configSource } from '../xds/generate/config-source.ts';
 import { XDS_CLUSTER } from '../xds/generate/names.ts';
 import type { XdsTransport } from '../xds/generate/types.ts';
 
@@ -82,16 +82,7 @@ function dynamicResources(transport: XdsTransport): JsonObject {
       lds_config: ads,
     };
   }
-  const rest = {
-    api_config_source: {
-      api_type: 'REST',
-      transport_api_version: 'V3',
-      cluster_names: [XDS_CLUSTER],
-      refresh_delay: REST_REFRESH_DELAY,
-      request_timeout: REST_REQUEST_TIMEOUT,
-    },
-    resource_api_version: 'V3',
-  };
+  const rest = configSource('rest');
   return { cds_config: rest, lds_config: rest };
 }
 

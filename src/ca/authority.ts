@@ -11,7 +11,7 @@ import {
   type CaPem,
   type Issuer,
 } from './hierarchy.ts';
-import { issueWorkloadCert, signPublicKey, type WorkloadCert } from './issue.ts';
+import { issueWorkloadCert, signPublicKey, type IssueRequest, type WorkloadCert } from './issue.ts';
 import { KEY_TYPES, type KeyType } from './keys.ts';
 import { spiffeId, trustDomainProblems, type WorkloadId } from './spiffe.ts';
 import { FileCaStore, MemoryCaStore, type CaState, type CaStore } from './store.ts';
@@ -109,33 +109,29 @@ export class CertificateAuthority {
     return spiffeId(this.trustDomain, id);
   }
 
-  /** Throws (ClinimeshError, code CA) only once the CA chain itself has expired. */
   /** A certificate for a workload's own public key (SPKI, DER); the key never reaches the CA. */
   signWorkloadKey(id: WorkloadId, spkiDer: Buffer, opts: IssueOptions = {}): { certChainPem: string; notAfter: Date; serial: string } {
-    const ttlMs = opts.ttlMs ?? this.#settings.workloadTtlMs;
-    return signPublicKey(this.#issuer, {
-      spiffeId: spiffeId(opts.trustDomain ?? this.trustDomain, id),
-      commonName: `${id.service}.${id.namespace}`,
-      organization: opts.trustDomain ?? this.trustDomain,
-      dnsNames: opts.dnsNames ?? [],
-      keyType: this.#settings.keyType,
-      ttlMs,
-      now: this.#settings.now(),
-    }, spkiDer);
+    return signPublicKey(this.#issuer, this.#request(id, opts), spkiDer);
   }
 
+  /** Throws (ClinimeshError, code CA) only once the CA chain itself has expired. */
   issueWorkload(id: WorkloadId, opts: IssueOptions = {}): WorkloadCert {
+    return issueWorkloadCert(this.#issuer, this.#request(id, opts));
+  }
+
+  #request(id: WorkloadId, opts: IssueOptions): IssueRequest {
     const ttlMs = opts.ttlMs ?? this.#settings.workloadTtlMs;
     if (!(ttlMs > 0)) throw new TypeError(`ttlMs must be positive, got ${ttlMs}`);
-    return issueWorkloadCert(this.#issuer, {
-      spiffeId: spiffeId(opts.trustDomain ?? this.trustDomain, id),
+    const trustDomain = opts.trustDomain ?? this.trustDomain;
+    return {
+      spiffeId: spiffeId(trustDomain, id),
       commonName: `${id.service}.${id.namespace}`,
-      organization: opts.trustDomain ?? this.trustDomain,
+      organization: trustDomain,
       dnsNames: opts.dnsNames ?? [],
       keyType: this.#settings.keyType,
       ttlMs,
       now: this.#settings.now(),
-    });
+    };
   }
 
   /** PEMs of every root a peer must trust: the current one first, then any a rotation is retiring. */
