@@ -42,7 +42,9 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string | u
 }
 
 export class RestXds {
-  private readonly pollers = new Map<string, SidecarStatus>();
+  /** REST has no stream to close: a poller that stops polling is forgotten after a few long polls. */
+  private readonly pollers = new Map<string, { status: SidecarStatus; lastSeen: number }>();
+  private lastSweep = 0;
   private readonly pending = new Set<() => void>();
 
   constructor(private readonly deps: RestDeps) {}
@@ -103,9 +105,21 @@ export class RestXds {
   }
 
   private statusFor(nodeId: string, peer: string): SidecarStatus {
-    let s = this.pollers.get(nodeId);
-    if (!s) this.pollers.set(nodeId, (s = this.deps.statuses.open(nodeId, 'rest', peer)));
-    return s;
+    const now = Date.now();
+    const expiry = 3 * this.deps.longPollMs + 10_000;
+    // Swept at most once per long poll, so the hot path stays one map lookup.
+    if (now - this.lastSweep > this.deps.longPollMs) {
+      this.lastSweep = now;
+      for (const [id, p] of this.pollers) {
+        if (now - p.lastSeen <= expiry) continue;
+        this.deps.statuses.close(p.status);
+        this.pollers.delete(id);
+      }
+    }
+    let entry = this.pollers.get(nodeId);
+    if (!entry) this.pollers.set(nodeId, (entry = { status: this.deps.statuses.open(nodeId, 'rest', peer), lastSeen: now }));
+    entry.lastSeen = now;
+    return entry.status;
   }
 
   private waitForChange(key: string, typeUrl: TypeUrl, clientVersion: string, res: ServerResponse): Promise<TypeSnapshot | undefined> {
