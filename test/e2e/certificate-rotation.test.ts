@@ -5,7 +5,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { startControlPlane, type RunningControlPlane } from '../../src/main.ts';
 import { describeWithEnvoy, dumpLogsOnFailure, type EnvoyHandle } from '../helpers/envoy.ts';
-import { applyYaml, instances, NS, startSidecar } from '../helpers/mesh.ts';
+import { applyYaml, emrManifest, hisManifest, instances, meshManifest, NS, serviceManifest, startSidecar } from '../helpers/mesh.ts';
 import { httpRequest, startHttpUpstream, startTcpEchoUpstream, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -15,35 +15,12 @@ const [his, emr, lab] = instances('x', 3).map((i, n) => ({ ...i, name: `${['his'
   { name: string; address: string },
 ];
 
-const manifests = `apiVersion: clinimesh.io/v1alpha1
-kind: Mesh
-metadata: { name: hospital }
-spec: { trustDomain: hospital.local }
----
-apiVersion: clinimesh.io/v1alpha1
-kind: Service
-metadata: { name: his, namespace: ${NS} }
-spec:
-  ports: [{ name: http, port: 15001, targetPort: 8080, protocol: http }]
-  instances: [{ name: ${his.name}, address: ${his.address}, appAddress: ${his.address} }]
----
-apiVersion: clinimesh.io/v1alpha1
-kind: Service
-metadata: { name: lab, namespace: ${NS} }
-spec:
-  ports: [{ name: hl7, port: 15031, targetPort: 2575, protocol: tcp }]
-  instances: [{ name: ${lab.name}, address: ${lab.address}, appAddress: ${lab.address} }]
----
-apiVersion: clinimesh.io/v1alpha1
-kind: Service
-metadata: { name: emr, namespace: ${NS} }
-spec:
-  ports: [{ name: http, port: 15011, targetPort: 8080, protocol: http }]
-  instances: [{ name: ${emr.name}, address: ${emr.address}, appAddress: ${emr.address} }]
-  upstreams:
-    - { service: his, port: http, localPort: 9001 }
-    - { service: lab, port: hl7, localPort: 9003 }
-`;
+const manifests = [
+  meshManifest,
+  hisManifest([his]),
+  serviceManifest({ name: 'lab', ports: ['{ name: hl7, port: 15031, targetPort: 2575, protocol: tcp }'], instances: [lab] }),
+  emrManifest(emr, ['{ service: his, port: http, localPort: 9001 }', '{ service: lab, port: hl7, localPort: 9003 }']),
+].join('---\n');
 
 /** A long-lived HL7 connection: write a message, read its echo, on the same socket each time. */
 async function openHl7(host: string, port: number): Promise<{ roundTrip(msg: string): Promise<string>; socket: Socket }> {

@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { CertificateAuthority } from '../../src/ca/index.ts';
 import { startControlPlane, type RunningControlPlane } from '../../src/main.ts';
 import { describeWithEnvoy, dumpLogsOnFailure, type EnvoyHandle } from '../helpers/envoy.ts';
-import { applyYaml, instances, NS, startSidecar } from '../helpers/mesh.ts';
+import { applyYaml, emrManifest, hisManifest, instances, NS, serviceManifest, startSidecar } from '../helpers/mesh.ts';
 import { httpRequest, startHttpUpstream, startTcpEchoUpstream, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -22,45 +22,23 @@ const [his, emr, imaging, lab] = instances('x', 4).map((i, n) => ({ ...i, name: 
   { name: string; address: string },
 ];
 
+const LAB_PORT = '{ name: hl7, port: 15031, targetPort: 2575, protocol: tcp }';
+const toLab = (localPort: number) => `{ service: lab, port: hl7, localPort: ${localPort} }`;
+
 const manifests = (mode: 'STRICT' | 'PERMISSIVE') => `apiVersion: clinimesh.io/v1alpha1
 kind: Mesh
 metadata: { name: hospital }
 spec: { trustDomain: hospital.local, mtls: { mode: ${mode} } }
 ---
-apiVersion: clinimesh.io/v1alpha1
-kind: Service
-metadata: { name: his, namespace: ${NS} }
-spec:
-  ports: [{ name: http, port: 15001, targetPort: 8080, protocol: http }]
-  instances: [{ name: ${his.name}, address: ${his.address}, appAddress: ${his.address} }]
----
-apiVersion: clinimesh.io/v1alpha1
-kind: Service
-metadata: { name: emr, namespace: ${NS} }
-spec:
-  ports: [{ name: http, port: 15011, targetPort: 8080, protocol: http }]
-  instances: [{ name: ${emr.name}, address: ${emr.address}, appAddress: ${emr.address} }]
-  upstreams:
-    - { service: his, port: http, localPort: 9001 }
-    - { service: lab, port: hl7, localPort: 9003 }
----
-apiVersion: clinimesh.io/v1alpha1
-kind: Service
-metadata: { name: imaging, namespace: ${NS} }
-spec:
-  ports: [{ name: http, port: 15021, targetPort: 8080, protocol: http }]
-  instances: [{ name: ${imaging.name}, address: ${imaging.address}, appAddress: ${imaging.address} }]
-  upstreams:
-    - { service: emr, port: http, localPort: 9101 }
-    - { service: lab, port: hl7, localPort: 9103 }
----
-apiVersion: clinimesh.io/v1alpha1
-kind: Service
-metadata: { name: lab, namespace: ${NS} }
-spec:
-  ports: [{ name: hl7, port: 15031, targetPort: 2575, protocol: tcp }]
-  instances: [{ name: ${lab.name}, address: ${lab.address}, appAddress: ${lab.address} }]
----
+${hisManifest([his])}---
+${emrManifest(emr, ['{ service: his, port: http, localPort: 9001 }', toLab(9003)])}---
+${serviceManifest({
+  name: 'imaging',
+  ports: ['{ name: http, port: 15021, targetPort: 8080, protocol: http }'],
+  instances: [imaging],
+  upstreams: ['{ service: emr, port: http, localPort: 9101 }', toLab(9103)],
+})}---
+${serviceManifest({ name: 'lab', ports: [LAB_PORT], instances: [lab] })}---
 apiVersion: clinimesh.io/v1alpha1
 kind: AccessPolicy
 metadata: { name: his-readers, namespace: ${NS} }

@@ -10,33 +10,16 @@ import { startControlPlane, type RunningControlPlane } from '../../src/main.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE } from '../../src/xds/resources/type-urls.ts';
 import { describeWithEnvoy, dumpLogsOnFailure, type EnvoyHandle } from '../helpers/envoy.ts';
 import { dropConnectionsTo, proxylessImagingClient, startImagingServer, type GrpcUpstream, type ImagingClient } from '../helpers/grpc.ts';
-import { applyYaml, instances, meshManifest, NS, startSidecar, writeCredential, type TestInstance } from '../helpers/mesh.ts';
+import { applyYaml, emrManifest, instances, meshManifest, NS, serviceManifest, startSidecar, writeCredential, type TestInstance } from '../helpers/mesh.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const IMAGING_MESH_PORT = 15041;
 const IMAGING_APP_PORT = 50051;
 
-const imagingManifest = (imaging: readonly TestInstance[]) => `apiVersion: clinimesh.io/v1alpha1
-kind: Service
-metadata: { name: imaging, namespace: ${NS} }
-spec:
-  ports:
-    - { name: grpc, port: ${IMAGING_MESH_PORT}, targetPort: ${IMAGING_APP_PORT}, protocol: grpc }
-  instances:
-${imaging.map((i) => `    - { name: ${i.name}, address: ${i.address}, appAddress: ${i.address} }`).join('\n')}
-`;
+const imagingManifest = (imaging: readonly TestInstance[]) =>
+  serviceManifest({ name: 'imaging', ports: [`{ name: grpc, port: ${IMAGING_MESH_PORT}, targetPort: ${IMAGING_APP_PORT}, protocol: grpc }`], instances: imaging });
 
-const emrManifest = (emr: TestInstance) => `apiVersion: clinimesh.io/v1alpha1
-kind: Service
-metadata: { name: emr, namespace: ${NS} }
-spec:
-  ports:
-    - { name: http, port: 15011, targetPort: 8080, protocol: http }
-  instances:
-    - { name: ${emr.name}, address: ${emr.address}, appAddress: ${emr.address} }
-  upstreams:
-    - { service: imaging, port: grpc, localPort: 9201 }
-`;
+const emrCallingImaging = (emr: TestInstance) => emrManifest(emr, ['{ service: imaging, port: grpc, localPort: 9201 }']);
 
 describeWithEnvoy('a proxyless gRPC client (grpc-js-xds) calls imaging through mTLS sidecars', () => {
   let cp: RunningControlPlane;
@@ -63,7 +46,7 @@ describeWithEnvoy('a proxyless gRPC client (grpc-js-xds) calls imaging through m
 
   beforeAll(async () => {
     cp = await startControlPlane({ xdsPort: 0, xdsRestPort: 0, adminPort: 0, plaintextXdsPort: 0 });
-    await applyYaml(cp, [meshManifest, imagingManifest(imaging), emrManifest(emr)].join('---\n'));
+    await applyYaml(cp, [meshManifest, imagingManifest(imaging), emrCallingImaging(emr)].join('---\n'));
     for (const i of imaging) apps.push(await startImagingServer({ name: i.name, host: i.address, port: IMAGING_APP_PORT }));
     envoys.push(...(await Promise.all(imaging.map((i) => startSidecar(cp, 'imaging', i.name)))));
     // The bootstrap credential `clinimesh bootstrap` would issue EMR, read by grpc-js-xds's file_watcher.

@@ -26,30 +26,40 @@ export function instances(prefix: string, n: number): TestInstance[] {
   return Array.from({ length: n }, (_, i) => ({ name: `${prefix}-${i + 1}`, address: loopbackAddress() }));
 }
 
-export function hisManifest(his: readonly TestInstance[]): string {
-  return `apiVersion: clinimesh.io/v1alpha1
-kind: Service
-metadata: { name: his, namespace: ${NS} }
-spec:
-  ports:
-    - { name: http, port: ${HIS_MESH_PORT}, targetPort: ${HIS_APP_PORT}, protocol: http }
-  instances:
-${his.map((i) => `    - { name: ${i.name}, address: ${i.address}, appAddress: ${i.address} }`).join('\n')}
-`;
+export interface TestService {
+  readonly name: string;
+  /** `{ name: http, port: 15001, targetPort: 8080, protocol: http }` in flow style. */
+  readonly ports: readonly string[];
+  readonly instances: readonly TestInstance[];
+  /** `{ service: his, port: http, localPort: 9001 }` in flow style. */
+  readonly upstreams?: readonly string[];
 }
 
-export function emrManifest(emr: TestInstance): string {
+/** A Service manifest whose instances each get their own loopback address, app on the same one. */
+export function serviceManifest(s: TestService): string {
+  const list = (items: readonly string[]) => items.map((i) => `    - ${i}`).join('\n');
+  const instances = s.instances.map((i) => `{ name: ${i.name}, address: ${i.address}, appAddress: ${i.address} }`);
   return `apiVersion: clinimesh.io/v1alpha1
 kind: Service
-metadata: { name: emr, namespace: ${NS} }
+metadata: { name: ${s.name}, namespace: ${NS} }
 spec:
   ports:
-    - { name: http, port: 15011, targetPort: 8080, protocol: http }
+${list(s.ports)}
   instances:
-    - { name: ${emr.name}, address: ${emr.address}, appAddress: ${emr.address} }
-  upstreams:
-    - { service: his, port: http, localPort: ${EMR_TO_HIS_PORT} }
-`;
+${list(instances)}
+${s.upstreams?.length ? `  upstreams:\n${list(s.upstreams)}\n` : ''}`;
+}
+
+export function hisManifest(his: readonly TestInstance[]): string {
+  return serviceManifest({
+    name: 'his',
+    ports: [`{ name: http, port: ${HIS_MESH_PORT}, targetPort: ${HIS_APP_PORT}, protocol: http }`],
+    instances: his,
+  });
+}
+
+export function emrManifest(emr: TestInstance, upstreams = [`{ service: his, port: http, localPort: ${EMR_TO_HIS_PORT} }`]): string {
+  return serviceManifest({ name: 'emr', ports: ['{ name: http, port: 15011, targetPort: 8080, protocol: http }'], instances: [emr], upstreams });
 }
 
 export const meshManifest = `apiVersion: clinimesh.io/v1alpha1
