@@ -37,14 +37,10 @@ export async function startMeshPlane(mesh: BenchMesh, xdsTls: boolean, label: st
 }
 
 function workloadCredentials(cp: RunningControlPlane, mesh: BenchMesh): XdsTlsMaterial {
-  const { mesh: meshManifest } = cp.controlPlane.state();
   const byService: Record<string, { cert: string; key: string }> = {};
   for (const s of mesh.sidecars) {
     if (byService[s.cluster]) continue;
-    const c = cp.ca.issueWorkload(
-      { namespace: s.namespace, service: s.cluster },
-      { trustDomain: meshManifest.trustDomain },
-    );
+    const c = cp.ca.issueWorkload({ namespace: s.namespace, service: s.cluster });
     byService[s.cluster] = { cert: c.certChainPem, key: c.privateKeyPem };
   }
   return { ca: cp.ca.trustBundle().join('\n'), byService };

@@ -1,17 +1,21 @@
 // Wires the pieces together; nothing else does. `startControlPlane` is what `npm start` (the CLI's
 // `serve`) and the end-to-end tests run.
 import { mkdtemp, rm } from 'node:fs/promises';
-import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createAdminServer } from './admin/http.ts';
+import { startAdminListener, type AdminCredential } from './admin/index.ts';
 import { CertificateAuthority } from './ca/index.ts';
-import { bootstrapCredential } from './control/bootstrap-credential.ts';
 import { ConsulSync } from './control/consul-sync.ts';
-import { ControlPlaneIdentity } from './control/control-plane-identity.ts';
+import { Attestor } from './identity/attestation.ts';
+import { identityApi } from './identity/http.ts';
+import { JoinTokens } from './identity/join-tokens.ts';
+import { KubernetesAttestor } from './identity/k8s-attestor.ts';
+import type { KubernetesConfig } from './identity/k8s-config.ts';
+import { rootPin } from './identity/root-pin.ts';
+import { ControlPlaneIdentity } from './identity/serving-identity.ts';
+import { WorkloadSigner } from './identity/workload-signer.ts';
 import { authenticateSidecar } from './control/xds-auth.ts';
 import { EndpointBatcher, type BatcherOptions } from './control/endpoint-batcher.ts';
-import { Identities } from './control/identities.ts';
 import { createConsulClient } from './discovery/consul-client.ts';
 import type { ConsulConfig } from './discovery/consul-config.ts';
 import { ConsulRegistrar } from './discovery/consul-register.ts';
@@ -22,6 +26,7 @@ import { ControlPlane } from './control/control-plane.ts';
 import { Reconciler } from './control/reconciler.ts';
 import { ClinimeshError, type Result } from './errors.ts';
 import { loadManifests } from './manifest/index.ts';
+import { serviceKey } from './manifest/types.ts';
 import { FileStore } from './store/file-store.ts';
 import { StateStore } from './store/store.ts';
 import { SnapshotCache } from './xds/cache/snapshot.ts';
@@ -32,7 +37,18 @@ export interface ControlPlaneOptions {
   readonly host?: string;
   readonly xdsPort?: number;
   readonly xdsRestPort?: number;
+  /** The admin API's own HTTPS listener (default 127.0.0.1:19000); `host` governs xDS only. */
+  readonly adminHost?: string;
   readonly adminPort?: number;
+  /** Host names (`name` or `name:port`) the admin API accepts in Host/Origin besides its own and loopback. */
+  readonly adminAllowedHosts?: readonly string[];
+  /** Serve GET /metrics without a token. */
+  readonly metricsPublic?: boolean;
+  /**
+   * The trust domain of a CA made on this start; default the Mesh among `manifests`, else the
+   * stored mesh's. An existing CA keeps its own, and a Mesh that disagrees is refused.
+   */
+  readonly trustDomain?: string;
   /** Files and directories of manifests applied at start (as one atomic apply). */
   readonly manifests?: readonly string[];
   /** Where desired state is persisted; undefined keeps it in memory only. */
@@ -43,11 +59,20 @@ export interface ControlPlaneOptions {
    */
   readonly caDir?: string;
   readonly workloadCertTtlMs?: number;
+  /** Lifetime of a node agent's credential to the control plane (default 24 h). */
+  readonly agentCredentialTtlMs?: number;
+  /**
+   * Make a new CA when none is found although the mesh already has state (every workload must then
+   * be re-attested). Without it that is a hard error: a lost CA must never pass silently.
+   */
+  readonly newCa?: boolean;
+  /** Kubernetes service-account token attestation (TokenReview); undefined: join tokens only. */
+  readonly kubernetes?: KubernetesConfig;
   /** Consul to discover (and register) services through; undefined: manifests only. */
   readonly consul?: ConsulConfig;
   /**
-   * Mutual TLS on the xDS ports, sidecars proving their identity with a bootstrap credential
-   * (default true). false is for local experiments only.
+   * Mutual TLS on the xDS ports, sidecars proving their identity with the credential their node
+   * agent holds (default true). false serves plaintext xDS, on loopback only, for local experiments.
    */
   readonly xdsTls?: boolean;
   /** A plaintext gRPC xDS port on 127.0.0.1 for proxyless clients in tests; off by default. */
@@ -64,7 +89,9 @@ export interface RunningControlPlane {
   /** Whether sidecars must connect with TLS (and a bootstrap credential). */
   readonly xdsTls: boolean;
   readonly ca: CertificateAuthority;
-  readonly identities: Identities;
+  /** One-time join tokens for node agents (the admin API creates them; tests may too). */
+  readonly joinTokens: JoinTokens;
+  readonly signer: WorkloadSigner;
   readonly cache: SnapshotCache;
   readonly statuses: StatusRegistry;
   readonly metrics: Metrics;
@@ -72,8 +99,17 @@ export interface RunningControlPlane {
   readonly xdsPort: number;
   readonly xdsRestPort: number;
   readonly adminPort: number;
+  /** `https://…` */
   readonly adminUrl: string;
+  /** The bootstrap admin credential (made on first start, or found valid in the data dir). */
+  readonly adminCredential: AdminCredential | undefined;
+  /** `<data-dir>/admin-credential.json` when it was written there. */
+  readonly adminCredentialPath: string | undefined;
   stop(): Promise<void>;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 function orThrow<T>(r: Result<T>): T {
@@ -92,20 +128,30 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
   // Without a data dir the CA is as ephemeral as the state: a temporary one, removed at stop.
   const tempCaDir = o.caDir || o.dataDir ? undefined : await mkdtemp(join(tmpdir(), 'clinimesh-ca-'));
   const caDir = o.caDir ?? (o.dataDir ? join(o.dataDir, 'ca') : tempCaDir!);
-  const ca = orThrow(await CertificateAuthority.open({ dir: caDir, trustDomain: store.current().mesh.trustDomain, workloadTtlMs: o.workloadCertTtlMs }));
-  const identities = new Identities(ca, (nodeId) => reconciler.refreshSecrets(nodeId), () => store.current().mesh.trustDomain);
-  reconciler.useSecrets(identities);
-  const trustDomain = () => store.current().mesh.trustDomain;
+  const hasState = store.current().revision > 0;
+  const initial = o.manifests?.length ? orThrow(await loadManifests(o.manifests)) : [];
+  const initialMesh = initial.find((m) => m.kind === 'Mesh');
+  const caTrustDomain = o.trustDomain ?? (initialMesh?.kind === 'Mesh' ? initialMesh.trustDomain : store.current().mesh.trustDomain);
+  const ca = orThrow(await CertificateAuthority.open({ dir: caDir, trustDomain: caTrustDomain, workloadTtlMs: o.workloadCertTtlMs, create: !hasState || o.newCa === true }));
+  reconciler.useSecrets({ trustBundlePem: () => ca.trustBundle().join('\n') });
+  const trustDomain = () => ca.trustDomain;
   const xdsTls = o.xdsTls ?? true;
-  const serving = xdsTls ? new ControlPlaneIdentity(ca, trustDomain, ['localhost', host]) : undefined;
-  let servingDomain = trustDomain();
-  store.subscribe((state) => {
-    // The serving certificate names the mesh's trust domain; a Mesh that changes it gets a new one.
-    if (state.mesh.trustDomain === servingDomain) return;
-    servingDomain = state.mesh.trustDomain;
-    serving?.refresh();
-  });
-  const controlPlane = new ControlPlane(store, reconciler, xdsTls ? (ref, ctx) => authenticateSidecar(trustDomain(), ref, ctx) : undefined);
+  if (!xdsTls && !isLoopback(host)) {
+    throw new ClinimeshError([{ code: 'PERMISSION_DENIED', field: 'host', message: `plaintext xDS binds loopback only, not ${host}` }]);
+  }
+  // The control plane's own identity serves xDS and the admin API; it follows root rotations.
+  const serving = new ControlPlaneIdentity(ca, ['localhost', host]);
+  const joinTokens = orThrow(
+    JoinTokens.open({
+      file: o.dataDir ? join(o.dataDir, 'join-tokens.json') : undefined,
+      rootPin: () => rootPin(ca.trustBundle()[0]!),
+      knownService: (namespace, service) => store.current().services.has(serviceKey({ namespace, name: service })),
+    }),
+  );
+  const signer = new WorkloadSigner(ca, { workloadTtlMs: o.workloadCertTtlMs, xdsTtlMs: o.agentCredentialTtlMs });
+  const attestor = new Attestor(joinTokens, o.kubernetes ? new KubernetesAttestor(o.kubernetes) : undefined);
+  const controlPlane = new ControlPlane(store, reconciler, xdsTls ? (ref, ctx) => authenticateSidecar(trustDomain(), ref, ctx) : undefined, trustDomain);
+
   const batcher = new EndpointBatcher((sets) => controlPlane.updateEndpoints(sets), o.endpointBatch);
   let consul: ConsulSync | undefined;
   if (o.consul) {
@@ -115,7 +161,7 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
     store.subscribe((state) => void sync.sync(state));
   }
   orThrow(await controlPlane.start());
-  if (o.manifests?.length) orThrow(await controlPlane.apply(orThrow(await loadManifests(o.manifests))));
+  if (initial.length) orThrow(await controlPlane.apply(initial));
   await consul?.sync(store.current());
 
   let ready = false;
@@ -127,55 +173,58 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
     hooks: controlPlane.hooks,
     statuses,
     longPollMs: o.longPollMs,
-    tls: serving,
+    tls: xdsTls ? serving : undefined,
     plaintextGrpcPort: o.plaintextXdsPort,
+    routes: xdsTls ? identityApi({ attestor, signer, trustDomain }) : undefined,
   });
-  const rotation = { ca, identities, reconciler, cache, statuses, onRootsChanged: (phase: 'begin' | 'complete') => (phase === 'begin' ? serving?.refreshTrust() : serving?.refresh()) };
-  const admin: Server = createAdminServer({
-    controlPlane,
-    cache,
-    statuses,
-    metrics,
-    ready: () => ready,
-    ca: {
-      describe: () => ca.describe(),
-      rotateRoot: (phase) => rotateRoot(rotation, phase),
-      bootstrapCredential: (namespace, service, publicKeyPem) => bootstrapCredential(ca, store.current(), { namespace, service }, publicKeyPem),
-    },
-    extraStatus: () => (consul ? { consul: consul.status() } : {}),
-  });
+  const rotation = { ca, signer, reconciler, cache, statuses, onRootsChanged: (phase: 'begin' | 'complete') => (phase === 'begin' ? serving.refreshTrust() : serving.refresh()) };
   metrics.watchConsul(() => consul?.status() ?? []);
-  const adminPort = await new Promise<number>((resolve, reject) => {
-    admin.once('error', reject);
-    admin.listen(o.adminPort ?? 19000, host, () => {
-      const a = admin.address();
-      resolve(typeof a === 'object' && a ? a.port : 0);
-    });
-  });
+  const admin = orThrow(
+    await startAdminListener({
+      deps: {
+        controlPlane,
+        cache,
+        statuses,
+        metrics,
+        ready: () => ready,
+        ca: { describe: () => ca.describe(), rotateRoot: (phase) => rotateRoot(rotation, phase) },
+        joinTokens,
+        extraStatus: () => (consul ? { consul: consul.status() } : {}),
+      },
+      identity: serving,
+      host: o.adminHost ?? '127.0.0.1',
+      port: o.adminPort ?? 19000,
+      dataDir: o.dataDir,
+      allowedHosts: o.adminAllowedHosts,
+      metricsPublic: o.metricsPublic,
+    }),
+  );
   ready = true;
   return {
     controlPlane,
     plaintextXdsPort: xds.plaintextGrpcPort,
     xdsTls,
     ca,
-    identities,
+    joinTokens,
+    signer,
     cache,
     statuses,
     metrics,
     host,
     xdsPort: xds.grpcPort,
     xdsRestPort: xds.restPort,
-    adminPort,
-    adminUrl: `http://${host}:${adminPort}`,
+    adminPort: admin.port,
+    adminUrl: admin.url,
+    get adminCredential() {
+      return admin.credential();
+    },
+    adminCredentialPath: admin.credentialPath,
     stop: async () => {
       ready = false;
-      identities.stop();
-      serving?.stop();
+      serving.stop();
       consul?.stop();
       batcher.stop();
-      const closed = new Promise<void>((resolve) => admin.close(() => resolve()));
-      admin.closeAllConnections();
-      await Promise.all([closed, xds.close()]);
+      await Promise.all([admin.close(), xds.close()]);
       if (tempCaDir) await rm(tempCaDir, { recursive: true, force: true });
     },
   };

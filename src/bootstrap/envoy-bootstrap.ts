@@ -3,6 +3,7 @@
 import type { JsonObject } from '../xds/resources/json.ts';
 import { configSource } from '../xds/generate/config-source.ts';
 import { XDS_CLUSTER } from '../xds/generate/names.ts';
+import { fileSecretSource } from '../xds/generate/secrets.ts';
 import type { XdsTransport } from '../xds/generate/types.ts';
 
 export interface BootstrapOptions {
@@ -17,14 +18,19 @@ export interface BootstrapOptions {
   /** 0 lets the OS pick; Envoy then reports it through --admin-address-path. */
   readonly adminPort?: number;
   readonly metadata?: JsonObject;
-  /** Mutual TLS to the control plane: this workload's credential files and the server's SPIFFE ID. */
+  /** Mutual TLS to the control plane with the credential the node agent keeps in `sdsDir`. */
   readonly tls?: BootstrapTls;
 }
 
+/** The secrets the agent writes for Envoy's own connection to the control plane (renewed in place). */
+export const XDS_CLIENT_SECRET = 'xds-client';
+export const XDS_CA_SECRET = 'xds-ca';
+/** Node metadata naming the agent's secret directory; the control plane points listeners at it. */
+export const SDS_DIR_METADATA = 'clinimesh.sds_dir';
+
 export interface BootstrapTls {
-  readonly certFile: string;
-  readonly keyFile: string;
-  readonly caFile: string;
+  /** The node agent's secret directory (absolute): Envoy watches it and reloads what the agent renews. */
+  readonly sdsDir: string;
   readonly serverSpiffeId: string;
 }
 
@@ -46,10 +52,10 @@ function xdsCluster(o: BootstrapOptions): JsonObject {
       typed_config: {
         '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
         common_tls_context: {
-          tls_certificates: [{ certificate_chain: { filename: o.tls.certFile }, private_key: { filename: o.tls.keyFile } }],
-          validation_context: {
-            trusted_ca: { filename: o.tls.caFile },
-            match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: o.tls.serverSpiffeId } }],
+          tls_certificate_sds_secret_configs: [{ name: XDS_CLIENT_SECRET, sds_config: fileSecretSource(o.tls.sdsDir, XDS_CLIENT_SECRET) }],
+          combined_validation_context: {
+            default_validation_context: { match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: o.tls.serverSpiffeId } }] },
+            validation_context_sds_secret_config: { name: XDS_CA_SECRET, sds_config: fileSecretSource(o.tls.sdsDir, XDS_CA_SECRET) },
           },
           // gRPC needs h2 negotiated; REST polling is HTTP/1.1.
           alpn_protocols: o.transport === 'ads' ? ['h2'] : ['http/1.1'],
@@ -88,7 +94,7 @@ function dynamicResources(transport: XdsTransport): JsonObject {
 
 export function envoyBootstrap(o: BootstrapOptions): JsonObject {
   return {
-    node: { id: o.nodeId, cluster: o.cluster, metadata: { ...(o.metadata ?? {}) } },
+    node: { id: o.nodeId, cluster: o.cluster, metadata: { ...(o.metadata ?? {}), ...(o.tls && { [SDS_DIR_METADATA]: o.tls.sdsDir }) } },
     admin: { address: { socket_address: { address: o.adminAddress ?? '127.0.0.1', port_value: o.adminPort ?? 15000 } } },
     dynamic_resources: dynamicResources(o.transport),
     static_resources: { clusters: [xdsCluster(o)] },

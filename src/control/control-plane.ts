@@ -1,9 +1,11 @@
 // The control plane's one door for changes: applies and deletes are proposed, planned (every
 // sidecar's resources generated and validated) and only then committed and published, one at a
 // time. Discovery sources feed endpoints in through `updateEndpoints`.
-import { fail, ok, type Result } from '../errors.ts';
+import { fail, ok, type Problem, type Result } from '../errors.ts';
 import type { EndpointSet } from '../discovery/endpoints.ts';
 import { staticEndpoints } from '../discovery/static.ts';
+import { DEFAULT_MESH } from '../manifest/index.ts';
+import { fieldPosition } from '../manifest/problem-at.ts';
 import type { Instance, Manifest, Service } from '../manifest/types.ts';
 import type { DesiredState } from '../store/state.ts';
 import type { ManifestRef, StateStore } from '../store/store.ts';
@@ -29,6 +31,11 @@ export class ControlPlane {
     readonly reconciler: Reconciler,
     /** Checks that a connecting sidecar proved the identity it claims (issue: xDS authentication). */
     private readonly authenticate?: (ref: SidecarRef, ctx: ConnectContext) => Result<void>,
+    /**
+     * The CA's trust domain, fixed when it was made: a mesh without a Mesh manifest takes it, and a
+     * Mesh that names another is refused (changing it is an explicit migration).
+     */
+    private readonly trustDomain?: () => string,
   ) {}
 
   state(): DesiredState {
@@ -77,7 +84,7 @@ export class ControlPlane {
       if (!parsed.ok) return parsed;
       // A proxyless gRPC client (grpc-js-xds) says so in its bootstrap's node metadata.
       const proxyless = node.metadata['clinimesh.proxyless'] === true ? true : undefined;
-      const ref = { ...parsed.value, auditLogPath: auditLogPathOf(node.metadata), proxyless };
+      const ref = { ...parsed.value, auditLogPath: auditLogPathOf(node.metadata), proxyless, sdsDir: sdsDirOf(node.metadata) };
       if (this.authenticate) {
         const allowed = this.authenticate(ref, ctx);
         if (!allowed.ok) return allowed;
@@ -92,6 +99,8 @@ export class ControlPlane {
       const proposal = this.store.propose(change);
       if (!proposal.ok) return proposal;
       const { state } = proposal.value;
+      const refused = this.trustDomainProblems(state);
+      if (refused.length) return fail(refused);
       const view = this.view(state);
       const sidecars = this.sidecarsOf(view);
       const plan = this.reconciler.plan(view, sidecars);
@@ -109,6 +118,13 @@ export class ControlPlane {
     return next;
   }
 
+  private trustDomainProblems(state: DesiredState): Problem[] {
+    const fixed = this.trustDomain?.();
+    if (!fixed || state.mesh === DEFAULT_MESH || state.mesh.trustDomain === fixed) return [];
+    const message = `the CA serves trust domain ${fixed}; changing it to ${state.mesh.trustDomain} is an explicit migration (clinimesh ca migrate-trust-domain)`;
+    return [{ code: 'CONFLICT', resource: `Mesh ${state.mesh.name}`, field: 'spec.trustDomain', message, pos: fieldPosition(state.mesh.origin, 'spec.trustDomain') }];
+  }
+
   private view(state: DesiredState): MeshView {
     const endpoints = new Map<string, EndpointSet>();
     const services = new Map(state.services);
@@ -117,7 +133,8 @@ export class ControlPlane {
       if (set) endpoints.set(key, set);
       if (service.discovery.mode === 'consul' && set) services.set(key, withDiscoveredInstances(service, set));
     }
-    return { mesh: state.mesh, services, endpoints, policies: state.policies };
+    const trustDomain = this.trustDomain?.() ?? state.mesh.trustDomain;
+    return { mesh: { ...state.mesh, trustDomain }, services, endpoints, policies: state.policies };
   }
 
   /** Every declared or discovered instance has a sidecar; a connected one keeps its transport. */
@@ -127,7 +144,7 @@ export class ControlPlane {
       for (const instance of service.instances) {
         const id = nodeId({ namespace: service.namespace, service: service.name, instance: instance.name });
         const known = this.reconciler.sidecar(id);
-        out.push({ nodeId: id, namespace: service.namespace, service: service.name, instance: instance.name, transport: known?.transport ?? 'ads', auditLogPath: known?.auditLogPath, proxyless: known?.proxyless });
+        out.push({ nodeId: id, namespace: service.namespace, service: service.name, instance: instance.name, transport: known?.transport ?? 'ads', auditLogPath: known?.auditLogPath, proxyless: known?.proxyless, sdsDir: known?.sdsDir });
       }
     }
     return out;
@@ -138,6 +155,12 @@ export class ControlPlane {
 function auditLogPathOf(metadata: Record<string, unknown>): string | undefined {
   const v = metadata['clinimesh.audit_log'];
   return typeof v === 'string' && v.startsWith('/') ? v : undefined;
+}
+
+/** Where the sidecar's node agent keeps its workload secret (node metadata `clinimesh.sds_dir`, absolute). */
+function sdsDirOf(metadata: Record<string, unknown>): string | undefined {
+  const v = metadata['clinimesh.sds_dir'];
+  return typeof v === 'string' && v.startsWith('/') && !v.includes('..') ? v : undefined;
 }
 
 function instanceNames(set: EndpointSet | undefined): string {

@@ -8,17 +8,20 @@ import { serviceKey, type Service } from '../manifest/types.ts';
 import type { EndpointSet } from '../discovery/endpoints.ts';
 import type { SnapshotCache } from '../xds/cache/snapshot.ts';
 import { checkConsistency } from '../xds/cache/consistency.ts';
-import { generateLoadAssignment, generateSecrets, generateSidecar, outboundClusterName } from '../xds/generate/index.ts';
-import type { MeshView, Resource, SidecarRef, SidecarSecrets } from '../xds/generate/types.ts';
+import { generateLoadAssignment, generateSidecar, generateTrustBundle, outboundClusterName } from '../xds/generate/index.ts';
+import type { MeshView, Resource, SidecarRef } from '../xds/generate/types.ts';
 import { ResourcePool, type PreparedResource } from '../xds/resources/prepared.ts';
 import { ENDPOINT, PUSH_ORDER, SECRET, type TypeUrl } from '../xds/resources/type-urls.ts';
 
 export type PreparedSnapshot = Record<TypeUrl, PreparedResource[]>;
 export type Plan = Map<string, PreparedSnapshot>;
 
-/** Identity material for connected sidecars; absent, the mesh runs without TLS (plain tests only). */
-export interface SecretSource {
-  secretsFor(ref: SidecarRef): SidecarSecrets;
+/**
+ * The roots connected sidecars verify peers with; absent, the mesh runs without TLS (plain tests
+ * only). Workload keys are not here: each sidecar's node agent holds its own.
+ */
+export interface TrustBundleSource {
+  trustBundlePem(): string;
 }
 
 export class Reconciler {
@@ -27,14 +30,14 @@ export class Reconciler {
   private sidecars = new Map<string, SidecarRef>();
   /** Sidecars that have connected: only they are issued certificates. */
   private readonly connected = new Set<string>();
-  private secrets: SecretSource | undefined;
+  private secrets: TrustBundleSource | undefined;
   private poolSizeAfterPrune = 0;
   /** serviceKey → node ids whose sidecars call it: who gets an EDS push when it moves. */
   private consumers = new Map<string, Set<string>>();
 
   constructor(readonly cache: SnapshotCache) {}
 
-  useSecrets(source: SecretSource): void {
+  useSecrets(source: TrustBundleSource): void {
     this.secrets = source;
   }
 
@@ -87,11 +90,11 @@ export class Reconciler {
     return ok(undefined);
   }
 
-  /** Re-sends a sidecar's secrets (its certificate was rotated, or the trust bundle changed). */
+  /** Re-sends a sidecar's trust bundle (a root rotation changed it). */
   refreshSecrets(nodeId: string): void {
     const ref = this.sidecars.get(nodeId);
     if (!ref || !this.secrets || !this.connected.has(nodeId)) return;
-    const prepared = generateSecrets(this.secrets.secretsFor(ref)).map((r) => this.pool.prepare(r));
+    const prepared = generateTrustBundle(this.secrets.trustBundlePem()).map((r) => this.pool.prepare(r));
     const resources = prepared.flatMap((p) => (p.ok ? [p.value] : []));
     if (resources.length === prepared.length) this.cache.set(nodeId, { [SECRET]: resources });
   }
@@ -140,7 +143,7 @@ export class Reconciler {
     if (!generated.ok) return generated;
     const resources: Record<TypeUrl, readonly Resource[]> = { ...generated.value };
     // Proxyless gRPC clients read certificates from files (certificate providers), never over SDS.
-    if (this.secrets && this.connected.has(ref.nodeId) && !ref.proxyless) resources[SECRET] = generateSecrets(this.secrets.secretsFor(ref));
+    if (this.secrets && this.connected.has(ref.nodeId) && !ref.proxyless) resources[SECRET] = generateTrustBundle(this.secrets.trustBundlePem());
     const problems = checkConsistency(ref.nodeId, resources);
     const out = {} as PreparedSnapshot;
     for (const typeUrl of PUSH_ORDER) {

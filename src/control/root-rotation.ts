@@ -1,18 +1,19 @@
 // Root rotation with traffic flowing. Begin: the new root joins the trust bundle everywhere first;
-// only once sidecars have ACKed that bundle are workloads re-issued from the new root, so no peer ever
-// meets a certificate it cannot verify. Complete: the old root leaves the bundle.
+// only once sidecars have ACKed that bundle are node agents advised to renew (from the new root), so
+// no peer ever meets a certificate it cannot verify. Complete: the old root leaves the bundle. Agents
+// poll the bundle too, so Envoy's own trust in the control plane follows before `complete`.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ok, type Result } from '../errors.ts';
 import type { CertificateAuthority } from '../ca/index.ts';
 import type { SnapshotCache } from '../xds/cache/snapshot.ts';
 import { SECRET } from '../xds/resources/type-urls.ts';
 import type { StatusRegistry } from '../xds/status.ts';
-import type { Identities } from './identities.ts';
+import type { WorkloadSigner } from '../identity/workload-signer.ts';
 import type { Reconciler } from './reconciler.ts';
 
 export interface RootRotationDeps {
   readonly ca: CertificateAuthority;
-  readonly identities: Identities;
+  readonly signer: WorkloadSigner;
   readonly reconciler: Reconciler;
   readonly cache: SnapshotCache;
   readonly statuses: StatusRegistry;
@@ -51,9 +52,9 @@ export async function rotateRoot(d: RootRotationDeps, phase: 'begin' | 'complete
     const begun = d.ca.beginRootRotation();
     if (!begun.ok) return begun;
     const lagging = await pushBundleAndWait(d);
-    d.identities.reissueAll();
-    // The xDS serving certificate keeps its old-root chain during the overlap: sidecar bootstraps
-    // trust the bundle they were issued with, so they must be re-bootstrapped before `complete`.
+    d.signer.adviseRenewal();
+    // The serving certificate keeps its old-root chain during the overlap, until agents have
+    // written the new bundle for their Envoys (they poll it); it moves to the new root at `complete`.
     d.onRootsChanged?.('begin');
     return ok({ phase, lagging });
   }

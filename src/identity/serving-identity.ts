@@ -5,11 +5,12 @@
 import type { experimental } from '@grpc/grpc-js';
 import { rotationDelayMs, spiffeId, type CertificateAuthority } from '../ca/index.ts';
 import type { XdsTls } from '../xds/server/index.ts';
+import { RESERVED_NAMESPACE } from './reserved.ts';
 
 type CaListener = experimental.CaCertificateUpdateListener;
 type IdentityListener = experimental.IdentityCertificateUpdateListener;
 
-export const CONTROL_PLANE_ID = { namespace: 'clinimesh-system', service: 'control-plane' } as const;
+export const CONTROL_PLANE_ID = { namespace: RESERVED_NAMESPACE, service: 'control-plane' } as const;
 
 export function controlPlaneSpiffeId(trustDomain: string): string {
   return spiffeId(trustDomain, CONTROL_PLANE_ID);
@@ -24,7 +25,6 @@ export class ControlPlaneIdentity implements experimental.CertificateProvider {
 
   constructor(
     private readonly ca: CertificateAuthority,
-    private readonly trustDomain: () => string,
     private readonly dnsNames: readonly string[],
   ) {
     this.refresh();
@@ -37,7 +37,7 @@ export class ControlPlaneIdentity implements experimental.CertificateProvider {
   /** Re-issues the serving certificate and re-reads the trust bundle (after a root rotation). */
   refresh(): void {
     const issuedAt = new Date();
-    const cert = this.ca.issueWorkload(CONTROL_PLANE_ID, { trustDomain: this.trustDomain(), dnsNames: [...this.dnsNames] });
+    const cert = this.ca.issueWorkload(CONTROL_PLANE_ID, { dnsNames: [...this.dnsNames] });
     this.tls = { certChainPem: cert.certChainPem, privateKeyPem: cert.privateKeyPem, trustBundlePem: this.ca.trustBundle().join('\n') };
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.refresh(), rotationDelayMs({ notBefore: issuedAt, notAfter: cert.notAfter }, Math.random, issuedAt)).unref();

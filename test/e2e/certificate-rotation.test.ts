@@ -48,7 +48,7 @@ describeWithEnvoy('certificate rotation under traffic', () => {
 
   beforeAll(async () => {
     // 10 s certificates: rotated at 5–8 s.
-    cp = await startControlPlane({ xdsPort: 0, xdsRestPort: 0, adminPort: 0, workloadCertTtlMs: 10_000 });
+    cp = await startControlPlane({ trustDomain: 'hospital.local', xdsPort: 0, xdsRestPort: 0, adminPort: 0, workloadCertTtlMs: 10_000 });
     await applyYaml(cp, manifests);
     apps.push(await startHttpUpstream({ name: his.name, host: his.address, port: 8080 }));
     apps.push(await startTcpEchoUpstream({ name: lab.name, host: lab.address, port: 2575 }));

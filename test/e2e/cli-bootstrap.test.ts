@@ -22,7 +22,7 @@ describeWithEnvoy('clinimesh bootstrap', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'clinimesh-cli-'));
-    cp = await startControlPlane({ xdsPort: 0, xdsRestPort: 0, adminPort: 0 });
+    cp = await startControlPlane({ trustDomain: 'hospital.local', xdsPort: 0, xdsRestPort: 0, adminPort: 0 });
     await applyYaml(cp, [meshManifest, hisManifest([his])].join('---\n'));
   });
   afterAll(async () => {

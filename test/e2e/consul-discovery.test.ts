@@ -64,7 +64,7 @@ describeWithEnvoy('discovery through Consul with real Envoy', () => {
     consul = await ConsulDouble.start();
     const config = consulConfigFromEnv({ CONSUL_HTTP_ADDR: consul.address });
     if (!config.ok) throw new Error(JSON.stringify(config.errors));
-    cp = await startControlPlane({ xdsPort: 0, xdsRestPort: 0, adminPort: 0, consul: config.value });
+    cp = await startControlPlane({ trustDomain: 'hospital.local', xdsPort: 0, xdsRestPort: 0, adminPort: 0, consul: config.value });
     await applyYaml(cp, [meshManifest, hisFromConsul, emrManifest(emr)].join('---\n'));
     for (const h of his) apps.push(await startHttpUpstream({ name: h.name, host: h.address, port: HIS_APP_PORT }));
     await register(his[0]!);

@@ -25,7 +25,7 @@ describeWithEnvoy('EMR calls HIS through Envoy sidecars configured over ADS', ()
   }
 
   beforeAll(async () => {
-    cp = await startControlPlane({ xdsPort: 0, xdsRestPort: 0, adminPort: 0 });
+    cp = await startControlPlane({ trustDomain: 'hospital.local', xdsPort: 0, xdsRestPort: 0, adminPort: 0 });
     await applyYaml(cp, [meshManifest, hisManifest(his), emrManifest(emr)].join('---\n'));
     for (const h of his) apps.push(await startHttpUpstream({ name: h.name, host: h.address, port: HIS_APP_PORT }));
     envoys.push(...(await Promise.all([...his, emr].map((i) => startSidecar(cp, i.name.replace(/-\d+$/, ''), i.name)))));

@@ -104,7 +104,7 @@ describeWithEnvoy('identity, mTLS, authorization and audit with real Envoy', () 
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'clinimesh-audit-'));
-    cp = await startControlPlane({ xdsPort: 0, xdsRestPort: 0, adminPort: 0 });
+    cp = await startControlPlane({ trustDomain: 'hospital.local', xdsPort: 0, xdsRestPort: 0, adminPort: 0 });
     await applyYaml(cp, manifests('STRICT'));
     for (const i of [his, emr, imaging]) apps.push(await startHttpUpstream({ name: i.name, host: i.address, port: 8080 }));
     apps.push(await startTcpEchoUpstream({ name: lab.name, host: lab.address, port: 2575 }));

@@ -10,7 +10,7 @@ import { startControlPlane, type RunningControlPlane } from '../../src/main.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE } from '../../src/xds/resources/type-urls.ts';
 import { describeWithEnvoy, dumpLogsOnFailure, type EnvoyHandle } from '../helpers/envoy.ts';
 import { dropConnectionsTo, proxylessImagingClient, startImagingServer, type GrpcUpstream, type ImagingClient } from '../helpers/grpc.ts';
-import { applyYaml, emrManifest, instances, meshManifest, NS, serviceManifest, startSidecar, writeCredential, type TestInstance } from '../helpers/mesh.ts';
+import { applyYaml, emrManifest, instances, meshManifest, NS, serviceManifest, startSidecar, writeProxylessCredential, type TestInstance } from '../helpers/mesh.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const IMAGING_MESH_PORT = 15041;
@@ -45,12 +45,12 @@ describeWithEnvoy('a proxyless gRPC client (grpc-js-xds) calls imaging through m
   }
 
   beforeAll(async () => {
-    cp = await startControlPlane({ xdsPort: 0, xdsRestPort: 0, adminPort: 0, plaintextXdsPort: 0 });
+    cp = await startControlPlane({ trustDomain: 'hospital.local', xdsPort: 0, xdsRestPort: 0, adminPort: 0, plaintextXdsPort: 0 });
     await applyYaml(cp, [meshManifest, imagingManifest(imaging), emrCallingImaging(emr)].join('---\n'));
     for (const i of imaging) apps.push(await startImagingServer({ name: i.name, host: i.address, port: IMAGING_APP_PORT }));
     envoys.push(...(await Promise.all(imaging.map((i) => startSidecar(cp, 'imaging', i.name)))));
-    // The bootstrap credential `clinimesh bootstrap` would issue EMR, read by grpc-js-xds's file_watcher.
-    const credential = await writeCredential(cp, 'emr');
+    // EMR's certificate files, read by grpc-js-xds's file_watcher.
+    const credential = await writeProxylessCredential(cp, 'emr');
     client = proxylessImagingClient('imaging.clinical', { nodeId: emrNode, xdsPort: cp.plaintextXdsPort!, credential });
     await waitFor(async () => (await client!.query('warm-up', 2_000)).served_by, { what: 'the proxyless client to reach imaging', timeoutMs: 20_000 });
   });

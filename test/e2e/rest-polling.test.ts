@@ -21,7 +21,7 @@ describeWithEnvoy('REST-JSON polling sidecars', () => {
   };
 
   beforeAll(async () => {
-    cp = await startControlPlane({ xdsPort: 0, xdsRestPort: 0, adminPort: 0, longPollMs: 2_000 });
+    cp = await startControlPlane({ trustDomain: 'hospital.local', xdsPort: 0, xdsRestPort: 0, adminPort: 0, longPollMs: 2_000 });
     await applyYaml(cp, [meshManifest, hisManifest(his), emrManifest(emr)].join('---\n'));
     for (const h of his) apps.push(await startHttpUpstream({ name: h.name, host: h.address, port: HIS_APP_PORT }));
     for (const h of his) envoys.push(await startSidecar(cp, 'his', h.name, 'rest'));

@@ -22,7 +22,7 @@ describe('xDS authentication', () => {
   const [emr] = instances('emr', 1) as [{ name: string; address: string }];
 
   beforeAll(async () => {
-    cp = await startControlPlane({ xdsPort: 0, xdsRestPort: 0, adminPort: 0 });
+    cp = await startControlPlane({ trustDomain: 'hospital.local', xdsPort: 0, xdsRestPort: 0, adminPort: 0 });
     await applyYaml(cp, [meshManifest, hisManifest([his]), emrManifest(emr)].join('---\n'));
   });
   afterAll(() => cp?.stop());

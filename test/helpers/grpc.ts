@@ -4,7 +4,6 @@
 import { Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { register as registerXds, XdsChannelCredentials } from '@grpc/grpc-js-xds';
-import type { BootstrapTls } from '../../src/bootstrap/envoy-bootstrap.ts';
 import { PROXYLESS_CERT_PROVIDER } from '../../src/xds/generate/proxyless.ts';
 
 export interface ImagingQuery {
@@ -75,7 +74,7 @@ export interface ProxylessOptions {
   /** clinimesh's loopback plaintext ADS port (grpc-js-xds cannot use TLS to the control plane). */
   xdsPort: number;
   /** The workload credential (cert, key, trust bundle files) for mTLS to the mesh's sidecars. */
-  credential?: Pick<BootstrapTls, 'certFile' | 'keyFile' | 'caFile'>;
+  credential?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string };
 }
 
 /** The bootstrap a proxyless client of clinimesh uses, as grpc-js-xds reads it. */

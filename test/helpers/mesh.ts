@@ -1,11 +1,9 @@
 // A small EMR → HIS mesh on fresh loopback addresses (one per instance, like pod IPs), its
 // manifests, its sidecars started from clinimesh's own bootstraps, and the apps behind them.
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { envoyBootstrap, type BootstrapTls } from '../../src/bootstrap/envoy-bootstrap.ts';
-import { controlPlaneSpiffeId } from '../../src/control/control-plane-identity.ts';
-import { nodeId } from '../../src/control/node-id.ts';
+import { startAgent, type RunningAgent } from '../../src/agent/agent.ts';
 import type { RunningControlPlane } from '../../src/main.ts';
 import { parseManifestText } from '../../src/manifest/index.ts';
 import type { XdsTransport } from '../../src/xds/generate/types.ts';
@@ -78,34 +76,90 @@ export async function applyYaml(cp: RunningControlPlane, yaml: string, file = 't
   return applied.value;
 }
 
-/** The bootstrap credential `clinimesh bootstrap` would issue, written where Envoy reads it. */
-export async function writeCredential(cp: RunningControlPlane, service: string, namespace = NS): Promise<BootstrapTls> {
-  const trustDomain = cp.controlPlane.state().mesh.trustDomain;
-  const cert = cp.ca.issueWorkload({ namespace, service }, { trustDomain });
-  const dir = await mkdtemp(join(tmpdir(), `clinimesh-cred-${service}-`));
-  const files = { certFile: join(dir, 'xds.crt'), keyFile: join(dir, 'xds.key'), caFile: join(dir, 'ca.crt') };
-  await writeFile(files.certFile, cert.certChainPem);
-  await writeFile(files.keyFile, cert.privateKeyPem, { mode: 0o600 });
-  await writeFile(files.caFile, cp.ca.trustBundle().join('\n'));
-  return { ...files, serverSpiffeId: controlPlaneSpiffeId(trustDomain) };
+/** A one-time join token for a workload, as an editor would create it (`clinimesh join-token create`). */
+export function joinToken(cp: RunningControlPlane, service: string, instance?: string, namespace = NS): string {
+  const issued = cp.joinTokens.create({ namespace, service, instance, createdBy: 'test' });
+  if (!issued.ok) throw new Error(JSON.stringify(issued.errors));
+  return issued.value.token;
 }
 
+export interface AgentOptions {
+  readonly transport?: XdsTransport;
+  /** How often the agent polls the trust bundle (root rotations); tests keep it short. */
+  readonly bundlePollMs?: number;
+  readonly namespace?: string;
+}
+
+/**
+ * The node agent for one instance, started as a user starts it: with a join token for the
+ * instance, its keys made in a fresh directory. It writes envoy.json and sds/ there.
+ */
+export async function startNodeAgent(cp: RunningControlPlane, service: string, instance: string, o: AgentOptions = {}): Promise<RunningAgent & { dir: string }> {
+  const transport = o.transport ?? 'ads';
+  const token = joinToken(cp, service, instance, o.namespace);
+  const dir = await mkdtemp(join(tmpdir(), `clinimesh-agent-${instance}-`));
+  const agent = await startAgent({
+    controlPlane: `${cp.host}:${cp.xdsRestPort}`,
+    evidence: () => ({ joinToken: token }),
+    outDir: dir,
+    transport,
+    xdsAddress: `${cp.host}:${transport === 'ads' ? cp.xdsPort : cp.xdsRestPort}`,
+    envoyAdminPort: 0,
+    bundlePollMs: o.bundlePollMs ?? 500,
+    log: () => undefined,
+  });
+  const stopAgent = agent.stop;
+  return Object.assign(agent, {
+    dir,
+    stop: () => {
+      stopAgent();
+      void rm(dir, { recursive: true, force: true });
+    },
+  });
+}
+
+export interface Sidecar extends EnvoyHandle {
+  readonly agent: RunningAgent;
+}
+
+/** Envoy for one instance, bootstrapped by its node agent; stop() ends both. */
 export async function startSidecar(
   cp: RunningControlPlane,
   service: string,
   instance: string,
   transport: XdsTransport = 'ads',
   metadata: Record<string, string> = {},
-): Promise<EnvoyHandle> {
-  const bootstrap = envoyBootstrap({
-    metadata,
-    tls: cp.xdsTls ? await writeCredential(cp, service) : undefined,
-    nodeId: nodeId({ namespace: NS, service, instance }),
-    cluster: service,
-    xdsHost: cp.host,
-    xdsPort: transport === 'ads' ? cp.xdsPort : cp.xdsRestPort,
-    transport,
-    adminPort: 0,
-  });
-  return startEnvoy({ bootstrap, name: instance });
+  agentOptions: Omit<AgentOptions, 'transport'> = {},
+): Promise<Sidecar> {
+  const agent = await startNodeAgent(cp, service, instance, { ...agentOptions, transport });
+  const bootstrap = JSON.parse(await readFile(agent.bootstrapPath, 'utf8')) as { node: { metadata: Record<string, unknown> } };
+  Object.assign(bootstrap.node.metadata, metadata);
+  try {
+    const envoy = await startEnvoy({ bootstrap, name: instance });
+    const stopEnvoy = envoy.stop;
+    return Object.assign(envoy, {
+      agent,
+      stop: async () => {
+        await stopEnvoy();
+        agent.stop();
+      },
+    });
+  } catch (e) {
+    agent.stop();
+    throw e;
+  }
+}
+
+/**
+ * Certificate files for a proxyless gRPC client (grpc-js-xds reads them with its file_watcher
+ * provider). Proxyless workloads have no node agent yet, so the test issues them from the CA.
+ */
+export async function writeProxylessCredential(cp: RunningControlPlane, service: string, namespace = NS): Promise<{ certFile: string; keyFile: string; caFile: string }> {
+  const cert = cp.ca.issueWorkload({ namespace, service });
+  const dir = await mkdtemp(join(tmpdir(), `clinimesh-cred-${service}-`));
+  const files = { certFile: join(dir, 'xds.crt'), keyFile: join(dir, 'xds.key'), caFile: join(dir, 'ca.crt') };
+  await writeFile(files.certFile, cert.certChainPem);
+  await writeFile(files.keyFile, cert.privateKeyPem, { mode: 0o600 });
+  await writeFile(files.caFile, cp.ca.trustBundle().join('\n'));
+  return files;
 }

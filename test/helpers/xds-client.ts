@@ -11,8 +11,7 @@ export interface Credential {
 }
 
 export function credentialFor(cp: RunningControlPlane, service: string, namespace = 'clinical'): Credential {
-  const trustDomain = cp.controlPlane.state().mesh.trustDomain;
-  const c = cp.ca.issueWorkload({ namespace, service }, { trustDomain });
+  const c = cp.ca.issueWorkload({ namespace, service });
   return { cert: c.certChainPem, key: c.privateKeyPem, ca: cp.ca.trustBundle().join('\n') };
 }
 

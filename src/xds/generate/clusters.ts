@@ -28,7 +28,7 @@ export function generateOutboundCluster(
   protocol: Protocol,
   mesh: Mesh,
   transport: XdsTransport,
-  tls?: { spiffeId: string; sni: string },
+  tls?: { spiffeId: string; sni: string; sdsDir?: string },
 ): Resource {
   const body: JsonObject = {
     name,
@@ -43,7 +43,7 @@ export function generateOutboundCluster(
       outlier_detection: { consecutive_5xx: 5, interval: '10s', base_ejection_time: '30s', max_ejection_percent: 50 },
       ...protocolOptions(protocol),
   };
-  if (tls) body.transport_socket = upstreamTls(tls.spiffeId, tls.sni, transport);
+  if (tls) body.transport_socket = upstreamTls(tls.spiffeId, tls.sni, { transport, sdsDir: tls.sdsDir });
   return { typeUrl: CLUSTER, name, body };
 }
 

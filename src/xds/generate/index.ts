@@ -1,5 +1,5 @@
 export { generateSidecar, upstreamServiceKeys, type GenerateOptions } from './sidecar.ts';
 export { generateLoadAssignment } from './endpoints.ts';
 export { outboundClusterName, XDS_CLUSTER } from './names.ts';
-export { TRUST_BUNDLE_SECRET, WORKLOAD_SECRET, generateSecrets } from './secrets.ts';
-export type { MeshView, Resource, SidecarRef, SidecarResources, SidecarSecrets, XdsTransport } from './types.ts';
+export { DEFAULT_SDS_DIR, SECRET_TYPE, TRUST_BUNDLE_SECRET, WORKLOAD_SECRET, fileSecretSource, generateTrustBundle, secretFileName } from './secrets.ts';
+export type { MeshView, Resource, SidecarRef, SidecarResources, XdsTransport } from './types.ts';

@@ -109,7 +109,7 @@ export function generateInboundListener(port: ServicePort, c: InboundContext): R
     filter_chains: [{ filters }],
   };
   if (c.mtls) {
-    const tls = { filters, transport_socket: downstreamTls(c.mesh.trustDomain, c.sidecar.transport) };
+    const tls = { filters, transport_socket: downstreamTls(c.mesh.trustDomain, c.sidecar) };
     if (c.mesh.mtls.mode === 'STRICT') body.filter_chains = [tls];
     else {
       // PERMISSIVE, for migrating a service into the mesh: TLS when the client speaks it, else plaintext.

@@ -1,70 +1,73 @@
 // SDS secrets and the TLS contexts that use them. A sidecar holds two secrets: its own workload
-// certificate and key (`default`) and the mesh's trust bundle (`ROOTCA`). Listeners and clusters
-// name them over SDS, so a rotated certificate reaches Envoy without touching a listener or dropping
-// a connection.
+// certificate and key (`default`) and the mesh's trust bundle (`ROOTCA`). The workload secret comes
+// from files the node agent (`clinimesh agent`) writes beside its Envoy, so the key never leaves the
+// workload; the trust bundle is public and comes from the control plane over ADS/REST, which lets a
+// root rotation wait for every sidecar to ACK the new bundle before new-root certificates appear.
+// Listeners and clusters name both over SDS, so a rotation touches no listener and drops nothing.
 import type { JsonObject } from '../resources/json.ts';
 import { SECRET } from '../resources/type-urls.ts';
 import { configSource } from './config-source.ts';
-import type { Resource, SidecarSecrets, XdsTransport } from './types.ts';
+import type { Resource, XdsTransport } from './types.ts';
 
 export const WORKLOAD_SECRET = 'default';
 export const TRUST_BUNDLE_SECRET = 'ROOTCA';
 
 const TLS = 'envoy.extensions.transport_sockets.tls.v3';
+export const SECRET_TYPE = `type.googleapis.com/${TLS}.Secret`;
 
-export function generateSecrets(secrets: SidecarSecrets): Resource[] {
-  return [
-    {
-      typeUrl: SECRET,
-      name: WORKLOAD_SECRET,
-      body: {
-        name: WORKLOAD_SECRET,
-        tls_certificate: {
-          certificate_chain: { inline_string: secrets.certChainPem },
-          private_key: { inline_string: secrets.privateKeyPem },
-        },
-      },
-    },
-    {
-      typeUrl: SECRET,
-      name: TRUST_BUNDLE_SECRET,
-      body: { name: TRUST_BUNDLE_SECRET, validation_context: { trusted_ca: { inline_string: secrets.trustBundlePem } } },
-    },
-  ];
+/** Where a sidecar's agent writes its secret files unless the node says otherwise (`clinimesh.sds_dir`). */
+export const DEFAULT_SDS_DIR = '/var/run/clinimesh/sds';
+
+/** How a sidecar reaches its secrets: the workload's from the agent's files, the bundle over xDS. */
+export interface SecretSources {
+  readonly transport: XdsTransport;
+  readonly sdsDir?: string;
 }
 
-function commonTls(transport: XdsTransport, sans: JsonObject[]): JsonObject {
-  const sds = configSource(transport);
+/** The file the agent writes a secret to: a DiscoveryResponse-shaped JSON document, moved into place atomically. */
+export const secretFileName = (secret: string): string => `${secret}.json`;
+
+/** An SDS ConfigSource reading one secret from the agent's directory; Envoy reloads it when a file is moved in. */
+export function fileSecretSource(sdsDir: string, secret: string): JsonObject {
+  return { path_config_source: { path: `${sdsDir}/${secretFileName(secret)}`, watched_directory: { path: sdsDir } }, resource_api_version: 'V3' };
+}
+
+/** The trust bundle every sidecar verifies its peers with (public: roots only). */
+export function generateTrustBundle(trustBundlePem: string): Resource[] {
+  return [{ typeUrl: SECRET, name: TRUST_BUNDLE_SECRET, body: { name: TRUST_BUNDLE_SECRET, validation_context: { trusted_ca: { inline_string: trustBundlePem } } } }];
+}
+
+function commonTls(sources: SecretSources, sans: JsonObject[]): JsonObject {
   return {
     tls_params: { tls_minimum_protocol_version: 'TLSv1_2' },
-    tls_certificate_sds_secret_configs: [{ name: WORKLOAD_SECRET, sds_config: sds }],
+    tls_certificate_sds_secret_configs: [{ name: WORKLOAD_SECRET, sds_config: fileSecretSource(sources.sdsDir ?? DEFAULT_SDS_DIR, WORKLOAD_SECRET) }],
     combined_validation_context: {
       default_validation_context: { match_typed_subject_alt_names: sans },
-      validation_context_sds_secret_config: { name: TRUST_BUNDLE_SECRET, sds_config: sds },
+      validation_context_sds_secret_config: { name: TRUST_BUNDLE_SECRET, sds_config: configSource(sources.transport) },
     },
   };
 }
 
 /** Inbound: a client certificate from this mesh's CA with an identity in its trust domain. */
-export function downstreamTls(trustDomain: string, transport: XdsTransport): JsonObject {
+export function downstreamTls(trustDomain: string, sources: SecretSources): JsonObject {
   return {
     name: 'envoy.transport_sockets.tls',
     typed_config: {
       '@type': `type.googleapis.com/${TLS}.DownstreamTlsContext`,
       require_client_certificate: true,
-      common_tls_context: commonTls(transport, [{ san_type: 'URI', matcher: { prefix: `spiffe://${trustDomain}/` } }]),
+      common_tls_context: commonTls(sources, [{ san_type: 'URI', matcher: { prefix: `spiffe://${trustDomain}/` } }]),
     },
   };
 }
 
 /** Outbound: only the exact SPIFFE identity of the service we mean to reach is accepted. */
-export function upstreamTls(targetSpiffeId: string, sni: string, transport: XdsTransport): JsonObject {
+export function upstreamTls(targetSpiffeId: string, sni: string, sources: SecretSources): JsonObject {
   return {
     name: 'envoy.transport_sockets.tls',
     typed_config: {
       '@type': `type.googleapis.com/${TLS}.UpstreamTlsContext`,
       sni,
-      common_tls_context: commonTls(transport, [{ san_type: 'URI', matcher: { exact: targetSpiffeId } }]),
+      common_tls_context: commonTls(sources, [{ san_type: 'URI', matcher: { exact: targetSpiffeId } }]),
     },
   };
 }

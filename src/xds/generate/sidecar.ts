@@ -13,8 +13,9 @@ import type { MeshView, Resource, SidecarRef, SidecarResources } from './types.t
 
 export interface GenerateOptions {
   /**
-   * Every hop mutual TLS, with certificates named over SDS (the secrets themselves are added per
-   * connected sidecar: see generateSecrets). Off only in tests of plain generation.
+   * Every hop mutual TLS, with certificates named over SDS (the workload's from its agent's files,
+   * the trust bundle added per connected sidecar: see generateTrustBundle). Off only in tests of
+   * plain generation.
    */
   readonly mtls: boolean;
 }
@@ -45,7 +46,7 @@ export function generateSidecar(view: MeshView, sidecar: SidecarRef, options: Ge
       continue;
     }
     const name = outboundClusterName(upstream);
-    const tls = options.mtls ? { spiffeId: spiffeId(view.mesh.trustDomain, { namespace: target.namespace, service: target.name }), sni: serviceKey(target) } : undefined;
+    const tls = options.mtls ? { spiffeId: spiffeId(view.mesh.trustDomain, { namespace: target.namespace, service: target.name }), sni: serviceKey(target), sdsDir: sidecar.sdsDir } : undefined;
     push(generateOutboundCluster(name, port.protocol, view.mesh, sidecar.transport, tls));
     push(generateLoadAssignment(name, port.name, view.endpoints.get(serviceKey(target))));
     push(generateOutboundListener(upstream, target, port, instance, sidecar));

@@ -20,13 +20,11 @@ export interface SidecarRef {
    * listeners named after its gRPC upstreams instead of socket listeners (see proxyless.ts).
    */
   readonly proxyless?: boolean;
-}
-
-/** The identity material a sidecar is served over SDS (PEM). */
-export interface SidecarSecrets {
-  readonly certChainPem: string;
-  readonly privateKeyPem: string;
-  readonly trustBundlePem: string;
+  /**
+   * Where this sidecar's node agent writes its workload secret (node metadata `clinimesh.sds_dir`,
+   * absolute); default DEFAULT_SDS_DIR.
+   */
+  readonly sdsDir?: string;
 }
 
 export interface MeshView {

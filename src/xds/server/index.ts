@@ -35,6 +35,8 @@ export interface XdsServerOptions {
   readonly longPollMs?: number;
   /** Without it the main ports are plaintext too (development only; the CLI always passes it). */
   readonly tls?: XdsTlsSource;
+  /** Other HTTP routes on the REST port (the node agents' identity API); returns false when not its own. */
+  readonly routes?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 export interface XdsServers {
@@ -72,10 +74,12 @@ export async function startXdsServers(o: XdsServerOptions): Promise<XdsServers> 
 
   const rest = new RestXds({ cache: o.cache, hooks: o.hooks, statuses: o.statuses, longPollMs: o.longPollMs ?? 30_000 });
   const handler = (req: IncomingMessage, res: ServerResponse) => {
-    if (!rest.handle(req, res)) res.writeHead(404).end();
+    if (!rest.handle(req, res) && !o.routes?.(req, res)) res.writeHead(404).end();
   };
   const secure = (t: XdsTls) => ({ cert: t.certChainPem, key: t.privateKeyPem, ca: t.trustBundlePem });
-  const https = o.tls ? createHttpsServer({ ...secure(o.tls.current()), requestCert: true, rejectUnauthorized: true }, handler) : undefined;
+  // A client certificate is asked for but not required at the handshake: an agent attesting for the
+  // first time has none yet. Every route that needs one checks `socket.authorized` itself.
+  const https = o.tls ? createHttpsServer({ ...secure(o.tls.current()), requestCert: true, rejectUnauthorized: false }, handler) : undefined;
   if (https) o.tls?.onChange((t) => https.setSecureContext(secure(t)));
   const http: HttpServer = https ?? createHttpServer(handler);
   const restPort = await new Promise<number>((resolve, reject) => {

@@ -82,7 +82,8 @@ export class RestXds {
     if (!request.node) return reply(res, 401, { error: 'a REST DiscoveryRequest must carry node' });
     const peer = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     const socket = req.socket as TLSSocket;
-    const credential = typeof socket.getPeerCertificate === 'function' ? spiffeIdOf(socket.getPeerCertificate()) : undefined;
+    // Only a certificate the TLS layer verified counts (the port also serves agents that have none yet).
+    const credential = socket.authorized ? spiffeIdOf(socket.getPeerCertificate()) : undefined;
     const connected = this.deps.hooks.connect(request.node, { transport: 'rest', peer, credential });
     if (!connected.ok) {
       const p = connected.errors[0]!;

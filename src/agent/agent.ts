@@ -1,0 +1,265 @@
+// The node agent (`clinimesh agent`), beside each Envoy as pilot-agent or Consul's local agent are:
+// it attests the workload (join token or Kubernetes service-account token), makes its keys here,
+// has them signed by CSR, hands them to Envoy through watched files, writes Envoy's bootstrap, and
+// renews both its credential to the control plane and the workload certificate well before they
+// expire. It follows root rotations (a new bundle is written before any new-root certificate is
+// asked for) and, while the control plane is down, keeps what it has and says how long it lasts.
+import { X509Certificate, generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { XDS_CA_SECRET, XDS_CLIENT_SECRET, envoyBootstrap } from '../bootstrap/envoy-bootstrap.ts';
+import { createCsr } from '../ca/csr.ts';
+import { rotationDelayMs } from '../ca/index.ts';
+import { ClinimeshError, fail, formatProblem, ok, type Result } from '../errors.ts';
+import type { Evidence } from '../identity/attestation.ts';
+import { parseJoinToken } from '../identity/join-tokens.ts';
+import { rootPin } from '../identity/root-pin.ts';
+import type { SignedIdentity, TrustBundleView } from '../identity/workload-signer.ts';
+import { WORKLOAD_SECRET } from '../xds/generate/secrets.ts';
+import type { XdsTransport } from '../xds/generate/types.ts';
+import { callControlPlane, pinnedRoot, splitHostPort, type ClientTls } from './control-plane-client.ts';
+import { ensureSecretDir, readCertificate, readTrustBundle, writeCertificate, writeTrustBundle, type CertAndKey } from './secret-files.ts';
+
+export interface AgentOptions {
+  /** The control plane's TLS port for agents and REST xDS, `host:port` (default port 18001). */
+  readonly controlPlane: string;
+  /** How the workload proves itself; read again whenever the agent must re-attest. */
+  readonly evidence: () => Evidence | undefined;
+  /** Roots to trust on first contact; else the root pinned in the join token. */
+  readonly caPem?: string;
+  readonly instance?: string;
+  /** Where envoy.json and sds/ are written. */
+  readonly outDir: string;
+  readonly transport?: XdsTransport;
+  /** Where Envoy reaches xDS; default the control plane's host, port 18000 (ADS) or the agent port (REST). */
+  readonly xdsAddress?: string;
+  readonly envoyAdminPort?: number;
+  readonly auditLog?: string;
+  /** How often the trust bundle is polled (root rotations); default 30 s. */
+  readonly bundlePollMs?: number;
+  readonly log?: (line: string) => void;
+  readonly random?: () => number;
+}
+
+export interface AgentStatus {
+  readonly spiffeId: string;
+  readonly nodeId: string;
+  readonly xdsCredentialExpiresAt: string;
+  readonly workloadCertExpiresAt: string;
+  readonly renewals: number;
+  readonly lastError?: string;
+}
+
+export interface RunningAgent {
+  readonly nodeId: string;
+  readonly bootstrapPath: string;
+  readonly sdsDir: string;
+  status(): AgentStatus;
+  /** Renews both certificates now (tests; `kill -HUP` in the CLI). */
+  renewNow(): Promise<Result<void>>;
+  stop(): void;
+}
+
+interface Held {
+  identity: SignedIdentity;
+  xds: CertAndKey;
+  workload: CertAndKey;
+}
+
+const newKey = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+
+function csrPair() {
+  const xdsKey = newKey();
+  const workloadKey = newKey();
+  const pem = (k: ReturnType<typeof newKey>) => k.export({ type: 'pkcs8', format: 'pem' }).toString();
+  return {
+    body: { xdsCsr: createCsr(xdsKey), workloadCsr: createCsr(workloadKey) },
+    keys: { xds: pem(xdsKey), workload: pem(workloadKey) },
+  };
+}
+
+const notAfterOf = (pem: string): Date => new Date(new X509Certificate(pem).validTo);
+
+export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
+  const log = o.log ?? ((line: string) => console.error(`clinimesh agent: ${line}`));
+  const outDir = resolve(o.outDir);
+  const sdsDir = join(outDir, 'sds');
+  mkdirSync(outDir, { recursive: true, mode: 0o700 });
+  ensureSecretDir(sdsDir);
+  const transport = o.transport ?? 'ads';
+  let held: Held | undefined;
+  let renewals = 0;
+  let lastError: string | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let poller: NodeJS.Timeout | undefined;
+  let stopped = false;
+
+  const tlsFor = (h: Held): ClientTls => ({ caPem: h.identity.trustBundlePem, certChainPem: h.xds.certChainPem, keyPem: h.xds.keyPem, trustDomain: h.identity.trustDomain });
+
+  const install = (identity: SignedIdentity, keys: { xds: string; workload: string }): void => {
+    const next: Held = { identity, xds: { certChainPem: identity.xds.certChainPem, keyPem: keys.xds }, workload: { certChainPem: identity.workload.certChainPem, keyPem: keys.workload } };
+    // The bundle first: peers and the control plane may already present new-root certificates.
+    writeTrustBundle(sdsDir, XDS_CA_SECRET, identity.trustBundlePem);
+    writeCertificate(sdsDir, XDS_CLIENT_SECRET, next.xds);
+    writeCertificate(sdsDir, WORKLOAD_SECRET, next.workload);
+    held = next;
+  };
+
+  const firstContactRoots = async (): Promise<Result<string>> => {
+    if (o.caPem) return ok(o.caPem);
+    const evidence = o.evidence();
+    const token = evidence && 'joinToken' in evidence ? parseJoinToken(evidence.joinToken) : undefined;
+    if (!token) return fail([{ code: 'CA', field: 'ca-file', message: 'no trust anchor: pass --ca-file, or a join token (it pins the CA root)' }]);
+    const bundle = await callControlPlane<TrustBundleView>(o.controlPlane, 'GET', '/v1/agent/bundle', {});
+    if (!bundle.ok) return bundle;
+    const root = pinnedRoot(bundle.value.trustBundlePem, token.pin, rootPin);
+    return root ? ok(root) : fail([{ code: 'UNAUTHENTICATED', resource: o.controlPlane, message: 'the control plane at this address does not hold the CA root pinned in the join token' }]);
+  };
+
+  const attest = async (): Promise<Result<void>> => {
+    const evidence = o.evidence();
+    if (!evidence) return fail([{ code: 'UNAUTHENTICATED', message: 'no attestation evidence (--join-token or --k8s-token-file)' }]);
+    const roots = await firstContactRoots();
+    if (!roots.ok) return roots;
+    const { body, keys } = csrPair();
+    const signed = await callControlPlane<SignedIdentity & { instance?: string }>(o.controlPlane, 'POST', '/v1/agent/attest', { caPem: roots.value }, { ...evidence, instance: o.instance, ...body });
+    if (!signed.ok) return signed;
+    install(signed.value, keys);
+    instance ??= signed.value.instance;
+    return ok(undefined);
+  };
+
+  const renew = async (): Promise<Result<void>> => {
+    if (!held) return attest();
+    const { body, keys } = csrPair();
+    const signed = await callControlPlane<SignedIdentity>(o.controlPlane, 'POST', '/v1/agent/renew', tlsFor(held), body);
+    if (signed.ok) {
+      install(signed.value, keys);
+      renewals++;
+      return ok(undefined);
+    }
+    // A credential the control plane no longer accepts (expired, or from a retired root): attest again
+    // when the evidence can be spent again (a Kubernetes token can; a used join token cannot).
+    const evidence = o.evidence();
+    if (signed.status === 401 && evidence && 'kubernetesToken' in evidence) return attest();
+    return signed;
+  };
+
+  const schedule = (delayMs?: number): void => {
+    clearTimeout(timer);
+    if (stopped || !held) return;
+    const issuedAt = new Date();
+    const notAfter = new Date(Math.min(notAfterOf(held.xds.certChainPem).getTime(), notAfterOf(held.workload.certChainPem).getTime()));
+    const delay = delayMs ?? rotationDelayMs({ notBefore: issuedAt, notAfter }, o.random ?? Math.random, issuedAt);
+    timer = setTimeout(() => void renewAndReschedule(), delay);
+    timer.unref();
+  };
+
+  let failures = 0;
+  const renewAndReschedule = async (): Promise<Result<void>> => {
+    const result = await renew();
+    if (result.ok) {
+      failures = 0;
+      lastError = undefined;
+      schedule();
+      return result;
+    }
+    failures++;
+    lastError = result.errors.map(formatProblem).join('; ');
+    const left = held ? Math.min(notAfterOf(held.xds.certChainPem).getTime(), notAfterOf(held.workload.certChainPem).getTime()) - Date.now() : 0;
+    const retryMs = Math.min(30_000, 500 * 2 ** Math.min(failures, 6), Math.max(250, left / 4));
+    log(`renewal failed (${lastError}); keeping the current certificates, which expire in ${Math.max(0, Math.round(left / 1000))} s; retrying in ${Math.round(retryMs / 1000)} s`);
+    schedule(retryMs);
+    return result;
+  };
+
+  const pollBundle = async (): Promise<void> => {
+    if (!held || stopped) return;
+    const bundle = await callControlPlane<TrustBundleView>(o.controlPlane, 'GET', '/v1/agent/bundle', tlsFor(held));
+    if (!bundle.ok || !held) return;
+    if (bundle.value.trustBundlePem !== held.identity.trustBundlePem) {
+      writeTrustBundle(sdsDir, XDS_CA_SECRET, bundle.value.trustBundlePem);
+      held = { ...held, identity: { ...held.identity, trustBundlePem: bundle.value.trustBundlePem } };
+      log('trust bundle updated');
+    }
+    if (bundle.value.renewalEpoch !== held.identity.renewalEpoch) {
+      log('the control plane advises renewal (root rotation): renewing now');
+      await renewAndReschedule();
+    }
+  };
+
+  // A restarted agent keeps what it had, while it lasts, instead of spending new evidence.
+  let instance = o.instance;
+  const previous = restore(sdsDir);
+  if (previous) {
+    held = previous;
+    const result = await renew();
+    if (!result.ok) log(`renewal of the previous credential failed: ${result.errors.map(formatProblem).join('; ')}`);
+  } else {
+    const attested = await attest();
+    if (!attested.ok) throw new ClinimeshError(attested.errors);
+  }
+  const h = held!;
+  if (!instance) throw new ClinimeshError([{ code: 'SCHEMA', field: 'instance', message: 'no instance name: pass --instance (or bind the join token to one)' }]);
+  const nodeId = `${h.identity.namespace}/${h.identity.service}/${instance}`;
+  const [cpHost, cpPort] = splitHostPort(o.controlPlane);
+  const [xdsHost, xdsPort] = o.xdsAddress ? splitHostPort(o.xdsAddress) : [cpHost, transport === 'ads' ? 18000 : cpPort];
+  const bootstrap = envoyBootstrap({
+    nodeId,
+    cluster: h.identity.service,
+    xdsHost,
+    xdsPort,
+    transport,
+    adminPort: o.envoyAdminPort ?? 15000,
+    metadata: o.auditLog ? { 'clinimesh.audit_log': o.auditLog } : {},
+    tls: { sdsDir, serverSpiffeId: h.identity.serverSpiffeId },
+  });
+  const bootstrapPath = join(outDir, 'envoy.json');
+  writeFileSync(bootstrapPath, `${JSON.stringify(bootstrap, null, 2)}\n`);
+  schedule();
+  poller = setInterval(() => void pollBundle(), o.bundlePollMs ?? 30_000);
+  poller.unref();
+  log(`${h.identity.spiffeId} as ${nodeId}: certificates until ${h.identity.workload.notAfter}; bootstrap ${bootstrapPath}`);
+
+  return {
+    nodeId,
+    bootstrapPath,
+    sdsDir,
+    status: () => ({
+      spiffeId: held!.identity.spiffeId,
+      nodeId,
+      xdsCredentialExpiresAt: notAfterOf(held!.xds.certChainPem).toISOString(),
+      workloadCertExpiresAt: notAfterOf(held!.workload.certChainPem).toISOString(),
+      renewals,
+      ...(lastError && { lastError }),
+    }),
+    renewNow: async () => {
+      const r = await renewAndReschedule();
+      return r;
+    },
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+      clearInterval(poller);
+    },
+  };
+}
+
+/** The identity a previous run wrote, if its credential is still valid. */
+function restore(sdsDir: string): Held | undefined {
+  const xds = readCertificate(sdsDir, XDS_CLIENT_SECRET);
+  const workload = readCertificate(sdsDir, WORKLOAD_SECRET);
+  const bundle = readTrustBundle(sdsDir, XDS_CA_SECRET);
+  if (!xds || !workload || !bundle) return undefined;
+  const leaf = new X509Certificate(xds.certChainPem);
+  if (new Date(leaf.validTo).getTime() <= Date.now()) return undefined;
+  const uri = /URI:(spiffe:\/\/([^/,]+)\/ns\/([a-z0-9-]+)\/sa\/([a-z0-9-]+))/.exec(leaf.subjectAltName ?? '');
+  if (!uri) return undefined;
+  const [, spiffeId, trustDomain, namespace, service] = uri as unknown as [string, string, string, string, string];
+  const cert = (c: CertAndKey) => ({ certChainPem: c.certChainPem, notAfter: new Date(new X509Certificate(c.certChainPem).validTo).toISOString() });
+  return {
+    identity: { spiffeId, trustDomain, namespace, service, xds: cert(xds), workload: cert(workload), trustBundlePem: bundle, serverSpiffeId: `spiffe://${trustDomain}/ns/clinimesh-system/sa/control-plane`, renewalEpoch: -1 },
+    xds,
+    workload,
+  };
+}

@@ -1,0 +1,66 @@
+// Attestation: a workload proves who it is before anything is signed for it, with a one-time join
+// token an editor made, or a Kubernetes service-account token (TokenReview, audience-bound). The
+// identity comes from that proof only; what the agent asks for may narrow it, never widen it.
+import { fail, ok, type Result } from '../errors.ts';
+import type { JoinTokens } from './join-tokens.ts';
+import { RESERVED_NAMESPACE } from './reserved.ts';
+
+export type Evidence = { readonly joinToken: string } | { readonly kubernetesToken: string };
+
+export interface AttestedWorkload {
+  readonly namespace: string;
+  readonly service: string;
+  /** The instance the proof names (a join token bound to one, a pod's name), if any. */
+  readonly instance?: string;
+  readonly method: 'join-token' | 'kubernetes';
+  /** Who vouched, for logs: `join-token <id>` or the service account's username. */
+  readonly subject: string;
+}
+
+/** What a Kubernetes TokenReview proves (see k8s-attestor.ts). */
+export interface KubernetesReview {
+  readonly namespace: string;
+  readonly service: string;
+  readonly subject: string;
+  readonly podName?: string;
+}
+
+export interface KubernetesTokenReviewer {
+  attest(token: string): Promise<Result<KubernetesReview>>;
+}
+
+export class Attestor {
+  constructor(
+    private readonly joinTokens: JoinTokens,
+    private readonly kubernetes?: KubernetesTokenReviewer,
+  ) {}
+
+  async attest(evidence: Evidence, requestedInstance?: string): Promise<Result<AttestedWorkload>> {
+    const attested = await this.prove(evidence);
+    if (!attested.ok) return attested;
+    const a = attested.value;
+    if (a.namespace === RESERVED_NAMESPACE) {
+      return fail([{ code: 'PERMISSION_DENIED', field: 'namespace', message: `${RESERVED_NAMESPACE} identities are never issued to workloads` }]);
+    }
+    if (a.instance && requestedInstance && a.instance !== requestedInstance) {
+      return fail([{ code: 'PERMISSION_DENIED', field: 'instance', message: `the ${a.method} proves instance ${a.instance}, not ${requestedInstance}` }]);
+    }
+    return ok({ ...a, ...((a.instance ?? requestedInstance) && { instance: a.instance ?? requestedInstance }) });
+  }
+
+  private async prove(evidence: Evidence): Promise<Result<AttestedWorkload>> {
+    if ('joinToken' in evidence) {
+      const claim = this.joinTokens.consume(evidence.joinToken);
+      if (!claim.ok) return claim;
+      const { namespace, service, instance, id } = claim.value;
+      return ok({ namespace, service, ...(instance && { instance }), method: 'join-token', subject: `join-token ${id}` });
+    }
+    if (!this.kubernetes) {
+      return fail([{ code: 'UNAUTHENTICATED', field: 'kubernetesToken', message: 'Kubernetes attestation is not configured on this control plane (serve --k8s-audience, in a cluster)' }]);
+    }
+    const review = await this.kubernetes.attest(evidence.kubernetesToken);
+    if (!review.ok) return review;
+    const { namespace, service, subject, podName } = review.value;
+    return ok({ namespace, service, ...(podName && { instance: podName }), method: 'kubernetes', subject });
+  }
+}

@@ -1,0 +1,123 @@
+// The node agents' API, served beside REST xDS on the control plane's TLS port:
+//   GET  /v1/agent/bundle   the trust bundle and renewal epoch (public: roots only)
+//   POST /v1/agent/attest   evidence + two CSRs → the agent's first certificates (no client cert yet)
+//   POST /v1/agent/renew    two CSRs, authenticated by the agent's current client certificate
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { fail, formatProblem, ok, type Problem, type Result } from '../errors.ts';
+import type { Attestor, Evidence } from './attestation.ts';
+import type { SignRequest, WorkloadSigner } from './workload-signer.ts';
+
+export interface IdentityApiDeps {
+  readonly attestor: Attestor;
+  readonly signer: WorkloadSigner;
+  readonly trustDomain: () => string;
+  readonly log?: (line: string) => void;
+}
+
+const MAX_BODY = 64 << 10;
+
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+}
+
+function replyProblems(res: ServerResponse, problems: readonly Problem[]): void {
+  const code = problems[0]?.code;
+  const status = code === 'UNAUTHENTICATED' ? 401 : code === 'PERMISSION_DENIED' ? 403 : code === 'NOT_FOUND' ? 404 : code === 'IO' ? 503 : 400;
+  reply(res, status, { errors: problems.map((p) => ({ ...p, text: formatProblem(p) })) });
+}
+
+async function readJson(req: IncomingMessage): Promise<Result<Record<string, unknown>>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > MAX_BODY) return fail([{ code: 'SCHEMA', message: `body over ${MAX_BODY} bytes` }]);
+    chunks.push(c);
+  }
+  try {
+    const json: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    if (json && typeof json === 'object' && !Array.isArray(json)) return ok(json as Record<string, unknown>);
+  } catch {
+    // fall through
+  }
+  return fail([{ code: 'SCHEMA', message: 'body must be a JSON object' }]);
+}
+
+function signRequestOf(body: Record<string, unknown>): Result<SignRequest> {
+  const { xdsCsr, workloadCsr } = body;
+  if (typeof xdsCsr !== 'string' || typeof workloadCsr !== 'string') {
+    return fail([{ code: 'SCHEMA', field: 'xdsCsr', message: 'xdsCsr and workloadCsr (PEM CSRs) are required' }]);
+  }
+  return ok({ xdsCsr, workloadCsr });
+}
+
+function evidenceOf(body: Record<string, unknown>): Result<Evidence> {
+  if (typeof body.joinToken === 'string') return ok({ joinToken: body.joinToken });
+  if (typeof body.kubernetesToken === 'string') return ok({ kubernetesToken: body.kubernetesToken });
+  return fail([{ code: 'UNAUTHENTICATED', field: 'joinToken', message: 'attestation needs joinToken or kubernetesToken' }]);
+}
+
+/** The identity a verified client certificate carries: `spiffe://<td>/ns/<ns>/sa/<service>`. */
+function provenIdentity(req: IncomingMessage, trustDomain: string): Result<{ namespace: string; service: string }> {
+  const socket = req.socket as TLSSocket;
+  const cert = socket.authorized ? socket.getPeerCertificate() : undefined;
+  const uri = cert?.subjectaltname?.split(', ').find((s) => s.startsWith('URI:spiffe://'))?.slice(4);
+  const m = uri && /^spiffe:\/\/([^/]+)\/ns\/([a-z0-9-]+)\/sa\/([a-z0-9-]+)$/.exec(uri);
+  if (!m || m[1] !== trustDomain) {
+    return fail([{ code: 'UNAUTHENTICATED', message: 'renewal needs a valid client certificate from this mesh (re-attest with a join token if it expired)' }]);
+  }
+  return ok({ namespace: m[2]!, service: m[3]! });
+}
+
+export function identityApi(deps: IdentityApiDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const log = deps.log ?? ((line: string) => console.error(line));
+  return (req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method === 'GET' && path === '/v1/agent/bundle') {
+      reply(res, 200, deps.signer.bundle());
+      return true;
+    }
+    if (req.method === 'POST' && path === '/v1/agent/attest') {
+      void attest(deps, req, res, log);
+      return true;
+    }
+    if (req.method === 'POST' && path === '/v1/agent/renew') {
+      void renew(deps, req, res);
+      return true;
+    }
+    return false;
+  };
+}
+
+async function attest(deps: IdentityApiDeps, req: IncomingMessage, res: ServerResponse, log: (line: string) => void): Promise<void> {
+  const body = await readJson(req);
+  if (!body.ok) return replyProblems(res, body.errors);
+  const csrs = signRequestOf(body.value);
+  if (!csrs.ok) return replyProblems(res, csrs.errors);
+  const evidence = evidenceOf(body.value);
+  if (!evidence.ok) return replyProblems(res, evidence.errors);
+  const instance = typeof body.value.instance === 'string' ? body.value.instance : undefined;
+  const attested = await deps.attestor.attest(evidence.value, instance);
+  if (!attested.ok) {
+    log(`attestation refused from ${req.socket.remoteAddress}: ${attested.errors.map(formatProblem).join('; ')}`);
+    return replyProblems(res, attested.errors);
+  }
+  const a = attested.value;
+  const signed = deps.signer.sign(a, csrs.value);
+  if (!signed.ok) return replyProblems(res, signed.errors);
+  log(`attested ${a.namespace}/${a.service}${a.instance ? `/${a.instance}` : ''} by ${a.subject}`);
+  reply(res, 200, { ...signed.value, ...(a.instance && { instance: a.instance }) });
+}
+
+async function renew(deps: IdentityApiDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const id = provenIdentity(req, deps.trustDomain());
+  if (!id.ok) return replyProblems(res, id.errors);
+  const body = await readJson(req);
+  if (!body.ok) return replyProblems(res, body.errors);
+  const csrs = signRequestOf(body.value);
+  if (!csrs.ok) return replyProblems(res, csrs.errors);
+  const signed = deps.signer.sign(id.value, csrs.value);
+  return signed.ok ? reply(res, 200, signed.value) : replyProblems(res, signed.errors);
+}

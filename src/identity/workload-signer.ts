@@ -1,0 +1,83 @@
+// Signs a node agent's two CSRs for an identity that attestation (or its current certificate)
+// proved: its credential to the control plane (`xds`) and its workload certificate for peers. The
+// identity is never read from the CSRs; the CA checks proof of possession and key policy.
+import type { CertificateAuthority, WorkloadId } from '../ca/index.ts';
+import { fail, ok, type Problem, type Result } from '../errors.ts';
+import { controlPlaneSpiffeId } from './serving-identity.ts';
+
+export interface SignRequest {
+  readonly xdsCsr: string;
+  readonly workloadCsr: string;
+}
+
+export interface SignedCert {
+  readonly certChainPem: string;
+  readonly notAfter: string;
+}
+
+export interface SignedIdentity {
+  readonly spiffeId: string;
+  readonly trustDomain: string;
+  readonly namespace: string;
+  readonly service: string;
+  readonly xds: SignedCert;
+  readonly workload: SignedCert;
+  readonly trustBundlePem: string;
+  /** The control plane's SPIFFE ID, which the agent and Envoy pin. */
+  readonly serverSpiffeId: string;
+  readonly renewalEpoch: number;
+}
+
+export interface SignerOptions {
+  /** Lifetime of the agent's credential to the control plane (default 24 h). */
+  readonly xdsTtlMs?: number;
+  /** Lifetime of workload certificates (default: the CA's). */
+  readonly workloadTtlMs?: number;
+}
+
+/** What agents poll: the roots to trust and whether they should renew now (a root rotation). */
+export interface TrustBundleView {
+  readonly trustBundlePem: string;
+  readonly renewalEpoch: number;
+}
+
+export class WorkloadSigner {
+  /** Bumped once every sidecar trusts a new root: agents holding older certificates renew. */
+  private epoch = 0;
+
+  constructor(
+    private readonly ca: CertificateAuthority,
+    private readonly o: SignerOptions = {},
+  ) {}
+
+  sign(id: WorkloadId, req: SignRequest): Result<SignedIdentity> {
+    const xds = this.ca.signCsr(id, req.xdsCsr, { ttlMs: this.o.xdsTtlMs ?? 24 * 3_600_000 });
+    const workload = this.ca.signCsr(id, req.workloadCsr, this.o.workloadTtlMs ? { ttlMs: this.o.workloadTtlMs } : {});
+    const problems: Problem[] = [...prefixed(xds, 'xdsCsr'), ...prefixed(workload, 'workloadCsr')];
+    if (!xds.ok || !workload.ok) return fail(problems);
+    const trustDomain = this.ca.trustDomain;
+    return ok({
+      spiffeId: xds.value.spiffeId,
+      trustDomain,
+      namespace: id.namespace,
+      service: id.service,
+      xds: { certChainPem: xds.value.certChainPem, notAfter: xds.value.notAfter.toISOString() },
+      workload: { certChainPem: workload.value.certChainPem, notAfter: workload.value.notAfter.toISOString() },
+      ...this.bundle(),
+      serverSpiffeId: controlPlaneSpiffeId(trustDomain),
+    });
+  }
+
+  bundle(): TrustBundleView {
+    return { trustBundlePem: this.ca.trustBundle().join('\n'), renewalEpoch: this.epoch };
+  }
+
+  /** Every agent renews at its next bundle poll (called once a new root is trusted everywhere). */
+  adviseRenewal(): void {
+    this.epoch++;
+  }
+}
+
+function prefixed(r: Result<unknown>, field: string): Problem[] {
+  return r.ok ? [] : r.errors.map((p) => ({ ...p, field: p.field ? `${field}.${p.field}` : field }));
+}
