@@ -1,129 +1,108 @@
-// The admin HTTP API: apply/delete manifests, read state and per-sidecar status, config dumps,
-// health and Prometheus metrics. Input is YAML or JSON text; every error is a list of problems
-// with file:line:col and field, and HTTP 400/404/409 says which kind.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { formatProblem, type Problem, type Result } from '../errors.ts';
-import type { ControlPlane } from '../control/control-plane.ts';
-import { parseManifestText } from '../manifest/index.ts';
-import type { ManifestKind } from '../manifest/types.ts';
-import type { SnapshotCache } from '../xds/cache/snapshot.ts';
+// The admin HTTPS API: apply/delete manifests, read state and per-sidecar status, config dumps,
+// operator tokens, join tokens, history, health and Prometheus metrics. Every call but /healthz and
+// /readyz (and /metrics with `metricsPublic`) needs a bearer token, and Host/Origin must be ours.
+// Input is YAML or JSON text; every error is a list of problems, and the HTTP status says which kind.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { Problem } from '../errors.ts';
 import type { JsonObject } from '../xds/resources/json.ts';
 import { PUSH_ORDER, SECRET, shortName } from '../xds/resources/type-urls.ts';
-import type { StatusRegistry } from '../xds/status.ts';
-import type { Metrics } from './metrics.ts';
+import type { AdminCall, AdminDeps } from './deps.ts';
+import { checkHostAndOrigin } from './host-check.ts';
+import { applyOrDelete, deleteOne } from './manifest-routes.ts';
+import { createJoinToken, createToken, history, listTokens, migrateTrustDomain, revokeToken, rotateRoot } from './operator-routes.ts';
+import { send, sendProblems } from './respond.ts';
+import type { Principal } from './tokens.ts';
 
-export interface AdminDeps {
-  readonly controlPlane: ControlPlane;
-  readonly cache: SnapshotCache;
-  readonly statuses: StatusRegistry;
-  readonly metrics: Metrics;
-  readonly ready: () => boolean;
-  /** Extra status sections (discovery sources, CA) keyed by name. */
-  readonly extraStatus?: () => Record<string, unknown>;
-  readonly ca?: {
-    describe(): unknown;
-    rotateRoot(phase: 'begin' | 'complete'): Promise<Result<unknown>>;
-    /** Signs a workload's bootstrap credential for its own public key (the key stays with the workload). */
-    bootstrapCredential(namespace: string, service: string, publicKeyPem: string): Result<unknown>;
+export type { AdminDeps, JoinTokenIssuer } from './deps.ts';
+
+export interface ServingTls {
+  readonly certChainPem: string;
+  readonly privateKeyPem: string;
+}
+
+export function createAdminServer(deps: AdminDeps, tls: ServingTls): Server {
+  return createServer({ cert: tls.certChainPem, key: tls.privateKeyPem, minVersion: 'TLSv1.2' }, adminHandler(deps));
+}
+
+export function adminHandler(deps: AdminDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    route(deps, req, res).catch((e: unknown) => {
+      if (!res.headersSent) send(res, 500, { errors: [{ code: 'IO', message: (e as Error).message }] });
+    });
   };
 }
 
-const MAX_BODY = 4 << 20;
-
-function send(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
-  const text = typeof body === 'string' ? body : JSON.stringify(body, null, 2);
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text) }).end(text);
+function bearerToken(req: IncomingMessage): string | undefined {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+  return m?.[1];
 }
 
-function problemsBody(problems: readonly Problem[]) {
-  return { errors: problems.map((p) => ({ ...p, text: formatProblem(p) })) };
-}
-
-function statusFor(problems: readonly Problem[]): number {
-  if (problems.some((p) => p.code === 'NOT_FOUND')) return 404;
-  if (problems.some((p) => p.code === 'CONFLICT')) return 409;
-  return 400;
-}
-
-async function readBody(req: IncomingMessage): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req as AsyncIterable<Buffer>) {
-    size += c.length;
-    if (size > MAX_BODY) return undefined;
-    chunks.push(c);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-export function createAdminServer(deps: AdminDeps): Server {
-  return createServer((req, res) => {
-    route(deps, req, res).catch((e: unknown) => send(res, 500, { errors: [{ code: 'IO', message: (e as Error).message }] }));
-  });
+function unauthenticated(res: ServerResponse, presented: boolean): void {
+  const problem: Problem = { code: 'UNAUTHENTICATED', message: presented ? 'the bearer token is invalid, revoked or expired' : 'a bearer token is required' };
+  const challenge = presented ? 'Bearer realm="clinimesh", error="invalid_token"' : 'Bearer realm="clinimesh"';
+  sendProblems(res, [problem], 401, { 'www-authenticate': challenge });
 }
 
 async function route(deps: AdminDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://admin');
-  const cp = deps.controlPlane;
+  const url = new URL(req.url ?? '/', 'https://admin');
   const key = `${req.method} ${url.pathname}`;
+  // Probes (and public metrics) answer anyone: kubelets dial the pod IP with no token.
   if (key === 'GET /healthz') return send(res, 200, 'ok\n', 'text/plain');
   if (key === 'GET /readyz') return deps.ready() ? send(res, 200, 'ready\n', 'text/plain') : send(res, 503, 'not ready\n', 'text/plain');
-  if (key === 'GET /metrics') {
-    deps.metrics.revision.set(cp.state().revision);
-    return send(res, 200, await deps.metrics.registry.metrics(), deps.metrics.registry.contentType);
+  if (key === 'GET /metrics' && deps.metricsPublic) return metrics(deps, res);
+  const refused = checkHostAndOrigin(req, deps.allowedHosts ?? []);
+  if (refused) return sendProblems(res, [refused.problem], refused.status);
+  const token = bearerToken(req);
+  const principal: Principal | undefined = token === undefined ? undefined : deps.tokens.authenticate(token);
+  if (!principal) return unauthenticated(res, req.headers.authorization !== undefined);
+  return authenticatedRoute({ deps, req, res, url, principal }, key);
+}
+
+async function authenticatedRoute(call: AdminCall, key: string): Promise<void> {
+  const { deps, res, url } = call;
+  const cp = deps.controlPlane;
+  switch (key) {
+    case 'GET /metrics':
+      return metrics(deps, res);
+    case 'GET /v1/status':
+      return send(res, 200, { revision: cp.state().revision, sidecars: deps.statuses.toJSON(), ...(deps.extraStatus?.() ?? {}) });
+    case 'GET /v1/sidecars':
+      return send(res, 200, deps.statuses.toJSON());
+    case 'GET /v1/manifests':
+      return send(res, 200, { revision: cp.state().revision, manifests: cp.store.list() });
+    case 'GET /v1/config_dump':
+      return configDump(deps, url, res);
+    case 'GET /v1/whoami':
+      return send(res, 200, call.principal);
+    case 'GET /v1/history':
+      return history(call);
+    case 'GET /v1/tokens':
+      return listTokens(call);
+    case 'POST /v1/tokens':
+      return createToken(call);
+    case 'POST /v1/join-tokens':
+      return createJoinToken(call);
+    case 'POST /v1/ca/rotate-root':
+      return rotateRoot(call);
+    case 'POST /v1/ca/trust-domain':
+      return migrateTrustDomain(call);
+    case 'POST /v1/apply':
+      return applyOrDelete(call, 'apply');
+    case 'POST /v1/delete':
+      return applyOrDelete(call, 'delete');
   }
-  if (key === 'GET /v1/status') {
-    return send(res, 200, { revision: cp.state().revision, sidecars: deps.statuses.toJSON(), ...(deps.extraStatus?.() ?? {}) });
-  }
-  if (key === 'GET /v1/sidecars') return send(res, 200, deps.statuses.toJSON());
-  if (key === 'GET /v1/manifests') return send(res, 200, { revision: cp.state().revision, manifests: cp.store.list() });
-  if (key === 'GET /v1/config_dump') return configDump(deps, url, res);
   if (key === 'GET /v1/ca' && deps.ca) return send(res, 200, deps.ca.describe());
-  if (key === 'POST /v1/bootstrap-credentials' && deps.ca) {
-    const body = await readBody(req);
-    let json: { namespace?: unknown; service?: unknown; publicKeyPem?: unknown };
-    try {
-      json = JSON.parse(body ?? '') as typeof json;
-    } catch {
-      return send(res, 400, { errors: [{ code: 'SCHEMA', message: 'body must be JSON {namespace, service, publicKeyPem}' }] });
-    }
-    const { namespace, service, publicKeyPem } = json;
-    if (typeof namespace !== 'string' || typeof service !== 'string' || typeof publicKeyPem !== 'string') {
-      return send(res, 400, { errors: [{ code: 'SCHEMA', message: 'namespace, service and publicKeyPem are required strings' }] });
-    }
-    const issued = deps.ca.bootstrapCredential(namespace, service, publicKeyPem);
-    return issued.ok ? send(res, 200, issued.value) : send(res, statusFor(issued.errors), problemsBody(issued.errors));
-  }
-  if (key === 'POST /v1/ca/rotate-root' && deps.ca) {
-    const phase = url.searchParams.get('phase');
-    if (phase !== 'begin' && phase !== 'complete') return send(res, 400, { errors: [{ code: 'SCHEMA', field: 'phase', message: 'phase must be begin or complete' }] });
-    const result = await deps.ca.rotateRoot(phase);
-    return result.ok ? send(res, 200, { ...(result.value as object), ca: deps.ca.describe() }) : send(res, 409, problemsBody(result.errors));
-  }
-  if (key === 'POST /v1/apply' || key === 'POST /v1/delete') {
-    const body = await readBody(req);
-    if (body === undefined) return send(res, 413, { errors: [{ code: 'SCHEMA', message: 'body too large' }] });
-    const file = url.searchParams.get('file') ?? '<request>';
-    const parsed = parseManifestText(body, file);
-    if (!parsed.ok) {
-      deps.metrics.applies.inc({ result: 'invalid' });
-      return send(res, 400, problemsBody(parsed.errors));
-    }
-    const dryRun = url.searchParams.get('dryRun') === 'true';
-    const result =
-      key === 'POST /v1/apply'
-        ? await cp.apply(parsed.value, dryRun)
-        : await cp.delete(parsed.value.map((m) => ({ kind: m.kind, name: m.name, namespace: 'namespace' in m ? m.namespace : undefined })), dryRun);
-    deps.metrics.applies.inc({ result: result.ok ? 'ok' : 'rejected' });
-    return result.ok ? send(res, 200, result.value) : send(res, statusFor(result.errors), problemsBody(result.errors));
-  }
+  const revoke = /^DELETE \/v1\/tokens\/([0-9a-f]{16})$/.exec(key);
+  if (revoke) return revokeToken(call, revoke[1]!);
   const del = /^DELETE \/v1\/manifests\/([A-Za-z]+)\/(?:([a-z0-9-]+)\/)?([a-z0-9-]+)$/.exec(key);
-  if (del) {
-    const result = await cp.delete([{ kind: del[1] as ManifestKind, namespace: del[2], name: del[3]! }]);
-    deps.metrics.applies.inc({ result: result.ok ? 'ok' : 'rejected' });
-    return result.ok ? send(res, 200, result.value) : send(res, statusFor(result.errors), problemsBody(result.errors));
-  }
-  send(res, 404, { errors: [{ code: 'NOT_FOUND', message: `no route ${key}` }] });
+  if (del) return deleteOne(call, del[1]!, del[2], del[3]!);
+  sendProblems(res, [{ code: 'NOT_FOUND', message: `no route ${key}` }], 404);
+}
+
+async function metrics(deps: AdminDeps, res: ServerResponse): Promise<void> {
+  deps.metrics.revision.set(deps.controlPlane.state().revision);
+  send(res, 200, await deps.metrics.registry.metrics(), deps.metrics.registry.contentType);
 }
 
 function configDump(deps: AdminDeps, url: URL, res: ServerResponse): void {

@@ -11,7 +11,10 @@ const OPTIONS = {
   host: { type: 'string', default: '127.0.0.1' },
   'xds-port': { type: 'string', default: '18000' },
   'xds-rest-port': { type: 'string', default: '18001' },
+  'admin-host': { type: 'string', default: '127.0.0.1' },
   'admin-port': { type: 'string', default: '19000' },
+  'admin-allowed-host': { type: 'string', multiple: true },
+  'metrics-public': { type: 'boolean', default: false },
   'xds-insecure': { type: 'boolean', default: false },
   'xds-plaintext-port': { type: 'string' },
   consul: { type: 'boolean', default: false },
@@ -52,7 +55,10 @@ export async function runServe(args: string[]): Promise<number> {
       host: values.host,
       xdsPort: Number(values['xds-port']),
       xdsRestPort: Number(values['xds-rest-port']),
+      adminHost: values['admin-host'],
       adminPort: Number(values['admin-port']),
+      adminAllowedHosts: values['admin-allowed-host'],
+      metricsPublic: values['metrics-public'],
       manifests: values.manifests,
       dataDir: values['data-dir'],
       caDir: values['ca-dir'],
@@ -71,7 +77,9 @@ export async function runServe(args: string[]): Promise<number> {
   console.log(`  xDS gRPC (ADS):   ${cp.host}:${cp.xdsPort}  [${tls}]`);
   console.log(`  xDS REST polling: ${cp.xdsTls ? 'https' : 'http'}://${cp.host}:${cp.xdsRestPort}/v3/discovery:<type>`);
   if (cp.plaintextXdsPort) console.log(`  xDS plaintext (loopback, proxyless tests only): 127.0.0.1:${cp.plaintextXdsPort}`);
-  console.log(`  admin API:        ${cp.adminUrl}  (/v1/status, /v1/apply, /v1/ca, /metrics, /healthz, /readyz)`);
+  console.log(`  admin API:        ${cp.adminUrl}  (bearer token; /healthz, /readyz${values['metrics-public'] ? ', /metrics' : ''} open)`);
+  // The credential holds an admin token: only its path is ever printed.
+  if (cp.adminCredentialPath) console.log(`  admin credential: ${cp.adminCredentialPath}  (mode 0600; clinimesh status --credential ${cp.adminCredentialPath})`);
   console.log(`  Consul:           ${consul ? 'watching services with discovery.mode consul' : 'off (manifests only)'}`);
   if (first) {
     console.log(`start a sidecar:`);

@@ -1,0 +1,68 @@
+// Changing manifests through the admin API: POST /v1/apply, POST /v1/delete and
+// DELETE /v1/manifests/<Kind>/[<namespace>/]<name>. Every document is authorized before anything
+// is applied; one forbidden document refuses the whole request. Changes land in the history.
+import type { ApplyOutcome } from '../control/control-plane.ts';
+import type { Problem, Result } from '../errors.ts';
+import { parseManifestText } from '../manifest/index.ts';
+import { manifestId, type Manifest, type ManifestKind } from '../manifest/types.ts';
+import type { ManifestRef } from '../store/store.ts';
+import { authorizeManifests, scopeOf } from './authorize.ts';
+import type { AdminCall } from './deps.ts';
+import { readBody, send, sendProblems } from './respond.ts';
+
+const KINDS: readonly ManifestKind[] = ['Mesh', 'Service', 'AccessPolicy'];
+
+function refOf(m: Manifest): ManifestRef {
+  return { kind: m.kind, name: m.name, namespace: 'namespace' in m ? m.namespace : undefined };
+}
+
+/** A delete is judged by what is stored (an AccessPolicy's destination), else by the ref itself. */
+function deleteScopes(call: AdminCall, refs: readonly ManifestRef[]) {
+  const stored = new Map(call.deps.controlPlane.store.list().map((m) => [manifestId(m), m]));
+  return refs.map((r) => scopeOf(stored.get(manifestId(r)) ?? r));
+}
+
+async function finish(call: AdminCall, result: Result<ApplyOutcome>, action: 'apply' | 'delete', dryRun: boolean): Promise<void> {
+  const { deps, res, principal } = call;
+  deps.metrics.applies.inc({ result: result.ok ? 'ok' : 'rejected' });
+  if (!result.ok) return sendProblems(res, result.errors);
+  // Only what changed the state is history: a dry run or an identical apply touched nothing.
+  if (!dryRun && result.value.changed) {
+    const recorded = await deps.history.record(principal, { action, revision: result.value.revision, touched: result.value.touched });
+    // The change is committed either way; say so, and that the history could not be written.
+    if (!recorded.ok) return send(res, 200, { ...result.value, warnings: recorded.errors });
+  }
+  send(res, 200, result.value);
+}
+
+export async function applyOrDelete(call: AdminCall, action: 'apply' | 'delete'): Promise<void> {
+  const { deps, req, res, url, principal } = call;
+  const body = await readBody(req);
+  if (body === undefined) return send(res, 413, { errors: [{ code: 'SCHEMA', message: 'body too large' }] });
+  const parsed = parseManifestText(body, url.searchParams.get('file') ?? '<request>');
+  if (!parsed.ok) {
+    deps.metrics.applies.inc({ result: 'invalid' });
+    return sendProblems(res, parsed.errors, 400);
+  }
+  const refs = parsed.value.map(refOf);
+  const forbidden = authorizeManifests(principal, action === 'apply' ? parsed.value.map(scopeOf) : deleteScopes(call, refs));
+  if (forbidden.length) {
+    deps.metrics.applies.inc({ result: 'forbidden' });
+    return sendProblems(res, forbidden, 403);
+  }
+  const dryRun = url.searchParams.get('dryRun') === 'true';
+  const cp = deps.controlPlane;
+  const result = action === 'apply' ? await cp.apply(parsed.value, dryRun) : await cp.delete(refs, dryRun);
+  return finish(call, result, action, dryRun);
+}
+
+export async function deleteOne(call: AdminCall, kind: string, namespace: string | undefined, name: string): Promise<void> {
+  if (!(KINDS as readonly string[]).includes(kind)) {
+    const problem: Problem = { code: 'UNKNOWN_KIND', message: `no manifest kind ${kind}; one of ${KINDS.join(', ')}` };
+    return sendProblems(call.res, [problem], 400);
+  }
+  const ref: ManifestRef = { kind: kind as ManifestKind, name, namespace };
+  const forbidden = authorizeManifests(call.principal, deleteScopes(call, [ref]));
+  if (forbidden.length) return sendProblems(call.res, forbidden, 403);
+  return finish(call, await call.deps.controlPlane.delete([ref]), 'delete', false);
+}
