@@ -1,13 +1,14 @@
 // The Kubernetes deployment (manifests/k8s/) and the image (Dockerfile, .dockerignore), checked
 // offline: every document is a named Kubernetes object, the StatefulSet's flags, ports, probes and
-// Service agree, the pods are locked down, nothing secret is committed, the kustomization and the
-// files stay in step, and the commands in the manifests use flags the CLI really has.
+// Service agree, the admin API stays on the pod's loopback, the control plane may review tokens and
+// nothing more, workloads attest with an audience-bound projected token through a native-sidecar
+// agent, the pods are locked down, nothing secret is committed, the kustomization and the files stay
+// in step, and the commands in the manifests use flags the CLI really has.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { usage as bootstrapUsage } from '../../src/cli/bootstrap.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const K8S = join(ROOT, 'manifests', 'k8s');
@@ -56,6 +57,19 @@ function containerPort(c: Obj, nameOrNumber: string | number): number | undefine
 function allContainers(spec: Obj): Obj[] {
   return [...(spec.initContainers ?? []), ...(spec.containers ?? [])];
 }
+function commandLine(c: Obj): string {
+  return [...(c.command ?? []), ...(c.args ?? [])].join(' ');
+}
+/** The flags a CLI command declares in its parseArgs options (`'name': { type: …`). */
+function declaresFlag(source: string, name: string): boolean {
+  return new RegExp(`['\\s]${name}'?: \\{ type:`).test(source);
+}
+/** The pod volume mounted in `c` at the directory holding `path`. */
+function volumeFor(spec: Obj, c: Obj, path: string): Obj | undefined {
+  const mount = (c.volumeMounts as Obj[] | undefined)?.find((m) => path.startsWith(`${m.mountPath}/`));
+  return (spec.volumes as Obj[]).find((v) => v.name === mount?.name);
+}
+const CLUSTER_SCOPED = ['Namespace', 'Kustomization', 'ClusterRole', 'ClusterRoleBinding'];
 
 describe('manifests/k8s', () => {
   it('every document is a named object with apiVersion and kind', () => {
@@ -71,7 +85,7 @@ describe('manifests/k8s', () => {
   });
 
   it('puts the control plane in clinimesh-system and the example workload in clinical', () => {
-    const namespaced = docs.filter(({ doc }) => !['Namespace', 'Kustomization'].includes(doc.kind));
+    const namespaced = docs.filter(({ doc }) => !CLUSTER_SCOPED.includes(doc.kind));
     for (const { file, doc } of namespaced) {
       expect(doc.metadata.namespace, `${file} ${doc.kind}`).toBe(
         file === 'workload-example.yaml' ? 'clinical' : 'clinimesh-system',
@@ -81,17 +95,21 @@ describe('manifests/k8s', () => {
     expect(one('Namespace').metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
   });
 
-  it('runs one replica of `clinimesh serve` on 0.0.0.0 with the manifests and data directory', () => {
+  it('runs one replica of `clinimesh serve`: xDS on 0.0.0.0, admin on 127.0.0.1, attestation audience clinimesh', () => {
     expect(statefulSet.spec.replicas).toBe(1);
     expect(byKind('PodDisruptionBudget')).toHaveLength(0); // pointless with one replica (see statefulset.yaml)
     expect(script).toMatch(/\bserve\b/);
     expect(flag(script, 'host')).toBe('0.0.0.0');
     expect(flag(script, 'manifests')).toBe('/etc/clinimesh/manifests');
     expect(flag(script, 'data-dir')).toBe('/var/lib/clinimesh');
-    // Only flags that `clinimesh serve` has.
+    expect(flag(script, 'admin-host')).toBe('127.0.0.1');
+    expect(flag(script, 'k8s-audience')).toBe('clinimesh');
+    expect(flagsIn(script)).not.toContain('metrics-public');
+  });
+
+  it('uses only flags that `clinimesh serve` has', () => {
     const serveSource = readFileSync(join(ROOT, 'src', 'cli', 'serve.ts'), 'utf8');
-    for (const f of flagsIn(script))
-      expect(serveSource, `serve has --${f}`).toMatch(new RegExp(`['\\s]${f}'?: \\{ type:`));
+    for (const f of flagsIn(script)) expect(declaresFlag(serveSource, f), `serve has --${f}`).toBe(true);
   });
 
   it('mounts the data volume, the manifests ConfigMap, the optional CA Secret and a writable /tmp', () => {
@@ -117,13 +135,9 @@ describe('manifests/k8s', () => {
     expect(script).toMatch(/exec node /);
   });
 
-  it("names ports that match the Service's, with probes on the admin port", () => {
-    const ports = {
-      'xds-grpc': flag(script, 'xds-port'),
-      'xds-rest': flag(script, 'xds-rest-port'),
-      admin: flag(script, 'admin-port'),
-    };
-    expect(ports).toEqual({ 'xds-grpc': '18000', 'xds-rest': '18001', admin: '19000' });
+  it("names xDS ports that match the Service's; the admin port is in neither", () => {
+    const ports = { 'xds-grpc': flag(script, 'xds-port'), 'xds-rest': flag(script, 'xds-rest-port') };
+    expect(ports).toEqual({ 'xds-grpc': '18000', 'xds-rest': '18001' });
     expect(service.spec.selector).toEqual(statefulSet.spec.selector.matchLabels);
     expect(statefulSet.spec.template.metadata.labels).toMatchObject(statefulSet.spec.selector.matchLabels);
     expect((service.spec.ports as Obj[]).map((p) => p.name).sort()).toEqual(Object.keys(ports).sort());
@@ -134,29 +148,44 @@ describe('manifests/k8s', () => {
       expect(containerPort(container, sp.targetPort), `Service ${name} targetPort`).toBe(Number(value));
     }
     expect((service.spec.ports as Obj[]).find((p) => p.name === 'xds-grpc')?.appProtocol).toBe('grpc');
-    const admin = Number(ports.admin);
-    expect(container.livenessProbe.httpGet.path).toBe('/healthz');
-    expect(containerPort(container, container.livenessProbe.httpGet.port)).toBe(admin);
-    expect(container.readinessProbe.httpGet.path).toBe('/readyz');
-    expect(containerPort(container, container.readinessProbe.httpGet.port)).toBe(admin);
-    if (container.startupProbe)
-      expect(containerPort(container, container.startupProbe.httpGet.port)).toBe(admin);
+    const admin = Number(flag(script, 'admin-port'));
+    expect(admin).toBe(19000);
+    expect((container.ports as Obj[]).map((p) => p.containerPort)).not.toContain(admin);
+    expect((service.spec.ports as Obj[]).map((p) => p.port)).not.toContain(admin);
     expect(container.resources.requests).toMatchObject({ cpu: expect.anything(), memory: expect.anything() });
     expect(container.resources.limits).toMatchObject({ memory: expect.anything() });
   });
 
-  it('limits ingress: admin to the namespace, xDS to mesh workloads', () => {
+  it('probes the loopback admin listener from inside the container (exec), /healthz and /readyz', () => {
+    // An httpGet probe comes from the kubelet on the node and cannot reach 127.0.0.1 in the pod.
+    const probes: [string, string][] = [
+      ['startupProbe', '/healthz'],
+      ['livenessProbe', '/healthz'],
+      ['readinessProbe', '/readyz'],
+    ];
+    for (const [name, path] of probes) {
+      const probe = container[name] as Obj;
+      expect(probe.httpGet, name).toBeUndefined();
+      const text = (probe.exec.command as string[]).join(' ');
+      expect(text, name).toContain(`host:'127.0.0.1',port:${flag(script, 'admin-port')},path:'${path}'`);
+      expect(text, name).toMatch(/statusCode===200\?0:1/);
+      expect(probe.timeoutSeconds, `${name} leaves node time to start`).toBeGreaterThanOrEqual(3);
+    }
+  });
+
+  it('limits ingress to xDS from mesh workloads, with no rule for the admin port', () => {
     const policy = one('NetworkPolicy');
     expect(policy.spec.podSelector.matchLabels).toEqual(statefulSet.spec.selector.matchLabels);
     expect(policy.spec.policyTypes).toEqual(['Ingress']);
     const rules = policy.spec.ingress as Obj[];
     const rulesFor = (port: string) => rules.filter((r) => (r.ports as Obj[]).some((p) => p.port === port));
-    for (const r of rules)
-      for (const p of r.ports as Obj[])
+    for (const r of rules) {
+      expect(r.ports, 'every rule names its ports').toBeDefined();
+      for (const p of r.ports as Obj[]) {
+        expect(['xds-grpc', 'xds-rest'], `policy port ${p.port}`).toContain(p.port);
         expect(containerPort(container, p.port), `policy port ${p.port}`).toBeDefined();
-    const admin = rulesFor('admin');
-    expect(admin).toHaveLength(1);
-    expect(admin[0]!.from).toEqual([{ podSelector: {} }]);
+      }
+    }
     for (const port of ['xds-grpc', 'xds-rest']) {
       const [rule, ...more] = rulesFor(port);
       expect(more).toHaveLength(0);
@@ -195,6 +224,36 @@ describe('manifests/k8s', () => {
     }
     expect(pod.securityContext.fsGroup).toBe(pod.securityContext.runAsGroup);
     expect(one('ServiceAccount', 'serviceaccount.yaml').automountServiceAccountToken).toBe(false);
+  });
+
+  it('gives the control plane its API token explicitly, and the right to create tokenreviews only', () => {
+    // The token TokenReview calls are made with: projected into the clinimesh container, at the
+    // in-cluster path clinimesh reads by default, for the API server's own audience.
+    const dir = '/var/run/secrets/kubernetes.io/serviceaccount';
+    const sources = volumeFor(pod, container, `${dir}/token`)?.projected?.sources as Obj[];
+    const token = sources.find((s) => s.serviceAccountToken)?.serviceAccountToken as Obj;
+    expect(token.path).toBe('token');
+    expect(token.audience).toBeUndefined();
+    expect(sources.find((s) => s.configMap)?.configMap).toMatchObject({
+      name: 'kube-root-ca.crt',
+      items: [{ key: 'ca.crt', path: 'ca.crt' }],
+    });
+    // RBAC: system:auth-delegator (create tokenreviews and subjectaccessreviews, nothing else) bound
+    // to the StatefulSet's ServiceAccount; no other binding, no custom role.
+    const bindings = [...byKind('ClusterRoleBinding'), ...byKind('RoleBinding')];
+    expect(bindings).toHaveLength(1);
+    expect(byKind('ClusterRole')).toHaveLength(0);
+    expect(byKind('Role')).toHaveLength(0);
+    expect(bindings[0]!.kind).toBe('ClusterRoleBinding');
+    expect(bindings[0]!.roleRef).toEqual({
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: 'system:auth-delegator',
+    });
+    expect(bindings[0]!.subjects).toEqual([
+      { kind: 'ServiceAccount', name: pod.serviceAccountName, namespace: statefulSet.metadata.namespace },
+    ]);
+    expect(one('ServiceAccount', 'serviceaccount.yaml').metadata.name).toBe(pod.serviceAccountName);
   });
 
   it('commits no secret and no private key', () => {
@@ -237,35 +296,93 @@ describe('manifests/k8s', () => {
   it.skipIf(!hasKubectl())('builds with kubectl kustomize', () => {
     const out = execFileSync('kubectl', ['kustomize', K8S], { encoding: 'utf8', timeout: 30_000 });
     const kinds = parseAllDocuments(out).map((d) => (d.toJS() as Obj).kind as string);
-    expect(kinds.sort()).toEqual(['Namespace', 'NetworkPolicy', 'Service', 'ServiceAccount', 'StatefulSet']);
+    expect(kinds.sort()).toEqual([
+      'ClusterRoleBinding',
+      'Namespace',
+      'NetworkPolicy',
+      'Service',
+      'ServiceAccount',
+      'StatefulSet',
+    ]);
   });
 
-  it('joins the example workload with flags that `clinimesh bootstrap` has', () => {
+  describe('the example workload', () => {
     const spec = one('Deployment', 'workload-example.yaml').spec.template.spec as Obj;
-    const init = (spec.initContainers as Obj[]).find((c) => c.name === 'clinimesh-bootstrap')!;
-    const text = [...(init.command ?? []), ...(init.args ?? [])].join(' ');
-    expect(text).toMatch(/clinimesh\.js bootstrap /);
-    for (const f of flagsIn(text)) expect(bootstrapUsage, `bootstrap has --${f}`).toContain(`--${f}`);
-    expect(flag(text, 'xds-host')).toBe(`${service.metadata.name}.${service.metadata.namespace}.svc`);
-    expect(flag(text, 'xds-port')).toBe(
-      String((service.spec.ports as Obj[]).find((p) => p.name === 'xds-grpc')!.port),
-    );
-    const env = new Map(
-      (init.env as Obj[]).map((e) => [e.name as string, e.valueFrom?.fieldRef?.fieldPath as string]),
-    );
-    expect(env.get('POD_IP')).toBe('status.podIP');
-    expect(env.get('POD_NAME')).toBe('metadata.name');
-    expect(text).toMatch(/--instance "\$\{POD_NAME\}"/);
-    // Envoy reads the bootstrap the init container wrote, from the same emptyDir.
-    const envoy = allContainers(spec).find((c) => c.name === 'envoy')!;
-    expect(envoy.image).toBe('envoyproxy/envoy:v1.40.0');
-    // `--out-dir D` writes D/envoy.json (and the credential files beside it).
-    const written = `${flag(text, 'out-dir')}/envoy.json`;
-    expect(envoy.args.join(' ')).toContain(written);
-    const dirOf = (c: Obj) =>
-      (c.volumeMounts as Obj[]).find((m) => written.startsWith(`${m.mountPath}/`))?.name;
-    expect(dirOf(envoy)).toBe(dirOf(init));
-    expect((spec.volumes as Obj[]).find((v) => v.name === dirOf(init))?.emptyDir).toBeDefined();
+    const inits = (spec.initContainers ?? []) as Obj[];
+    const agent = inits.find((c) => c.name === 'clinimesh-agent')!;
+    const envoy = inits.find((c) => c.name === 'envoy')!;
+    const text = agent ? commandLine(agent) : '';
+    const outDir = flag(text, 'out-dir');
+
+    it('runs the node agent as a native sidecar that starts before Envoy', () => {
+      expect(agent.restartPolicy).toBe('Always');
+      expect(envoy.restartPolicy).toBe('Always');
+      expect(inits.indexOf(agent)).toBeLessThan(inits.indexOf(envoy));
+      expect(text).toMatch(/^node \/app\/bin\/clinimesh\.js agent /);
+      // No old-style bootstrap against the admin API, and no admin address anywhere in the pod.
+      for (const c of allContainers(spec)) {
+        expect(commandLine(c), c.name).not.toMatch(/\bbootstrap\b|19000|--admin/);
+      }
+      const env = new Map(
+        (agent.env as Obj[]).map((e) => [e.name as string, e.valueFrom?.fieldRef?.fieldPath]),
+      );
+      expect(env.get('POD_NAME')).toBe('metadata.name');
+      expect(flag(text, 'instance')).toBe('$(POD_NAME)');
+    });
+
+    it('attests with a projected service-account token for audience clinimesh, and mounts no other', () => {
+      expect(spec.automountServiceAccountToken).toBe(false);
+      const tokenPath = flag(text, 'k8s-token-file')!;
+      expect(tokenPath).toBe('/var/run/secrets/clinimesh/token');
+      const sources = volumeFor(spec, agent, tokenPath)?.projected?.sources as Obj[];
+      expect(sources).toEqual([
+        { serviceAccountToken: { audience: 'clinimesh', expirationSeconds: 3600, path: 'token' } },
+      ]);
+      // Envoy and the application do not get the token.
+      const tokenVolume = volumeFor(spec, agent, tokenPath)!.name;
+      for (const c of allContainers(spec).filter((x) => x !== agent))
+        expect(
+          (c.volumeMounts ?? []).map((m: Obj) => m.name),
+          c.name,
+        ).not.toContain(tokenVolume);
+    });
+
+    it("reaches the control plane's xds-rest port and trusts the public root from the clinimesh-ca ConfigMap", () => {
+      const rest = (service.spec.ports as Obj[]).find((p) => p.name === 'xds-rest')!;
+      expect(flag(text, 'control-plane')).toBe(
+        `${service.metadata.name}.${service.metadata.namespace}.svc:${rest.port}`,
+      );
+      const caFile = flag(text, 'ca-file')!;
+      expect(caFile).toBe('/etc/clinimesh/ca/ca.crt');
+      const ca = volumeFor(spec, agent, caFile)?.configMap as Obj;
+      expect(ca.name).toBe('clinimesh-ca');
+      expect(ca.items).toEqual([{ key: 'ca.crt', path: 'ca.crt' }]);
+    });
+
+    it('shares an emptyDir with Envoy, which starts from the envoy.json the agent writes', () => {
+      expect(outDir).toBe('/var/run/clinimesh');
+      const written = `${outDir}/envoy.json`;
+      expect(envoy.args.join(' ')).toContain(`-c ${written}`);
+      expect(volumeFor(spec, agent, written)?.emptyDir).toBeDefined();
+      expect(volumeFor(spec, envoy, written)?.name).toBe(volumeFor(spec, agent, written)?.name);
+      // Envoy reads the agent's 0600 key files: same user. The application is another one.
+      expect(envoy.securityContext.runAsUser).toBe(agent.securityContext.runAsUser);
+      const app = (spec.containers as Obj[])[0]!;
+      expect(app.securityContext.runAsUser).not.toBe(agent.securityContext.runAsUser);
+      expect((app.volumeMounts ?? []).map((m: Obj) => m.name)).not.toContain(
+        volumeFor(spec, agent, written)?.name,
+      );
+      // The agent is started (and so Envoy may start) once the bootstrap exists.
+      for (const probe of [agent.startupProbe, agent.readinessProbe])
+        expect(probe.exec.command).toEqual(['test', '-f', written]);
+    });
+
+    it('uses only flags that `clinimesh agent` has', () => {
+      const agentCli = join(ROOT, 'src', 'cli', 'agent.ts');
+      expect(existsSync(agentCli), 'src/cli/agent.ts (the `clinimesh agent` command)').toBe(true);
+      const source = readFileSync(agentCli, 'utf8');
+      for (const f of flagsIn(text)) expect(declaresFlag(source, f), `agent has --${f}`).toBe(true);
+    });
   });
 });
 
