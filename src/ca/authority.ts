@@ -1,5 +1,7 @@
-// The certificate authority: owns the current hierarchy and the roots still trusted, issues workload
-// certificates, and walks a root rotation (begin: new root signs, both trusted; complete: old one gone).
+// The certificate authority: owns the current hierarchy, the roots still trusted and the trust domain
+// fixed when it was made; signs node agents' CSRs (and issues the control plane's own certificate), and
+// walks a root rotation (begin: new root signs, both trusted; complete: old one gone).
+import type { KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
 import { fail, ok, type Problem, type Result } from '../errors.ts';
 import {
@@ -11,18 +13,46 @@ import {
   type CaPem,
   type Issuer,
 } from './hierarchy.ts';
-import { issueWorkloadCert, signPublicKey, type IssueRequest, type WorkloadCert } from './issue.ts';
-import { KEY_TYPES, type KeyType } from './keys.ts';
-import { spiffeId, trustDomainProblems, type WorkloadId } from './spiffe.ts';
+import { checkCsr, type CheckedCsr } from './csr.ts';
+import {
+  issueWorkloadCert,
+  signPublicKey,
+  type IssueRequest,
+  type SignedKey,
+  type WorkloadCert,
+} from './issue.ts';
+import type { KeyType } from './keys.ts';
+import {
+  CONTROL_PLANE_NAMESPACE,
+  spiffeId,
+  trustDomainOfRoot,
+  trustDomainProblems,
+  type WorkloadId,
+} from './spiffe.ts';
+import {
+  loadState,
+  missingCa,
+  recordedTrustDomain,
+  resolveSettings,
+  trustDomainMismatch,
+  unpinnedNote,
+  type Settings,
+} from './startup.ts';
 import { FileCaStore, MemoryCaStore, type CaState, type CaStore } from './store.ts';
-import { readCertificate, splitPemCertificates } from './x509.ts';
-
-const HOUR = 3_600_000;
 
 export interface CaOptions {
   /** Where the CA is loaded from or generated into (mode 0700; files 0600). */
   readonly dir: string;
+  /**
+   * The mesh's trust domain. A new CA's root is made for it; an existing CA must have been made for it
+   * (or migrated to it with `migrateTrustDomain`), else `open` fails.
+   */
   readonly trustDomain: string;
+  /**
+   * Generate a CA when the directory holds none (default true). The control plane passes false once the
+   * mesh has state, so a lost CA directory is an error rather than a silent new root.
+   */
+  readonly create?: boolean;
   /** For keys clinimesh generates: its own root/intermediate and every workload key. */
   readonly keyType?: KeyType;
   readonly workloadTtlMs?: number;
@@ -34,71 +64,85 @@ export interface CaOptions {
 
 export interface IssueOptions {
   readonly ttlMs?: number;
-  /** The mesh's trust domain when it differs from the one the CA was opened with (the mesh changed it). */
-  readonly trustDomain?: string;
   readonly dnsNames?: readonly string[];
 }
 
-interface Settings {
-  readonly trustDomain: string;
-  readonly keyType: KeyType;
-  readonly workloadTtlMs: number;
-  readonly rootTtlMs: number;
-  readonly intermediate: boolean;
-  readonly now: () => Date;
+export interface SignCsrOptions {
+  readonly ttlMs?: number;
+}
+
+/** A certificate for a node agent's own key: the chain, and the identity it carries. */
+export interface SignedCsr extends SignedKey {
+  readonly spiffeId: string;
+}
+
+/** Every CA key, current or retiring: no workload may be certified for one of them. */
+interface CaKeys {
+  readonly spkis: ReadonlySet<string>; // base64 SPKI DER: the quick test
+  readonly keys: readonly KeyObject[]; // for an encoding of the same key that differs
 }
 
 export class CertificateAuthority {
-  readonly trustDomain: string;
   readonly #settings: Settings;
   readonly #store: CaStore;
+  readonly #notes: readonly Problem[];
+  #trustDomain: string;
   #state: CaState;
   #issuer: Issuer;
+  #caKeys: CaKeys;
 
-  private constructor(settings: Settings, store: CaStore, state: CaState) {
-    this.trustDomain = settings.trustDomain;
+  private constructor(settings: Settings, store: CaStore, state: CaState, notes: readonly Problem[] = []) {
+    this.#trustDomain = settings.trustDomain;
     this.#settings = settings;
     this.#store = store;
+    this.#notes = notes;
     this.#state = state;
     this.#issuer = issuerOf(state.current);
+    this.#caKeys = caKeysOf(state);
   }
 
-  /** Loads the CA in `opts.dir`, or generates one there on first start. */
+  /** Loads the CA in `opts.dir`, or generates one there on first start (unless `create` is false). */
   static async open(opts: CaOptions): Promise<Result<CertificateAuthority>> {
     return CertificateAuthority.#start(opts, new FileCaStore(opts.dir));
   }
 
   /** A CA brought as PEM text (the keys of a Kubernetes secret, say); it is kept in memory only. */
-  static fromPem(pem: CaPem, opts: Omit<CaOptions, 'dir'>): Result<CertificateAuthority> {
+  static fromPem(pem: CaPem, opts: Omit<CaOptions, 'dir' | 'create'>): Result<CertificateAuthority> {
     return CertificateAuthority.#start(opts, new MemoryCaStore(pem));
   }
 
   static #start(opts: Omit<CaOptions, 'dir'>, store: CaStore): Result<CertificateAuthority> {
     const settings = resolveSettings(opts);
     if (!settings.ok) return settings;
+    const s = settings.value;
     const stored = store.load();
     if (!stored.ok) return stored;
-    const now = settings.value.now();
     if (stored.value === undefined) {
-      const state = { current: generate(settings.value), previousRoots: [] };
+      if (!s.create) return missingCa(store.location);
+      const state = { current: generate(s), previousRoots: [] };
       const saved = store.save(state);
-      return saved.ok ? ok(new CertificateAuthority(settings.value, store, state)) : saved;
+      return saved.ok ? ok(new CertificateAuthority(s, store, state)) : saved;
     }
-    const current = parseCaPem(stored.value.pem, now, store.location);
-    if (!current.ok) return current;
-    const previousRoots: CaCertificate[] = [];
-    for (const pem of splitPemCertificates(stored.value.previousRootsPem)) {
-      const facts = readCertificate(pem, 'previous-ca.crt');
-      if (!facts.ok) return fail(facts.errors.map((p) => ({ ...p, resource: store.location })));
-      if (facts.value.notAfter > now)
-        previousRoots.push({ pem: facts.value.x509.toString(), facts: facts.value });
-    }
-    return ok(new CertificateAuthority(settings.value, store, { current: current.value, previousRoots }));
+    const state = loadState(stored.value, s.now(), store.location);
+    if (!state.ok) return state;
+    const recorded = recordedTrustDomain(stored.value, state.value.current.root, store.location);
+    if (!recorded.ok) return recorded;
+    if (recorded.value !== undefined && recorded.value !== s.trustDomain)
+      return trustDomainMismatch(recorded.value, s.trustDomain, store.location);
+    // A brought root that does not name its trust domain: pin the one it is first opened with.
+    const pinned = recorded.value === undefined ? store.saveTrustDomain(s.trustDomain) : ok(undefined);
+    const notes = pinned.ok ? [] : [unpinnedNote(s.trustDomain, store.location)];
+    return ok(new CertificateAuthority(s, store, state.value, notes));
+  }
+
+  /** The mesh's trust domain: fixed when the CA was made, changed only by `migrateTrustDomain`. */
+  get trustDomain(): string {
+    return this.#trustDomain;
   }
 
   /** Problems worth an operator's attention that did not stop the CA (a key file readable by others). */
   get warnings(): readonly Problem[] {
-    return this.#store.warnings();
+    return [...this.#store.warnings(), ...this.#notes];
   }
 
   get rotating(): boolean {
@@ -106,15 +150,51 @@ export class CertificateAuthority {
   }
 
   spiffeId(id: WorkloadId): string {
-    return spiffeId(this.trustDomain, id);
+    return spiffeId(this.#trustDomain, id);
   }
 
-  /** A certificate for a workload's own public key (SPKI, DER); the key never reaches the CA. */
-  signWorkloadKey(id: WorkloadId, spkiDer: Buffer, opts: IssueOptions = {}): { certChainPem: string; notAfter: Date; serial: string } {
-    return signPublicKey(this.#issuer, this.#request(id, opts), spkiDer);
+  /**
+   * Signs a node agent's CSR for `id`, which the caller attested: the identity is never read from the
+   * CSR. Refused: a CSR that fails `parseCsr` (proof of possession, key policy), one asking for any URI
+   * SAN but this SPIFFE ID, one carrying a CA key, and the control plane's reserved namespace.
+   */
+  signCsr(id: WorkloadId, csrPem: string, opts: SignCsrOptions = {}): Result<SignedCsr> {
+    if (id.namespace === CONTROL_PLANE_NAMESPACE) {
+      const message = `"${CONTROL_PLANE_NAMESPACE}" is reserved for the control plane's own identity`;
+      return fail([{ code: 'CA', field: 'namespace', message }]);
+    }
+    const csr = checkCsr(csrPem);
+    if (!csr.ok) return csr;
+    const id_ = this.spiffeId(id);
+    const foreign = csr.value.uriSans.filter((u) => u !== id_);
+    if (foreign.length > 0) {
+      const message = `asks for ${foreign.join(', ')}: the only URI SAN a CSR may carry is ${id_}`;
+      return fail([{ code: 'CA', field: 'csr.uriSans', message }]);
+    }
+    if (this.#isCaKey(csr.value))
+      return fail([
+        { code: 'CA', field: 'csr.publicKey', message: 'is a CA key: a workload never holds one' },
+      ]);
+    const now = this.#settings.now();
+    if (this.#issuer.notAfter <= now) return fail([chainExpired(this.#issuer.notAfter)]);
+    const request = this.#request(id, opts);
+    const rsa = csr.value.keyObject.asymmetricKeyType === 'rsa';
+    return ok({
+      ...signPublicKey(this.#issuer, request, csr.value.publicKey, rsa),
+      spiffeId: request.spiffeId,
+    });
   }
 
-  /** Throws (ClinimeshError, code CA) only once the CA chain itself has expired. */
+  #isCaKey(csr: CheckedCsr): boolean {
+    const { spkis, keys } = this.#caKeys;
+    return spkis.has(csr.spkiDer.toString('base64')) || keys.some((k) => k.equals(csr.keyObject));
+  }
+
+  /**
+   * A certificate and a fresh key made here: only for the control plane's own identity. Workloads'
+   * keys are made by their node agents (`signCsr`). Throws (ClinimeshError, code CA) only once the CA
+   * chain itself has expired.
+   */
   issueWorkload(id: WorkloadId, opts: IssueOptions = {}): WorkloadCert {
     return issueWorkloadCert(this.#issuer, this.#request(id, opts));
   }
@@ -122,16 +202,30 @@ export class CertificateAuthority {
   #request(id: WorkloadId, opts: IssueOptions): IssueRequest {
     const ttlMs = opts.ttlMs ?? this.#settings.workloadTtlMs;
     if (!(ttlMs > 0)) throw new TypeError(`ttlMs must be positive, got ${ttlMs}`);
-    const trustDomain = opts.trustDomain ?? this.trustDomain;
     return {
-      spiffeId: spiffeId(trustDomain, id),
+      spiffeId: this.spiffeId(id),
       commonName: `${id.service}.${id.namespace}`,
-      organization: trustDomain,
+      organization: this.#trustDomain,
       dnsNames: opts.dnsNames ?? [],
       keyType: this.#settings.keyType,
       ttlMs,
       now: this.#settings.now(),
     };
+  }
+
+  /**
+   * Moves the mesh to trust domain `next` (the admin API calls this): recorded durably in the
+   * `trust-domain` file, which outranks the root's SAN from then on. The current root keeps its
+   * `spiffe://<old>` SAN — a certificate cannot be edited — and the next root rotation makes one that
+   * names `next`. Certificates already issued keep their old SPIFFE IDs until they are renewed.
+   */
+  migrateTrustDomain(next: string): Result<void> {
+    const problems = trustDomainProblems(next);
+    if (problems.length > 0) return fail(problems);
+    const saved = this.#store.saveTrustDomain(next);
+    if (!saved.ok) return saved;
+    this.#trustDomain = next;
+    return ok(undefined);
   }
 
   /** PEMs of every root a peer must trust: the current one first, then any a rotation is retiring. */
@@ -154,8 +248,11 @@ export class CertificateAuthority {
       if (current.root.facts.x509.fingerprint256 === this.#state.current.root.facts.x509.fingerprint256) {
         return problem('the next root is the current root');
       }
+      const named = trustDomainOfRoot(current.root.facts.uriSans);
+      if (named !== undefined && named !== this.#trustDomain)
+        return problem(`the next root names trust domain "${named}", not "${this.#trustDomain}"`);
     } else {
-      current = generate(this.#settings);
+      current = generate({ ...this.#settings, trustDomain: this.#trustDomain });
     }
     const old = this.#state.current.root;
     return this.#commit({ current, previousRoots: [{ pem: old.pem, facts: old.facts }] });
@@ -172,6 +269,7 @@ export class CertificateAuthority {
     if (!saved.ok) return saved;
     this.#state = state;
     this.#issuer = issuerOf(state.current);
+    this.#caKeys = caKeysOf(state);
     return ok(undefined);
   }
 
@@ -184,7 +282,7 @@ export class CertificateAuthority {
     });
     const { root, intermediate } = this.#state.current;
     return {
-      trustDomain: this.trustDomain,
+      trustDomain: this.#trustDomain,
       location: this.#store.location,
       signingKey: this.#issuer.key.description,
       root: summary(root),
@@ -221,6 +319,20 @@ export interface CaDescription {
 
 const problem = (message: string): Result<void> => fail([{ code: 'CA', message }]);
 
+const chainExpired = (notAfter: Date): Problem => ({
+  code: 'CA',
+  message: `the CA chain expired at ${notAfter.toISOString()}; rotate the root`,
+});
+
+function caKeysOf(state: CaState): CaKeys {
+  const { root, intermediate } = state.current;
+  const certs = [root, ...(intermediate ? [intermediate] : []), ...state.previousRoots];
+  return {
+    spkis: new Set(certs.map((c) => c.facts.spkiDer.toString('base64'))),
+    keys: certs.map((c) => c.facts.x509.publicKey),
+  };
+}
+
 function generate(s: Settings): CaHierarchy {
   return generateCa({
     trustDomain: s.trustDomain,
@@ -228,32 +340,5 @@ function generate(s: Settings): CaHierarchy {
     ttlMs: s.rootTtlMs,
     intermediate: s.intermediate,
     now: s.now(),
-  });
-}
-
-function resolveSettings(opts: Omit<CaOptions, 'dir'>): Result<Settings> {
-  const problems = trustDomainProblems(opts.trustDomain);
-  const keyType = opts.keyType ?? 'ecdsa-p256';
-  if (!KEY_TYPES.includes(keyType))
-    problems.push({ code: 'CA', field: 'keyType', message: `unknown key type "${keyType}"` });
-  const workloadTtlMs = opts.workloadTtlMs ?? 24 * HOUR;
-  const rootTtlMs = opts.rootTtlMs ?? 10 * 365 * 24 * HOUR;
-  for (const [field, ms] of [
-    ['workloadTtlMs', workloadTtlMs],
-    ['rootTtlMs', rootTtlMs],
-  ] as const) {
-    // X.509 times have whole seconds; tests use lifetimes of seconds to watch rotation happen.
-    if (!(ms >= 1000))
-      problems.push({ code: 'CA', field, message: `must be at least one second, got ${ms}` });
-  }
-  if (problems.length > 0) return fail(problems);
-  const now = opts.now ?? (() => new Date());
-  return ok({
-    trustDomain: opts.trustDomain,
-    keyType,
-    workloadTtlMs,
-    rootTtlMs,
-    intermediate: opts.intermediate ?? false,
-    now,
   });
 }

@@ -36,7 +36,7 @@ export interface Issuer {
 
 /**
  * An operator's CA as PEM text, named like the files of a CA directory and the keys of its Kubernetes
- * secret: `ca.crt`, `ca.key`, `intermediate.crt`, `intermediate.key`, `previous-ca.crt`.
+ * secret: `ca.crt`, `ca.key`, `intermediate.crt`, `intermediate.key`, `previous-ca.crt`, `trust-domain`.
  */
 export interface CaPem {
   readonly 'ca.crt': string;
@@ -45,6 +45,8 @@ export interface CaPem {
   readonly 'intermediate.key'?: string;
   /** Roots being retired but still trusted (PEM, may hold several): only read when loading a whole CA. */
   readonly 'previous-ca.crt'?: string;
+  /** The mesh's trust domain, for a root without a `spiffe://<trust-domain>` URI SAN. */
+  readonly 'trust-domain'?: string;
 }
 
 /** Certificates are backdated this much so peers with slightly slow clocks accept them at once. */
@@ -74,7 +76,7 @@ export function generateCa(opts: GenerateCaOptions): CaHierarchy {
   const tag = rootId.subarray(0, 4).toString('hex'); // tells roots apart across rotations
   const rootName = encodeName([
     { type: 'O', value: opts.trustDomain },
-    { type: 'CN', value: `clinimesh root CA ${tag}` },
+    { type: 'CN', value: `clinimesh root CA ${opts.trustDomain} ${tag}` },
   ]);
   const notBefore = toSeconds(new Date(opts.now.getTime() - CLOCK_SKEW_MS));
   const notAfter = toSeconds(new Date(opts.now.getTime() + opts.ttlMs));
@@ -88,6 +90,8 @@ export function generateCa(opts: GenerateCaOptions): CaHierarchy {
       serial: serial(),
       subjectKeyId: rootId,
       pathLen: opts.intermediate ? 1 : 0,
+      // The trust domain is fixed when the CA is made: the root names it, and `open` reads it back.
+      uriSans: [`spiffe://${opts.trustDomain}`],
     },
     rootKey,
   );

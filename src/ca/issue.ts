@@ -1,6 +1,7 @@
-// Workload certificates (X.509-SVIDs): a fresh key per issuance, the SPIFFE ID as the only URI SAN,
-// usable for both ends of mTLS, and never outliving the CA chain that signed it.
-import { createPublicKey, randomBytes } from 'node:crypto';
+// Workload certificates (X.509-SVIDs): the SPIFFE ID as the only URI SAN, usable for both ends of mTLS,
+// never outliving the CA chain that signed it; for a key the CA makes (its own identity) or one a
+// node agent made and proved in a CSR.
+import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { ClinimeshError } from '../errors.ts';
 import { CLOCK_SKEW_MS, toSeconds, type Issuer } from './hierarchy.ts';
@@ -67,7 +68,12 @@ export class WorkloadCert implements WorkloadCertFields {
 
 export function issueWorkloadCert(issuer: Issuer, req: IssueRequest): WorkloadCert {
   const key = PrivateKeyHandle.generate(req.keyType);
-  const { leafPem, notBefore, notAfter, serial } = buildLeaf(issuer, req, key.publicKey, key.algorithm === 'sha256WithRSAEncryption');
+  const { leafPem, notBefore, notAfter, serial } = buildLeaf(
+    issuer,
+    req,
+    key.publicKey,
+    key.algorithm === 'sha256WithRSAEncryption',
+  );
   return new WorkloadCert(
     {
       spiffeId: req.spiffeId,
@@ -80,13 +86,23 @@ export function issueWorkloadCert(issuer: Issuer, req: IssueRequest): WorkloadCe
   );
 }
 
+export interface SignedKey {
+  readonly certChainPem: string;
+  readonly notAfter: Date;
+  readonly serial: string;
+}
+
 /**
- * Signs a certificate for a key the CA never sees (a workload's bootstrap credential: the CLI makes
- * the key pair and sends only the public key). Returns the chain; there is no key to return.
+ * Signs a certificate for a key the CA never sees: the node agent makes the key pair, and the CA gets
+ * only its public half from a CSR whose proof of possession it checked. There is no key to return.
  */
-export function signPublicKey(issuer: Issuer, req: IssueRequest, spkiDer: Buffer): { certChainPem: string; notAfter: Date; serial: string } {
-  const rsa = createPublicKey({ key: spkiDer, format: 'der', type: 'spki' }).asymmetricKeyType === 'rsa';
-  const { leafPem, notAfter, serial } = buildLeaf(issuer, req, { kind: 'spki', der: spkiDer }, rsa);
+export function signPublicKey(
+  issuer: Issuer,
+  req: IssueRequest,
+  publicKey: PublicKeyInfo,
+  rsa: boolean,
+): SignedKey {
+  const { leafPem, notAfter, serial } = buildLeaf(issuer, req, publicKey, rsa);
   return { certChainPem: leafPem + issuer.chainPem, notAfter, serial: serial.toString('hex').toUpperCase() };
 }
 
@@ -122,10 +138,7 @@ function buildLeaf(issuer: Issuer, req: IssueRequest, publicKey: PublicKeyInfo, 
       uriSans: [req.spiffeId],
       dnsSans: req.dnsNames,
       // keyEncipherment only means something for RSA key transport; an EC key only signs.
-      keyUsage:
-        rsa
-          ? ['digitalSignature', 'keyEncipherment']
-          : ['digitalSignature'],
+      keyUsage: rsa ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature'],
       extKeyUsage: ['serverAuth', 'clientAuth'],
       authorityKeyId: issuer.cert.facts.subjectKeyId,
     },

@@ -7,6 +7,9 @@ export interface WorkloadId {
   readonly service: string;
 }
 
+/** The control plane's own identity lives here; it issues that itself, never from a CSR. */
+export const CONTROL_PLANE_NAMESPACE = 'clinimesh-system';
+
 const TRUST_DOMAIN = /^[a-z0-9._-]{1,255}$/;
 const SEGMENT = /^[A-Za-z0-9._-]+$/;
 
@@ -19,6 +22,15 @@ export function trustDomainProblems(trustDomain: string): Problem[] {
       message: `"${trustDomain}" is not a SPIFFE trust domain (lowercase letters, digits, '.', '-', '_')`,
     },
   ];
+}
+
+/** The trust domain a root names in its URI SAN `spiffe://<trust-domain>` (no path), if it names one. */
+export function trustDomainOfRoot(uriSans: readonly string[]): string | undefined {
+  for (const uri of uriSans) {
+    const m = /^spiffe:\/\/([^/]+)\/?$/.exec(uri);
+    if (m) return m[1];
+  }
+  return undefined;
 }
 
 const validSegment = (s: string): boolean => SEGMENT.test(s) && s !== '.' && s !== '..';

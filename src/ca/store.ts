@@ -1,6 +1,7 @@
 // Where the CA lives between runs: a directory (mode 0700) of PEM files (mode 0600), replaced as a set
 // through a small redo journal so a crash mid-rotation never leaves a certificate beside the wrong key.
-// Layout: ca.crt, ca.key, [intermediate.crt, intermediate.key], [previous-ca.crt during a root rotation].
+// Layout: ca.crt, ca.key, [intermediate.crt, intermediate.key], [previous-ca.crt during a root rotation],
+// [trust-domain: for a root that does not name its trust domain, or after a migration].
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fail, ok, type Problem, type Result } from '../errors.ts';
@@ -10,11 +11,15 @@ export const CA_FILES = ['ca.crt', 'ca.key', 'intermediate.crt', 'intermediate.k
 /** The roots a rotation retired but peers still trust, as concatenated PEM. Certificates only. */
 export const PREVIOUS_ROOTS_FILE = 'previous-ca.crt';
 const ALL_FILES = [...CA_FILES, PREVIOUS_ROOTS_FILE];
+/** The mesh's trust domain, one line, written on its own (a save of the CA set never touches it). */
+export const TRUST_DOMAIN_FILE = 'trust-domain';
 const JOURNAL = '.commit.json';
 
 export interface StoredCa {
   readonly pem: CaPem;
   readonly previousRootsPem: string;
+  /** The `trust-domain` file's contents, trimmed; absent when there is no such file. */
+  readonly trustDomain?: string;
 }
 
 export interface CaState {
@@ -29,6 +34,8 @@ export interface CaStore {
   /** `undefined` when nothing is stored yet (the CA is then generated). */
   load(): Result<StoredCa | undefined>;
   save(state: CaState): Result<void>;
+  /** Records the trust domain durably (the `trust-domain` file). */
+  saveTrustDomain(trustDomain: string): Result<void>;
   /** Notes for the operator about what was loaded (a key readable by others, say); never fatal. */
   warnings(): Problem[];
 }
@@ -57,7 +64,7 @@ export class FileCaStore implements CaStore {
       };
       const [crt, key, icrt, ikey] = CA_FILES.map(read);
       if (crt === undefined) {
-        const strays = ALL_FILES.filter((n) => read(n) !== undefined);
+        const strays = [...ALL_FILES, TRUST_DOMAIN_FILE].filter((n) => read(n) !== undefined);
         if (strays.length === 0) return ok(undefined);
         return fail([
           {
@@ -74,7 +81,12 @@ export class FileCaStore implements CaStore {
         ...(icrt !== undefined && { 'intermediate.crt': icrt }),
         ...(ikey !== undefined && { 'intermediate.key': ikey }),
       };
-      return ok({ pem, previousRootsPem: read(PREVIOUS_ROOTS_FILE) ?? '' });
+      const trustDomain = read(TRUST_DOMAIN_FILE)?.trim();
+      return ok({
+        pem,
+        previousRootsPem: read(PREVIOUS_ROOTS_FILE) ?? '',
+        ...(trustDomain !== undefined && { trustDomain }),
+      });
     });
   }
 
@@ -90,6 +102,16 @@ export class FileCaStore implements CaStore {
       fs.renameSync(tmp, path.join(this.location, JOURNAL)); // the commit point
       syncDir(this.location);
       this.#recover();
+      return ok(undefined);
+    });
+  }
+
+  saveTrustDomain(trustDomain: string): Result<void> {
+    return this.#io('write', () => {
+      const tmp = path.join(this.location, `${TRUST_DOMAIN_FILE}.tmp`);
+      writeDurably(tmp, `${trustDomain}\n`);
+      fs.renameSync(tmp, path.join(this.location, TRUST_DOMAIN_FILE));
+      syncDir(this.location);
       return ok(undefined);
     });
   }
@@ -167,7 +189,12 @@ export class MemoryCaStore implements CaStore {
   readonly #initial: StoredCa | undefined;
 
   constructor(initial?: CaPem) {
-    this.#initial = initial && { pem: initial, previousRootsPem: initial['previous-ca.crt'] ?? '' };
+    const trustDomain = initial?.['trust-domain']?.trim();
+    this.#initial = initial && {
+      pem: initial,
+      previousRootsPem: initial['previous-ca.crt'] ?? '',
+      ...(trustDomain !== undefined && { trustDomain }),
+    };
   }
 
   load(): Result<StoredCa | undefined> {
@@ -175,6 +202,10 @@ export class MemoryCaStore implements CaStore {
   }
 
   save(): Result<void> {
+    return ok(undefined);
+  }
+
+  saveTrustDomain(): Result<void> {
     return ok(undefined);
   }
 

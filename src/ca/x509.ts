@@ -1,15 +1,26 @@
-// X.509 encoding: the one file that knows node-forge. The TBSCertificate is built with forge.asn1,
-// signed natively (the Signer holds a Node KeyObject), and assembled into DER and PEM here. forge's own
-// pki.Certificate signs RSA only and in pure JavaScript, so it is not used for issuing.
+// X.509 encoding. The TBSCertificate is built with forge.asn1 (through der.ts), signed natively (the
+// Signer holds a Node KeyObject), and assembled into DER and PEM here. forge's own pki.Certificate signs
+// RSA only and in pure JavaScript, so it is not used for issuing.
 import { X509Certificate, createHash } from 'node:crypto';
-import forge from 'node-forge';
 import { fail, ok, type Problem, type Result } from '../errors.ts';
+import {
+  CONTEXT,
+  OID,
+  T,
+  U,
+  algorithmIdentifier,
+  asn1,
+  bin,
+  bitString,
+  fromDer,
+  generalNames,
+  oid,
+  readGeneralNames,
+  seq,
+  toDer,
+  type Asn1,
+} from './der.ts';
 import type { SignatureAlgorithm } from './keys.ts';
-
-const { asn1 } = forge;
-type Asn1 = forge.asn1.Asn1;
-const U = asn1.Class.UNIVERSAL;
-const T = asn1.Type;
 
 export type NameAttributeType = 'CN' | 'O' | 'OU';
 export interface NameAttribute {
@@ -47,41 +58,6 @@ export interface Signer {
   readonly algorithm: SignatureAlgorithm;
   sign(data: Buffer): Buffer;
 }
-
-const OID = {
-  CN: '2.5.4.3',
-  O: '2.5.4.10',
-  OU: '2.5.4.11',
-  ecPublicKey: '1.2.840.10045.2.1',
-  'P-256': '1.2.840.10045.3.1.7',
-  'P-384': '1.3.132.0.34',
-  basicConstraints: '2.5.29.19',
-  keyUsage: '2.5.29.15',
-  extKeyUsage: '2.5.29.37',
-  subjectAltName: '2.5.29.17',
-  subjectKeyId: '2.5.29.14',
-  authorityKeyId: '2.5.29.35',
-  serverAuth: '1.3.6.1.5.5.7.3.1',
-  clientAuth: '1.3.6.1.5.5.7.3.2',
-  'ecdsa-with-SHA256': '1.2.840.10045.4.3.2',
-  'ecdsa-with-SHA384': '1.2.840.10045.4.3.3',
-  sha256WithRSAEncryption: '1.2.840.113549.1.1.11',
-} as const;
-
-const oidCache = new Map<string, string>();
-function oid(dotted: string): Asn1 {
-  let der = oidCache.get(dotted);
-  if (der === undefined) {
-    der = asn1.oidToDer(dotted).getBytes();
-    oidCache.set(dotted, der);
-  }
-  return asn1.create(U, T.OID, false, der);
-}
-
-const seq = (items: Asn1[]): Asn1 => asn1.create(U, T.SEQUENCE, true, items);
-const bin = (b: Buffer): string => b.toString('binary');
-const fromDer = asn1.fromDer as unknown as (bytes: string, opts: { decodeBitStrings: boolean }) => Asn1;
-const toDer = (a: Asn1): Buffer => Buffer.from(asn1.toDer(a).getBytes(), 'binary');
 
 export function encodeName(attrs: readonly NameAttribute[]): EncodedName {
   const rdns = attrs.map((a) =>
@@ -127,7 +103,7 @@ function encodePublicKey(key: PublicKeyInfo): EncodedKey {
 /** The public point inside a SEC1 `ECPrivateKey` (RFC 5915: publicKey [1] BIT STRING), if present. */
 export function ecPointOfSec1(sec1Der: Buffer): Buffer | undefined {
   const parts = fromDer(bin(sec1Der), { decodeBitStrings: false }).value as Asn1[];
-  const tagged = parts.find((a) => a.tagClass === asn1.Class.CONTEXT_SPECIFIC && a.type === 1);
+  const tagged = parts.find((a) => a.tagClass === CONTEXT && a.type === 1);
   const bits = (tagged?.value as Asn1[] | undefined)?.[0]?.value as string | undefined;
   return bits === undefined ? undefined : Buffer.from(bits.slice(1), 'binary');
 }
@@ -137,22 +113,11 @@ export function keyIdentifier(key: PublicKeyInfo): Buffer {
   return createHash('sha1').update(encodePublicKey(key).keyBits).digest();
 }
 
-function bitString(bytes: Buffer, unusedBits = 0): Asn1 {
-  return asn1.create(U, T.BITSTRING, false, String.fromCharCode(unusedBits) + bin(bytes));
-}
-
 function time(d: Date): Asn1 {
   const year = d.getUTCFullYear();
   return year >= 1950 && year < 2050
     ? asn1.create(U, T.UTCTIME, false, asn1.dateToUtcTime(d))
     : asn1.create(U, T.GENERALIZEDTIME, false, asn1.dateToGeneralizedTime(d));
-}
-
-function algorithmIdentifier(alg: SignatureAlgorithm): Asn1 {
-  // RFC 5758 §3.2: ECDSA identifiers have no parameters; RSA's carry an explicit NULL.
-  return alg === 'sha256WithRSAEncryption'
-    ? seq([oid(OID[alg]), asn1.create(U, T.NULL, false, '')])
-    : seq([oid(OID[alg])]);
 }
 
 function extension(id: string, critical: boolean, value: Asn1): Asn1 {
@@ -190,24 +155,15 @@ function extensions(spec: CertificateSpec, subjectKeyId: Buffer): Asn1[] {
   if (spec.extKeyUsage?.length) {
     exts.push(extension(OID.extKeyUsage, false, seq(spec.extKeyUsage.map((u) => oid(OID[u])))));
   }
-  const sans = [
-    ...(spec.uriSans ?? []).map((u) => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 6, false, ascii(u))),
-    ...(spec.dnsSans ?? []).map((d) => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 2, false, ascii(d))),
-  ];
-  if (sans.length > 0) exts.push(extension(OID.subjectAltName, false, seq(sans)));
+  const uris = spec.uriSans ?? [];
+  const dns = spec.dnsSans ?? [];
+  if (uris.length + dns.length > 0) exts.push(extension(OID.subjectAltName, false, generalNames(uris, dns)));
   exts.push(extension(OID.subjectKeyId, false, asn1.create(U, T.OCTETSTRING, false, bin(subjectKeyId))));
   if (spec.authorityKeyId) {
-    const keyId = asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, bin(spec.authorityKeyId));
+    const keyId = asn1.create(CONTEXT, 0, false, bin(spec.authorityKeyId));
     exts.push(extension(OID.authorityKeyId, false, seq([keyId])));
   }
   return exts;
-}
-
-function ascii(s: string): string {
-  // IA5String: a non-ASCII SAN is a caller bug (names are validated before they get here).
-  if (!/^[\x21-\x7e]+$/.test(s))
-    throw new TypeError(`subjectAltName must be printable ASCII: ${JSON.stringify(s)}`);
-  return s;
 }
 
 /** Builds the TBSCertificate, signs its DER with `signer`, and returns the certificate as PEM. */
@@ -216,14 +172,14 @@ export function buildCertificate(spec: CertificateSpec, signer: Signer): string 
   const subjectKeyId = spec.subjectKeyId ?? createHash('sha1').update(key.keyBits).digest();
   const algorithm = algorithmIdentifier(signer.algorithm);
   const tbs = seq([
-    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [asn1.create(U, T.INTEGER, false, '\x02')]),
+    asn1.create(CONTEXT, 0, true, [asn1.create(U, T.INTEGER, false, '\x02')]),
     asn1.create(U, T.INTEGER, false, bin(spec.serial)),
     algorithm,
     fromDer(bin(spec.issuer), { decodeBitStrings: false }),
     seq([time(spec.notBefore), time(spec.notAfter)]),
     fromDer(bin(spec.subject), { decodeBitStrings: false }),
     key.spki,
-    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 3, true, [seq(extensions(spec, subjectKeyId))]),
+    asn1.create(CONTEXT, 3, true, [seq(extensions(spec, subjectKeyId))]),
   ]);
   const tbsDer = asn1.toDer(tbs).getBytes();
   const signature = signer.sign(Buffer.from(tbsDer, 'binary'));
@@ -238,11 +194,27 @@ export function derToPem(der: Buffer, label = 'CERTIFICATE'): string {
   return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }
 
-/** Every CERTIFICATE block in a PEM text, in order. */
+// A block's body is base64 (no '-'), so a block cut short cannot swallow the next one.
+const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----\n?/g;
+
+/** Every CERTIFICATE block in a PEM text, in order; whatever lies around them is ignored. */
 export function splitPemCertificates(pem: string): string[] {
-  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g)?.map(normalise) ?? [];
+  return pem.match(CERTIFICATE_BLOCK)?.map(normalise) ?? [];
 }
 const normalise = (block: string): string => (block.endsWith('\n') ? block : `${block}\n`);
+
+/**
+ * Every CERTIFICATE block of a file that must hold nothing else (previous-ca.crt): text outside the
+ * blocks, such as a block whose END line a truncated write lost, is a problem rather than skipped.
+ */
+export function readPemCertificates(pem: string, source: string): Result<string[]> {
+  const leftover = pem.replace(CERTIFICATE_BLOCK, '').trim();
+  if (leftover === '') return ok(splitPemCertificates(pem));
+  const message = leftover.includes('-----BEGIN')
+    ? 'a PEM block is not terminated (truncated file?)'
+    : 'text outside the PEM certificate blocks';
+  return fail([{ code: 'CA', field: source, message }]);
+}
 
 /** What the CA needs from a certificate beyond what Node's X509Certificate offers. */
 export interface CertificateFacts {
@@ -255,6 +227,10 @@ export interface CertificateFacts {
   /** Undefined when the certificate has no keyUsage extension (which then allows every use). */
   readonly keyCertSign: boolean | undefined;
   readonly pathLen: number | undefined;
+  /** subjectAltName URIs: a clinimesh root carries `spiffe://<trust-domain>`. */
+  readonly uriSans: readonly string[];
+  /** SubjectPublicKeyInfo DER, as OpenSSL encodes it: what a CSR's key is compared against. */
+  readonly spkiDer: Buffer;
 }
 
 /** Reads one PEM certificate; a Problem (code CA, field = `source`) when it is not one. */
@@ -276,18 +252,20 @@ export function readCertificate(pem: string, source: string): Result<Certificate
 
 function factsOf(x509: X509Certificate, cert: Asn1): CertificateFacts {
   const tbs = (cert.value as Asn1[])[0]!.value as Asn1[];
-  const v = tbs[0]!.tagClass === asn1.Class.CONTEXT_SPECIFIC ? 1 : 0;
+  const v = tbs[0]!.tagClass === CONTEXT ? 1 : 0;
   const validity = tbs[v + 3]!.value as Asn1[];
-  const exts = readExtensions(tbs.find((a) => a.tagClass === asn1.Class.CONTEXT_SPECIFIC && a.type === 3));
-  const spki = (): Buffer => x509.publicKey.export({ type: 'spki', format: 'der' });
+  const exts = readExtensions(tbs.find((a) => a.tagClass === CONTEXT && a.type === 3));
+  const spkiDer = x509.publicKey.export({ type: 'spki', format: 'der' });
   return {
     x509,
     subject: toDer(tbs[v + 4]!) as EncodedName,
-    subjectKeyId: exts.subjectKeyId ?? keyIdentifier({ kind: 'spki', der: spki() }),
+    subjectKeyId: exts.subjectKeyId ?? keyIdentifier({ kind: 'spki', der: spkiDer }),
     notBefore: readTime(validity[0]!),
     notAfter: readTime(validity[1]!),
     keyCertSign: exts.keyCertSign,
     pathLen: exts.pathLen,
+    uriSans: exts.uriSans ?? [],
+    spkiDer,
   };
 }
 
@@ -296,12 +274,15 @@ function readTime(t: Asn1): Date {
   return t.type === T.UTCTIME ? asn1.utcTimeToDate(s) : asn1.generalizedTimeToDate(s);
 }
 
-function readExtensions(wrapper: Asn1 | undefined): {
+interface ExtensionFacts {
   subjectKeyId?: Buffer;
   keyCertSign?: boolean;
   pathLen?: number;
-} {
-  const found: { subjectKeyId?: Buffer; keyCertSign?: boolean; pathLen?: number } = {};
+  uriSans?: string[];
+}
+
+function readExtensions(wrapper: Asn1 | undefined): ExtensionFacts {
+  const found: ExtensionFacts = {};
   const list = ((wrapper?.value as Asn1[] | undefined)?.[0]?.value as Asn1[] | undefined) ?? [];
   for (const ext of list) {
     const parts = ext.value as Asn1[];
@@ -313,6 +294,7 @@ function readExtensions(wrapper: Asn1 | undefined): {
       const pathLen = (value.value as Asn1[]).find((a) => a.type === T.INTEGER);
       if (pathLen) found.pathLen = asn1.derToInteger(pathLen.value as string);
     }
+    if (id === OID.subjectAltName) found.uriSans = readGeneralNames(value).uris;
   }
   return found;
 }

@@ -1,4 +1,5 @@
-// The embedded persistence: one JSON file, replaced atomically (write, fsync, rename), mode 0600.
+// The embedded persistence: one JSON file, replaced atomically (write, fsync, rename, fsync the
+// directory), mode 0600.
 // A crash mid-write leaves the previous state, never half of the new one.
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -28,7 +29,9 @@ export class FileStore {
     try {
       return ok(JSON.parse(text) as PersistedState);
     } catch (e) {
-      return fail([{ code: 'IO', resource: this.path, message: `corrupt state file: ${(e as Error).message}` }]);
+      return fail([
+        { code: 'IO', resource: this.path, message: `corrupt state file: ${(e as Error).message}` },
+      ]);
     }
   }
 
@@ -44,9 +47,19 @@ export class FileStore {
         await fh.close();
       }
       await rename(tmp, this.path);
+      await syncDir(this.dir); // the rename itself survives a crash only once the directory is synced
       return ok(undefined);
     } catch (e) {
       return fail([{ code: 'IO', resource: this.path, message: (e as Error).message }]);
     }
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }

@@ -57,7 +57,8 @@ describe('a CA generated on first start', () => {
     const root = new X509Certificate(readFileSync(path.join(dir, 'ca.crt'), 'utf8'));
     expect(root.ca).toBe(true);
     expect(root.verify(root.publicKey)).toBe(true);
-    expect(root.subject).toMatch(/^O=clinic\.example\nCN=clinimesh root CA [0-9a-f]{8}$/);
+    expect(root.subject).toMatch(/^O=clinic\.example\nCN=clinimesh root CA clinic\.example [0-9a-f]{8}$/);
+    expect(root.subjectAltName).toBe('URI:spiffe://clinic.example');
     expect(ca.value.describe().root.fingerprint256).toBe(root.fingerprint256);
   });
 
@@ -95,7 +96,7 @@ describe('a CA the operator brings', () => {
     return dir;
   }
 
-  it('is used as it is: leaves chain to the operator root and nothing is written', async () => {
+  it('is used as it is: leaves chain to the operator root and only its trust domain is written', async () => {
     const dir = broughtDir('brought');
     const before = readdirSync(dir).sort();
     const ca = await CertificateAuthority.open({ dir, trustDomain: 'clinic.example' });
@@ -105,7 +106,9 @@ describe('a CA the operator brings', () => {
     const verified = opensslVerify(tmp.dir, cert.certChainPem, ca.value.trustBundle());
     expect(verified.output).toContain('OK');
     expect(new X509Certificate(cert.certChainPem).issuer).toBe('O=Operator Clinic\nCN=Operator Root CA');
-    expect(readdirSync(dir).sort()).toEqual(before);
+    expect(readdirSync(dir).sort()).toEqual([...before, 'trust-domain'].sort());
+    expect(readFileSync(path.join(dir, 'trust-domain'), 'utf8')).toBe('clinic.example\n');
+    expect(mode(path.join(dir, 'trust-domain'))).toBe(0o600);
   });
 
   it('may be RSA while workload keys stay ECDSA', async () => {

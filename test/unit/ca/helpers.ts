@@ -1,6 +1,6 @@
 // Test support for the CA: temporary directories, the openssl CLI, and small PEM utilities.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
@@ -151,4 +151,24 @@ export function opensslIntermediate(dir: string, root = 'ca'): void {
 export function fixedClock(start: string): { now: () => Date; advance: (ms: number) => void } {
   let t = new Date(start).getTime();
   return { now: () => new Date(t), advance: (ms) => void (t += ms) };
+}
+
+/**
+ * A CSR made by the openssl CLI for a fresh key of `algorithm` (`ed25519`, `EC` with
+ * `-pkeyopt ec_paramgen_curve:…`, …): for keys clinimesh's own createCsr refuses to sign with.
+ */
+export function opensslCsr(dir: string, name: string, keyArgs: string[], uriSan?: string): string {
+  writeFileSync(
+    path.join(dir, `${name}.cnf`),
+    '[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = node agent\n',
+  );
+  const key = openssl(['genpkey', ...keyArgs, '-out', `${name}.key`], dir);
+  if (key.status !== 0) throw new Error(`openssl genpkey failed: ${key.output}`);
+  const san = uriSan ? ['-addext', `subjectAltName=URI:${uriSan}`] : [];
+  const req = openssl(
+    ['req', '-new', '-config', `${name}.cnf`, '-key', `${name}.key`, ...san, '-out', `${name}.csr`],
+    dir,
+  );
+  if (req.status !== 0) throw new Error(`openssl req failed: ${req.output}`);
+  return readFileSync(path.join(dir, `${name}.csr`), 'utf8');
 }
