@@ -28,8 +28,10 @@ export function credentialFor(values: { admin?: string; credential?: string }): 
 export async function callAdmin(cred: OperatorCredential, method: string, path: string, body?: { text: string; type: string }): Promise<AdminResponse | undefined> {
   const res = await adminCall(cred, method, path, body);
   if (res.status >= 200 && res.status < 300) return res;
-  for (const line of errorLines(res)) console.error(line);
-  if (res.status === 401) console.error(`(credential from ${cred.source})`);
+  const lines = errorLines(res);
+  // A refused token names where it came from, on the same line.
+  if (res.status === 401) lines[lines.length - 1] += ` (credential from ${cred.source})`;
+  for (const line of lines) console.error(line);
   return undefined;
 }
 

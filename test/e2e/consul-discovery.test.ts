@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { consulConfigFromEnv } from '../../src/discovery/consul-config.ts';
 import { startControlPlane, type RunningControlPlane } from '../../src/main.ts';
 import { ConsulDouble } from '../consul-double/server.ts';
+import { adminRequest } from '../helpers/admin.ts';
 import { describeWithEnvoy, dumpLogsOnFailure, type EnvoyHandle } from '../helpers/envoy.ts';
 import { applyYaml, emrManifest, EMR_TO_HIS_PORT, HIS_APP_PORT, HIS_MESH_PORT, instances, meshManifest, NS, startSidecar } from '../helpers/mesh.ts';
 import { httpRequest, startHttpUpstream, type ServedBy, type Upstream } from '../helpers/upstream.ts';
@@ -105,7 +106,7 @@ describeWithEnvoy('discovery through Consul with real Envoy', () => {
     await consul.stop();
     await waitFor(
       async () => {
-        const s = (await (await fetch(`${cp.adminUrl}/v1/status`)).json()) as { consul: Array<{ consecutiveFailures: number; stalenessMs: number }> };
+        const s = (await adminRequest(cp, 'GET', '/v1/status')).json as { consul: Array<{ consecutiveFailures: number; stalenessMs: number }> };
         return s.consul[0]!.consecutiveFailures > 0 && s.consul[0]!.stalenessMs > 0;
       },
       { what: 'the admin status to show Consul is stale' },
@@ -113,7 +114,7 @@ describeWithEnvoy('discovery through Consul with real Envoy', () => {
     const served = new Set<string>();
     for (let i = 0; i < 20; i++) served.add((await servedBy()) ?? 'FAILED');
     expect([...served].sort()).toEqual([his[0]!.name, his[1]!.name].sort());
-    const metrics = await (await fetch(`${cp.adminUrl}/metrics`)).text();
+    const metrics = (await adminRequest(cp, 'GET', '/metrics')).text;
     expect(metrics).toMatch(/clinimesh_consul_consecutive_failures\{service="his.clinical"\} [1-9]/);
 
     await consul.start();
