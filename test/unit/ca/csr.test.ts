@@ -93,6 +93,13 @@ describe('parseCsr', () => {
     expect(fields(parseCsr(pem))).toEqual([['CA', 'csr.publicKey']]);
   });
 
+  it('refuses an EC point that is not on its curve', () => {
+    const key = ec('P-256');
+    const point = createPublicKey(key).export({ type: 'spki', format: 'der' }).subarray(-65);
+    const offCurve = tamper(createCsr(key), (der) => void (der[der.indexOf(point) + 10]! ^= 0x01));
+    expect(fields(parseCsr(offCurve))).toEqual([['CA', 'csr.publicKey']]);
+  });
+
   it('refuses a signature that does not verify (no proof of possession)', () => {
     const pem = createCsr(ec('P-256'), { uriSans: [SPIFFE_ID] });
     const lastByteFlipped = tamper(pem, (der) => void (der[der.length - 1]! ^= 0x01));
