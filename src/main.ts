@@ -13,14 +13,15 @@ import { KubernetesAttestor } from './identity/k8s-attestor.ts';
 import type { KubernetesConfig } from './identity/k8s-config.ts';
 import { rootPin } from './identity/root-pin.ts';
 import { ControlPlaneIdentity } from './identity/serving-identity.ts';
+import { TrustDomains } from './identity/trust-domains.ts';
 import { WorkloadSigner } from './identity/workload-signer.ts';
-import { authenticateSidecar } from './control/xds-auth.ts';
+import { authenticateSidecar } from './identity/xds-auth.ts';
 import { EndpointBatcher, type BatcherOptions } from './control/endpoint-batcher.ts';
 import { createConsulClient } from './discovery/consul-client.ts';
 import type { ConsulConfig } from './discovery/consul-config.ts';
 import { ConsulRegistrar } from './discovery/consul-register.ts';
 import { ConsulWatcher } from './discovery/consul.ts';
-import { rotateRoot } from './control/root-rotation.ts';
+import { rotateRoot } from './identity/root-rotation.ts';
 import { Metrics } from './admin/metrics.ts';
 import { ControlPlane } from './control/control-plane.ts';
 import { Reconciler } from './control/reconciler.ts';
@@ -134,7 +135,8 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
   const caTrustDomain = o.trustDomain ?? (initialMesh?.kind === 'Mesh' ? initialMesh.trustDomain : store.current().mesh.trustDomain);
   const ca = orThrow(await CertificateAuthority.open({ dir: caDir, trustDomain: caTrustDomain, workloadTtlMs: o.workloadCertTtlMs, create: !hasState || o.newCa === true }));
   reconciler.useSecrets({ trustBundlePem: () => ca.trustBundle().join('\n') });
-  const trustDomain = () => ca.trustDomain;
+  const trustDomains = new TrustDomains(ca);
+  const trustDomain = () => trustDomains.current();
   const xdsTls = o.xdsTls ?? true;
   if (!xdsTls && !isLoopback(host)) {
     throw new ClinimeshError([{ code: 'PERMISSION_DENIED', field: 'host', message: `plaintext xDS binds loopback only, not ${host}` }]);
@@ -150,7 +152,7 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
   );
   const signer = new WorkloadSigner(ca, { workloadTtlMs: o.workloadCertTtlMs, xdsTtlMs: o.agentCredentialTtlMs });
   const attestor = new Attestor(joinTokens, o.kubernetes ? new KubernetesAttestor(o.kubernetes) : undefined);
-  const controlPlane = new ControlPlane(store, reconciler, xdsTls ? (ref, ctx) => authenticateSidecar(trustDomain(), ref, ctx) : undefined, trustDomain);
+  const controlPlane = new ControlPlane(store, reconciler, xdsTls ? (ref, ctx) => authenticateSidecar(trustDomains.accepted(), ref, ctx) : undefined, trustDomain);
 
   const batcher = new EndpointBatcher((sets) => controlPlane.updateEndpoints(sets), o.endpointBatch);
   let consul: ConsulSync | undefined;
@@ -175,7 +177,7 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
     longPollMs: o.longPollMs,
     tls: xdsTls ? serving : undefined,
     plaintextGrpcPort: o.plaintextXdsPort,
-    routes: xdsTls ? identityApi({ attestor, signer, trustDomain }) : undefined,
+    routes: xdsTls ? identityApi({ attestor, signer, trustDomains: () => trustDomains.accepted() }) : undefined,
   });
   const rotation = { ca, signer, reconciler, cache, statuses, onRootsChanged: (phase: 'begin' | 'complete') => (phase === 'begin' ? serving.refreshTrust() : serving.refresh()) };
   metrics.watchConsul(() => consul?.status() ?? []);
@@ -187,7 +189,7 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
         statuses,
         metrics,
         ready: () => ready,
-        ca: { describe: () => ca.describe(), rotateRoot: (phase) => rotateRoot(rotation, phase) },
+        ca: { describe: () => ca.describe(), rotateRoot: (phase) => rotateRoot(rotation, phase), migrateTrustDomain: (next) => trustDomains.migrate(next, { controlPlane, signer, serving }) },
         joinTokens,
         extraStatus: () => (consul ? { consul: consul.status() } : {}),
       },

@@ -94,7 +94,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   let poller: NodeJS.Timeout | undefined;
   let stopped = false;
 
-  const tlsFor = (h: Held): ClientTls => ({ caPem: h.identity.trustBundlePem, certChainPem: h.xds.certChainPem, keyPem: h.xds.keyPem, trustDomain: h.identity.trustDomain });
+  const tlsFor = (h: Held): ClientTls => ({ caPem: h.identity.trustBundlePem, certChainPem: h.xds.certChainPem, keyPem: h.xds.keyPem });
 
   const install = (identity: SignedIdentity, keys: { xds: string; workload: string }): void => {
     const next: Held = { identity, xds: { certChainPem: identity.xds.certChainPem, keyPem: keys.xds }, workload: { certChainPem: identity.workload.certChainPem, keyPem: keys.workload } };
@@ -212,7 +212,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     transport,
     adminPort: o.envoyAdminPort ?? 15000,
     metadata: o.auditLog ? { 'clinimesh.audit_log': o.auditLog } : {},
-    tls: { sdsDir, serverSpiffeId: h.identity.serverSpiffeId },
+    tls: { sdsDir },
   });
   const bootstrapPath = join(outDir, 'envoy.json');
   writeFileSync(bootstrapPath, `${JSON.stringify(bootstrap, null, 2)}\n`);

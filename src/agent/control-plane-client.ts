@@ -1,9 +1,10 @@
 // The node agent's HTTPS client for the control plane's identity API. The server is accepted when
-// its chain leads to a trusted root and it carries the control plane's SPIFFE ID (any trust domain
-// before the first attestation tells us ours): the CA never issues that identity to a workload.
+// its chain leads to a trusted root and it carries the control plane's SPIFFE ID in any trust domain
+// (so a trust-domain migration keeps agents connected): the CA never issues it to a workload.
 import { X509Certificate } from 'node:crypto';
 import { request } from 'node:https';
 import type { PeerCertificate } from 'node:tls';
+import { CONTROL_PLANE_SAN_REGEX } from '../bootstrap/envoy-bootstrap.ts';
 import { fail, ok, type Problem, type Result } from '../errors.ts';
 
 export interface ClientTls {
@@ -12,18 +13,14 @@ export interface ClientTls {
   /** The agent's current credential, for renewal. */
   readonly certChainPem?: string;
   readonly keyPem?: string;
-  readonly trustDomain?: string;
 }
 
-const CONTROL_PLANE_PATH = '/ns/clinimesh-system/sa/control-plane';
 const TIMEOUT_MS = 10_000;
 
-function checkServer(trustDomain: string | undefined) {
-  return (_host: string, cert: PeerCertificate): Error | undefined => {
-    const uris = (cert.subjectaltname ?? '').split(', ').filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
-    const good = uris.some((u) => (trustDomain ? u === `spiffe://${trustDomain}${CONTROL_PLANE_PATH}` : /^spiffe:\/\/[^/]+\/ns\/clinimesh-system\/sa\/control-plane$/.test(u)));
-    return good ? undefined : new Error(`the server is not the clinimesh control plane (SANs: ${cert.subjectaltname ?? 'none'})`);
-  };
+function checkServer(_host: string, cert: PeerCertificate): Error | undefined {
+  const uris = (cert.subjectaltname ?? '').split(', ').filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
+  const good = uris.some((u) => new RegExp(CONTROL_PLANE_SAN_REGEX).test(u));
+  return good ? undefined : new Error(`the server is not the clinimesh control plane (SANs: ${cert.subjectaltname ?? 'none'})`);
 }
 
 export interface ApiError {
@@ -47,7 +44,7 @@ export function callControlPlane<T>(address: string, method: 'GET' | 'POST', pat
         key: tls.keyPem,
         // The pinned first fetch reads a public bundle and checks it against the pin itself.
         rejectUnauthorized: tls.caPem !== undefined,
-        checkServerIdentity: checkServer(tls.trustDomain),
+        checkServerIdentity: checkServer,
         headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
         timeout: TIMEOUT_MS,
       },

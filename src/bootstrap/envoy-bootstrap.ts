@@ -27,11 +27,11 @@ export const XDS_CLIENT_SECRET = 'xds-client';
 export const XDS_CA_SECRET = 'xds-ca';
 /** Node metadata naming the agent's secret directory; the control plane points listeners at it. */
 export const SDS_DIR_METADATA = 'clinimesh.sds_dir';
+export const CONTROL_PLANE_SAN_REGEX = '^spiffe://[^/]+/ns/clinimesh-system/sa/control-plane$';
 
 export interface BootstrapTls {
   /** The node agent's secret directory (absolute): Envoy watches it and reloads what the agent renews. */
   readonly sdsDir: string;
-  readonly serverSpiffeId: string;
 }
 
 const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
@@ -54,7 +54,9 @@ function xdsCluster(o: BootstrapOptions): JsonObject {
         common_tls_context: {
           tls_certificate_sds_secret_configs: [{ name: XDS_CLIENT_SECRET, sds_config: fileSecretSource(o.tls.sdsDir, XDS_CLIENT_SECRET) }],
           combined_validation_context: {
-            default_validation_context: { match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: o.tls.serverSpiffeId } }] },
+            // The control plane's identity in any trust domain the CA signs (only the CA can, and it never
+            // issues clinimesh-system identities to workloads), so a trust-domain migration keeps Envoy connected.
+            default_validation_context: { match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { safe_regex: { regex: CONTROL_PLANE_SAN_REGEX } } }] },
             validation_context_sds_secret_config: { name: XDS_CA_SECRET, sds_config: fileSecretSource(o.tls.sdsDir, XDS_CA_SECRET) },
           },
           // gRPC needs h2 negotiated; REST polling is HTTP/1.1.

@@ -11,7 +11,8 @@ import type { SignRequest, WorkloadSigner } from './workload-signer.ts';
 export interface IdentityApiDeps {
   readonly attestor: Attestor;
   readonly signer: WorkloadSigner;
-  readonly trustDomain: () => string;
+  /** Trust domains accepted in client certificates (the current one, and one a migration is leaving). */
+  readonly trustDomains: () => readonly string[];
   readonly log?: (line: string) => void;
 }
 
@@ -60,12 +61,12 @@ function evidenceOf(body: Record<string, unknown>): Result<Evidence> {
 }
 
 /** The identity a verified client certificate carries: `spiffe://<td>/ns/<ns>/sa/<service>`. */
-function provenIdentity(req: IncomingMessage, trustDomain: string): Result<{ namespace: string; service: string }> {
+function provenIdentity(req: IncomingMessage, trustDomains: readonly string[]): Result<{ namespace: string; service: string }> {
   const socket = req.socket as TLSSocket;
   const cert = socket.authorized ? socket.getPeerCertificate() : undefined;
   const uri = cert?.subjectaltname?.split(', ').find((s) => s.startsWith('URI:spiffe://'))?.slice(4);
   const m = uri && /^spiffe:\/\/([^/]+)\/ns\/([a-z0-9-]+)\/sa\/([a-z0-9-]+)$/.exec(uri);
-  if (!m || m[1] !== trustDomain) {
+  if (!m || !trustDomains.includes(m[1]!)) {
     return fail([{ code: 'UNAUTHENTICATED', message: 'renewal needs a valid client certificate from this mesh (re-attest with a join token if it expired)' }]);
   }
   return ok({ namespace: m[2]!, service: m[3]! });
@@ -112,7 +113,7 @@ async function attest(deps: IdentityApiDeps, req: IncomingMessage, res: ServerRe
 }
 
 async function renew(deps: IdentityApiDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const id = provenIdentity(req, deps.trustDomain());
+  const id = provenIdentity(req, deps.trustDomains());
   if (!id.ok) return replyProblems(res, id.errors);
   const body = await readJson(req);
   if (!body.ok) return replyProblems(res, body.errors);

@@ -144,4 +144,25 @@ describeWithEnvoy('certificate rotation under traffic', () => {
     extra.push(again);
     await waitFor(async () => (await again.stats('control_plane.connected_state'))['control_plane.connected_state'] === 1, { what: 'the re-started HIS Envoy to connect' });
   });
+
+  it('migrates the trust domain when an admin asks, and traffic resumes under the new identities', async () => {
+    const editor = await adminRequest(cp, 'POST', '/v1/apply', { body: meshManifest.replace('hospital.local', 'clinic.example') });
+    expect(editor.status).toBe(409);
+    const migrated = await adminRequest(cp, 'POST', '/v1/ca/trust-domain', { body: { trustDomain: 'clinic.example' } });
+    expect(migrated.status).toBe(200);
+    expect(cp.controlPlane.state().mesh.trustDomain).toBe('clinic.example');
+    await waitFor(
+      async () => {
+        for (const e of envoys) {
+          if (![WORKLOAD_SECRET, XDS_CLIENT_SECRET].every((s) => heldCert(e, s).subjectAltName?.includes('spiffe://clinic.example/')) || !(await envoyServesHeld(e))) return false;
+        }
+        return true;
+      },
+      { what: 'all agents to renew into clinic.example', timeoutMs: 20_000 },
+    );
+    await waitFor(async () => (await ok()) === 200, { what: 'EMR to reach HIS under the new trust domain' });
+    for (const e of envoys) expect((await e.stats('control_plane.connected_state'))['control_plane.connected_state'], e.name).toBe(1);
+    const history = await adminRequest(cp, 'GET', '/v1/history');
+    expect(JSON.stringify(history.json)).toContain('trust-domain-migration');
+  });
 });

@@ -5,7 +5,8 @@ import { fail, ok, type Result } from '../errors.ts';
 import type { SidecarRef } from '../xds/generate/types.ts';
 import type { ConnectContext } from '../xds/server/hooks.ts';
 
-export function authenticateSidecar(trustDomain: string, ref: SidecarRef, ctx: ConnectContext): Result<void> {
+/** `trustDomains`: the CA's, first, and during a trust-domain migration the one it is leaving. */
+export function authenticateSidecar(trustDomains: readonly string[], ref: SidecarRef, ctx: ConnectContext): Result<void> {
   // The plaintext listener exists only when an operator asked for it, only on loopback, and only
   // for proxyless clients, which are never sent secrets.
   if (ctx.plaintext) {
@@ -16,9 +17,9 @@ export function authenticateSidecar(trustDomain: string, ref: SidecarRef, ctx: C
   if (!ctx.credential) {
     return fail([{ code: 'UNAUTHENTICATED', field: 'node.id', message: `node ${ref.nodeId}: a client certificate with a SPIFFE ID is required` }]);
   }
-  const expected = spiffeId(trustDomain, { namespace: ref.namespace, service: ref.service });
-  if (ctx.credential !== expected) {
-    return fail([{ code: 'PERMISSION_DENIED', field: 'node.id', message: `node ${ref.nodeId} needs identity ${expected}; the client proved ${ctx.credential}` }]);
+  const expected = trustDomains.map((td) => spiffeId(td, { namespace: ref.namespace, service: ref.service }));
+  if (!expected.includes(ctx.credential)) {
+    return fail([{ code: 'PERMISSION_DENIED', field: 'node.id', message: `node ${ref.nodeId} needs identity ${expected[0]}; the client proved ${ctx.credential}` }]);
   }
   return ok(undefined);
 }

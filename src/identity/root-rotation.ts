@@ -8,8 +8,8 @@ import type { CertificateAuthority } from '../ca/index.ts';
 import type { SnapshotCache } from '../xds/cache/snapshot.ts';
 import { SECRET } from '../xds/resources/type-urls.ts';
 import type { StatusRegistry } from '../xds/status.ts';
-import type { WorkloadSigner } from '../identity/workload-signer.ts';
-import type { Reconciler } from './reconciler.ts';
+import type { WorkloadSigner } from './workload-signer.ts';
+import type { Reconciler } from '../control/reconciler.ts';
 
 export interface RootRotationDeps {
   readonly ca: CertificateAuthority;
