@@ -91,7 +91,6 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   let renewals = 0;
   let lastError: string | undefined;
   let timer: NodeJS.Timeout | undefined;
-  let poller: NodeJS.Timeout | undefined;
   let stopped = false;
 
   const tlsFor = (h: Held): ClientTls => ({ caPem: h.identity.trustBundlePem, certChainPem: h.xds.certChainPem, keyPem: h.xds.keyPem });
@@ -217,7 +216,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const bootstrapPath = join(outDir, 'envoy.json');
   writeFileSync(bootstrapPath, `${JSON.stringify(bootstrap, null, 2)}\n`);
   schedule();
-  poller = setInterval(() => void pollBundle(), o.bundlePollMs ?? 30_000);
+  const poller = setInterval(() => void pollBundle(), o.bundlePollMs ?? 30_000);
   poller.unref();
   log(`${h.identity.spiffeId} as ${nodeId}: certificates until ${h.identity.workload.notAfter}; bootstrap ${bootstrapPath}`);
 
@@ -233,10 +232,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       renewals,
       ...(lastError && { lastError }),
     }),
-    renewNow: async () => {
-      const r = await renewAndReschedule();
-      return r;
-    },
+    renewNow: renewAndReschedule,
     stop: () => {
       stopped = true;
       clearTimeout(timer);
