@@ -2,12 +2,21 @@
 import { parseArgs } from 'node:util';
 import { consulConfigFromEnv, type ConsulConfig } from '../discovery/consul-config.ts';
 import { ClinimeshError, formatProblem, type Problem } from '../errors.ts';
+import { kubernetesConfigFromEnv, type KubernetesConfig } from '../identity/k8s-config.ts';
 import { startControlPlane, type RunningControlPlane } from '../main.ts';
 
 const OPTIONS = {
   manifests: { type: 'string', multiple: true, short: 'f' },
   'data-dir': { type: 'string', default: '.clinimesh' },
   'ca-dir': { type: 'string' },
+  'new-ca': { type: 'boolean', default: false },
+  'trust-domain': { type: 'string' },
+  'workload-cert-ttl': { type: 'string' },
+  'agent-credential-ttl': { type: 'string' },
+  'k8s-api-url': { type: 'string' },
+  'k8s-token-file': { type: 'string' },
+  'k8s-ca-file': { type: 'string' },
+  'k8s-audience': { type: 'string' },
   host: { type: 'string', default: '127.0.0.1' },
   'xds-port': { type: 'string', default: '18000' },
   'xds-rest-port': { type: 'string', default: '18001' },
@@ -27,13 +36,46 @@ const OPTIONS = {
   'consul-namespace': { type: 'string' },
 } as const;
 
+export const usage = `clinimesh serve [-f MANIFESTS…] [--data-dir .clinimesh] [--ca-dir DIR] [--new-ca] [--trust-domain TD]
+  [--host 127.0.0.1] [--xds-port 18000] [--xds-rest-port 18001] [--xds-insecure] [--xds-plaintext-port N]
+  [--admin-host 127.0.0.1] [--admin-port 19000] [--admin-allowed-host NAME…] [--metrics-public]
+  [--workload-cert-ttl 24h] [--agent-credential-ttl 24h]
+  [--k8s-api-url URL] [--k8s-token-file F] [--k8s-ca-file F] [--k8s-audience clinimesh]
+  [--consul] [--consul-addr A] [--consul-token T] [--consul-cacert F] [--consul-client-cert F] [--consul-client-key F]`;
+
 function printProblems(problems: readonly Problem[]): number {
   for (const p of problems) console.error(formatProblem(p));
   return 1;
 }
 
+/** `90s`, `15m`, `24h` → ms; undefined when absent, NaN when malformed. */
+function durationMs(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const m = /^(\d+)(s|m|h)$/.exec(text);
+  return m ? Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 's' | 'm' | 'h'] : NaN;
+}
+
 export async function runServe(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: OPTIONS });
+  let values;
+  try {
+    ({ values } = parseArgs({ args, options: OPTIONS }));
+  } catch (e) {
+    console.error(`clinimesh serve: ${(e as Error).message}\n${usage}`);
+    return 2;
+  }
+  const ttls = { workload: durationMs(values['workload-cert-ttl']), agent: durationMs(values['agent-credential-ttl']) };
+  if (Number.isNaN(ttls.workload) || Number.isNaN(ttls.agent)) {
+    console.error(`clinimesh serve: --workload-cert-ttl and --agent-credential-ttl take a duration such as 90s, 15m or 24h\n${usage}`);
+    return 2;
+  }
+  const kubernetes = kubernetesConfigFromEnv(process.env, {
+    apiUrl: values['k8s-api-url'],
+    tokenFile: values['k8s-token-file'],
+    caFile: values['k8s-ca-file'],
+    audience: values['k8s-audience'],
+  });
+  if (!kubernetes.ok) return printProblems(kubernetes.errors);
+  const k8s: KubernetesConfig | undefined = kubernetes.value;
   let consul: ConsulConfig | undefined;
   // Consul is used when asked for, or when its address is in the environment (as Consul's own tools do).
   if (values.consul || values['consul-addr'] || process.env.CONSUL_HTTP_ADDR) {
@@ -62,6 +104,11 @@ export async function runServe(args: string[]): Promise<number> {
       manifests: values.manifests,
       dataDir: values['data-dir'],
       caDir: values['ca-dir'],
+      newCa: values['new-ca'],
+      trustDomain: values['trust-domain'],
+      workloadCertTtlMs: ttls.workload,
+      agentCredentialTtlMs: ttls.agent,
+      kubernetes: k8s,
       xdsTls: !values['xds-insecure'],
       plaintextXdsPort: values['xds-plaintext-port'] === undefined ? undefined : Number(values['xds-plaintext-port']),
       consul,
@@ -76,17 +123,19 @@ export async function runServe(args: string[]): Promise<number> {
   console.log(`clinimesh: mesh '${state.mesh.name}' (trust domain ${state.mesh.trustDomain}), revision ${state.revision}, ${state.services.size} services`);
   console.log(`  xDS gRPC (ADS):   ${cp.host}:${cp.xdsPort}  [${tls}]`);
   console.log(`  xDS REST polling: ${cp.xdsTls ? 'https' : 'http'}://${cp.host}:${cp.xdsRestPort}/v3/discovery:<type>`);
-  if (cp.plaintextXdsPort) console.log(`  xDS plaintext (loopback, proxyless tests only): 127.0.0.1:${cp.plaintextXdsPort}`);
+  if (cp.plaintextXdsPort) console.log(`  xDS plaintext:    127.0.0.1:${cp.plaintextXdsPort}  [UNSAFE: any local process may claim a proxyless node id; tests only]`);
+  console.log(`  node agents:      https://${cp.host}:${cp.xdsRestPort}/v1/agent/  (join tokens${k8s ? `, Kubernetes tokens for audience ${k8s.audience}` : ''})`);
   console.log(`  admin API:        ${cp.adminUrl}  (bearer token; /healthz, /readyz${values['metrics-public'] ? ', /metrics' : ''} open)`);
   // The credential holds an admin token: only its path is ever printed.
   if (cp.adminCredentialPath) console.log(`  admin credential: ${cp.adminCredentialPath}  (mode 0600; clinimesh status --credential ${cp.adminCredentialPath})`);
   console.log(`  Consul:           ${consul ? 'watching services with discovery.mode consul' : 'off (manifests only)'}`);
-  if (first) {
-    console.log(`start a sidecar:`);
-    console.log(
-      `  ./bin/clinimesh.js bootstrap --namespace ${first.namespace} --service ${first.name} --instance ${first.instances[0]!.name} --out-dir ./sidecar-${first.instances[0]!.name}`,
-    );
-    console.log(`  envoy -c ./sidecar-${first.instances[0]!.name}/envoy.json --use-dynamic-base-id`);
+  if (first && cp.xdsTls) {
+    const instance = first.instances[0]!.name;
+    const credential = cp.adminCredentialPath ? ` --credential ${cp.adminCredentialPath}` : '';
+    console.log(`start a sidecar (the agent makes its keys here; a join token is single-use and lasts 15 minutes):`);
+    console.log(`  TOKEN=$(./bin/clinimesh.js join-token create${credential} --namespace ${first.namespace} --service ${first.name} --instance ${instance})`);
+    console.log(`  ./bin/clinimesh.js agent --control-plane ${cp.host}:${cp.xdsRestPort} --join-token "$TOKEN" --out-dir ./sidecar-${instance} &`);
+    console.log(`  envoy -c ./sidecar-${instance}/envoy.json --use-dynamic-base-id`);
   }
   const shutdown = () => {
     void cp.stop().then(() => process.exit(0));
