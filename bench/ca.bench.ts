@@ -178,7 +178,7 @@ function whereTimeGoes(ec: Row, parts: [string, number][]): string {
   const perCert = 1e6 / ec.perSecond;
   const pct = (x: number): string => `${Math.round((x / perCert) * 100)} %`;
   return [
-    `Where an ECDSA issuance (${perCert.toFixed(0)} µs at the median rate) spends its time, from the mean µs over`,
+    `Where an issueWorkload ECDSA issuance (${perCert.toFixed(0)} µs at the median rate) spends its time, from the mean µs over`,
     `3000 calls below: the leaf key ${pct(us(1))} (generation ${pct(us(0))}, and OpenSSL 3's first export of the`,
     `fresh key, which yields both the public point and the PEM, ${pct(us(1) - us(0))}); the ECDSA signature ${pct(us(2))};`,
     `forge's ASN.1/DER and the PEM ${pct(us(3))}. The remainder is not broken out (subject name, serial,`,
