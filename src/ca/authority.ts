@@ -53,7 +53,7 @@ export interface CaOptions {
    * mesh has state, so a lost CA directory is an error rather than a silent new root.
    */
   readonly create?: boolean;
-  /** For keys clinimesh generates: its own root/intermediate and every workload key. */
+  /** For keys clinimesh makes itself: its root/intermediate and the control plane's own identity. */
   readonly keyType?: KeyType;
   readonly workloadTtlMs?: number;
   readonly rootTtlMs?: number;
@@ -165,10 +165,10 @@ export class CertificateAuthority {
     }
     const csr = checkCsr(csrPem);
     if (!csr.ok) return csr;
-    const id_ = this.spiffeId(id);
-    const foreign = csr.value.uriSans.filter((u) => u !== id_);
+    const expected = this.spiffeId(id);
+    const foreign = csr.value.uriSans.filter((u) => u !== expected);
     if (foreign.length > 0) {
-      const message = `asks for ${foreign.join(', ')}: the only URI SAN a CSR may carry is ${id_}`;
+      const message = `asks for ${foreign.join(', ')}: the only URI SAN a CSR may carry is ${expected}`;
       return fail([{ code: 'CA', field: 'csr.uriSans', message }]);
     }
     if (this.#isCaKey(csr.value))
