@@ -1,5 +1,5 @@
 // Test support for the CA: temporary directories, the openssl CLI, and small PEM utilities.
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -10,15 +10,10 @@ export function tempDir(prefix = 'clinimesh-ca-'): { dir: string; cleanup: () =>
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Runs openssl; returns stdout+stderr and the exit status instead of throwing. */
+/** Runs openssl; returns stdout+stderr (some verdicts, like `req -verify`'s, go to stderr) and the exit status. */
 export function openssl(args: string[], cwd?: string): { status: number; output: string } {
-  try {
-    const out = execFileSync('openssl', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    return { status: 0, output: out };
-  } catch (e) {
-    const err = e as { status?: number; stdout?: string; stderr?: string };
-    return { status: err.status ?? 1, output: `${err.stdout ?? ''}${err.stderr ?? ''}` };
-  }
+  const run = spawnSync('openssl', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return { status: run.status ?? 1, output: `${run.stdout ?? ''}${run.stderr ?? ''}` };
 }
 
 /** The PEM blocks of a chain, in order. */
