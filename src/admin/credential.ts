@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fail, ok, type Result } from '../errors.ts';
-import { SerialWriter, writeFileDurably } from './durable-file.ts';
+import { SerialWriter, writeFileDurably } from '../store/durable-file.ts';
 import type { History } from './history.ts';
 import type { Principal, TokenStore } from './tokens.ts';
 

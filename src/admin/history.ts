@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fail, ok, type Result } from '../errors.ts';
-import { SerialWriter, appendLineDurably } from './durable-file.ts';
+import { SerialWriter, appendLineDurably } from '../store/durable-file.ts';
 import type { Principal, Role } from './tokens.ts';
 
 export type HistoryAction = 'apply' | 'delete' | 'rotate-root' | 'token-create' | 'token-revoke' | 'join-token-create' | 'trust-domain-migration';

@@ -6,7 +6,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fail, ok, type Problem, type Result } from '../errors.ts';
-import { SerialWriter, writeFileDurably } from './durable-file.ts';
+import { SerialWriter, writeFileDurably } from '../store/durable-file.ts';
 
 export const ROLES = ['admin', 'editor', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];

@@ -3,7 +3,7 @@
 // identity comes from that proof only; what the agent asks for may narrow it, never widen it.
 import { fail, ok, type Result } from '../errors.ts';
 import type { JoinTokens } from './join-tokens.ts';
-import { RESERVED_NAMESPACE } from './reserved.ts';
+import { CONTROL_PLANE_NAMESPACE } from '../ca/spiffe.ts';
 
 export type Evidence = { readonly joinToken: string } | { readonly kubernetesToken: string };
 
@@ -39,8 +39,8 @@ export class Attestor {
     const attested = await this.prove(evidence);
     if (!attested.ok) return attested;
     const a = attested.value;
-    if (a.namespace === RESERVED_NAMESPACE) {
-      return fail([{ code: 'PERMISSION_DENIED', field: 'namespace', message: `${RESERVED_NAMESPACE} identities are never issued to workloads` }]);
+    if (a.namespace === CONTROL_PLANE_NAMESPACE) {
+      return fail([{ code: 'PERMISSION_DENIED', field: 'namespace', message: `${CONTROL_PLANE_NAMESPACE} identities are never issued to workloads` }]);
     }
     if (a.instance && requestedInstance && a.instance !== requestedInstance) {
       return fail([{ code: 'PERMISSION_DENIED', field: 'instance', message: `the ${a.method} proves instance ${a.instance}, not ${requestedInstance}` }]);

@@ -6,8 +6,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fail, ok, type Problem, type Result } from '../errors.ts';
-import { writeFileDurably } from '../store/durable-file.ts';
-import { RESERVED_NAMESPACE } from './reserved.ts';
+import { writeFileDurablySync } from '../store/durable-file.ts';
+import { CONTROL_PLANE_NAMESPACE } from '../ca/spiffe.ts';
 
 export const DEFAULT_JOIN_TOKEN_TTL_MS = 15 * 60_000;
 export const MAX_JOIN_TOKEN_TTL_MS = 24 * 3_600_000;
@@ -142,7 +142,7 @@ export class JoinTokens {
 
   private save(): Result<void> {
     if (!this.o.file) return ok(undefined);
-    return writeFileDurably(this.o.file, JSON.stringify([...this.tokens.values()], null, 2));
+    return writeFileDurablySync(this.o.file, JSON.stringify([...this.tokens.values()], null, 2));
   }
 }
 
@@ -152,8 +152,8 @@ function requestProblems(req: JoinTokenRequest): Problem[] {
     if (!LABEL.test(req[field])) problems.push({ code: 'SCHEMA', field, message: `must be a DNS label, got '${req[field]}'` });
   }
   if (req.instance !== undefined && !LABEL.test(req.instance)) problems.push({ code: 'SCHEMA', field: 'instance', message: `must be a DNS label, got '${req.instance}'` });
-  if (req.namespace === RESERVED_NAMESPACE) {
-    problems.push({ code: 'PERMISSION_DENIED', field: 'namespace', message: `${RESERVED_NAMESPACE} is the control plane's own namespace; its identity is never issued to workloads` });
+  if (req.namespace === CONTROL_PLANE_NAMESPACE) {
+    problems.push({ code: 'PERMISSION_DENIED', field: 'namespace', message: `${CONTROL_PLANE_NAMESPACE} is the control plane's own namespace; its identity is never issued to workloads` });
   }
   const ttl = req.ttlMs ?? DEFAULT_JOIN_TOKEN_TTL_MS;
   if (!(ttl >= 1000 && ttl <= MAX_JOIN_TOKEN_TTL_MS)) problems.push({ code: 'SCHEMA', field: 'ttl', message: `must be between 1s and 24h, got ${ttl} ms` });

@@ -5,12 +5,12 @@
 import type { experimental } from '@grpc/grpc-js';
 import { rotationDelayMs, spiffeId, type CertificateAuthority } from '../ca/index.ts';
 import type { XdsTls } from '../xds/server/index.ts';
-import { RESERVED_NAMESPACE } from './reserved.ts';
+import { CONTROL_PLANE_NAMESPACE } from '../ca/spiffe.ts';
 
 type CaListener = experimental.CaCertificateUpdateListener;
 type IdentityListener = experimental.IdentityCertificateUpdateListener;
 
-export const CONTROL_PLANE_ID = { namespace: RESERVED_NAMESPACE, service: 'control-plane' } as const;
+export const CONTROL_PLANE_ID = { namespace: CONTROL_PLANE_NAMESPACE, service: 'control-plane' } as const;
 
 export function controlPlaneSpiffeId(trustDomain: string): string {
   return spiffeId(trustDomain, CONTROL_PLANE_ID);

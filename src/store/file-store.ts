@@ -1,10 +1,11 @@
 // The embedded persistence: one JSON file, replaced atomically (write, fsync, rename, fsync the
 // directory), mode 0600.
 // A crash mid-write leaves the previous state, never half of the new one.
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fail, ok, type Result } from '../errors.ts';
 import type { Manifest } from '../manifest/types.ts';
+import { writeFileDurably } from './durable-file.ts';
 
 export interface PersistedState {
   readonly revision: number;
@@ -36,30 +37,11 @@ export class FileStore {
   }
 
   async save(state: PersistedState): Promise<Result<void>> {
-    const tmp = `${this.path}.${process.pid}.tmp`;
     try {
-      await mkdir(this.dir, { recursive: true, mode: 0o700 });
-      const fh = await open(tmp, 'w', 0o600);
-      try {
-        await fh.writeFile(JSON.stringify(state, null, 2));
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, this.path);
-      await syncDir(this.dir); // the rename itself survives a crash only once the directory is synced
+      await writeFileDurably(this.path, JSON.stringify(state, null, 2));
       return ok(undefined);
     } catch (e) {
       return fail([{ code: 'IO', resource: this.path, message: (e as Error).message }]);
     }
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
