@@ -2,7 +2,9 @@
 // only three files that know node-forge. Object identifiers, the small constructors both encoders use,
 // and GeneralNames, which both read and write.
 import forge from 'node-forge';
-import type { SignatureAlgorithm } from './keys.ts';
+
+/** The X.509 signature algorithms clinimesh's keys sign with; the hash follows the curve for EC keys. */
+export type SignatureAlgorithm = 'ecdsa-with-SHA256' | 'ecdsa-with-SHA384' | 'sha256WithRSAEncryption';
 
 export const { asn1 } = forge;
 export type Asn1 = forge.asn1.Asn1;

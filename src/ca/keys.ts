@@ -10,13 +10,13 @@ import {
 } from 'node:crypto';
 import { inspect } from 'node:util';
 import { fail, ok, type Result } from '../errors.ts';
+import type { SignatureAlgorithm } from './der.ts';
 import { derToPem, ecPointOfSec1, type PublicKeyInfo } from './x509.ts';
+
+export type { SignatureAlgorithm } from './der.ts';
 
 export type KeyType = 'ecdsa-p256' | 'rsa-2048';
 export const KEY_TYPES: readonly KeyType[] = ['ecdsa-p256', 'rsa-2048'];
-
-/** The X.509 signature algorithm a key signs with; the hash follows the curve for EC keys. */
-export type SignatureAlgorithm = 'ecdsa-with-SHA256' | 'ecdsa-with-SHA384' | 'sha256WithRSAEncryption';
 
 const HASH: Record<SignatureAlgorithm, string> = {
   'ecdsa-with-SHA256': 'sha256',

@@ -20,7 +20,7 @@ import {
   toDer,
   type Asn1,
 } from './der.ts';
-import type { SignatureAlgorithm } from './keys.ts';
+import type { SignatureAlgorithm } from './der.ts';
 
 export type NameAttributeType = 'CN' | 'O' | 'OU';
 export interface NameAttribute {
