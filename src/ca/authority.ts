@@ -21,7 +21,6 @@ import {
   type SignedKey,
   type WorkloadCert,
 } from './issue.ts';
-import type { KeyType } from './keys.ts';
 import {
   CONTROL_PLANE_NAMESPACE,
   spiffeId,
@@ -37,29 +36,13 @@ import {
   trustDomainMismatch,
   unpinnedNote,
   type Settings,
+  type StartOptions,
 } from './startup.ts';
 import { FileCaStore, MemoryCaStore, type CaState, type CaStore } from './store.ts';
 
-export interface CaOptions {
+export interface CaOptions extends StartOptions {
   /** Where the CA is loaded from or generated into (mode 0700; files 0600). */
   readonly dir: string;
-  /**
-   * The mesh's trust domain. A new CA's root is made for it; an existing CA must have been made for it
-   * (or migrated to it with `migrateTrustDomain`), else `open` fails.
-   */
-  readonly trustDomain: string;
-  /**
-   * Generate a CA when the directory holds none (default true). The control plane passes false once the
-   * mesh has state, so a lost CA directory is an error rather than a silent new root.
-   */
-  readonly create?: boolean;
-  /** For keys clinimesh makes itself: its root/intermediate and the control plane's own identity. */
-  readonly keyType?: KeyType;
-  readonly workloadTtlMs?: number;
-  readonly rootTtlMs?: number;
-  /** Generate an intermediate under the root (a loaded hierarchy is used as it is). */
-  readonly intermediate?: boolean;
-  readonly now?: () => Date;
 }
 
 export interface IssueOptions {

@@ -10,11 +10,21 @@ import { readCertificate, readPemCertificates } from './x509.ts';
 const HOUR = 3_600_000;
 
 export interface StartOptions {
+  /**
+   * The mesh's trust domain. A new CA's root is made for it; an existing CA must have been made for it
+   * (or migrated to it with `migrateTrustDomain`), else `open` fails.
+   */
   readonly trustDomain: string;
+  /**
+   * Generate a CA when the directory holds none (default true). The control plane passes false once the
+   * mesh has state, so a lost CA directory is an error rather than a silent new root.
+   */
   readonly create?: boolean;
+  /** For keys clinimesh makes itself: its root/intermediate and the control plane's own identity. */
   readonly keyType?: KeyType;
   readonly workloadTtlMs?: number;
   readonly rootTtlMs?: number;
+  /** Generate an intermediate under the root (a loaded hierarchy is used as it is). */
   readonly intermediate?: boolean;
   readonly now?: () => Date;
 }
