@@ -5,7 +5,7 @@
 // expire. It follows root rotations (a new bundle is written before any new-root certificate is
 // asked for) and, while the control plane is down, keeps what it has and says how long it lasts.
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { XDS_CA_SECRET, XDS_CLIENT_SECRET, envoyBootstrap } from '../bootstrap/envoy-bootstrap.ts';
 import { createCsr } from '../ca/csr.ts';
@@ -192,6 +192,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const previous = restore(sdsDir);
   if (previous) {
     held = previous;
+    instance ??= previousInstance(join(outDir, 'envoy.json'));
     const result = await renew();
     if (!result.ok) log(`renewal of the previous credential failed: ${result.errors.map(formatProblem).join('; ')}`);
   } else {
@@ -239,6 +240,16 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       clearInterval(poller);
     },
   };
+}
+
+/** The instance named in a bootstrap a previous run wrote. */
+function previousInstance(bootstrapPath: string): string | undefined {
+  try {
+    const id = (JSON.parse(readFileSync(bootstrapPath, 'utf8')) as { node?: { id?: string } }).node?.id;
+    return id?.split('/')[2];
+  } catch {
+    return undefined;
+  }
 }
 
 /** The identity a previous run wrote, if its credential is still valid. */

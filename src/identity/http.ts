@@ -99,6 +99,9 @@ async function attest(deps: IdentityApiDeps, req: IncomingMessage, res: ServerRe
   if (!csrs.ok) return replyProblems(res, csrs.errors);
   const evidence = evidenceOf(body.value);
   if (!evidence.ok) return replyProblems(res, evidence.errors);
+  // A bad CSR must not burn a one-time join token.
+  const unusable = deps.signer.precheck(csrs.value);
+  if (unusable.length) return replyProblems(res, unusable);
   const instance = typeof body.value.instance === 'string' ? body.value.instance : undefined;
   const attested = await deps.attestor.attest(evidence.value, instance);
   if (!attested.ok) {

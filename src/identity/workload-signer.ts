@@ -1,7 +1,7 @@
 // Signs a node agent's two CSRs for an identity that attestation (or its current certificate)
 // proved: its credential to the control plane (`xds`) and its workload certificate for peers. The
 // identity is never read from the CSRs; the CA checks proof of possession and key policy.
-import type { CertificateAuthority, WorkloadId } from '../ca/index.ts';
+import { parseCsr, type CertificateAuthority, type WorkloadId } from '../ca/index.ts';
 import { fail, ok, type Problem, type Result } from '../errors.ts';
 import { controlPlaneSpiffeId } from './serving-identity.ts';
 
@@ -66,6 +66,11 @@ export class WorkloadSigner {
       ...this.bundle(),
       serverSpiffeId: controlPlaneSpiffeId(trustDomain),
     });
+  }
+
+  /** The CSRs' own problems (format, proof of possession, key policy), before any evidence is spent. */
+  precheck(req: SignRequest): Problem[] {
+    return [...prefixed(parseCsr(req.xdsCsr), 'xdsCsr'), ...prefixed(parseCsr(req.workloadCsr), 'workloadCsr')];
   }
 
   bundle(): TrustBundleView {

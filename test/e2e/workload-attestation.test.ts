@@ -82,6 +82,13 @@ describe('workload attestation and the identity API', () => {
     }
   });
 
+  it('does not burn a join token on a CSR it refuses', async () => {
+    const token = joinToken(cp, 'his', his.name);
+    const bad = await attest({ joinToken: token, xdsCsr: 'not a CSR', workloadCsr: createCsr(ec()) });
+    expect(bad.status).toBe(400);
+    expect((await attest({ joinToken: token, ...csrs() })).ok).toBe(true);
+  });
+
   it('never issues the control plane identity: no join token for clinimesh-system, even for a declared Service', async () => {
     await applyYaml(cp, serviceManifest({ name: 'control-plane', ports: ['{ name: grpc, port: 15999, targetPort: 18000, protocol: grpc }'], instances: instances('cp', 1) }).replace(`namespace: ${NS}`, 'namespace: clinimesh-system'));
     const made = cp.joinTokens.create({ namespace: 'clinimesh-system', service: 'control-plane', createdBy: 'test' });

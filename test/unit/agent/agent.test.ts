@@ -48,9 +48,11 @@ describe('clinimesh agent', () => {
 
   it('restarts on what it has: renews with its credential, spending no new evidence', async () => {
     const before = readCertificate(join(dir, 'sds'), 'default')!.certChainPem;
-    const agent = await start('cmjt.spent');
+    // No --instance this time: the bootstrap it wrote names it.
+    const agent = await startAgent({ controlPlane: `${cp.host}:${cp.xdsRestPort}`, evidence: () => ({ joinToken: 'cmjt.spent' }), outDir: dir, log: () => undefined });
     try {
       expect(agent.status().renewals).toBe(1);
+      expect(agent.nodeId).toBe(`${NS}/his/${his.name}`);
       expect(readCertificate(agent.sdsDir, 'default')!.certChainPem).not.toBe(before);
     } finally {
       agent.stop();
