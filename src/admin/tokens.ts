@@ -149,22 +149,28 @@ export class TokenStore {
       ...(req.ttlMs ? { expiresAt: new Date(now.getTime() + req.ttlMs).toISOString() } : {}),
       sha256: sha256(token).toString('hex'),
     };
-    const saved = await this.replace(new Map([...this.tokens, [id, stored]]));
+    const saved = await this.replace((tokens) => new Map([...tokens, [id, stored]]));
     return saved.ok ? ok({ info: publicInfo(stored), token }) : saved;
   }
 
   async revoke(id: string): Promise<Result<TokenInfo>> {
     const stored = this.tokens.get(id);
     if (!stored) return fail([{ code: 'NOT_FOUND', resource: `token ${id}`, message: 'no such token' }]);
-    const next = new Map(this.tokens);
-    next.delete(id);
-    const saved = await this.replace(next);
+    const saved = await this.replace((tokens) => {
+      const next = new Map(tokens);
+      next.delete(id);
+      return next;
+    });
     return saved.ok ? ok(publicInfo(stored)) : saved;
   }
 
-  /** Persists first, then switches memory over, so a failed write changes nothing. */
-  private replace(next: ReadonlyMap<string, StoredToken>): Promise<Result<void>> {
+  /**
+   * Persists first, then switches memory over, so a failed write changes nothing. The change is
+   * applied to the tokens as they are when its turn comes, so concurrent changes never lose one.
+   */
+  private replace(change: (tokens: ReadonlyMap<string, StoredToken>) => ReadonlyMap<string, StoredToken>): Promise<Result<void>> {
     return this.writer.run(async () => {
+      const next = change(this.tokens);
       if (this.path) {
         try {
           await writeFileDurably(this.path, `${JSON.stringify({ version: 1, tokens: [...next.values()] }, null, 2)}\n`);

@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TokenStore } from '../../../src/admin/tokens.ts';
 
@@ -38,5 +41,21 @@ describe('operator tokens', () => {
     expect(bad.ok ? [] : bad.errors.map((e) => e.field)).toEqual(['name', 'namespaces', 'ttlSeconds']);
     const viewerWithNs = await tokens.create({ name: 'v', role: 'viewer', namespaces: ['clinical'], createdBy: 'test' });
     expect(viewerWithNs.ok ? [] : viewerWithNs.errors.map((e) => e.code)).toEqual(['SCHEMA']);
+  });
+});
+
+describe('TokenStore under concurrent changes', () => {
+  it('keeps every token created at the same time', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'clinimesh-tokens-race-'));
+    try {
+      const store = await TokenStore.open(dir);
+      if (!store.ok) throw new Error('open');
+      await Promise.all(Array.from({ length: 10 }, (_, i) => store.value.create({ name: `t${i}`, role: 'viewer', namespaces: [], createdBy: 'test' })));
+      expect(store.value.size).toBe(10);
+      const reopened = await TokenStore.open(dir);
+      expect(reopened.ok && reopened.value.size).toBe(10);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
