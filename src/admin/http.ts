@@ -1,5 +1,5 @@
 // The admin HTTPS API: apply/delete manifests, read state and per-sidecar status, config dumps,
-// operator tokens, join tokens, history, health and Prometheus metrics. Every call but /healthz and
+// operator tokens, join tokens, history, proxy status, describe, version, health and Prometheus metrics. Every call but /healthz and
 // /readyz (and /metrics with `metricsPublic`) needs a bearer token, and Host/Origin must be ours.
 // Input is YAML or JSON text; every error is a list of problems, and the HTTP status says which kind.
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -9,9 +9,12 @@ import type { JsonObject } from '../xds/resources/json.ts';
 import { PUSH_ORDER, SECRET, shortName } from '../xds/resources/type-urls.ts';
 import type { AdminCall, AdminDeps } from './deps.ts';
 import { checkHostAndOrigin } from './host-check.ts';
+import { describeManifest } from './describe-routes.ts';
 import { applyOrDelete, deleteOne } from './manifest-routes.ts';
 import { createJoinToken, createToken, history, listTokens, migrateTrustDomain, revokeToken, rotateRoot } from './operator-routes.ts';
 import { send, sendProblems } from './respond.ts';
+import { proxyStatus } from './sync-routes.ts';
+import { version } from './version-routes.ts';
 import type { Principal } from './tokens.ts';
 
 export type { AdminDeps, JoinTokenIssuer } from './deps.ts';
@@ -69,6 +72,10 @@ async function authenticatedRoute(call: AdminCall, key: string): Promise<void> {
       return send(res, 200, { revision: cp.state().revision, sidecars: deps.statuses.toJSON(), ...(deps.extraStatus?.() ?? {}) });
     case 'GET /v1/sidecars':
       return send(res, 200, deps.statuses.toJSON());
+    case 'GET /v1/proxy-status':
+      return proxyStatus(call);
+    case 'GET /v1/version':
+      return version(call);
     case 'GET /v1/manifests':
       return send(res, 200, { revision: cp.state().revision, manifests: cp.store.list() });
     case 'GET /v1/config_dump':
@@ -97,6 +104,8 @@ async function authenticatedRoute(call: AdminCall, key: string): Promise<void> {
   if (revoke) return revokeToken(call, revoke[1]!);
   const del = /^DELETE \/v1\/manifests\/([A-Za-z]+)\/(?:([a-z0-9-]+)\/)?([a-z0-9-]+)$/.exec(key);
   if (del) return deleteOne(call, del[1]!, del[2], del[3]!);
+  const described = /^GET \/v1\/describe\/([A-Za-z]+)\/(?:([a-z0-9-]+)\/)?([a-z0-9-]+)$/.exec(key);
+  if (described) return describeManifest(call, described[1]!, described[2], described[3]!);
   sendProblems(res, [{ code: 'NOT_FOUND', message: `no route ${key}` }], 404);
 }
 

@@ -1,14 +1,17 @@
 // Changing manifests through the admin API: POST /v1/apply, POST /v1/delete and
 // DELETE /v1/manifests/<Kind>/[<namespace>/]<name>. Every document is authorized before anything
 // is applied; one forbidden document refuses the whole request. Changes land in the history.
+// A body is either YAML (curl: `--data-binary @file.yaml`, named by `?file=`) or, from the CLI, JSON
+// `{files: [{name, text}]}`: each file parsed under its own name, so problems carry its exact
+// line:col and manifests keep it as their origin.
 import type { ApplyOutcome } from '../control/control-plane.ts';
-import type { Problem, Result } from '../errors.ts';
-import { parseManifestText } from '../manifest/index.ts';
+import { fail, type Problem, type Result } from '../errors.ts';
+import { parseManifestSources, parseManifestText, type ManifestSource } from '../manifest/load.ts';
 import { manifestId, type Manifest, type ManifestKind } from '../manifest/types.ts';
 import type { ManifestRef } from '../store/store.ts';
 import { authorizeManifests, scopeOf } from './authorize.ts';
 import type { AdminCall } from './deps.ts';
-import { readBody, send, sendProblems } from './respond.ts';
+import { BODY_TOO_LARGE, readBody, send, sendProblems } from './respond.ts';
 
 const KINDS: readonly ManifestKind[] = ['Mesh', 'Service', 'AccessPolicy'];
 
@@ -38,8 +41,8 @@ async function finish(call: AdminCall, result: Result<ApplyOutcome>, action: 'ap
 export async function applyOrDelete(call: AdminCall, action: 'apply' | 'delete'): Promise<void> {
   const { deps, req, res, url, principal } = call;
   const body = await readBody(req);
-  if (body === undefined) return send(res, 413, { errors: [{ code: 'SCHEMA', message: 'body too large' }] });
-  const parsed = parseManifestText(body, url.searchParams.get('file') ?? '<request>');
+  if (body === undefined) return sendProblems(res, [BODY_TOO_LARGE], 413);
+  const parsed = isJson(req.headers['content-type']) ? parseSources(body) : parseManifestText(body, url.searchParams.get('file') ?? '<request>');
   if (!parsed.ok) {
     deps.metrics.applies.inc({ result: 'invalid' });
     return sendProblems(res, parsed.errors, 400);
@@ -54,6 +57,35 @@ export async function applyOrDelete(call: AdminCall, action: 'apply' | 'delete')
   const cp = deps.controlPlane;
   const result = action === 'apply' ? await cp.apply(parsed.value, dryRun) : await cp.delete(refs, dryRun);
   return finish(call, result, action, dryRun);
+}
+
+function isJson(contentType: string | undefined): boolean {
+  return /^application\/json\b/i.test(contentType ?? '');
+}
+
+const SOURCES_SHAPE = 'body must be JSON {"files": [{"name": "...", "text": "..."}]} (or send YAML as application/yaml)';
+
+function sourcesOf(json: unknown): ManifestSource[] | undefined {
+  const files = (json as { files?: unknown } | null)?.files;
+  if (!Array.isArray(files) || files.length === 0) return undefined;
+  const sources: ManifestSource[] = [];
+  for (const f of files as unknown[]) {
+    const { name, text } = (f ?? {}) as { name?: unknown; text?: unknown };
+    if (typeof name !== 'string' || name === '' || typeof text !== 'string') return undefined;
+    sources.push({ name, text });
+  }
+  return sources;
+}
+
+function parseSources(body: string): Result<Manifest[]> {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return fail([{ code: 'SCHEMA', message: SOURCES_SHAPE }]);
+  }
+  const sources = sourcesOf(json);
+  return sources ? parseManifestSources(sources) : fail([{ code: 'SCHEMA', message: SOURCES_SHAPE }]);
 }
 
 export async function deleteOne(call: AdminCall, kind: string, namespace: string | undefined, name: string): Promise<void> {

@@ -4,7 +4,12 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { fail, formatProblem, ok, type Problem, type Result } from '../errors.ts';
 
-const MAX_BODY = 4 << 20;
+/** The largest request body the admin API reads (4 MiB); stated in the 413 answer and `apply --help`. */
+export const MAX_BODY_BYTES = 4 << 20;
+export const MAX_BODY_TEXT = '4 MiB';
+
+/** The problem of a body over the limit (HTTP 413). */
+export const BODY_TOO_LARGE: Problem = { code: 'SCHEMA', message: `the request body is larger than the admin API's limit of ${MAX_BODY_TEXT} (${MAX_BODY_BYTES} bytes); apply fewer files at a time` };
 
 export function send(res: ServerResponse, status: number, body: unknown, type = 'application/json', headers: OutgoingHttpHeaders = {}): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body, null, 2);
@@ -34,7 +39,7 @@ export async function readBody(req: IncomingMessage): Promise<string | undefined
   let size = 0;
   for await (const c of req as AsyncIterable<Buffer>) {
     size += c.length;
-    if (size > MAX_BODY) return undefined;
+    if (size > MAX_BODY_BYTES) return undefined;
     chunks.push(c);
   }
   return Buffer.concat(chunks).toString('utf8');
@@ -43,7 +48,7 @@ export async function readBody(req: IncomingMessage): Promise<string | undefined
 /** A JSON object body, or a SCHEMA problem naming what was expected. */
 export async function readJsonObject(req: IncomingMessage, expected: string): Promise<Result<Record<string, unknown>>> {
   const text = await readBody(req);
-  if (text === undefined) return fail([{ code: 'SCHEMA', message: 'body too large' }]);
+  if (text === undefined) return fail([BODY_TOO_LARGE]);
   try {
     const json: unknown = JSON.parse(text);
     if (typeof json === 'object' && json !== null && !Array.isArray(json)) return ok(json as Record<string, unknown>);

@@ -38,6 +38,22 @@ export function parseManifestText(text: string, file: string): Result<Manifest[]
   return finish(c);
 }
 
+/** One file's text as sent by a client (the CLI sends each file apart, so positions stay exact). */
+export interface ManifestSource {
+  readonly name: string;
+  readonly text: string;
+}
+
+/**
+ * The manifests of several files, each parsed under its own name (positions and origins name the
+ * real file and line), with duplicates across files found as in `loadManifests`.
+ */
+export function parseManifestSources(sources: readonly ManifestSource[]): Result<Manifest[]> {
+  const c: Collected = { manifests: [], problems: [] };
+  for (const s of sources) collectText(s.text, s.name, c);
+  return finish(c);
+}
+
 /**
  * Every manifest under `paths` (files, and `*.yaml`/`*.yml` in directories, recursively, sorted),
  * with the problems of all files reported together.

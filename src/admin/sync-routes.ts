@@ -1,0 +1,55 @@
+// GET /v1/proxy-status: each connected sidecar's sync state per xDS type, judged against what the
+// cache holds for it now (istioctl's proxy-status): SYNCED (it ACKed the current version), NACKED
+// (it rejected the current version; Envoy's text is kept), STALE (the current version is not ACKed
+// yet: in flight, or not yet sent) or NOT SENT (it never asked for that type). `apply --wait` polls it.
+import type { SnapshotCache } from '../xds/cache/snapshot.ts';
+import { PUSH_ORDER, shortName, type TypeUrl } from '../xds/resources/type-urls.ts';
+import type { SidecarStatus, TypeStatus } from '../xds/status.ts';
+import type { AdminCall } from './deps.ts';
+import { send } from './respond.ts';
+
+export type SyncState = 'SYNCED' | 'STALE' | 'NACKED' | 'NOT SENT';
+
+export interface TypeSync {
+  readonly state: SyncState;
+  /** The version the cache holds for this sidecar now. */
+  readonly current?: string;
+  readonly sent?: string;
+  readonly acked?: string;
+  /** Envoy's error text, when the current version was rejected. */
+  readonly nack?: { readonly version: string; readonly error: string; readonly at: string };
+}
+
+export interface SidecarSync {
+  readonly node: string;
+  readonly transport: 'ads' | 'rest';
+  readonly connectedSince: string;
+  readonly ageSeconds: number;
+  readonly types: Readonly<Record<string, TypeSync>>;
+}
+
+export function typeSync(current: string | undefined, t: TypeStatus | undefined): TypeSync {
+  const base = { current, sent: t?.sentVersion, acked: t?.ackedVersion };
+  if (!t || (t.sentVersion === undefined && t.ackedVersion === undefined && !t.lastNack)) return { ...base, state: 'NOT SENT' };
+  if (current !== undefined && t.ackedVersion === current) return { ...base, state: 'SYNCED' };
+  if (t.lastNack && t.lastNack.version === current) {
+    return { ...base, state: 'NACKED', nack: { version: t.lastNack.version, error: t.lastNack.error, at: t.lastNack.at } };
+  }
+  return { ...base, state: 'STALE' };
+}
+
+export function sidecarSync(cache: SnapshotCache, s: SidecarStatus, now = Date.now()): SidecarSync {
+  const types: Record<string, TypeSync> = {};
+  for (const t of PUSH_ORDER as readonly TypeUrl[]) types[shortName(t)] = typeSync(cache.get(s.nodeId, t)?.version, s.types.get(t));
+  const ageSeconds = Math.max(0, Math.round((now - Date.parse(s.connectedSince)) / 1000));
+  return { node: s.nodeId, transport: s.transport, connectedSince: s.connectedSince, ageSeconds, types };
+}
+
+export function proxyStatus(call: AdminCall): void {
+  const { deps } = call;
+  const sidecars = deps.statuses
+    .all()
+    .map((s) => sidecarSync(deps.cache, s))
+    .sort((a, b) => a.node.localeCompare(b.node) || a.connectedSince.localeCompare(b.connectedSince));
+  send(call.res, 200, { revision: deps.controlPlane.state().revision, sidecars });
+}
