@@ -22,7 +22,8 @@ import type { ConsulConfig } from './discovery/consul-config.ts';
 import { ConsulRegistrar } from './discovery/consul-register.ts';
 import { ConsulWatcher } from './discovery/consul.ts';
 import { rotateRoot } from './identity/root-rotation.ts';
-import { Metrics } from './admin/metrics.ts';
+import { Metrics, timeApplies } from './admin/metrics.ts';
+import { heldCertificateExpiries } from './identity/certificate-expiries.ts';
 import { ControlPlane } from './control/control-plane.ts';
 import { Reconciler } from './control/reconciler.ts';
 import { ClinimeshError, type Result } from './errors.ts';
@@ -153,6 +154,7 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
   const signer = new WorkloadSigner(ca, { workloadTtlMs: o.workloadCertTtlMs, xdsTtlMs: o.agentCredentialTtlMs });
   const attestor = new Attestor(joinTokens, o.kubernetes ? new KubernetesAttestor(o.kubernetes) : undefined);
   const controlPlane = new ControlPlane(store, reconciler, xdsTls ? (ref, ctx) => authenticateSidecar(trustDomains.accepted(), ref, ctx) : undefined, trustDomain);
+  timeApplies(controlPlane, metrics);
 
   const batcher = new EndpointBatcher((sets) => controlPlane.updateEndpoints(sets), o.endpointBatch);
   let consul: ConsulSync | undefined;
@@ -181,6 +183,8 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
   });
   const rotation = { ca, signer, reconciler, cache, statuses, onRootsChanged: (phase: 'begin' | 'complete') => (phase === 'begin' ? serving.refreshTrust() : serving.refresh()) };
   metrics.watchConsul(() => consul?.status() ?? []);
+  metrics.watchSidecars(() => statuses.all());
+  metrics.watchCertificates(() => heldCertificateExpiries(ca, serving));
   const admin = orThrow(
     await startAdminListener({
       deps: {

@@ -18,6 +18,7 @@ export function controlPlaneSpiffeId(trustDomain: string): string {
 
 export class ControlPlaneIdentity implements experimental.CertificateProvider {
   private tls!: XdsTls;
+  private expiresAt = new Date(0);
   private timer: NodeJS.Timeout | undefined;
   private readonly caListeners = new Set<CaListener>();
   private readonly identityListeners = new Set<IdentityListener>();
@@ -34,11 +35,17 @@ export class ControlPlaneIdentity implements experimental.CertificateProvider {
     return this.tls;
   }
 
+  /** When the serving certificate in use expires. */
+  notAfter(): Date {
+    return this.expiresAt;
+  }
+
   /** Re-issues the serving certificate and re-reads the trust bundle (after a root rotation). */
   refresh(): void {
     const issuedAt = new Date();
     const cert = this.ca.issueWorkload(CONTROL_PLANE_ID, { dnsNames: [...this.dnsNames] });
     this.tls = { certChainPem: cert.certChainPem, privateKeyPem: cert.privateKeyPem, trustBundlePem: this.ca.trustBundle().join('\n') };
+    this.expiresAt = cert.notAfter;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.refresh(), rotationDelayMs({ notBefore: issuedAt, notAfter: cert.notAfter }, Math.random, issuedAt)).unref();
     for (const l of this.caListeners) l(this.caUpdate());
