@@ -1,11 +1,13 @@
 // kind: Service — a clinical service: its ports, how its instances are discovered (listed here or
 // found in Consul), the instances themselves, and the upstream services it calls.
+import { isMap, isScalar } from 'yaml';
 import { checkServiceEntries } from './check-service.ts';
 import { dnsLabel, hostOrIp, ipAddress, portNumber } from './field-values.ts';
 import { DEFAULT_NAMESPACE, type KindSchema } from './kind-schema.ts';
 import type { DiscoveryMode, Instance, Locality, Protocol, Service, ServicePort, Upstream } from './types.ts';
 import {
   bool,
+  childPath,
   complete,
   intIn,
   listOf,
@@ -77,6 +79,44 @@ function upstreamReader(ownNamespace: string): Reader<Upstream> {
   };
 }
 
+// Kubernetes label syntax, so labels can be copied between the two: an optional DNS-subdomain
+// prefix and "/", then a name of at most 63 characters; values the same, or empty.
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_PREFIX = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function isLabelKey(key: string): boolean {
+  const slash = key.lastIndexOf('/');
+  const prefix = slash < 0 ? undefined : key.slice(0, slash);
+  const name = key.slice(slash + 1);
+  return (
+    LABEL_NAME.test(name) && (prefix === undefined || (prefix.length <= 253 && LABEL_PREFIX.test(prefix)))
+  );
+}
+
+const readLabels: Reader<Record<string, string>> = (r, node, path) => {
+  const labels = stringMap(r, node, path);
+  if (labels === undefined || !isMap(node)) return labels;
+  for (const { key, value } of node.items) {
+    if (!isScalar(key) || !isScalar(value)) continue;
+    const name = String(key.value);
+    const text = labels[name];
+    if (text === undefined) continue;
+    if (!isLabelKey(name))
+      r.report(
+        key,
+        childPath(path, name),
+        `${JSON.stringify(name)} is not a label key ([prefix/]name, name of at most 63 letters, digits, "-", "_", ".")`,
+      );
+    if (text !== '' && !LABEL_NAME.test(text))
+      r.report(
+        value,
+        childPath(path, name),
+        `${JSON.stringify(text)} is not a label value (at most 63 letters, digits, "-", "_", ".")`,
+      );
+  }
+  return labels;
+};
+
 const consulServiceName = stringWhere((s) => /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(s), 'a Consul service name');
 
 function readDiscovery(spec: MapFields | undefined, name: string): Service['discovery'] {
@@ -90,8 +130,10 @@ function readDiscovery(spec: MapFields | undefined, name: string): Service['disc
 
 export const serviceSchema: KindSchema<Service> = {
   namespaced: true,
-  read(doc, { name, namespace = SERVICE_DEFAULTS.namespace, origin }) {
+  metadataFields: ['labels'],
+  read(doc, { name, namespace = SERVICE_DEFAULTS.namespace, origin, metadata }) {
     const r = doc.r;
+    const labels = metadata?.optional('labels', readLabels);
     const spec = doc.required('spec', mapOf(['ports', 'discovery', 'instances', 'upstreams']));
     const ports = spec?.required('ports', listOf(readPort));
     if (ports?.length === 0) r.reportAt('spec.ports', 'a service needs at least one port');
@@ -123,6 +165,7 @@ export const serviceSchema: KindSchema<Service> = {
       kind: 'Service',
       name,
       namespace,
+      ...(labels !== undefined && { labels }),
       ports: validPorts,
       discovery,
       instances: validInstances,

@@ -63,7 +63,8 @@ export function validateDocument(raw: RawDocument): DocumentResult {
   if (k === undefined) return { problems: r.problems };
   const schema: KindSchema = KIND_SCHEMAS[k];
 
-  const metadata = doc.required('metadata', mapOf(schema.namespaced ? ['name', 'namespace'] : ['name']));
+  const envelopeFields = schema.namespaced ? ['name', 'namespace'] : ['name'];
+  const metadata = doc.required('metadata', mapOf([...envelopeFields, ...(schema.metadataFields ?? [])]));
   const name = metadata?.required('name', dnsLabel);
   const namespace = schema.namespaced
     ? (metadata?.optional('namespace', dnsLabel) ?? DEFAULT_NAMESPACE)
@@ -73,6 +74,7 @@ export function validateDocument(raw: RawDocument): DocumentResult {
   const manifest = schema.read(doc, {
     name: name ?? '',
     ...(namespace !== undefined && { namespace }),
+    ...(metadata !== undefined && { metadata }),
     origin,
   });
 

@@ -106,6 +106,11 @@ export interface Service {
   readonly kind: 'Service';
   readonly name: string;
   readonly namespace: string;
+  /**
+   * `metadata.labels`, Kubernetes-style; present only when written. `clinical.data: phi` marks a
+   * service that handles patient data, which `clinimesh analyze` holds to stricter rules.
+   */
+  readonly labels?: Readonly<Record<string, string>>;
   readonly ports: readonly ServicePort[];
   readonly discovery: { readonly mode: DiscoveryMode; readonly consulName?: string; readonly register: boolean };
   readonly instances: readonly Instance[];
