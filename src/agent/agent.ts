@@ -8,6 +8,7 @@ import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { XDS_CA_SECRET, XDS_CLIENT_SECRET, envoyBootstrap } from '../bootstrap/envoy-bootstrap.ts';
+import { grpcBootstrap } from '../bootstrap/grpc-bootstrap.ts';
 import { createCsr } from '../ca/csr.ts';
 import { rotationDelayMs } from '../ca/index.ts';
 import { ClinimeshError, fail, formatProblem, ok, type Result } from '../errors.ts';
@@ -18,7 +19,8 @@ import type { SignedIdentity, TrustBundleView } from '../identity/workload-signe
 import { WORKLOAD_SECRET } from '../xds/generate/secrets.ts';
 import type { XdsTransport } from '../xds/generate/types.ts';
 import { callControlPlane, pinnedRoot, splitHostPort, type ClientTls } from './control-plane-client.ts';
-import { ensureSecretDir, readCertificate, readTrustBundle, writeCertificate, writeTrustBundle, type CertAndKey } from './secret-files.ts';
+import { ensureSecretDir, PEM_FILES, readCertificate, readTrustBundle, writeCertificate, writePemFiles, writeTrustBundle, type CertAndKey } from './secret-files.ts';
+import { startXdsProxy, type ProxyCredential, type XdsProxy } from './xds-proxy.ts';
 
 export interface AgentOptions {
   /** The control plane's TLS port for agents and REST xDS, `host:port` (default port 18001). */
@@ -39,6 +41,12 @@ export interface AgentOptions {
   readonly bundlePollMs?: number;
   readonly log?: (line: string) => void;
   readonly random?: () => number;
+  /**
+   * A proxyless gRPC application instead of Envoy: the agent writes PEM files and a gRPC xDS
+   * bootstrap (grpc-bootstrap.json) and proxies the application's ADS stream over its mTLS
+   * credential from 127.0.0.1:`xdsProxyPort` (0 picks one).
+   */
+  readonly proxyless?: { readonly xdsProxyPort?: number };
 }
 
 export interface AgentStatus {
@@ -52,7 +60,10 @@ export interface AgentStatus {
 
 export interface RunningAgent {
   readonly nodeId: string;
+  /** envoy.json, or grpc-bootstrap.json for a proxyless application. */
   readonly bootstrapPath: string;
+  /** The local xDS proxy's port (proxyless only). */
+  readonly xdsProxyPort?: number;
   readonly sdsDir: string;
   status(): AgentStatus;
   /** Renews both certificates now (tests; `kill -HUP` in the CLI). */
@@ -84,6 +95,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const log = o.log ?? ((line: string) => console.error(`clinimesh agent: ${line}`));
   const outDir = resolve(o.outDir);
   const sdsDir = join(outDir, 'sds');
+  const pemDir = join(outDir, 'certs');
   mkdirSync(outDir, { recursive: true, mode: 0o700 });
   ensureSecretDir(sdsDir);
   const transport = o.transport ?? 'ads';
@@ -101,6 +113,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     writeTrustBundle(sdsDir, XDS_CA_SECRET, identity.trustBundlePem);
     writeCertificate(sdsDir, XDS_CLIENT_SECRET, next.xds);
     writeCertificate(sdsDir, WORKLOAD_SECRET, next.workload);
+    if (o.proxyless) writePemFiles(pemDir, next.workload, identity.trustBundlePem);
     held = next;
   };
 
@@ -204,18 +217,28 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const nodeId = `${h.identity.namespace}/${h.identity.service}/${instance}`;
   const [cpHost, cpPort] = splitHostPort(o.controlPlane);
   const [xdsHost, xdsPort] = o.xdsAddress ? splitHostPort(o.xdsAddress) : [cpHost, transport === 'ads' ? 18000 : cpPort];
-  const bootstrap = envoyBootstrap({
-    nodeId,
-    cluster: h.identity.service,
-    xdsHost,
-    xdsPort,
-    transport,
-    adminPort: o.envoyAdminPort ?? 15000,
-    metadata: o.auditLog ? { 'clinimesh.audit_log': o.auditLog } : {},
-    tls: { sdsDir },
-  });
-  const bootstrapPath = join(outDir, 'envoy.json');
-  writeFileSync(bootstrapPath, `${JSON.stringify(bootstrap, null, 2)}\n`);
+  let proxy: XdsProxy | undefined;
+  let bootstrapPath: string;
+  if (o.proxyless) {
+    const cp = (): ProxyCredential => ({ caPem: held!.identity.trustBundlePem, certChainPem: held!.xds.certChainPem, keyPem: held!.xds.keyPem });
+    proxy = await startXdsProxy(`${xdsHost}:${xdsPort}`, cp, o.proxyless.xdsProxyPort ?? 0);
+    bootstrapPath = join(outDir, 'grpc-bootstrap.json');
+    const certificates = { certFile: join(pemDir, PEM_FILES.cert), keyFile: join(pemDir, PEM_FILES.key), caFile: join(pemDir, PEM_FILES.ca) };
+    writeFileSync(bootstrapPath, `${JSON.stringify(grpcBootstrap({ nodeId, xdsServer: `127.0.0.1:${proxy.port}`, certificates }), null, 2)}\n`);
+  } else {
+    const bootstrap = envoyBootstrap({
+      nodeId,
+      cluster: h.identity.service,
+      xdsHost,
+      xdsPort,
+      transport,
+      adminPort: o.envoyAdminPort ?? 15000,
+      metadata: o.auditLog ? { 'clinimesh.audit_log': o.auditLog } : {},
+      tls: { sdsDir },
+    });
+    bootstrapPath = join(outDir, 'envoy.json');
+    writeFileSync(bootstrapPath, `${JSON.stringify(bootstrap, null, 2)}\n`);
+  }
   schedule();
   const poller = setInterval(() => void pollBundle(), o.bundlePollMs ?? 30_000);
   poller.unref();
@@ -224,6 +247,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   return {
     nodeId,
     bootstrapPath,
+    ...(proxy && { xdsProxyPort: proxy.port }),
     sdsDir,
     status: () => ({
       spiffeId: held!.identity.spiffeId,
@@ -238,6 +262,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       stopped = true;
       clearTimeout(timer);
       clearInterval(poller);
+      void proxy?.close();
     },
   };
 }

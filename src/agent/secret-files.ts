@@ -54,3 +54,19 @@ export function readTrustBundle(sdsDir: string, name: string): string | undefine
     return undefined;
   }
 }
+
+/** A proxyless application's files, as gRPC's file_watcher certificate provider reads them. */
+export const PEM_FILES = { cert: 'cert.pem', key: 'key.pem', ca: 'ca.pem' } as const;
+
+/** Each file is moved into place whole; gRPC re-reads them at its refresh interval. */
+export function writePemFiles(pemDir: string, c: CertAndKey, bundlePem: string): void {
+  ensureSecretDir(pemDir);
+  const put = (name: string, text: string) => {
+    const staged = join(dirname(pemDir), `.${name}.${process.pid}.staged`);
+    writeFileSync(staged, text, { mode: 0o600 });
+    renameSync(staged, join(pemDir, name));
+  };
+  put(PEM_FILES.ca, bundlePem);
+  put(PEM_FILES.cert, c.certChainPem);
+  put(PEM_FILES.key, c.keyPem);
+}

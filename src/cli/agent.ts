@@ -10,9 +10,12 @@ import type { Evidence } from '../identity/attestation.ts';
 export const usage = `clinimesh agent --control-plane HOST:PORT --out-dir DIR (--join-token T | --join-token-file F | --k8s-token-file F)
   [--instance NAME (default: the token's, else $POD_NAME, else the host name)] [--ca-file FILE]
   [--transport ads|rest] [--xds-address HOST:PORT] [--envoy-admin-port 15000] [--audit-log PATH]
-  [--bundle-poll 30s]
+  [--bundle-poll 30s] [--proxyless [--xds-proxy-port 15010]]
 Attests this workload to the control plane (HTTPS port, default 18001), makes its keys locally, and
-writes DIR/envoy.json and DIR/sds/ for Envoy: run \`envoy -c DIR/envoy.json\` beside it.`;
+writes DIR/envoy.json and DIR/sds/ for Envoy: run \`envoy -c DIR/envoy.json\` beside it.
+With --proxyless it serves a proxyless gRPC application instead: DIR/grpc-bootstrap.json (set
+GRPC_XDS_BOOTSTRAP to it), certificate files in DIR/certs/, and a loopback xDS proxy that carries the
+application's ADS stream to the control plane over the agent's mutual TLS.`;
 
 function seconds(text: string | undefined, fallback: number): number {
   if (!text) return fallback;
@@ -39,6 +42,8 @@ export async function agentCommand(args: string[]): Promise<number> {
         'envoy-admin-port': { type: 'string', default: '15000' },
         'audit-log': { type: 'string' },
         'bundle-poll': { type: 'string' },
+        proxyless: { type: 'boolean', default: false },
+        'xds-proxy-port': { type: 'string', default: '15010' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -76,6 +81,7 @@ export async function agentCommand(args: string[]): Promise<number> {
       envoyAdminPort: Number(values['envoy-admin-port']),
       auditLog: values['audit-log'],
       bundlePollMs: pollMs,
+      ...(values.proxyless && { proxyless: { xdsProxyPort: Number(values['xds-proxy-port']) } }),
     });
     process.on('SIGHUP', () => void agent.renewNow());
     const stop = () => {

@@ -1,8 +1,10 @@
 // A proxyless gRPC client served by clinimesh: EMR's grpc-js-xds channel to `xds:///imaging.clinical`
 // gets its listener, route, cluster and endpoints from clinimesh over ADS, and calls two imaging
-// instances that sit behind real Envoy sidecars demanding mutual TLS (mesh mode STRICT). The client
-// proves EMR's SPIFFE identity with certificate-provider files from its bootstrap; removing an
-// imaging instance moves every call to the other.
+// instances that sit behind real Envoy sidecars demanding mutual TLS (mesh mode STRICT). EMR joins as
+// any workload does, with a join token and its node agent: the agent writes the certificate files the
+// client's bootstrap names and carries its ADS stream to the control plane over mutual TLS, so no
+// plaintext xDS port is opened. Removing an imaging instance moves every call to the other.
+import { readFile } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { spiffeId } from '../../src/ca/spiffe.ts';
 import { nodeId } from '../../src/control/node-id.ts';
@@ -10,7 +12,7 @@ import { startControlPlane, type RunningControlPlane } from '../../src/main.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE } from '../../src/xds/resources/type-urls.ts';
 import { describeWithEnvoy, dumpLogsOnFailure, type EnvoyHandle } from '../helpers/envoy.ts';
 import { dropConnectionsTo, proxylessImagingClient, startImagingServer, type GrpcUpstream, type ImagingClient } from '../helpers/grpc.ts';
-import { applyYaml, emrManifest, instances, meshManifest, NS, serviceManifest, startSidecar, writeProxylessCredential, type TestInstance } from '../helpers/mesh.ts';
+import { applyYaml, emrManifest, instances, meshManifest, NS, serviceManifest, startNodeAgent, startSidecar, type TestInstance } from '../helpers/mesh.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const IMAGING_MESH_PORT = 15041;
@@ -24,6 +26,7 @@ const emrCallingImaging = (emr: TestInstance) => emrManifest(emr, ['{ service: i
 describeWithEnvoy('a proxyless gRPC client (grpc-js-xds) calls imaging through mTLS sidecars', () => {
   let cp: RunningControlPlane;
   let client: ImagingClient | undefined;
+  let agent: Awaited<ReturnType<typeof startNodeAgent>> | undefined;
   const envoys: EnvoyHandle[] = [];
   const apps: GrpcUpstream[] = [];
   const imaging = instances('imaging', 2);
@@ -45,20 +48,20 @@ describeWithEnvoy('a proxyless gRPC client (grpc-js-xds) calls imaging through m
   }
 
   beforeAll(async () => {
-    cp = await startControlPlane({ trustDomain: 'hospital.local', xdsPort: 0, xdsRestPort: 0, adminPort: 0, plaintextXdsPort: 0 });
+    cp = await startControlPlane({ trustDomain: 'hospital.local', xdsPort: 0, xdsRestPort: 0, adminPort: 0 });
     await applyYaml(cp, [meshManifest, imagingManifest(imaging), emrCallingImaging(emr)].join('---\n'));
     for (const i of imaging) apps.push(await startImagingServer({ name: i.name, host: i.address, port: IMAGING_APP_PORT }));
     envoys.push(...(await Promise.all(imaging.map((i) => startSidecar(cp, 'imaging', i.name)))));
-    // EMR's certificate files, read by grpc-js-xds's file_watcher.
-    const credential = await writeProxylessCredential(cp, 'emr');
-    client = proxylessImagingClient('imaging.clinical', { nodeId: emrNode, xdsPort: cp.plaintextXdsPort!, credential });
+    agent = await startNodeAgent(cp, 'emr', emr.name, { proxyless: true });
+    client = proxylessImagingClient('imaging.clinical', JSON.parse(await readFile(agent.bootstrapPath, 'utf8')) as object);
     await waitFor(async () => (await client!.query('warm-up', 2_000)).served_by, { what: 'the proxyless client to reach imaging', timeoutMs: 20_000 });
   });
 
   afterEach(dumpLogsOnFailure(() => envoys));
   afterAll(async () => {
     client?.close();
-    if (cp?.plaintextXdsPort) dropConnectionsTo(cp.plaintextXdsPort);
+    if (agent?.xdsProxyPort) dropConnectionsTo(agent.xdsProxyPort);
+    agent?.stop();
     await Promise.all(envoys.map((e) => e.stop()));
     await Promise.all(apps.map((a) => a.close()));
     await cp?.stop();

@@ -4,7 +4,6 @@
 import { Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { register as registerXds, XdsChannelCredentials } from '@grpc/grpc-js-xds';
-import { PROXYLESS_CERT_PROVIDER } from '../../src/xds/generate/proxyless.ts';
 
 export interface ImagingQuery {
   study: string;
@@ -68,33 +67,6 @@ export async function startImagingServer({ name, host, port }: { name: string; h
   };
 }
 
-export interface ProxylessOptions {
-  /** The node id, `<namespace>/<service>/<instance>`. */
-  nodeId: string;
-  /** clinimesh's loopback plaintext ADS port (grpc-js-xds cannot use TLS to the control plane). */
-  xdsPort: number;
-  /** The workload credential (cert, key, trust bundle files) for mTLS to the mesh's sidecars. */
-  credential?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string };
-}
-
-/** The bootstrap a proxyless client of clinimesh uses, as grpc-js-xds reads it. */
-export function proxylessBootstrap(o: ProxylessOptions): object {
-  const bootstrap: Record<string, unknown> = {
-    xds_servers: [{ server_uri: `127.0.0.1:${o.xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
-    node: { id: o.nodeId, cluster: o.nodeId.split('/')[1], locality: {}, metadata: { 'clinimesh.proxyless': true } },
-  };
-  if (o.credential) {
-    const config = {
-      certificate_file: o.credential.certFile,
-      private_key_file: o.credential.keyFile,
-      ca_certificate_file: o.credential.caFile,
-      refresh_interval: '10s',
-    };
-    bootstrap.certificate_providers = { [PROXYLESS_CERT_PROVIDER]: { plugin_name: 'file_watcher', config } };
-  }
-  return bootstrap;
-}
-
 export interface ImagingClient {
   query(study: string, timeoutMs?: number): Promise<ImagingAnswer>;
   close(): void;
@@ -105,10 +77,10 @@ export interface ImagingClient {
  * the process-wide GRPC_XDS_BOOTSTRAP). Security comes from the cluster's TLS context; without
  * one, XdsChannelCredentials falls back to plaintext.
  */
-export function proxylessImagingClient(target: string, o: ProxylessOptions): ImagingClient {
+export function proxylessImagingClient(target: string, bootstrap: object): ImagingClient {
   registerXds();
   const client = new ImagingClientCtor(`xds:///${target}`, new XdsChannelCredentials(grpc.credentials.createInsecure()), {
-    'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config': JSON.stringify(proxylessBootstrap(o)),
+    'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config': JSON.stringify(bootstrap),
   });
   const query = client['query'] as unknown as (
     req: ImagingQuery,

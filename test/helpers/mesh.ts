@@ -1,6 +1,6 @@
 // A small EMR → HIS mesh on fresh loopback addresses (one per instance, like pod IPs), its
 // manifests, its sidecars started from clinimesh's own bootstraps, and the apps behind them.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAgent, type RunningAgent } from '../../src/agent/agent.ts';
@@ -85,6 +85,8 @@ export function joinToken(cp: RunningControlPlane, service: string, instance?: s
 
 export interface AgentOptions {
   readonly transport?: XdsTransport;
+  /** For a proxyless gRPC application: PEM files, a gRPC bootstrap and a local xDS proxy. */
+  readonly proxyless?: boolean;
   /** How often the agent polls the trust bundle (root rotations); tests keep it short. */
   readonly bundlePollMs?: number;
   readonly namespace?: string;
@@ -107,6 +109,7 @@ export async function startNodeAgent(cp: RunningControlPlane, service: string, i
     envoyAdminPort: 0,
     bundlePollMs: o.bundlePollMs ?? 500,
     log: () => undefined,
+    ...(o.proxyless && { proxyless: {} }),
   });
   const stopAgent = agent.stop;
   return Object.assign(agent, {
@@ -148,18 +151,4 @@ export async function startSidecar(
     agent.stop();
     throw e;
   }
-}
-
-/**
- * Certificate files for a proxyless gRPC client (grpc-js-xds reads them with its file_watcher
- * provider). Proxyless workloads have no node agent yet, so the test issues them from the CA.
- */
-export async function writeProxylessCredential(cp: RunningControlPlane, service: string, namespace = NS): Promise<{ certFile: string; keyFile: string; caFile: string }> {
-  const cert = cp.ca.issueWorkload({ namespace, service });
-  const dir = await mkdtemp(join(tmpdir(), `clinimesh-cred-${service}-`));
-  const files = { certFile: join(dir, 'xds.crt'), keyFile: join(dir, 'xds.key'), caFile: join(dir, 'ca.crt') };
-  await writeFile(files.certFile, cert.certChainPem);
-  await writeFile(files.keyFile, cert.privateKeyPem, { mode: 0o600 });
-  await writeFile(files.caFile, cp.ca.trustBundle().join('\n'));
-  return files;
 }
