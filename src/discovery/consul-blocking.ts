@@ -95,6 +95,10 @@ export interface BlockingQuery {
   fetch(index: bigint, waitMs: number, signal: AbortSignal): Promise<ConsulResponse>;
   /** Takes a good answer; throws if the body is unusable (counted as a failure, index kept). */
   handle(body: unknown, response: ConsulResponse): void;
+  /** The first failure after a good answer (or after the start): the outage begins. */
+  failing?(status: LoopStatus): void;
+  /** The first good answer after failures; `during` is the status the outage left. */
+  recovered?(during: LoopStatus): void;
 }
 
 export interface LoopSettings {
@@ -161,6 +165,7 @@ export class BlockingQueryLoop {
       if (res.index === undefined)
         throw new Error('response has no X-Consul-Index: blocking is not supported');
       this.query.handle(res.body, res);
+      const during = this.state;
       this.state = {
         ...this.state,
         index: nextIndex(this.state.index, res.index),
@@ -168,6 +173,7 @@ export class BlockingQueryLoop {
         consecutiveFailures: 0,
         retryInMs: undefined,
       };
+      if (during.consecutiveFailures > 0) this.query.recovered?.(during);
       return this.bucket.take();
     } catch (err) {
       if (signal.aborted) return 0;
@@ -181,6 +187,7 @@ export class BlockingQueryLoop {
         consecutiveFailures: failures,
         retryInMs,
       };
+      if (failures === 1) this.query.failing?.(this.state);
       return retryInMs;
     }
   }

@@ -2,7 +2,7 @@
 // mapped to EndpointSets and pushed to a sink only when the set changed. Fail-static: an error never
 // produces a set, so what the sink last received stays in force until Consul answers again.
 import type { EndpointSet, EndpointSink } from './endpoints.ts';
-import type { BackoffPolicy, Clock, LoopSettings, LoopStatus, RateLimit } from './consul-blocking.ts';
+import type { BackoffPolicy, BlockingQuery, Clock, LoopSettings, LoopStatus, RateLimit } from './consul-blocking.ts';
 import {
   BlockingQueryLoop,
   DEFAULT_BACKOFF,
@@ -12,6 +12,7 @@ import {
 } from './consul-blocking.ts';
 import type { ConsulHttp, ConsulResponse } from './consul-client.ts';
 import { canonicalEndpoints, endpointsFromEntries, parseHealthEntries } from './consul-health.ts';
+import { log as rootLog, type Logger } from '../log.ts';
 
 export interface ConsulWatcherOptions {
   readonly client: ConsulHttp;
@@ -24,6 +25,8 @@ export interface ConsulWatcherOptions {
   readonly rateLimit?: RateLimit;
   readonly clock?: Clock;
   readonly random?: () => number;
+  /** Outages and recoveries, one line each; default the process logger. */
+  readonly log?: Logger;
 }
 
 export interface ConsulServiceStatus {
@@ -71,11 +74,13 @@ export class ConsulWatcher {
   private readonly clock: Clock;
   private readonly waitMs: number;
   private readonly retiring = new Set<Promise<void>>();
+  private readonly log: Logger;
   private catalog: CatalogWatch | undefined;
   private stopped = false;
 
   constructor(private readonly options: ConsulWatcherOptions) {
     this.clock = options.clock ?? systemClock;
+    this.log = (options.log ?? rootLog).child({ component: 'consul' });
     this.waitMs = Math.min(MAX_WAIT_MS, Math.max(1, options.waitMs ?? 30_000));
   }
 
@@ -124,6 +129,7 @@ export class ConsulWatcher {
           if (res.filteredByAcls) throw new Error('catalog filtered by ACLs: the token lacks service:read');
           this.syncCatalog(body, owned, options.portName, options.keyFor, res.knownLeader !== false);
         },
+        ...this.outageLog('(catalog)', 'catalog/services'),
       },
       this.loopSettings(),
     );
@@ -219,10 +225,29 @@ export class ConsulWatcher {
       {
         fetch: (index, waitMs, signal) => this.fetch(path, index, waitMs, signal),
         handle: (body, res) => this.handle(serviceKey, loop, body, res),
+        ...this.outageLog(serviceKey, consulName),
       },
       this.loopSettings(),
     );
     return loop;
+  }
+
+  /**
+   * One warning when a watch starts failing and one line when it answers again, with how stale the
+   * endpoints in force are; the retries in between stay quiet (status and metrics count them).
+   */
+  private outageLog(service: string, consulName: string): Pick<BlockingQuery, 'failing' | 'recovered'> {
+    const staleSince = (s: LoopStatus) => s.lastSuccessAt ?? s.startedAt;
+    return {
+      failing: (s) => {
+        const stalenessSeconds = Math.round((this.clock.now() - staleSince(s)) / 1000);
+        this.log.warn({ service, consulName, error: s.lastError, stalenessSeconds, retryInMs: s.retryInMs, synced: s.lastSuccessAt !== undefined }, 'consul watch failing; keeping the last endpoints (fail static)');
+      },
+      recovered: (s) => {
+        const stalenessSeconds = Math.round((this.clock.now() - staleSince(s)) / 1000);
+        this.log.info({ service, consulName, stalenessSeconds, failures: s.consecutiveFailures, lastError: s.lastError }, 'consul watch recovered');
+      },
+    };
   }
 
   private handle(serviceKey: string, loop: BlockingQueryLoop, body: unknown, res: ConsulResponse): void {

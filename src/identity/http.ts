@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { fail, formatProblem, ok, type Problem, type Result } from '../errors.ts';
+import { log as rootLog, type Logger } from '../log.ts';
 import type { Attestor, Evidence } from './attestation.ts';
 import type { SignRequest, WorkloadSigner } from './workload-signer.ts';
 
@@ -13,7 +14,8 @@ export interface IdentityApiDeps {
   readonly signer: WorkloadSigner;
   /** Trust domains accepted in client certificates (the current one, and one a migration is leaving). */
   readonly trustDomains: () => readonly string[];
-  readonly log?: (line: string) => void;
+  /** Where attestations are logged (default the process logger); evidence is never logged. */
+  readonly log?: Logger;
 }
 
 const MAX_BODY = 64 << 10;
@@ -73,7 +75,7 @@ function provenIdentity(req: IncomingMessage, trustDomains: readonly string[]): 
 }
 
 export function identityApi(deps: IdentityApiDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
-  const log = deps.log ?? ((line: string) => console.error(line));
+  const log = deps.log ?? rootLog.child({ component: 'identity' });
   return (req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (req.method === 'GET' && path === '/v1/agent/bundle') {
@@ -92,7 +94,12 @@ export function identityApi(deps: IdentityApiDeps): (req: IncomingMessage, res: 
   };
 }
 
-async function attest(deps: IdentityApiDeps, req: IncomingMessage, res: ServerResponse, log: (line: string) => void): Promise<void> {
+/** Which kind of evidence a request carried (never the evidence itself). */
+function evidenceKind(e: Evidence): 'join-token' | 'kubernetes' {
+  return 'joinToken' in e ? 'join-token' : 'kubernetes';
+}
+
+async function attest(deps: IdentityApiDeps, req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
   const body = await readJson(req);
   if (!body.ok) return replyProblems(res, body.errors);
   const csrs = signRequestOf(body.value);
@@ -104,14 +111,19 @@ async function attest(deps: IdentityApiDeps, req: IncomingMessage, res: ServerRe
   if (unusable.length) return replyProblems(res, unusable);
   const instance = typeof body.value.instance === 'string' ? body.value.instance : undefined;
   const attested = await deps.attestor.attest(evidence.value, instance);
+  const remoteAddress = req.socket.remoteAddress;
   if (!attested.ok) {
-    log(`attestation refused from ${req.socket.remoteAddress}: ${attested.errors.map(formatProblem).join('; ')}`);
+    const reasons = attested.errors.map(formatProblem);
+    log.warn({ method: evidenceKind(evidence.value), remoteAddress, instance, reasons }, 'attestation refused');
     return replyProblems(res, attested.errors);
   }
   const a = attested.value;
   const signed = deps.signer.sign(a, csrs.value);
-  if (!signed.ok) return replyProblems(res, signed.errors);
-  log(`attested ${a.namespace}/${a.service}${a.instance ? `/${a.instance}` : ''} by ${a.subject}`);
+  if (!signed.ok) {
+    log.warn({ method: a.method, subject: a.subject, remoteAddress, reasons: signed.errors.map(formatProblem) }, 'attestation refused: certificate requests unusable');
+    return replyProblems(res, signed.errors);
+  }
+  log.info({ method: a.method, subject: a.subject, identity: signed.value.spiffeId, instance: a.instance, remoteAddress }, 'attestation accepted');
   reply(res, 200, { ...signed.value, ...(a.instance && { instance: a.instance }) });
 }
 

@@ -10,6 +10,8 @@ import { SECRET } from '../xds/resources/type-urls.ts';
 import type { StatusRegistry } from '../xds/status.ts';
 import type { WorkloadSigner } from './workload-signer.ts';
 import type { Reconciler } from '../control/reconciler.ts';
+import { formatProblem } from '../errors.ts';
+import { log as rootLog, type Logger } from '../log.ts';
 
 export interface RootRotationDeps {
   readonly ca: CertificateAuthority;
@@ -21,6 +23,8 @@ export interface RootRotationDeps {
   readonly ackTimeoutMs?: number;
   /** The control plane's own client trust (begin) and serving certificate (complete) follow the roots. */
   readonly onRootsChanged?: (phase: 'begin' | 'complete') => void;
+  /** Default the process logger. */
+  readonly log?: Logger;
 }
 
 export interface RotationOutcome {
@@ -47,19 +51,36 @@ async function pushBundleAndWait(d: RootRotationDeps): Promise<string[]> {
   return lagging;
 }
 
+/** Fingerprints only: what an operator compares with `clinimesh` output and the CA files. */
+function roots(d: RootRotationDeps) {
+  const ca = d.ca.describe();
+  return { root: ca.root.fingerprint256, previousRoots: ca.previousRoots.map((r) => r.fingerprint256) };
+}
+
 export async function rotateRoot(d: RootRotationDeps, phase: 'begin' | 'complete'): Promise<Result<RotationOutcome>> {
+  const log = (d.log ?? rootLog).child({ component: 'ca', phase });
+  const refused = <T>(r: Result<T> & { ok: false }) => {
+    log.warn({ reasons: r.errors.map(formatProblem) }, 'root rotation refused');
+    return r;
+  };
   if (phase === 'begin') {
     const begun = d.ca.beginRootRotation();
-    if (!begun.ok) return begun;
+    if (!begun.ok) return refused(begun);
+    log.info(roots(d), 'root rotation begun: the new root joins the trust bundle');
     const lagging = await pushBundleAndWait(d);
+    if (lagging.length) log.warn({ lagging: lagging.length, sidecars: lagging.slice(0, 20) }, 'sidecars did not ACK the new trust bundle in time; they get it when they reconnect');
     d.signer.adviseRenewal();
+    log.info({ lagging: lagging.length }, 'node agents advised to renew from the new root');
     // The serving certificate keeps its old-root chain during the overlap, until agents have
     // written the new bundle for their Envoys (they poll it); it moves to the new root at `complete`.
     d.onRootsChanged?.('begin');
     return ok({ phase, lagging });
   }
   const completed = d.ca.completeRootRotation();
-  if (!completed.ok) return completed;
+  if (!completed.ok) return refused(completed);
   d.onRootsChanged?.('complete');
-  return ok({ phase, lagging: await pushBundleAndWait(d) });
+  log.info(roots(d), 'root rotation complete: the old root left the trust bundle, the control plane serves from the new root');
+  const lagging = await pushBundleAndWait(d);
+  if (lagging.length) log.warn({ lagging: lagging.length, sidecars: lagging.slice(0, 20) }, 'sidecars did not ACK the trust bundle without the old root in time');
+  return ok({ phase, lagging });
 }

@@ -6,7 +6,8 @@
 // refused in that window, so migrate in a quiet hour.
 import type { CertificateAuthority } from '../ca/index.ts';
 import type { ControlPlane } from '../control/control-plane.ts';
-import { fail, ok, type Result } from '../errors.ts';
+import { fail, formatProblem, ok, type Result } from '../errors.ts';
+import { log as rootLog, type Logger } from '../log.ts';
 import type { ControlPlaneIdentity } from './serving-identity.ts';
 import type { WorkloadSigner } from './workload-signer.ts';
 
@@ -14,6 +15,8 @@ export interface MigrationDeps {
   readonly controlPlane: ControlPlane;
   readonly signer: WorkloadSigner;
   readonly serving: ControlPlaneIdentity;
+  /** Default the process logger. */
+  readonly log?: Logger;
 }
 
 export class TrustDomains {
@@ -32,15 +35,24 @@ export class TrustDomains {
 
   async migrate(next: string, d: MigrationDeps): Promise<Result<{ from: string; to: string; revision: number }>> {
     const from = this.ca.trustDomain;
+    const log = (d.log ?? rootLog).child({ component: 'ca', from, to: next });
     if (next === from) return fail([{ code: 'CONFLICT', field: 'trustDomain', message: `the mesh already is ${from}` }]);
     const migrated = this.ca.migrateTrustDomain(next);
-    if (!migrated.ok) return migrated;
+    if (!migrated.ok) {
+      log.warn({ reasons: migrated.errors.map(formatProblem) }, 'trust-domain migration refused');
+      return migrated;
+    }
     this.leaving = from;
     d.serving.refresh();
+    log.info('trust-domain migration begun: the CA and the control plane serve under the new domain; the old one is still accepted');
     const mesh = d.controlPlane.store.list().find((m) => m.kind === 'Mesh');
     const replanned = mesh?.kind === 'Mesh' ? await d.controlPlane.apply([{ ...mesh, trustDomain: next }]) : await d.controlPlane.refresh();
-    if (!replanned.ok) return replanned;
+    if (!replanned.ok) {
+      log.error({ reasons: replanned.errors.map(formatProblem) }, 'trust-domain migration: re-planning the mesh under the new domain failed');
+      return replanned;
+    }
     d.signer.adviseRenewal();
+    log.info({ revision: replanned.value.revision }, 'trust-domain migration: mesh re-planned, node agents advised to renew');
     return ok({ from, to: next, revision: replanned.value.revision });
   }
 }
