@@ -82,6 +82,8 @@ export interface ControlPlaneOptions {
   /** Endpoint-change coalescing; defaults 50 ms debounce, 250 ms at most. */
   readonly endpointBatch?: BatcherOptions;
   readonly longPollMs?: number;
+  /** How long a disconnected sidecar's state and status are kept for its return (default 60 s). */
+  readonly disconnectGraceMs?: number;
 }
 
 export interface RunningControlPlane {
@@ -122,7 +124,7 @@ function orThrow<T>(r: Result<T>): T {
 export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<RunningControlPlane> {
   const host = o.host ?? '127.0.0.1';
   const metrics = new Metrics();
-  const statuses = new StatusRegistry(metrics.statusEvents());
+  const statuses = new StatusRegistry(metrics.statusEvents(), { keepClosedMs: o.disconnectGraceMs });
   const cache = new SnapshotCache();
   const store = new StateStore(o.dataDir ? new FileStore(o.dataDir) : undefined);
   orThrow(await store.restore());
@@ -153,7 +155,9 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
   );
   const signer = new WorkloadSigner(ca, { workloadTtlMs: o.workloadCertTtlMs, xdsTtlMs: o.agentCredentialTtlMs });
   const attestor = new Attestor(joinTokens, o.kubernetes ? new KubernetesAttestor(o.kubernetes) : undefined);
-  const controlPlane = new ControlPlane(store, reconciler, xdsTls ? (ref, ctx) => authenticateSidecar(trustDomains.accepted(), ref, ctx) : undefined, trustDomain);
+  const controlPlane = new ControlPlane(store, reconciler, xdsTls ? (ref, ctx) => authenticateSidecar(trustDomains.accepted(), ref, ctx) : undefined, trustDomain, {
+    releaseAfterMs: o.disconnectGraceMs,
+  });
   timeApplies(controlPlane, metrics);
 
   const batcher = new EndpointBatcher((sets) => controlPlane.updateEndpoints(sets), o.endpointBatch);
@@ -230,6 +234,7 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
       serving.stop();
       consul?.stop();
       batcher.stop();
+      controlPlane.stop();
       await Promise.all([admin.close(), xds.close()]);
       if (tempCaDir) await rm(tempCaDir, { recursive: true, force: true });
     },

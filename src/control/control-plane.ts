@@ -1,6 +1,8 @@
 // The control plane's one door for changes: applies and deletes are proposed, planned (every
 // sidecar's resources generated and validated) and only then committed and published, one at a
-// time. Discovery sources feed endpoints in through `updateEndpoints`.
+// time. Discovery sources feed endpoints in through `updateEndpoints`, which takes the same queue,
+// so an apply that is still being saved can never publish its older view over newer endpoints.
+// Sidecars that disconnect are released once they have stayed away for a grace period.
 import { fail, ok, type Problem, type Result } from '../errors.ts';
 import type { EndpointSet } from '../discovery/endpoints.ts';
 import { staticEndpoints } from '../discovery/static.ts';
@@ -10,6 +12,7 @@ import type { Instance, Manifest, Service } from '../manifest/types.ts';
 import type { DesiredState } from '../store/state.ts';
 import type { ManifestRef, StateStore } from '../store/store.ts';
 import type { MeshView, SidecarRef } from '../xds/generate/types.ts';
+import { log } from '../log.ts';
 import type { ConnectContext, XdsHooks } from '../xds/server/hooks.ts';
 import { nodeId, parseNodeId } from './node-id.ts';
 import type { Reconciler } from './reconciler.ts';
@@ -21,10 +24,25 @@ export interface ApplyOutcome {
   readonly sidecars: number;
 }
 
+export interface ControlPlaneTuning {
+  /** How long a sidecar may stay disconnected before its per-node state is released (default 60 s). */
+  readonly releaseAfterMs?: number;
+}
+
+const logger = log.child({ component: 'control-plane' });
+
 export class ControlPlane {
   /** Endpoints learned from dynamic sources (Consul), by serviceKey; static ones come from state. */
   private readonly discovered = new Map<string, EndpointSet>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** Endpoint sets waiting for their turn in the queue (latest per service wins). */
+  private pendingEndpoints = new Map<string, EndpointSet>();
+  private pendingReplan = false;
+  private endpointsQueued: Promise<void> | undefined;
+  /** Open transports per node: ADS streams counted, a REST poller counts once until swept. */
+  private readonly sessions = new Map<string, { ads: number; rest: boolean }>();
+  private readonly releaseTimers = new Map<string, NodeJS.Timeout>();
+  private readonly releaseAfterMs: number;
 
   constructor(
     readonly store: StateStore,
@@ -36,7 +54,10 @@ export class ControlPlane {
      * Mesh that names another is refused (changing it is an explicit migration).
      */
     private readonly trustDomain?: () => string,
-  ) {}
+    tuning: ControlPlaneTuning = {},
+  ) {
+    this.releaseAfterMs = tuning.releaseAfterMs ?? 60_000;
+  }
 
   state(): DesiredState {
     return this.store.current();
@@ -60,16 +81,34 @@ export class ControlPlane {
    * service; when a Consul service gains or loses instances, their own sidecars need config too, so
    * the mesh is re-planned.
    */
-  updateEndpoints(input: EndpointSet | readonly EndpointSet[]): void {
+  updateEndpoints(input: EndpointSet | readonly EndpointSet[]): Promise<void> {
     const sets: readonly EndpointSet[] = Array.isArray(input) ? input : [input as EndpointSet];
-    let replan = false;
     for (const set of sets) {
       const before = this.discovered.get(set.service);
       this.discovered.set(set.service, set);
-      if (instanceNames(before) !== instanceNames(set)) replan = true;
+      this.pendingEndpoints.set(set.service, set);
+      if (instanceNames(before) !== instanceNames(set)) this.pendingReplan = true;
     }
-    if (replan) void this.refresh();
-    else for (const set of sets) this.reconciler.updateEndpoints(set);
+    // One queued flush carries every set that arrives before its turn comes.
+    this.endpointsQueued ??= this.enqueue(() => this.flushEndpoints());
+    return this.endpointsQueued;
+  }
+
+  private async flushEndpoints(): Promise<void> {
+    const sets = [...this.pendingEndpoints.values()];
+    const replan = this.pendingReplan;
+    this.pendingEndpoints = new Map();
+    this.pendingReplan = false;
+    this.endpointsQueued = undefined;
+    if (replan) {
+      const result = await this.runChange({}, false, true);
+      if (!result.ok) logger.warn({ problems: result.errors.slice(0, 5) }, 're-plan after discovery change failed');
+      return;
+    }
+    for (const set of sets) {
+      const pushed = this.reconciler.updateEndpoints(set);
+      logger.debug({ service: set.service, endpoints: set.endpoints.length, sidecarsPushed: pushed }, 'endpoints updated');
+    }
   }
 
   /** Re-plans and publishes the current state (after a discovery change that adds sidecars). */
@@ -78,44 +117,102 @@ export class ControlPlane {
   }
 
   readonly hooks: XdsHooks = {
-    connect: (node, ctx) => {
-      // A sidecar's transport decides its EDS/RDS config sources, so it is planned per connection.
-      const parsed = parseNodeId(node.id, ctx.transport);
-      if (!parsed.ok) return parsed;
-      // A proxyless gRPC client (grpc-js-xds) says so in its bootstrap's node metadata.
-      const proxyless = node.metadata['clinimesh.proxyless'] === true ? true : undefined;
-      const ref = { ...parsed.value, auditLogPath: auditLogPathOf(node.metadata), proxyless, sdsDir: sdsDirOf(node.metadata) };
-      if (this.authenticate) {
-        const allowed = this.authenticate(ref, ctx);
-        if (!allowed.ok) return allowed;
-      }
-      const ensured = this.reconciler.ensureSidecar(ref);
-      return ensured.ok ? ok(parsed.value.nodeId) : ensured;
-    },
+    connect: (node, ctx) => this.connect(node.id, node.metadata, ctx),
+    disconnect: (key, ctx) => this.disconnect(key, ctx),
   };
 
+  /** Sidecars with an open transport or within their grace period. */
+  connectedNodes(): string[] {
+    return [...new Set([...this.sessions.keys(), ...this.releaseTimers.keys()])];
+  }
+
+  /** Cancels pending releases (at shutdown). */
+  stop(): void {
+    for (const timer of this.releaseTimers.values()) clearTimeout(timer);
+    this.releaseTimers.clear();
+  }
+
+  private connect(id: string, metadata: Record<string, unknown>, ctx: ConnectContext): Result<string> {
+    const result = this.admit(id, metadata, ctx);
+    if (!result.ok) return result;
+    const key = result.value;
+    const session = this.sessions.get(key) ?? { ads: 0, rest: false };
+    if (ctx.transport === 'ads') session.ads++;
+    else session.rest = true;
+    this.sessions.set(key, session);
+    clearTimeout(this.releaseTimers.get(key));
+    this.releaseTimers.delete(key);
+    return result;
+  }
+
+  private disconnect(key: string, ctx: ConnectContext): void {
+    const session = this.sessions.get(key);
+    if (!session) return;
+    if (ctx.transport === 'ads') session.ads = Math.max(0, session.ads - 1);
+    else session.rest = false;
+    if (session.ads > 0 || session.rest) return;
+    this.sessions.delete(key);
+    // A sidecar that comes back within the grace period finds everything as it left it.
+    const timer = setTimeout(() => {
+      this.releaseTimers.delete(key);
+      if (this.sessions.has(key)) return;
+      const released = this.reconciler.releaseSidecar(key);
+      logger.info({ node: key, forgotten: released === 'forgotten' }, 'released disconnected sidecar');
+    }, this.releaseAfterMs);
+    timer.unref();
+    this.releaseTimers.set(key, timer);
+  }
+
+  /** Authenticates a sidecar and makes sure the cache holds its snapshot. */
+  private admit(id: string, metadata: Record<string, unknown>, ctx: ConnectContext): Result<string> {
+    // A sidecar's transport decides its EDS/RDS config sources, so it is planned per connection.
+    const parsed = parseNodeId(id, ctx.transport);
+    if (!parsed.ok) return parsed;
+    // A proxyless gRPC client (grpc-js-xds) says so in its bootstrap's node metadata.
+    const proxyless = metadata['clinimesh.proxyless'] === true ? true : undefined;
+    const ref = { ...parsed.value, auditLogPath: auditLogPathOf(metadata), proxyless, sdsDir: sdsDirOf(metadata) };
+    if (this.authenticate) {
+      const allowed = this.authenticate(ref, ctx);
+      if (!allowed.ok) return allowed;
+    }
+    const ensured = this.reconciler.ensureSidecar(ref);
+    return ensured.ok ? ok(parsed.value.nodeId) : ensured;
+  }
+
   private change(change: { apply?: readonly Manifest[]; delete?: readonly ManifestRef[] }, dryRun = false, force = false): Promise<Result<ApplyOutcome>> {
-    const run = async (): Promise<Result<ApplyOutcome>> => {
-      const proposal = this.store.propose(change);
-      if (!proposal.ok) return proposal;
-      const { state } = proposal.value;
-      const refused = this.trustDomainProblems(state);
-      if (refused.length) return fail(refused);
-      const view = this.view(state);
-      const sidecars = this.sidecarsOf(view);
-      const plan = this.reconciler.plan(view, sidecars);
-      if (!plan.ok) return fail(plan.errors);
-      const outcome = { revision: state.revision, changed: proposal.value.changed, touched: proposal.value.touched, sidecars: sidecars.length };
-      if (dryRun) return ok(outcome);
-      const committed = await this.store.commit(proposal.value);
-      if (!committed.ok) return committed;
-      // Identical applies change nothing and push nothing (the start-up publish always runs).
-      if (committed.value || force || !this.reconciler.currentView()) this.reconciler.publish(view, sidecars, plan.value);
-      return ok(outcome);
-    };
-    const next = this.queue.then(run, run);
-    this.queue = next;
+    return this.enqueue(() => this.runChange(change, dryRun, force));
+  }
+
+  /** The one ordered path: applies, deletes, re-plans and endpoint updates run one at a time, in order. */
+  private enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(task, task);
+    this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  private async runChange(change: { apply?: readonly Manifest[]; delete?: readonly ManifestRef[] }, dryRun: boolean, force: boolean): Promise<Result<ApplyOutcome>> {
+    const started = performance.now();
+    const proposal = this.store.propose(change);
+    if (!proposal.ok) return proposal;
+    const { state } = proposal.value;
+    const refused = this.trustDomainProblems(state);
+    if (refused.length) return fail(refused);
+    const view = this.view(state);
+    const sidecars = this.sidecarsOf(view);
+    const plan = await this.reconciler.plan(view, sidecars);
+    if (!plan.ok) return fail(plan.errors);
+    const outcome = { revision: state.revision, changed: proposal.value.changed, touched: proposal.value.touched, sidecars: sidecars.length };
+    if (dryRun) return ok(outcome);
+    const committed = await this.store.commit(proposal.value);
+    if (!committed.ok) return committed;
+    // Identical applies change nothing and push nothing (the start-up publish always runs).
+    let pushed = 0;
+    if (committed.value || force || !this.reconciler.currentView()) pushed = await this.reconciler.publish(view, sidecars, plan.value);
+    const durationMs = Math.round(performance.now() - started);
+    const line = { revision: state.revision, touched: proposal.value.touched.length, sidecars: sidecars.length, sidecarsPushed: pushed, durationMs };
+    if (committed.value) logger.info({ ...line, touchedIds: proposal.value.touched.slice(0, 20) }, 'apply');
+    else logger.debug(line, force ? 're-plan' : 'apply changed nothing');
+    return ok(outcome);
   }
 
   private trustDomainProblems(state: DesiredState): Problem[] {
@@ -167,7 +264,8 @@ function instanceNames(set: EndpointSet | undefined): string {
   return (set?.endpoints ?? []).map((e) => e.instance).sort().join(',');
 }
 
-const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+// At most 63 characters, as DNS allows; the bound also keeps the match linear on hostile input.
+const LABEL = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /**
  * A Consul service's instances are what Consul says, plus any the manifest declares. A discovered

@@ -3,6 +3,8 @@
 // consistency → publish. A full plan is validated before anything is published, so an apply that
 // would produce a bad resource fails whole. Endpoint changes take a narrow path: only the affected
 // ClusterLoadAssignments are rebuilt, and only sidecars that consume them get an EDS push.
+// Planning and publishing a whole mesh run in slices of at most SLICE_MS, yielding to the event loop
+// in between, so a large apply never stalls health checks or the xDS streams of other sidecars.
 import { fail, ok, type Problem, type Result } from '../errors.ts';
 import { serviceKey, type Service } from '../manifest/types.ts';
 import type { EndpointSet } from '../discovery/endpoints.ts';
@@ -12,6 +14,11 @@ import { generateLoadAssignment, generateSidecar, generateTrustBundle, outboundC
 import type { MeshView, Resource, SidecarRef } from '../xds/generate/types.ts';
 import { ResourcePool, type PreparedResource } from '../xds/resources/prepared.ts';
 import { ENDPOINT, PUSH_ORDER, SECRET, type TypeUrl } from '../xds/resources/type-urls.ts';
+
+/** The longest the planner runs before it lets the event loop serve others. */
+const SLICE_MS = 20;
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export type PreparedSnapshot = Record<TypeUrl, PreparedResource[]>;
 export type Plan = Map<string, PreparedSnapshot>;
@@ -28,6 +35,8 @@ export class Reconciler {
   readonly pool = new ResourcePool();
   private view: MeshView | undefined;
   private sidecars = new Map<string, SidecarRef>();
+  /** Sidecars the last published state declares (the rest were added by connecting). */
+  private declared = new Set<string>();
   /** Sidecars that have connected: only they are issued certificates. */
   private readonly connected = new Set<string>();
   private secrets: TrustBundleSource | undefined;
@@ -49,27 +58,71 @@ export class Reconciler {
     return this.sidecars.get(nodeId);
   }
 
-  /** Generates and prepares every sidecar's snapshot; publishes nothing. */
-  plan(view: MeshView, sidecars: Iterable<SidecarRef>): Result<Plan> {
+  /** Generates and prepares every sidecar's snapshot, yielding every SLICE_MS; publishes nothing. */
+  async plan(view: MeshView, sidecars: Iterable<SidecarRef>): Promise<Result<Plan>> {
     const plan: Plan = new Map();
     const problems: Problem[] = [];
+    let sliceStart = performance.now();
     for (const ref of sidecars) {
       const result = this.planSidecar(view, ref);
       if (result.ok) plan.set(ref.nodeId, result.value);
       else problems.push(...result.errors);
+      if (performance.now() - sliceStart > SLICE_MS) {
+        await yieldToEventLoop();
+        sliceStart = performance.now();
+      }
     }
     return problems.length ? fail(dedupe(problems)) : ok(plan);
   }
 
-  /** Makes `plan` what sidecars see; nodes not in it lose their snapshot. */
-  publish(view: MeshView, sidecars: Iterable<SidecarRef>, plan: Plan): void {
-    this.view = view;
-    this.sidecars = new Map([...sidecars].map((s) => [s.nodeId, s]));
-    this.consumers = consumersOf(view, this.sidecars.values());
-    for (const node of this.cache.nodeIds()) if (!plan.has(node)) this.cache.delete(node);
-    for (const [node, snapshot] of plan) this.cache.set(node, snapshot);
+  /**
+   * Makes `plan` what sidecars see (nodes not in it lose their snapshot), yielding every SLICE_MS:
+   * pushes to connected sidecars happen here. Returns how many sidecars' snapshots changed.
+   */
+  async publish(view: MeshView, sidecars: Iterable<SidecarRef>, plan: Plan): Promise<number> {
+    let pushed = 0;
+    let sliceStart = performance.now();
+    for (const step of this.publishSteps(view, sidecars, plan)) {
+      pushed += step;
+      if (performance.now() - sliceStart > SLICE_MS) {
+        await yieldToEventLoop();
+        sliceStart = performance.now();
+      }
+    }
     this.pool.retain(this.cache.liveResources());
     this.poolSizeAfterPrune = this.pool.size;
+    return pushed;
+  }
+
+  /** One step per node; each yields 1 when that node's snapshot changed. */
+  private *publishSteps(view: MeshView, sidecars: Iterable<SidecarRef>, plan: Plan): Generator<number> {
+    this.view = view;
+    this.sidecars = new Map([...sidecars].map((s) => [s.nodeId, s]));
+    this.declared = new Set(this.sidecars.keys());
+    this.consumers = consumersOf(view, this.sidecars.values());
+    for (const node of this.cache.nodeIds()) if (!plan.has(node)) this.cache.delete(node);
+    for (const [node, snapshot] of plan) yield this.cache.set(node, snapshot).length ? 1 : 0;
+  }
+
+  /**
+   * A sidecar stayed disconnected past its grace period: it is no longer "connected" (no trust
+   * bundle refreshes), and one the state no longer declares is forgotten altogether.
+   */
+  releaseSidecar(nodeId: string): 'kept' | 'forgotten' {
+    this.connected.delete(nodeId);
+    if (this.declared.has(nodeId)) return 'kept';
+    this.sidecars.delete(nodeId);
+    for (const [service, nodes] of this.consumers) {
+      nodes.delete(nodeId);
+      if (nodes.size === 0) this.consumers.delete(service);
+    }
+    this.cache.delete(nodeId);
+    return 'forgotten';
+  }
+
+  /** Sidecars that connected and have not been released (for tests and status). */
+  connectedSidecars(): string[] {
+    return [...this.connected];
   }
 
   /** Adds (or re-plans with its transport) one sidecar, e.g. when it connects. */

@@ -1,5 +1,6 @@
 // Per-sidecar sync status: what each connected sidecar has ACKed, what is in flight, and the last
-// NACK with Envoy's own words. The server records; the admin API reads.
+// NACK with Envoy's own words. The server records; the admin API reads. A stream that closes stays
+// listed (with `disconnectedAt`) for a grace period, then is dropped, so the registry stays bounded.
 import { shortName, type TypeUrl } from './resources/type-urls.ts';
 
 export interface NackRecord {
@@ -10,12 +11,23 @@ export interface NackRecord {
 }
 
 export interface TypeStatus {
+  /** The last version this stream sent and the client ACKed. */
   ackedVersion?: string;
+  /**
+   * The version the client said it already held when it (re)connected, equal to ours, so nothing
+   * was sent: in sync, but not an ACK of anything this stream sent.
+   */
+  heldVersion?: string;
   sentVersion?: string;
   pendingNonce?: string;
   lastNack?: NackRecord;
   pushes: number;
   nacks: number;
+}
+
+/** The client has `version`: it ACKed it on this stream, or said it held it when it connected. */
+export function hasVersion(t: TypeStatus | undefined, version: string): boolean {
+  return t !== undefined && (t.ackedVersion === version || t.heldVersion === version);
 }
 
 export interface SidecarStatus {
@@ -24,7 +36,13 @@ export interface SidecarStatus {
   readonly transport: 'ads' | 'rest';
   readonly peer: string;
   readonly connectedSince: string;
+  disconnectedAt?: string;
   readonly types: Map<TypeUrl, TypeStatus>;
+}
+
+export interface StatusOptions {
+  /** How long a closed stream's status stays listed (default 60 s). */
+  readonly keepClosedMs?: number;
 }
 
 export interface StatusEvents {
@@ -36,11 +54,22 @@ export interface StatusEvents {
 
 export class StatusRegistry {
   private readonly streams = new Map<number, SidecarStatus>();
+  /** Closed streams kept for a while, oldest first, with the time they may be dropped. */
+  private readonly closed = new Map<number, { status: SidecarStatus; dropAt: number }>();
   private nextId = 1;
+  private readonly keepClosedMs: number;
 
-  constructor(private readonly events: StatusEvents = {}) {}
+  constructor(
+    private readonly events: StatusEvents = {},
+    o: StatusOptions = {},
+  ) {
+    this.keepClosedMs = o.keepClosedMs ?? 60_000;
+  }
 
   open(nodeId: string, transport: 'ads' | 'rest', peer: string): SidecarStatus {
+    this.dropExpired();
+    // A sidecar that is back replaces what its closed streams left.
+    for (const [id, c] of this.closed) if (c.status.nodeId === nodeId) this.closed.delete(id);
     const s: SidecarStatus = { streamId: this.nextId++, nodeId, transport, peer, connectedSince: new Date().toISOString(), types: new Map() };
     this.streams.set(s.streamId, s);
     this.events.onConnectionChange?.(this.streams.size);
@@ -48,8 +77,24 @@ export class StatusRegistry {
   }
 
   close(s: SidecarStatus): void {
-    this.streams.delete(s.streamId);
+    if (!this.streams.delete(s.streamId)) return;
+    s.disconnectedAt = new Date().toISOString();
+    this.closed.set(s.streamId, { status: s, dropAt: Date.now() + this.keepClosedMs });
+    this.dropExpired();
     this.events.onConnectionChange?.(this.streams.size);
+  }
+
+  /** Closed streams still within their grace period. */
+  recentlyClosed(): SidecarStatus[] {
+    this.dropExpired();
+    return [...this.closed.values()].map((c) => c.status);
+  }
+
+  private dropExpired(now = Date.now()): void {
+    for (const [id, c] of this.closed) {
+      if (c.dropAt > now) break; // insertion order is closing order
+      this.closed.delete(id);
+    }
   }
 
   type(s: SidecarStatus, typeUrl: TypeUrl): TypeStatus {
@@ -69,8 +114,14 @@ export class StatusRegistry {
   acked(s: SidecarStatus, typeUrl: TypeUrl, version: string, latencyMs?: number): void {
     const t = this.type(s, typeUrl);
     t.ackedVersion = version;
+    t.heldVersion = undefined;
     t.pendingNonce = undefined;
     if (latencyMs !== undefined) this.events.onAck?.(typeUrl, latencyMs);
+  }
+
+  /** The client already holds our current version (it said so on a new stream); nothing was sent. */
+  held(s: SidecarStatus, typeUrl: TypeUrl, version: string): void {
+    this.type(s, typeUrl).heldVersion = version;
   }
 
   nacked(s: SidecarStatus, typeUrl: TypeUrl, nack: NackRecord): void {
@@ -85,14 +136,15 @@ export class StatusRegistry {
     return [...this.streams.values()];
   }
 
-  /** JSON for the admin API, types by short name (CDS, EDS, …). */
+  /** JSON for the admin API, types by short name (CDS, EDS, …); recently closed streams last. */
   toJSON(): object[] {
-    return this.all().map((s) => ({
+    return [...this.all(), ...this.recentlyClosed()].map((s) => ({
       streamId: s.streamId,
       nodeId: s.nodeId,
       transport: s.transport,
       peer: s.peer,
       connectedSince: s.connectedSince,
+      ...(s.disconnectedAt ? { disconnectedAt: s.disconnectedAt } : {}),
       types: Object.fromEntries([...s.types].map(([t, v]) => [shortName(t), v])),
     }));
   }

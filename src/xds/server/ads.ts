@@ -1,5 +1,8 @@
 // gRPC transport for ADS (state of the world). Moves bytes only: requests are decoded and handed to
-// a SotwStream; responses arrive pre-encoded.
+// a SotwStream; responses arrive pre-encoded. Writes are bounded per stream: once responses that
+// gRPC has not yet handed to HTTP/2 (flow control holds them for a client that does not read) reach
+// WRITE_HIGH_WATER bytes, or grpc-js says its buffer is full, the stream stops writing until they
+// drain, and then sends only the latest version of each type.
 import * as grpc from '@grpc/grpc-js';
 import type { Problem } from '../../errors.ts';
 import type { SnapshotCache } from '../cache/snapshot.ts';
@@ -10,6 +13,8 @@ import { spiffeIdOf } from './peer.ts';
 import { SotwStream } from './sotw-stream.ts';
 
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
+/** Bytes written but not yet flushed beyond which a stream holds further responses. */
+export const WRITE_HIGH_WATER = 256 << 10;
 const identity = (b: Buffer): Buffer => b;
 
 export const adsServiceDefinition: grpc.ServiceDefinition = {
@@ -51,10 +56,23 @@ export function adsHandlers(deps: AdsDeps): grpc.UntypedServiceImplementation {
   return {
     StreamAggregatedResources: (call: grpc.ServerDuplexStream<XdsRequest, Buffer>) => {
       let closed = false;
+      let unflushed = 0;
+      let full = false;
+      const flushed = (bytes: number) => {
+        unflushed -= bytes;
+        if (full && !closed && unflushed < WRITE_HIGH_WATER && call.writableLength === 0) {
+          full = false;
+          stream.resume();
+        }
+      };
       const ctx = { transport: 'ads' as const, peer: call.getPeer(), credential: spiffeIdOf(call.getAuthContext().sslPeerCertificate), plaintext: deps.plaintext };
       const stream = new SotwStream(deps.cache, deps.hooks, deps.statuses, ctx, {
         send: (bytes) => {
-          if (!closed) call.write(bytes);
+          if (closed) return false;
+          unflushed += bytes.length;
+          const room = call.write(bytes, () => flushed(bytes.length));
+          full = !room || unflushed >= WRITE_HIGH_WATER;
+          return !full;
         },
         close: (problem) => {
           if (closed) return;
@@ -75,6 +93,7 @@ export function adsHandlers(deps: AdsDeps): grpc.UntypedServiceImplementation {
       call.on('end', end);
       call.on('error', end);
       call.on('cancelled', end);
+      call.on('drain', () => flushed(0));
     },
     DeltaAggregatedResources: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
       call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'delta xDS is not served yet; use state of the world (GRPC)' });

@@ -1,5 +1,7 @@
 // What the transport asks of the rest of the control plane. The server never generates config:
-// `connect` authenticates a node and makes sure the cache holds a snapshot for it.
+// `connect` authenticates a node and makes sure the cache holds a snapshot for it; `disconnect` says
+// a transport let go of it (an ADS stream closed, a REST poller stopped polling), once per ADS stream
+// that connected and once per REST poller swept.
 import type { Result } from '../../errors.ts';
 import type { NodeInfo } from './node.ts';
 
@@ -16,5 +18,5 @@ export interface ConnectContext {
 export interface XdsHooks {
   /** Returns the snapshot key for this node, or why it may not connect. */
   connect(node: NodeInfo, ctx: ConnectContext): Result<string>;
-  disconnect?(key: string): void;
+  disconnect?(key: string, ctx: ConnectContext): void;
 }

@@ -1,6 +1,6 @@
 // The parts of an xDS DiscoveryRequest the server uses, decoded from binary (gRPC) or JSON (REST).
 import { fromBinary, fromJson, type DescMessage, type JsonValue as PbJson } from '@bufbuild/protobuf';
-import { fail, ok, type Result } from '../../errors.ts';
+import { fail, ok, type Problem, type Result } from '../../errors.ts';
 import type { JsonObject } from '../resources/json.ts';
 import { envoyRegistry, messageDesc } from '../resources/registry.ts';
 
@@ -62,4 +62,20 @@ export function decodeRequestJson(json: unknown): Result<XdsRequest> {
   } catch (e) {
     return fail([{ code: 'SCHEMA', message: `not a DiscoveryRequest: ${(e as Error).message}` }]);
   }
+}
+
+/** Node ids are `<namespace>/<service>/<instance>` (three DNS labels); anything longer is refused at once. */
+export const MAX_NODE_ID_BYTES = 256;
+/** Node metadata (as JSON) beyond this is refused; ours is a few hundred bytes. */
+export const MAX_NODE_METADATA_BYTES = 16 << 10;
+
+/** Why a node may not even be looked at (too large), before any parsing or authentication. */
+export function nodeTooLarge(node: NodeInfo): Problem | undefined {
+  const idBytes = Buffer.byteLength(node.id);
+  if (idBytes > MAX_NODE_ID_BYTES) return { code: 'SCHEMA', field: 'node.id', message: `node id is ${idBytes} bytes; at most ${MAX_NODE_ID_BYTES}` };
+  const metadataBytes = Buffer.byteLength(JSON.stringify(node.metadata));
+  if (metadataBytes > MAX_NODE_METADATA_BYTES) {
+    return { code: 'SCHEMA', field: 'node.metadata', message: `node metadata is ${metadataBytes} bytes as JSON; at most ${MAX_NODE_METADATA_BYTES}` };
+  }
+  return undefined;
 }

@@ -1,12 +1,17 @@
 // REST-JSON polling (`POST /v3/discovery:<type>`): answer at once when the client is behind, else
 // hold the request until the type changes or the long-poll expires (then 304 Not Modified).
+// A poller is one sidecar: only versions we answered it with count as its ACKs and NACKs, a NACKed
+// version is not answered again, and a poller that stops polling is swept (status closed, the
+// control plane told it disconnected).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { SnapshotCache, TypeSnapshot } from '../cache/snapshot.ts';
 import { REST_PATHS, WILDCARD_TYPES, type TypeUrl } from '../resources/type-urls.ts';
+import { log } from '../../log.ts';
+import { shortName } from '../resources/type-urls.ts';
 import type { SidecarStatus, StatusRegistry } from '../status.ts';
-import type { XdsHooks } from './hooks.ts';
-import { decodeRequestJson, type XdsRequest } from './node.ts';
+import type { ConnectContext, XdsHooks } from './hooks.ts';
+import { decodeRequestJson, nodeTooLarge, type XdsRequest } from './node.ts';
 import { spiffeIdOf } from './peer.ts';
 import { discoveryResponseJson } from './response.ts';
 
@@ -20,6 +25,17 @@ export interface RestDeps {
 }
 
 const PATH = /^\/v3\/discovery:([a-z]+)$/;
+const logger = log.child({ component: 'xds' });
+
+interface Poller {
+  readonly key: string;
+  readonly ctx: ConnectContext;
+  readonly status: SidecarStatus;
+  lastSeen: number;
+  /** Per type, the last version answered (REST nonces are versions) and the last one NACKed. */
+  readonly sent: Map<TypeUrl, string>;
+  readonly nacked: Map<TypeUrl, string>;
+}
 
 function reply(res: ServerResponse, status: number, body?: unknown): void {
   if (body === undefined) {
@@ -43,11 +59,14 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string | u
 
 export class RestXds {
   /** REST has no stream to close: a poller that stops polling is forgotten after a few long polls. */
-  private readonly pollers = new Map<string, { status: SidecarStatus; lastSeen: number }>();
-  private lastSweep = 0;
+  private readonly pollers = new Map<string, Poller>();
   private readonly pending = new Set<() => void>();
+  private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly deps: RestDeps) {}
+  constructor(private readonly deps: RestDeps) {
+    this.sweeper = setInterval(() => this.sweep(), deps.longPollMs);
+    this.sweeper.unref();
+  }
 
   /** Handles the request if it is an xDS poll; returns false so other routes can take it. */
   handle(req: IncomingMessage, res: ServerResponse): boolean {
@@ -64,6 +83,7 @@ export class RestXds {
 
   /** Answers every held poll with 304 so shutdown is prompt. */
   close(): void {
+    clearInterval(this.sweeper);
     for (const release of this.pending) release();
   }
 
@@ -80,52 +100,72 @@ export class RestXds {
     if (!decoded.ok) return reply(res, 400, { error: decoded.errors[0]!.message });
     const request = decoded.value;
     if (!request.node) return reply(res, 401, { error: 'a REST DiscoveryRequest must carry node' });
+    const tooLarge = nodeTooLarge(request.node);
+    if (tooLarge) return reply(res, 400, { error: tooLarge.message, code: tooLarge.code });
     const peer = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     const socket = req.socket as TLSSocket;
     // Only a certificate the TLS layer verified counts (the port also serves agents that have none yet).
     const credential = socket.authorized ? spiffeIdOf(socket.getPeerCertificate()) : undefined;
-    const connected = this.deps.hooks.connect(request.node, { transport: 'rest', peer, credential });
+    const ctx: ConnectContext = { transport: 'rest', peer, credential };
+    const connected = this.deps.hooks.connect(request.node, ctx);
     if (!connected.ok) {
       const p = connected.errors[0]!;
-      return reply(res, p.code === 'UNAUTHENTICATED' ? 401 : 403, { error: p.message, code: p.code });
+      return reply(res, p.code === 'UNAUTHENTICATED' ? 401 : p.code === 'SCHEMA' ? 400 : 403, { error: p.message, code: p.code });
     }
-    const key = connected.value;
-    const status = this.statusFor(request.node.id, peer);
-    if (request.errorDetail !== undefined) {
-      this.deps.statuses.nacked(status, typeUrl, { version: request.versionInfo, nonce: request.responseNonce, error: request.errorDetail, at: new Date().toISOString() });
-    } else if (request.versionInfo) {
-      this.deps.statuses.acked(status, typeUrl, request.versionInfo);
-    }
-    const snapshot = await this.waitForChange(key, typeUrl, request.versionInfo, res);
+    const poller = this.pollerFor(request.node.id, connected.value, ctx);
+    this.record(poller, typeUrl, request);
+    const snapshot = await this.waitForChange(poller.key, typeUrl, request.versionInfo, res, poller.nacked.get(typeUrl));
     if (res.destroyed) return;
     if (!snapshot) return reply(res, 304);
     const resources = this.select(snapshot, request);
     const body = discoveryResponseJson({ version: snapshot.version, typeUrl, nonce: snapshot.version, resources });
-    this.deps.statuses.pushed(status, typeUrl, snapshot.version, snapshot.version, JSON.stringify(body).length);
+    poller.sent.set(typeUrl, snapshot.version);
+    this.deps.statuses.pushed(poller.status, typeUrl, snapshot.version, snapshot.version, JSON.stringify(body).length);
     reply(res, 200, body);
   }
 
-  private statusFor(nodeId: string, peer: string): SidecarStatus {
-    const now = Date.now();
-    const expiry = 3 * this.deps.longPollMs + 10_000;
-    // Swept at most once per long poll, so the hot path stays one map lookup.
-    if (now - this.lastSweep > this.deps.longPollMs) {
-      this.lastSweep = now;
-      for (const [id, p] of this.pollers) {
-        if (now - p.lastSeen <= expiry) continue;
-        this.deps.statuses.close(p.status);
-        this.pollers.delete(id);
-      }
+  /** What the poll says about our last answer: an ACK or NACK only of a version we answered with. */
+  private record(poller: Poller, typeUrl: TypeUrl, request: XdsRequest): void {
+    const sent = poller.sent.get(typeUrl);
+    if (request.errorDetail !== undefined) {
+      if (sent === undefined || request.responseNonce !== sent) return;
+      poller.nacked.set(typeUrl, sent);
+      this.deps.statuses.nacked(poller.status, typeUrl, { version: sent, nonce: request.responseNonce, error: request.errorDetail, at: new Date().toISOString() });
+      logger.info({ node: poller.key, type: shortName(typeUrl), version: sent, error: request.errorDetail }, 'NACK');
+    } else if (request.versionInfo !== '' && request.versionInfo === sent) {
+      this.deps.statuses.acked(poller.status, typeUrl, sent);
+    } else if (sent === undefined && request.versionInfo !== '' && request.versionInfo === this.deps.cache.get(poller.key, typeUrl)?.version) {
+      this.deps.statuses.held(poller.status, typeUrl, request.versionInfo);
     }
-    let entry = this.pollers.get(nodeId);
-    if (!entry) this.pollers.set(nodeId, (entry = { status: this.deps.statuses.open(nodeId, 'rest', peer), lastSeen: now }));
-    entry.lastSeen = now;
-    return entry.status;
   }
 
-  private waitForChange(key: string, typeUrl: TypeUrl, clientVersion: string, res: ServerResponse): Promise<TypeSnapshot | undefined> {
+  private pollerFor(nodeId: string, key: string, ctx: ConnectContext): Poller {
+    let poller = this.pollers.get(nodeId);
+    if (!poller) {
+      poller = { key, ctx, status: this.deps.statuses.open(nodeId, 'rest', ctx.peer), lastSeen: 0, sent: new Map(), nacked: new Map() };
+      this.pollers.set(nodeId, poller);
+      logger.info({ node: key, transport: 'rest', peer: ctx.peer }, 'sidecar connected');
+    }
+    poller.lastSeen = Date.now();
+    return poller;
+  }
+
+  /** Pollers silent for three long polls are gone: their status closes and the control plane hears of it. */
+  private sweep(now = Date.now()): void {
+    const expiry = 3 * this.deps.longPollMs + 10_000;
+    for (const [id, p] of this.pollers) {
+      if (now - p.lastSeen <= expiry) continue;
+      this.pollers.delete(id);
+      this.deps.statuses.close(p.status);
+      this.deps.hooks.disconnect?.(p.key, p.ctx);
+      logger.info({ node: p.key, transport: 'rest', peer: p.ctx.peer }, 'sidecar disconnected');
+    }
+  }
+
+  private waitForChange(key: string, typeUrl: TypeUrl, clientVersion: string, res: ServerResponse, nacked: string | undefined): Promise<TypeSnapshot | undefined> {
+    const fresh = (s: TypeSnapshot) => s.version !== clientVersion && s.version !== nacked;
     const current = this.deps.cache.get(key, typeUrl);
-    if (current && current.version !== clientVersion) return Promise.resolve(current);
+    if (current && fresh(current)) return Promise.resolve(current);
     return new Promise((resolve) => {
       const done = (s: TypeSnapshot | undefined) => {
         clearTimeout(timer);
@@ -137,7 +177,7 @@ export class RestXds {
       const release = () => done(undefined);
       const timer = setTimeout(release, this.deps.longPollMs);
       const unwatch = this.deps.cache.watch(key, (s) => {
-        if (s.typeUrl === typeUrl && s.version !== clientVersion) done(s);
+        if (s.typeUrl === typeUrl && fresh(s)) done(s);
       });
       this.pending.add(release);
       res.on('close', release);

@@ -3,16 +3,20 @@
 // - a request whose nonce is not the last one we sent for its type is stale and ignored;
 // - a current nonce with error_detail is a NACK: the version is remembered and never re-pushed;
 //   the sidecar keeps its last good config until a new version exists;
-// - a client that reconnects already holding the current version is not sent it again;
+// - only a version this stream sent can be ACKed; a client that reconnects already holding the
+//   current version is not sent it again, and that is recorded as "held", not as an ACK;
+// - a slow reader never accumulates responses: while the transport is full nothing is written,
+//   and when it drains each waiting type gets only the latest version (SotW allows skipping);
 // - make before break: clusters that a change removes are kept in the CDS response until the
 //   listeners and routes that stop using them are ACKed, so no request meets a missing cluster.
 import type { Problem } from '../../errors.ts';
+import { log } from '../../log.ts';
 import type { SnapshotCache, TypeSnapshot } from '../cache/snapshot.ts';
 import type { PreparedResource } from '../resources/prepared.ts';
-import { CLUSTER, isTypeUrl, LISTENER, ROUTE, WILDCARD_TYPES, type TypeUrl } from '../resources/type-urls.ts';
-import type { SidecarStatus, StatusRegistry } from '../status.ts';
+import { CLUSTER, isTypeUrl, LISTENER, ROUTE, shortName, WILDCARD_TYPES, type TypeUrl } from '../resources/type-urls.ts';
+import { hasVersion, type SidecarStatus, type StatusRegistry } from '../status.ts';
 import type { ConnectContext, XdsHooks } from './hooks.ts';
-import type { XdsRequest } from './node.ts';
+import { nodeTooLarge, type XdsRequest } from './node.ts';
 import { encodeDiscoveryResponse } from './response.ts';
 
 interface Subscription {
@@ -29,8 +33,14 @@ interface Subscription {
 /** Marks a CDS version that still carries clusters being removed; the final version follows. */
 const KEEP_SUFFIX = '+draining';
 
+const logger = log.child({ component: 'xds' });
+
 export interface StreamIo {
-  send(response: Buffer): void;
+  /**
+   * Writes a response. false: the transport is full; the stream writes nothing more until
+   * `SotwStream.resume()` is called.
+   */
+  send(response: Buffer): boolean;
   /** Ends the stream with an error the client can read. */
   close(problem: Problem): void;
 }
@@ -41,6 +51,10 @@ export class SotwStream {
   private unwatch: (() => void) | undefined;
   private readonly subs = new Map<TypeUrl, Subscription>();
   private nonce = 0;
+  /** The transport said it is full: responses wait (per type, latest wins) until `resume`. */
+  private blocked = false;
+  /** Types with something to send once unblocked, and whether their subscribed names changed. */
+  private readonly waiting = new Map<TypeUrl, boolean>();
 
   constructor(
     private readonly cache: SnapshotCache,
@@ -58,35 +72,62 @@ export class SotwStream {
     this.subs.set(typeUrl, sub);
     if (req.responseNonce !== '' && req.responseNonce !== sub.sentNonce) return; // stale
 
-    if (req.responseNonce !== '' && sub.sentVersion !== undefined) {
-      if (req.errorDetail !== undefined) {
-        sub.nackedVersion = sub.sentVersion;
-        this.statuses.nacked(this.status!, typeUrl, {
-          version: sub.sentVersion,
-          nonce: req.responseNonce,
-          error: req.errorDetail,
-          at: new Date().toISOString(),
-        });
-      } else {
-        const latency = sub.sentAt === undefined ? undefined : performance.now() - sub.sentAt;
-        this.statuses.acked(this.status!, typeUrl, req.versionInfo, latency);
-        if (typeUrl === LISTENER || typeUrl === ROUTE) this.finishDraining();
-      }
-    }
+    if (req.responseNonce !== '' && sub.sentVersion !== undefined) this.answered(sub, typeUrl, req);
     const namesChanged = this.subscribe(sub, typeUrl, req.resourceNames);
     const snapshot = this.cache.get(this.key!, typeUrl);
     if (snapshot) this.maybeSend(sub, snapshot, namesChanged, req.responseNonce === '' ? req.versionInfo : undefined);
   }
 
+  /** The transport drained: send each waiting type's latest version, in push order. */
+  resume(): void {
+    if (!this.blocked || !this.key) return;
+    this.blocked = false;
+    const waiting = [...this.waiting];
+    this.waiting.clear();
+    for (const [typeUrl, namesChanged] of waiting) {
+      const sub = this.subs.get(typeUrl);
+      const snapshot = this.cache.get(this.key, typeUrl);
+      if (sub && snapshot) this.maybeSend(sub, snapshot, namesChanged, undefined);
+    }
+  }
+
   close(): void {
     this.unwatch?.();
+    this.waiting.clear();
     if (this.status) this.statuses.close(this.status);
-    if (this.key) this.hooks.disconnect?.(this.key);
+    if (this.key) {
+      this.hooks.disconnect?.(this.key, this.ctx);
+      logger.info({ node: this.key, transport: this.ctx.transport, peer: this.ctx.peer }, 'sidecar disconnected');
+    }
+  }
+
+  /** A request carrying the nonce of our last response of its type: an ACK or a NACK of it. */
+  private answered(sub: Subscription, typeUrl: TypeUrl, req: XdsRequest): void {
+    const sentVersion = sub.sentVersion!;
+    if (req.errorDetail !== undefined) {
+      sub.nackedVersion = sentVersion;
+      this.statuses.nacked(this.status!, typeUrl, { version: sentVersion, nonce: req.responseNonce, error: req.errorDetail, at: new Date().toISOString() });
+      logger.info({ node: this.key, type: shortName(typeUrl), version: sentVersion, error: req.errorDetail }, 'NACK');
+      return;
+    }
+    // An ACK names the version it accepts; one that names anything but what we sent is not an ACK.
+    if (req.versionInfo !== sentVersion) {
+      logger.debug({ node: this.key, type: shortName(typeUrl), sent: sentVersion, claimed: req.versionInfo.slice(0, 64) }, 'ACK of a version never sent ignored');
+      return;
+    }
+    const latency = sub.sentAt === undefined ? undefined : performance.now() - sub.sentAt;
+    this.statuses.acked(this.status!, typeUrl, sentVersion, latency);
+    if (typeUrl === LISTENER || typeUrl === ROUTE) this.finishDraining();
   }
 
   private open(req: XdsRequest): boolean {
     if (!req.node) {
       this.io.close({ code: 'UNAUTHENTICATED', message: 'the first request of a stream must carry node' });
+      return false;
+    }
+    const tooLarge = nodeTooLarge(req.node);
+    if (tooLarge) {
+      this.io.close(tooLarge);
       return false;
     }
     const result = this.hooks.connect(req.node, this.ctx);
@@ -96,6 +137,7 @@ export class SotwStream {
     }
     this.key = result.value;
     this.status = this.statuses.open(req.node.id, this.ctx.transport, this.ctx.peer);
+    logger.info({ node: this.key, transport: this.ctx.transport, peer: this.ctx.peer }, 'sidecar connected');
     this.unwatch = this.cache.watch(this.key, (snapshot) => {
       const sub = this.subs.get(snapshot.typeUrl);
       if (sub) this.maybeSend(sub, snapshot, false, undefined);
@@ -113,13 +155,17 @@ export class SotwStream {
   }
 
   private maybeSend(sub: Subscription, snapshot: TypeSnapshot, namesChanged: boolean, clientVersion: string | undefined): void {
+    if (this.blocked) {
+      this.waiting.set(snapshot.typeUrl, namesChanged || (this.waiting.get(snapshot.typeUrl) ?? false));
+      return;
+    }
     if (!namesChanged && snapshot.version === sub.sentVersion) return;
     if (!namesChanged && snapshot.version === sub.nackedVersion) return;
     if (!namesChanged && sub.sentVersion === `${snapshot.version}${KEEP_SUFFIX}` && this.routesPending()) return;
     if (sub.sentVersion === undefined && clientVersion === snapshot.version) {
-      // Reconnected with what we have: acknowledge silently, push nothing.
+      // Reconnected with what we have: push nothing. Later pushes compare against it.
       sub.sentVersion = snapshot.version;
-      this.statuses.acked(this.status!, snapshot.typeUrl, snapshot.version);
+      this.statuses.held(this.status!, snapshot.typeUrl, snapshot.version);
       return;
     }
     let resources = this.select(sub, snapshot);
@@ -140,7 +186,8 @@ export class SotwStream {
     sub.sentNonce = nonce;
     sub.sentAt = snapshot.publishedAt;
     this.statuses.pushed(this.status!, snapshot.typeUrl, version, nonce, bytes.length);
-    this.io.send(bytes);
+    if (logger.isLevelEnabled('debug')) logger.debug({ node: this.key, type: shortName(snapshot.typeUrl), version, nonce, bytes: bytes.length }, 'push');
+    if (!this.io.send(bytes)) this.blocked = true;
   }
 
   /** Listeners or routes this client has not yet ACKed at the cache's current version. */
@@ -148,7 +195,7 @@ export class SotwStream {
     return ([LISTENER, ROUTE] as const).some((t) => {
       const sub = this.subs.get(t);
       const current = this.cache.get(this.key!, t);
-      return sub !== undefined && current !== undefined && this.status!.types.get(t)?.ackedVersion !== current.version;
+      return sub !== undefined && current !== undefined && !hasVersion(this.status!.types.get(t), current.version);
     });
   }
 

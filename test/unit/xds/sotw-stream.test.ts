@@ -64,6 +64,7 @@ describe('SotW ADS stream', () => {
           }
         });
         sent.push({ version: m.versionInfo, nonce: m.nonce, names });
+        return true;
       },
       close: (p) => closed.push(p),
     });
@@ -166,12 +167,14 @@ describe('SotW ADS stream', () => {
     expect(sent[4]!.version).toBe(cache.get(NODE, CLUSTER)!.version);
   });
 
-  it('does not resend what a reconnecting sidecar already has', () => {
+  it('does not resend what a reconnecting sidecar already has, and records it as held, not ACKed', () => {
     cache.set(NODE, { [CLUSTER]: [cluster('a')] });
     const version = cache.get(NODE, CLUSTER)!.version;
     req({ node, versionInfo: version });
     expect(sent).toHaveLength(0);
-    expect(statuses.all()[0]!.types.get(CLUSTER)!.ackedVersion).toBe(version);
+    const status = statuses.all()[0]!.types.get(CLUSTER)!;
+    expect(status.heldVersion).toBe(version);
+    expect(status.ackedVersion).toBeUndefined();
   });
 });
 
