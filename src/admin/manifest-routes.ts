@@ -96,5 +96,6 @@ export async function deleteOne(call: AdminCall, kind: string, namespace: string
   const ref: ManifestRef = { kind: kind as ManifestKind, name, namespace };
   const forbidden = authorizeManifests(call.principal, deleteScopes(call, [ref]));
   if (forbidden.length) return sendProblems(call.res, forbidden, 403);
-  return finish(call, await call.deps.controlPlane.delete([ref]), 'delete', false);
+  const dryRun = call.url.searchParams.get('dryRun') === 'true';
+  return finish(call, await call.deps.controlPlane.delete([ref], dryRun), 'delete', dryRun);
 }

@@ -1,5 +1,7 @@
-// What the remote commands share: the connection options, the credential, one call that turns an
-// error answer into printed lines, usage errors (exit 2) and small formatting helpers.
+// What the commands share: the connection options, the credential, one call that turns an error
+// answer into printed lines, usage errors (exit 2), argument parsing that raises them, and small
+// formatting helpers.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { formatProblem } from '../errors.ts';
 import { adminCall, errorLines, type AdminResponse } from './admin-client.ts';
 import { resolveCredential, type OperatorCredential } from './credential.ts';
@@ -9,18 +11,45 @@ export const CONNECTION_OPTIONS = {
   credential: { type: 'string' },
 } as const;
 
-/** A command line that cannot be run as written: printed with its usage, exit 2. */
+/** A command line that cannot be run as written: one line, then the command's usage; exit 2. */
 export class UsageError extends Error {
-  constructor(readonly usage: string, message?: string) {
-    super(message ?? usage);
+  constructor(message: string) {
+    super(message);
     this.name = 'UsageError';
   }
 }
 
-/** The operator credential, or an Error whose message is the one line to print. */
+/** A failure to report as one line, exit 1 (a missing file, an unreachable API). */
+export class CommandError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CommandError';
+  }
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** node:util parseArgs, its errors turned into one-line usage errors (`unknown option '--x'`). */
+export function parseCommandLine<O extends Options>(args: string[], options: O, allowPositionals = true) {
+  try {
+    return parseArgs({ args, options, allowPositionals, strict: true });
+  } catch (e) {
+    const message = (e as Error).message.split('\n')[0]!.split(/\. (?=To specify)/)[0]!.replace(/\.$/, '');
+    throw new UsageError(message.charAt(0).toLowerCase() + message.slice(1));
+  }
+}
+
+/** A port number 0-65535 from a flag, or a usage error naming the flag. */
+export function portOption(flag: string, text: string): number {
+  const n = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 0 && n <= 65535)) throw new UsageError(`--${flag} ${text}: a port is a number from 0 to 65535`);
+  return n;
+}
+
+/** The operator credential, or a CommandError whose message is the one line to print. */
 export function credentialFor(values: { admin?: string; credential?: string }): OperatorCredential {
   const found = resolveCredential(values);
-  if (!found.ok) throw new Error(found.errors.map(formatProblem).join('; '));
+  if (!found.ok) throw new CommandError(found.errors.map(formatProblem).join('; '));
   return found.value;
 }
 

@@ -1,18 +1,6 @@
-// Commands that read and change a running control plane through its admin API: apply, delete,
-// status, config-dump and history.
-import { readFile, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { CONNECTION_OPTIONS, UsageError, callAdmin, credentialFor, table } from './cli-support.ts';
-
-const APPLY_USAGE = (name: string) => `clinimesh ${name} -f FILE|DIR… [--dry-run] [--admin URL] [--credential FILE]`;
-
-async function yamlFiles(path: string): Promise<string[]> {
-  if (!(await stat(path)).isDirectory()) return [path];
-  const entries = (await readdir(path)).sort();
-  const nested = await Promise.all(entries.map((e) => yamlFiles(join(path, e))));
-  return nested.flat().filter((f) => /\.ya?ml$/.test(f));
-}
+// Commands that read a running control plane through its admin API as raw JSON or a history
+// table: status, config-dump and history.
+import { CONNECTION_OPTIONS, UsageError, callAdmin, credentialFor, parseCommandLine, table } from './cli-support.ts';
 
 interface HistoryEntryJson {
   time: string;
@@ -34,37 +22,20 @@ function historyTable(entries: readonly HistoryEntryJson[]): string {
   return table(['TIME', 'AUTHOR', 'ACTION', 'REVISION', 'TOUCHED'], rows);
 }
 
-export async function remoteCommand(name: string, args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      ...CONNECTION_OPTIONS,
-      filename: { type: 'string', short: 'f', multiple: true },
-      'dry-run': { type: 'boolean', default: false },
-      node: { type: 'string' },
-      limit: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
+export async function remoteCommand(name: 'status' | 'config-dump' | 'history', args: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine(args, {
+    ...CONNECTION_OPTIONS,
+    node: { type: 'string' },
+    limit: { type: 'string' },
+    json: { type: 'boolean', default: false },
   });
-  if (name === 'apply' || name === 'delete') {
-    const paths = values.filename ?? positionals;
-    if (paths.length === 0) throw new UsageError(APPLY_USAGE(name));
-    const files = (await Promise.all(paths.map(yamlFiles))).flat();
-    if (files.length === 0) throw new UsageError(APPLY_USAGE(name), `no .yaml files in ${paths.join(', ')}`);
-    const cred = credentialFor(values);
-    // One request for all files, so the whole set is applied atomically or not at all.
-    const texts = await Promise.all(files.map(async (f) => `# file: ${f}\n${await readFile(f, 'utf8')}`));
-    const query = `?dryRun=${values['dry-run']}&file=${encodeURIComponent(files.length === 1 ? files[0]! : '<files>')}`;
-    const res = await callAdmin(cred, 'POST', `/v1/${name}${query}`, { text: texts.join('\n---\n'), type: 'application/yaml' });
-    if (!res) return 1;
-    console.log(JSON.stringify(res.json, null, 2));
-    return 0;
-  }
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (values.node !== undefined && name !== 'config-dump') throw new UsageError('--node goes with config-dump');
+  if ((values.limit !== undefined || values.json) && name !== 'history') throw new UsageError(`${values.json ? '--json' : '--limit'} goes with history`);
+  if (values.limit !== undefined && !/^[1-9]\d*$/.test(values.limit)) throw new UsageError(`--limit ${values.limit}: a positive whole number`);
   const cred = credentialFor(values);
   if (name === 'history') {
-    const limit = values.limit === undefined ? '' : `?limit=${encodeURIComponent(values.limit)}`;
-    const res = await callAdmin(cred, 'GET', `/v1/history${limit}`);
+    const res = await callAdmin(cred, 'GET', `/v1/history${values.limit === undefined ? '' : `?limit=${values.limit}`}`);
     if (!res) return 1;
     const entries = (res.json as { entries: HistoryEntryJson[] }).entries;
     console.log(values.json ? JSON.stringify(entries, null, 2) : historyTable(entries));

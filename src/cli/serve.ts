@@ -1,9 +1,10 @@
 // `clinimesh serve` (and `npm start`): run the control plane until SIGINT/SIGTERM.
-import { parseArgs } from 'node:util';
 import { consulConfigFromEnv, type ConsulConfig } from '../discovery/consul-config.ts';
 import { ClinimeshError, formatProblem, type Problem } from '../errors.ts';
 import { kubernetesConfigFromEnv, type KubernetesConfig } from '../identity/k8s-config.ts';
 import { startControlPlane, type RunningControlPlane } from '../main.ts';
+import { CommandError, UsageError, parseCommandLine, portOption } from './cli-support.ts';
+import { applyLogLevel } from './log-level.ts';
 
 const OPTIONS = {
   manifests: { type: 'string', multiple: true, short: 'f' },
@@ -24,6 +25,7 @@ const OPTIONS = {
   'admin-port': { type: 'string', default: '19000' },
   'admin-allowed-host': { type: 'string', multiple: true },
   'metrics-public': { type: 'boolean', default: false },
+  'log-level': { type: 'string' },
   'xds-insecure': { type: 'boolean', default: false },
   'xds-plaintext-port': { type: 'string' },
   consul: { type: 'boolean', default: false },
@@ -36,12 +38,6 @@ const OPTIONS = {
   'consul-namespace': { type: 'string' },
 } as const;
 
-export const usage = `clinimesh serve [-f MANIFESTS…] [--data-dir .clinimesh] [--ca-dir DIR] [--new-ca] [--trust-domain TD]
-  [--host 127.0.0.1] [--xds-port 18000] [--xds-rest-port 18001] [--xds-insecure] [--xds-plaintext-port N]
-  [--admin-host 127.0.0.1] [--admin-port 19000] [--admin-allowed-host NAME…] [--metrics-public]
-  [--workload-cert-ttl 24h] [--agent-credential-ttl 24h]
-  [--k8s-api-url URL] [--k8s-token-file F] [--k8s-ca-file F] [--k8s-audience clinimesh]
-  [--consul] [--consul-addr A] [--consul-token T] [--consul-cacert F] [--consul-client-cert F] [--consul-client-key F]`;
 
 function printProblems(problems: readonly Problem[]): number {
   for (const p of problems) console.error(formatProblem(p));
@@ -55,19 +51,30 @@ function durationMs(text: string | undefined): number | undefined {
   return m ? Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 's' | 'm' | 'h'] : NaN;
 }
 
+/** `listen EADDRINUSE: address already in use 127.0.0.1:19000` → a line that says what to do. */
+function listenError(e: unknown): unknown {
+  const err = e as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (err.code === 'EADDRINUSE') return new CommandError(`cannot listen on ${err.address ?? ''}:${err.port ?? ''}: the port is already in use (EADDRINUSE); stop what holds it or pick another port`);
+  if (err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL') return new CommandError(`cannot listen on ${err.address ?? ''}:${err.port ?? ''}: ${err.code}`);
+  return e;
+}
+
 export async function runServe(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args, options: OPTIONS }));
-  } catch (e) {
-    console.error(`clinimesh serve: ${(e as Error).message}\n${usage}`);
-    return 2;
-  }
+  const { values, positionals } = parseCommandLine(args, OPTIONS);
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" (manifests go with -f)`);
+  // Logs are JSON lines on stderr; the banner below stays human text on stdout.
+  const badLevel = applyLogLevel(values['log-level']);
+  if (badLevel) throw new UsageError(badLevel);
   const ttls = { workload: durationMs(values['workload-cert-ttl']), agent: durationMs(values['agent-credential-ttl']) };
   if (Number.isNaN(ttls.workload) || Number.isNaN(ttls.agent)) {
-    console.error(`clinimesh serve: --workload-cert-ttl and --agent-credential-ttl take a duration such as 90s, 15m or 24h\n${usage}`);
-    return 2;
+    throw new UsageError('--workload-cert-ttl and --agent-credential-ttl take a duration such as 90s, 15m or 24h');
   }
+  const ports = {
+    xds: portOption('xds-port', values['xds-port']),
+    rest: portOption('xds-rest-port', values['xds-rest-port']),
+    admin: portOption('admin-port', values['admin-port']),
+    plaintext: values['xds-plaintext-port'] === undefined ? undefined : portOption('xds-plaintext-port', values['xds-plaintext-port']),
+  };
   const kubernetes = kubernetesConfigFromEnv(process.env, {
     apiUrl: values['k8s-api-url'],
     tokenFile: values['k8s-token-file'],
@@ -95,10 +102,10 @@ export async function runServe(args: string[]): Promise<number> {
   try {
     cp = await startControlPlane({
       host: values.host,
-      xdsPort: Number(values['xds-port']),
-      xdsRestPort: Number(values['xds-rest-port']),
+      xdsPort: ports.xds,
+      xdsRestPort: ports.rest,
       adminHost: values['admin-host'],
-      adminPort: Number(values['admin-port']),
+      adminPort: ports.admin,
       adminAllowedHosts: values['admin-allowed-host'],
       metricsPublic: values['metrics-public'],
       manifests: values.manifests,
@@ -110,12 +117,12 @@ export async function runServe(args: string[]): Promise<number> {
       agentCredentialTtlMs: ttls.agent,
       kubernetes: k8s,
       xdsTls: !values['xds-insecure'],
-      plaintextXdsPort: values['xds-plaintext-port'] === undefined ? undefined : Number(values['xds-plaintext-port']),
+      plaintextXdsPort: ports.plaintext,
       consul,
     });
   } catch (e) {
     if (e instanceof ClinimeshError) return printProblems(e.problems);
-    throw e;
+    throw listenError(e);
   }
   const state = cp.controlPlane.state();
   const first = [...state.services.values()].find((s) => s.instances.length > 0);

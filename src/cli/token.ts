@@ -1,11 +1,6 @@
 // `clinimesh token create|list|revoke` (admin only) and `clinimesh join-token create`.
-import { parseArgs } from 'node:util';
-import { CONNECTION_OPTIONS, UsageError, callAdmin, credentialFor, jsonBody, parseDuration, table } from './cli-support.ts';
+import { CONNECTION_OPTIONS, UsageError, callAdmin, credentialFor, jsonBody, parseCommandLine, parseDuration, table } from './cli-support.ts';
 
-export const TOKEN_USAGE = `clinimesh token create --name N --role admin|editor|viewer [--namespace NS…] [--ttl 24h]
-clinimesh token list
-clinimesh token revoke ID`;
-export const JOIN_TOKEN_USAGE = 'clinimesh join-token create --namespace NS --service S [--instance I] [--ttl 15m]';
 
 interface TokenJson {
   id: string;
@@ -17,23 +12,20 @@ interface TokenJson {
   expiresAt?: string;
 }
 
-function ttlSeconds(ttl: string | undefined, usage: string): number | undefined {
+function ttlSeconds(ttl: string | undefined): number | undefined {
   if (ttl === undefined) return undefined;
   const seconds = parseDuration(ttl);
-  if (seconds === undefined) throw new UsageError(usage, `--ttl ${ttl}: write a duration such as 90s, 15m, 24h or 7d`);
+  if (seconds === undefined) throw new UsageError(`--ttl ${ttl}: write a duration such as 90s, 15m, 24h or 7d`);
   return seconds;
 }
 
 export async function tokenCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    options: { ...CONNECTION_OPTIONS, name: { type: 'string' }, role: { type: 'string' }, namespace: { type: 'string', multiple: true }, ttl: { type: 'string' } },
-  });
+  const { values, positionals } = parseCommandLine(rest, { ...CONNECTION_OPTIONS, name: { type: 'string' }, role: { type: 'string' }, namespace: { type: 'string', multiple: true }, ttl: { type: 'string' } });
   if (sub === 'create') {
-    if (!values.name || !values.role || positionals.length) throw new UsageError(TOKEN_USAGE);
-    const body = { name: values.name, role: values.role, namespaces: values.namespace ?? [], ttlSeconds: ttlSeconds(values.ttl, TOKEN_USAGE) };
+    if (!values.name || !values.role) throw new UsageError('token create needs --name and --role');
+    if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const body = { name: values.name, role: values.role, namespaces: values.namespace ?? [], ttlSeconds: ttlSeconds(values.ttl) };
     const res = await callAdmin(credentialFor(values), 'POST', '/v1/tokens', jsonBody(body));
     if (!res) return 1;
     const t = res.json as TokenJson & { token: string };
@@ -43,7 +35,7 @@ export async function tokenCommand(args: string[]): Promise<number> {
     return 0;
   }
   if (sub === 'list') {
-    if (positionals.length) throw new UsageError(TOKEN_USAGE);
+    if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const res = await callAdmin(credentialFor(values), 'GET', '/v1/tokens');
     if (!res) return 1;
     const tokens = (res.json as { tokens: TokenJson[] }).tokens;
@@ -52,24 +44,22 @@ export async function tokenCommand(args: string[]): Promise<number> {
     return 0;
   }
   if (sub === 'revoke') {
-    if (positionals.length !== 1 || !/^[0-9a-f]{16}$/.test(positionals[0]!)) throw new UsageError(TOKEN_USAGE, 'token revoke takes one token ID (16 hex digits, see `clinimesh token list`)');
+    if (positionals.length !== 1 || !/^[0-9a-f]{16}$/.test(positionals[0]!)) throw new UsageError('token revoke takes one token ID (16 hex digits, see `clinimesh token list`)');
     const res = await callAdmin(credentialFor(values), 'DELETE', `/v1/tokens/${positionals[0]}`);
     if (!res) return 1;
     console.log(`revoked ${positionals[0]}`);
     return 0;
   }
-  throw new UsageError(TOKEN_USAGE);
+  throw new UsageError(sub === undefined ? 'name a subcommand: create, list or revoke' : `unknown subcommand "${sub}"; one of create, list, revoke`);
 }
 
 export async function joinTokenCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    options: { ...CONNECTION_OPTIONS, namespace: { type: 'string' }, service: { type: 'string' }, instance: { type: 'string' }, ttl: { type: 'string' } },
-  });
-  if (sub !== 'create' || !values.namespace || !values.service || positionals.length) throw new UsageError(JOIN_TOKEN_USAGE);
-  const body = { namespace: values.namespace, service: values.service, instance: values.instance, ttlSeconds: ttlSeconds(values.ttl, JOIN_TOKEN_USAGE) };
+  const { values, positionals } = parseCommandLine(rest, { ...CONNECTION_OPTIONS, namespace: { type: 'string' }, service: { type: 'string' }, instance: { type: 'string' }, ttl: { type: 'string' } });
+  if (sub !== 'create') throw new UsageError(sub === undefined ? 'name a subcommand: create' : `unknown subcommand "${sub}"; only create`);
+  if (!values.namespace || !values.service) throw new UsageError('join-token create needs --namespace and --service');
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const body = { namespace: values.namespace, service: values.service, instance: values.instance, ttlSeconds: ttlSeconds(values.ttl) };
   const res = await callAdmin(credentialFor(values), 'POST', '/v1/join-tokens', jsonBody(body));
   if (!res) return 1;
   console.log((res.json as { token: string }).token);
