@@ -21,6 +21,21 @@ import type { XdsTransport } from '../xds/generate/types.ts';
 import { callControlPlane, pinnedRoot, splitHostPort, type ClientTls } from './control-plane-client.ts';
 import { ensureSecretDir, PEM_FILES, readCertificate, readTrustBundle, writeCertificate, writePemFiles, writeTrustBundle, type CertAndKey } from './secret-files.ts';
 import { startXdsProxy, type ProxyCredential, type XdsProxy } from './xds-proxy.ts';
+import { log as rootLog } from '../log.ts';
+
+/** What the agent logs through: the process logger (JSON lines), or anything with its shape. */
+export interface AgentLog {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
+
+/** Tests may pass a plain line sink; each event becomes `message {fields}`. */
+function agentLog(log: AgentOptions['log']): AgentLog {
+  if (log === undefined) return rootLog.child({ component: 'agent' });
+  if (typeof log !== 'function') return log;
+  const line = (fields: object, message: string) => log(Object.keys(fields).length ? `${message} ${JSON.stringify(fields)}` : message);
+  return { info: line, warn: line };
+}
 
 export interface AgentOptions {
   /** The control plane's TLS port for agents and REST xDS, `host:port` (default port 18001). */
@@ -39,7 +54,8 @@ export interface AgentOptions {
   readonly auditLog?: string;
   /** How often the trust bundle is polled (root rotations); default 30 s. */
   readonly bundlePollMs?: number;
-  readonly log?: (line: string) => void;
+  /** Default: the process logger (`src/log.ts`), component agent. */
+  readonly log?: AgentLog | ((line: string) => void);
   readonly random?: () => number;
   /**
    * A proxyless gRPC application instead of Envoy: the agent writes PEM files and a gRPC xDS
@@ -92,7 +108,7 @@ function csrPair() {
 const notAfterOf = (pem: string): Date => new Date(new X509Certificate(pem).validTo);
 
 export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
-  const log = o.log ?? ((line: string) => console.error(`clinimesh agent: ${line}`));
+  const log = agentLog(o.log);
   const outDir = resolve(o.outDir);
   const sdsDir = join(outDir, 'sds');
   const pemDir = join(outDir, 'certs');
@@ -148,6 +164,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     if (signed.ok) {
       install(signed.value, keys);
       renewals++;
+      log.info({ spiffeId: signed.value.spiffeId, xdsCredentialExpiresAt: signed.value.xds.notAfter, workloadCertExpiresAt: signed.value.workload.notAfter, renewals }, 'certificates renewed');
       return ok(undefined);
     }
     // A credential the control plane no longer accepts (expired, or from a retired root): attest again
@@ -180,7 +197,9 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     lastError = result.errors.map(formatProblem).join('; ');
     const left = held ? Math.min(notAfterOf(held.xds.certChainPem).getTime(), notAfterOf(held.workload.certChainPem).getTime()) - Date.now() : 0;
     const retryMs = Math.min(30_000, 500 * 2 ** Math.min(failures, 6), Math.max(250, left / 4));
-    log(`renewal failed (${lastError}); keeping the current certificates, which expire in ${Math.max(0, Math.round(left / 1000))} s; retrying in ${Math.round(retryMs / 1000)} s`);
+    const expiresInSeconds = Math.max(0, Math.round(left / 1000));
+    const retryInSeconds = Math.round(retryMs / 1000);
+    log.warn({ error: lastError, failures, expiresInSeconds, retryInSeconds }, `renewal failed; keeping the current certificates, which expire in ${expiresInSeconds} s; retrying in ${retryInSeconds} s`);
     schedule(retryMs);
     return result;
   };
@@ -192,10 +211,10 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     if (bundle.value.trustBundlePem !== held.identity.trustBundlePem) {
       writeTrustBundle(sdsDir, XDS_CA_SECRET, bundle.value.trustBundlePem);
       held = { ...held, identity: { ...held.identity, trustBundlePem: bundle.value.trustBundlePem } };
-      log('trust bundle updated');
+      log.info({ roots: bundle.value.trustBundlePem.match(/BEGIN CERTIFICATE/g)?.length ?? 0 }, 'trust bundle updated');
     }
     if (bundle.value.renewalEpoch !== held.identity.renewalEpoch) {
-      log('the control plane advises renewal (root rotation): renewing now');
+      log.info({ renewalEpoch: bundle.value.renewalEpoch }, 'the control plane advises renewal (root rotation): renewing now');
       await renewAndReschedule();
     }
   };
@@ -207,7 +226,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     held = previous;
     instance ??= previousInstance(join(outDir, 'envoy.json'));
     const result = await renew();
-    if (!result.ok) log(`renewal of the previous credential failed: ${result.errors.map(formatProblem).join('; ')}`);
+    if (!result.ok) log.warn({ error: result.errors.map(formatProblem).join('; ') }, 'renewal of the previous credential failed; keeping it while it lasts');
   } else {
     const attested = await attest();
     if (!attested.ok) throw new ClinimeshError(attested.errors);
@@ -242,7 +261,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   schedule();
   const poller = setInterval(() => void pollBundle(), o.bundlePollMs ?? 30_000);
   poller.unref();
-  log(`${h.identity.spiffeId} as ${nodeId}: certificates until ${h.identity.workload.notAfter}; bootstrap ${bootstrapPath}`);
+  log.info({ spiffeId: h.identity.spiffeId, nodeId, workloadCertExpiresAt: h.identity.workload.notAfter, bootstrapPath }, 'agent started');
 
   return {
     nodeId,

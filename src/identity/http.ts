@@ -75,7 +75,7 @@ function provenIdentity(req: IncomingMessage, trustDomains: readonly string[]): 
 }
 
 export function identityApi(deps: IdentityApiDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
-  const log = deps.log ?? rootLog.child({ component: 'identity' });
+  const log = (deps.log ?? rootLog).child({ component: 'identity' });
   return (req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (req.method === 'GET' && path === '/v1/agent/bundle') {
