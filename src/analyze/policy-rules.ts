@@ -1,0 +1,86 @@
+// Rules over AccessPolicies: every service a policy names exists (CM0006), and every upstream a
+// Service declares is one its destination's policies let it call (CM0007), else the call is denied.
+import { noSuchService } from '../manifest/check-references.ts';
+import { where } from '../manifest/problem-at.ts';
+import {
+  manifestId,
+  type AccessPolicy,
+  type AccessRule,
+  type Service,
+  type ServicePort,
+  type ServiceRef,
+  type Upstream,
+} from '../manifest/types.ts';
+import type { AnalysisContext } from './context.ts';
+import { finding, locate, type Finding } from './finding.ts';
+
+function unknownService(ctx: AnalysisContext, p: AccessPolicy, ref: ServiceRef, field: string): Finding[] {
+  if (ctx.findService(ref)) return [];
+  return [
+    finding(
+      'CM0006',
+      locate(p.origin, field),
+      manifestId(p),
+      noSuchService(ref, ctx.services),
+      `correct the name, or create Service ${ref.namespace}/${ref.service} before this policy`,
+    ),
+  ];
+}
+
+/** The destination is written either as a bare name or as `{ service, namespace }`. */
+const destinationField = (p: AccessPolicy): string =>
+  p.origin.fieldPos?.['spec.destination.service'] ? 'spec.destination.service' : 'spec.destination';
+
+export function policyReferenceFindings(ctx: AnalysisContext): Finding[] {
+  return ctx.policies.flatMap((p) => [
+    ...unknownService(ctx, p, p.destination, destinationField(p)),
+    ...p.rules.flatMap((rule, i) =>
+      rule.from.flatMap((ref, j) => unknownService(ctx, p, ref, `spec.rules[${i}].from[${j}].service`)),
+    ),
+  ]);
+}
+
+const names = (caller: Service) => (ref: ServiceRef) =>
+  ref.service === caller.name && ref.namespace === caller.namespace;
+
+/** A TCP port is opened only by rules without `http` conditions; HTTP and gRPC ports by any rule. */
+const opens = (port: ServicePort) => (rule: AccessRule) => port.protocol !== 'tcp' || rule.http === undefined;
+
+function deniedUpstream(ctx: AnalysisContext, caller: Service, u: Upstream, i: number): Finding[] {
+  const target = ctx.findService(u);
+  const port = target?.ports.find((p) => p.name === u.port);
+  // An upstream to nothing is a validation problem (REFERENCE), reported as such.
+  if (!target || !port) return [];
+  const policies = ctx.policiesFor(target);
+  const denied = (message: string, fix: string): Finding[] => [
+    finding(
+      'CM0007',
+      locate(caller.origin, `spec.upstreams[${i}].service`),
+      manifestId(caller),
+      message,
+      fix,
+    ),
+  ];
+  const callerRef = `{ service: ${caller.name}, namespace: ${caller.namespace} }`;
+  if (policies.length === 0) {
+    if (ctx.mesh.authorization.defaultAction === 'ALLOW') return [];
+    return denied(
+      `calls ${manifestId(target)}, which has no AccessPolicy in a mesh that denies by default: every call will be denied`,
+      `add an AccessPolicy with destination ${target.name} and a rule from ${callerRef}`,
+    );
+  }
+  if (policies.some((p) => p.rules.some((r) => r.from.some(names(caller)) && opens(port)(r)))) return [];
+  const first = policies[0]!;
+  const httpOnly = policies.some((p) => p.rules.some((r) => r.from.some(names(caller))));
+  const message = httpOnly
+    ? `calls ${manifestId(target)} on tcp port ${port.name}, but only rules with http conditions list it, and those do not open tcp ports: every connection will be closed`
+    : `calls ${manifestId(target)}, but no AccessPolicy of that service lets ${manifestId(caller)} call it: every call will be denied`;
+  return denied(
+    message,
+    `add ${callerRef} to the from list of a rule${httpOnly ? ' without http conditions' : ''} in ${manifestId(first)} (${where(first.origin, 'spec.rules')}), or remove the upstream`,
+  );
+}
+
+export function deniedUpstreamFindings(ctx: AnalysisContext): Finding[] {
+  return ctx.services.flatMap((s) => s.upstreams.flatMap((u, i) => deniedUpstream(ctx, s, u, i)));
+}
