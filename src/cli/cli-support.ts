@@ -27,6 +27,14 @@ export class CommandError extends Error {
   }
 }
 
+/** A failure whose lines were already printed (the admin API's problems): exit 1, print nothing more. */
+export class AlreadyReported extends Error {
+  constructor() {
+    super('already reported');
+    this.name = 'AlreadyReported';
+  }
+}
+
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 /** node:util parseArgs, its errors turned into one-line usage errors (`unknown option '--x'`). */

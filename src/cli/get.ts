@@ -1,7 +1,7 @@
 // `clinimesh get KIND [NAME|NS/NAME] [-n NS] [-o table|yaml|json]`: the manifests in force, as a
 // table or as the documents an operator would write.
 import type { Manifest, ManifestKind } from '../manifest/types.ts';
-import { CONNECTION_OPTIONS, CommandError, UsageError, callAdmin, credentialFor, parseCommandLine, table } from './cli-support.ts';
+import { AlreadyReported, CONNECTION_OPTIONS, CommandError, UsageError, callAdmin, credentialFor, parseCommandLine, table } from './cli-support.ts';
 import type { OperatorCredential } from './credential.ts';
 import { parseKind, parseName, refText, type NameRef } from './kinds.ts';
 import { toDocument, toYaml } from './manifest-document.ts';
@@ -17,7 +17,7 @@ export function outputOption(text: string | undefined, allowed: readonly string[
 
 export async function fetchManifests(cred: OperatorCredential): Promise<Manifest[]> {
   const res = await callAdmin(cred, 'GET', '/v1/manifests');
-  if (!res) throw new CommandError('cannot read the manifests in force (GET /v1/manifests)');
+  if (!res) throw new AlreadyReported();
   return (res.json as { manifests: Manifest[] }).manifests;
 }
 

@@ -2,7 +2,7 @@
 // --help/-h with its usage (exit 0). A command line that cannot run is one line and the command's
 // usage on stderr (exit 2); any other failure is one line (exit 1; diff: 2, as kubectl diff).
 // Never a stack trace: whatever escapes a command is caught here and printed as one line.
-import { CommandError, UsageError } from './cli-support.ts';
+import { AlreadyReported, CommandError, UsageError } from './cli-support.ts';
 import { HELP, USAGE } from './usage.ts';
 
 type Run = (args: string[]) => Promise<number>;
@@ -73,7 +73,7 @@ export async function main(argv: string[]): Promise<number> {
       console.error(command && USAGE[command] ? USAGE[command] : HELP);
       return 2;
     }
-    console.error(`${prefix}: ${oneLine(e)}`);
+    if (!(e instanceof AlreadyReported)) console.error(`${prefix}: ${oneLine(e)}`);
     return command === 'diff' ? 2 : 1;
   }
 }

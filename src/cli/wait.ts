@@ -1,7 +1,7 @@
 // `apply --wait`: after a change, poll GET /v1/proxy-status until every connected sidecar whose
 // served versions changed has ACKed them, or one has NACKed them (Envoy's error text is the answer),
 // or the timeout passes.
-import { callAdmin, CommandError } from './cli-support.ts';
+import { AlreadyReported, callAdmin } from './cli-support.ts';
 import type { OperatorCredential } from './credential.ts';
 
 export interface TypeSync {
@@ -20,7 +20,7 @@ export interface SidecarSync {
 
 export async function fetchProxyStatus(cred: OperatorCredential): Promise<SidecarSync[]> {
   const res = await callAdmin(cred, 'GET', '/v1/proxy-status');
-  if (!res) throw new CommandError('cannot read the sidecars\' status (GET /v1/proxy-status)');
+  if (!res) throw new AlreadyReported();
   return (res.json as { sidecars: SidecarSync[] }).sidecars;
 }
 
