@@ -231,7 +231,7 @@ export class ControlPlane {
       if (service.discovery.mode === 'consul' && set) services.set(key, withDiscoveredInstances(service, set));
     }
     const trustDomain = this.trustDomain?.() ?? state.mesh.trustDomain;
-    return { mesh: { ...state.mesh, trustDomain }, services, endpoints, policies: state.policies };
+    return { mesh: { ...state.mesh, trustDomain }, services, endpoints, policies: state.policies, traffic: state.traffic };
   }
 
   /** Every declared or discovered instance has a sidecar; a connected one keeps its transport. */

@@ -7,6 +7,7 @@ import { checkDocumentIdentity } from './check-identity.ts';
 import { checkAccessPolicies } from './check-policies.ts';
 import { checkUpstreamReferences } from './check-references.ts';
 import { checkServiceEntries } from './check-service.ts';
+import { checkTrafficPolicies } from './check-traffic.ts';
 import { manifestId, type Manifest, type ManifestKind, type Service } from './types.ts';
 
 type SetCheck = (ms: readonly Manifest[], services: readonly Service[]) => Problem[];
@@ -18,6 +19,7 @@ const SET_CHECKS: readonly SetCheck[] = [
   (_, services) => checkUpstreamReferences(services),
   (_, services) => checkSocketBindings(services),
   (ms, services) => checkAccessPolicies(firstDefinitions(ms, 'AccessPolicy'), services),
+  (ms, services) => checkTrafficPolicies(firstDefinitions(ms, 'TrafficPolicy'), services),
 ];
 
 /** Every cross-document problem of `ms`; an empty list means the set can be published. */

@@ -10,6 +10,7 @@ import type { RawDocument } from './parse.ts';
 import { accessPolicySchema } from './schema-access-policy.ts';
 import { meshSchema } from './schema-mesh.ts';
 import { serviceSchema } from './schema-service.ts';
+import { trafficPolicySchema } from './schema-traffic-policy.ts';
 import { API_VERSION, manifestId, type Manifest, type ManifestKind } from './types.ts';
 import { DocReader, MapFields, mapOf, str, type Reader } from './yaml-reader.ts';
 
@@ -18,6 +19,7 @@ const KIND_SCHEMAS: { readonly [K in ManifestKind]: KindSchema<Extract<Manifest,
   Mesh: meshSchema,
   Service: serviceSchema,
   AccessPolicy: accessPolicySchema,
+  TrafficPolicy: trafficPolicySchema,
 };
 
 const KINDS = Object.keys(KIND_SCHEMAS) as ManifestKind[];

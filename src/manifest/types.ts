@@ -118,7 +118,90 @@ export interface Service {
   readonly origin: Origin;
 }
 
-export type Manifest = Mesh | Service | AccessPolicy;
+/** A named part of a service's instances, chosen by labels (an instance's `meta`, Consul meta). */
+export interface Subset {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/** Request path match: exact, prefix or RE2 regex. */
+export type RequestPathMatch = { readonly exact: string } | { readonly prefix: string } | { readonly regex: string };
+
+export type HeaderMatch = { readonly name: string } & ({ readonly exact: string } | { readonly prefix: string } | { readonly regex: string } | { readonly present: true });
+
+export interface TrafficMatch {
+  readonly path?: RequestPathMatch;
+  readonly headers: readonly HeaderMatch[];
+  readonly methods: readonly string[];
+}
+
+/** Where a route sends requests: a subset of the destination, or the destination itself; a weight in a split. */
+export interface TrafficTarget {
+  readonly subset?: string;
+  readonly weight: number;
+}
+
+/** Conditions under which a request is retried (Envoy's retry_on, gRPC statuses included). */
+export type RetryOn =
+  | 'connect-failure'
+  | 'refused-stream'
+  | 'reset-before-request'
+  | 'reset'
+  | '5xx'
+  | 'gateway-error'
+  | 'retriable-4xx'
+  | 'cancelled'
+  | 'deadline-exceeded'
+  | 'internal'
+  | 'resource-exhausted'
+  | 'unavailable';
+
+export interface RetryPolicy {
+  readonly attempts: number;
+  readonly on: readonly RetryOn[];
+  readonly perTryTimeoutMs?: number;
+}
+
+export interface FaultPolicy {
+  readonly delay?: { readonly fixedMs: number; readonly percent: number };
+  readonly abort?: { readonly status: number; readonly percent: number };
+  /** Only requests carrying this header are faulted (drills on chosen traffic). */
+  readonly onlyWithHeader?: string;
+}
+
+export interface TrafficRoute {
+  readonly match?: TrafficMatch;
+  readonly to: readonly TrafficTarget[];
+  readonly timeoutMs?: number;
+  readonly retries?: RetryPolicy;
+  readonly fault?: FaultPolicy;
+  readonly mirror?: { readonly subset?: string; readonly percent: number };
+}
+
+export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'RING_HASH' | 'MAGLEV';
+
+export interface TrafficPolicy {
+  readonly kind: 'TrafficPolicy';
+  readonly name: string;
+  readonly namespace: string;
+  readonly destination: ServiceRef;
+  /** One port of the destination; absent: all its HTTP/gRPC ports. */
+  readonly port?: string;
+  /** The callers it applies to; absent: every caller. */
+  readonly from?: readonly ServiceRef[];
+  readonly subsets: readonly Subset[];
+  readonly routes: readonly TrafficRoute[];
+  readonly loadBalancer?: { readonly policy: LbPolicy; readonly hashHeader?: string };
+  readonly connectionPool?: { readonly maxConnections?: number; readonly maxPendingRequests?: number; readonly maxRequests?: number; readonly maxRetries?: number };
+  readonly outlierDetection?: { readonly consecutive5xx?: number; readonly intervalMs?: number; readonly baseEjectionTimeMs?: number; readonly maxEjectionPercent?: number };
+  /** Enforced by the destination's sidecars: a token bucket per sidecar. */
+  readonly rateLimit?: { readonly requestsPerSecond: number; readonly burst: number };
+  /** A request carrying this header may be retried after the upstream saw it (lower case). */
+  readonly idempotencyHeader: string;
+  readonly origin: Origin;
+}
+
+export type Manifest = Mesh | Service | AccessPolicy | TrafficPolicy;
 export type ManifestKind = Manifest['kind'];
 
 /** `Service clinical/his`, `Mesh hospital`: how documents are named in errors and APIs. */

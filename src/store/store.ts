@@ -3,7 +3,7 @@
 // bad document in a batch means nothing of the batch is applied; an identical apply is a no-op.
 import { fail, ok, type Result } from '../errors.ts';
 import { checkManifestSet, DEFAULT_MESH } from '../manifest/index.ts';
-import { manifestId, serviceKey, type AccessPolicy, type Manifest, type ManifestKind, type Mesh, type Service } from '../manifest/types.ts';
+import { manifestId, serviceKey, type AccessPolicy, type Manifest, type ManifestKind, type Mesh, type Service, type TrafficPolicy } from '../manifest/types.ts';
 import type { FileStore } from './file-store.ts';
 import type { DesiredState } from './state.ts';
 
@@ -31,14 +31,19 @@ function buildState(revision: number, manifests: readonly Manifest[]): DesiredSt
   const mesh = manifests.find((m): m is Mesh => m.kind === 'Mesh') ?? DEFAULT_MESH;
   const services = new Map<string, Service>();
   const policies = new Map<string, AccessPolicy[]>();
+  const traffic = new Map<string, TrafficPolicy[]>();
   for (const m of manifests) {
     if (m.kind === 'Service') services.set(serviceKey(m), m);
+    if (m.kind === 'TrafficPolicy') {
+      const key = serviceKey({ name: m.destination.service, namespace: m.destination.namespace });
+      traffic.set(key, [...(traffic.get(key) ?? []), m]);
+    }
     if (m.kind === 'AccessPolicy') {
       const key = serviceKey({ name: m.destination.service, namespace: m.destination.namespace });
       policies.set(key, [...(policies.get(key) ?? []), m]);
     }
   }
-  return { revision, mesh, services, policies };
+  return { revision, mesh, services, policies, traffic };
 }
 
 export type StateListener = (state: DesiredState, touched: readonly string[]) => void;

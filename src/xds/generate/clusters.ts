@@ -1,11 +1,12 @@
 // Clusters: one EDS cluster per upstream port, one static cluster per local application port.
-import type { Instance, Mesh, Protocol, ServicePort } from '../../manifest/types.ts';
+import type { Instance, Mesh, Protocol, ServicePort, TrafficPolicy } from '../../manifest/types.ts';
 import type { JsonObject } from '../resources/json.ts';
 import { CLUSTER } from '../resources/type-urls.ts';
 import { configSource } from './config-source.ts';
 import { duration } from './durations.ts';
 import { upstreamTls } from './secrets.ts';
 import { inboundClusterName } from './names.ts';
+import { applyClusterPolicy } from './traffic.ts';
 import type { Resource, XdsTransport } from './types.ts';
 
 const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
@@ -29,6 +30,7 @@ export function generateOutboundCluster(
   mesh: Mesh,
   transport: XdsTransport,
   tls?: { spiffeId: string; sni: string; sdsDir?: string },
+  policy?: TrafficPolicy,
 ): Resource {
   const body: JsonObject = {
     name,
@@ -44,7 +46,13 @@ export function generateOutboundCluster(
       ...protocolOptions(protocol),
   };
   if (tls) body.transport_socket = upstreamTls(tls.spiffeId, tls.sni, { transport, sdsDir: tls.sdsDir });
-  return { typeUrl: CLUSTER, name, body };
+  return { typeUrl: CLUSTER, name, body: policy ? applyClusterPolicy(body, policy) : body };
+}
+
+/** The same EDS cluster under another name, fed by the assignment of that name (a subset). */
+export function renameEdsCluster(cluster: Resource, name: string): Resource {
+  const eds = cluster.body.eds_cluster_config as JsonObject;
+  return { typeUrl: CLUSTER, name, body: { ...cluster.body, name, eds_cluster_config: { ...eds, service_name: name } } };
 }
 
 export function generateInboundCluster(port: ServicePort, instance: Instance, mesh: Mesh): Resource {

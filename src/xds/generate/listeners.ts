@@ -2,7 +2,7 @@
 // upstream. HTTP and gRPC go through the HTTP connection manager, TCP through tcp_proxy. Inbound
 // listeners terminate mutual TLS, enforce authorization and write the audit trail.
 import { spiffeId } from '../../ca/spiffe.ts';
-import type { AccessPolicy, Instance, Mesh, Protocol, Service, ServicePort, Upstream } from '../../manifest/types.ts';
+import type { AccessPolicy, Instance, Mesh, Protocol, Service, ServicePort, TrafficPolicy, Upstream } from '../../manifest/types.ts';
 import type { JsonObject } from '../resources/json.ts';
 import { LISTENER } from '../resources/type-urls.ts';
 import { httpAuditLog, TCP_AUDIT_OPTIONS, tcpAuditLog } from './audit.ts';
@@ -11,6 +11,7 @@ import { inboundClusterName, inboundListenerName, outboundClusterName, outboundL
 import { httpRbacFilter, needsRbac, networkRbacFilter } from './rbac.ts';
 import { routeAction, virtualHost } from './routes.ts';
 import { downstreamTls } from './secrets.ts';
+import { faultFilter, rateLimitFilters } from './traffic.ts';
 import type { Resource, SidecarRef } from './types.ts';
 
 const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
@@ -62,6 +63,8 @@ export interface InboundContext {
   readonly service: Service;
   readonly instance: Instance;
   readonly policies: readonly AccessPolicy[];
+  /** TrafficPolicies whose destination is this service: their rate limits are enforced here. */
+  readonly traffic: readonly TrafficPolicy[];
   readonly sidecar: SidecarRef;
   /** Without identity material there is no TLS (only for tests of plain generation). */
   readonly mtls: boolean;
@@ -86,7 +89,7 @@ function inboundFilters(port: ServicePort, c: InboundContext, name: string): Jso
           },
         },
         {
-          filters: enforced ? [httpRbacFilter(c.mesh, c.policies)] : [],
+          filters: [...(enforced ? [httpRbacFilter(c.mesh, c.policies)] : []), ...rateLimitFilters(port, c.traffic, statPrefix)],
           accessLog: auditPath ? httpAuditLog(auditPath, destination, enforced) : undefined,
           inbound: c.mtls,
         },
@@ -123,12 +126,13 @@ export function generateInboundListener(port: ServicePort, c: InboundContext): R
   return { typeUrl: LISTENER, name, body };
 }
 
-export function generateOutboundListener(upstream: Upstream, target: Service, port: ServicePort, instance: Instance, sidecar: SidecarRef): Resource {
+/** `faults`: the route table injects faults (drills), so the HCM carries the fault filter. */
+export function generateOutboundListener(upstream: Upstream, target: Service, port: ServicePort, instance: Instance, sidecar: SidecarRef, faults = false): Resource {
   const name = outboundListenerName(upstream);
   const cluster = outboundClusterName(upstream);
   const statPrefix = `outbound_${upstream.service}_${upstream.namespace}_${port.name}`;
   const filter = isHttp(port.protocol)
-    ? httpConnectionManager(statPrefix, { rds: { config_source: configSource(sidecar.transport), route_config_name: cluster } })
+    ? httpConnectionManager(statPrefix, { rds: { config_source: configSource(sidecar.transport), route_config_name: cluster } }, { filters: faults ? [faultFilter()] : [] })
     : tcpProxy(statPrefix, cluster);
   return {
     typeUrl: LISTENER,

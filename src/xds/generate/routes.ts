@@ -1,9 +1,10 @@
 // Route configurations. Outbound HTTP/gRPC traffic gets its own RouteConfiguration (served over RDS)
 // so a routing change never rebuilds a listener; inbound routes are inline and trivial.
-import type { Mesh, Protocol } from '../../manifest/types.ts';
+import type { Mesh, Protocol, TrafficPolicy } from '../../manifest/types.ts';
 import type { JsonObject } from '../resources/json.ts';
 import { ROUTE } from '../resources/type-urls.ts';
 import { duration } from './durations.ts';
+import { trafficRoutes } from './traffic.ts';
 import type { Resource } from './types.ts';
 
 /**
@@ -38,14 +39,8 @@ export function virtualHost(name: string, action: JsonObject): JsonObject {
   return { name, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: action }] };
 }
 
-export function generateOutboundRoute(name: string, protocol: Protocol, mesh: Mesh): Resource {
-  return {
-    typeUrl: ROUTE,
-    name,
-    body: {
-      name,
-      virtual_hosts: [virtualHost(name, routeAction(name, mesh, protocol, true))],
-      validate_clusters: false,
-    },
-  };
+/** The route table of a caller's HTTP/gRPC upstream: the TrafficPolicy's routes when one governs it. */
+export function generateOutboundRoute(name: string, protocol: Protocol, mesh: Mesh, policy?: TrafficPolicy): Resource {
+  const host = policy ? { name, domains: ['*'], routes: trafficRoutes(policy, { cluster: name, mesh, protocol }) } : virtualHost(name, routeAction(name, mesh, protocol, true));
+  return { typeUrl: ROUTE, name, body: { name, virtual_hosts: [host], validate_clusters: false } };
 }

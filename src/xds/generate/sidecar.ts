@@ -3,12 +3,14 @@ import { spiffeId } from '../../ca/spiffe.ts';
 import { fail, ok, type Problem, type Result } from '../../errors.ts';
 import { serviceKey, type Service } from '../../manifest/types.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, type TypeUrl } from '../resources/type-urls.ts';
-import { generateInboundCluster, generateOutboundCluster } from './clusters.ts';
+import { trafficPolicyFor } from '../../manifest/check-traffic.ts';
+import { generateInboundCluster, generateOutboundCluster, renameEdsCluster } from './clusters.ts';
 import { generateLoadAssignment } from './endpoints.ts';
 import { generateInboundListener, generateOutboundListener } from './listeners.ts';
 import { outboundClusterName } from './names.ts';
 import { generateProxyless } from './proxyless.ts';
 import { generateOutboundRoute } from './routes.ts';
+import { needsFaultFilter, subsetClusterName, subsetEndpoints } from './traffic.ts';
 import type { MeshView, Resource, SidecarRef, SidecarResources } from './types.ts';
 
 export interface GenerateOptions {
@@ -33,7 +35,15 @@ export function generateSidecar(view: MeshView, sidecar: SidecarRef, options: Ge
   const problems: Problem[] = [];
   const push = (r: Resource) => out[r.typeUrl].push(r);
 
-  const inbound = { mesh: view.mesh, service, instance, sidecar, mtls: options.mtls, policies: view.policies.get(serviceKey(service)) ?? [] };
+  const inbound = {
+    mesh: view.mesh,
+    service,
+    instance,
+    sidecar,
+    mtls: options.mtls,
+    policies: view.policies.get(serviceKey(service)) ?? [],
+    traffic: view.traffic?.get(serviceKey(service)) ?? [],
+  };
   for (const port of service.ports) {
     push(generateInboundCluster(port, instance, view.mesh));
     push(generateInboundListener(port, inbound));
@@ -47,10 +57,18 @@ export function generateSidecar(view: MeshView, sidecar: SidecarRef, options: Ge
     }
     const name = outboundClusterName(upstream);
     const tls = options.mtls ? { spiffeId: spiffeId(view.mesh.trustDomain, { namespace: target.namespace, service: target.name }), sni: serviceKey(target), sdsDir: sidecar.sdsDir } : undefined;
-    push(generateOutboundCluster(name, port.protocol, view.mesh, sidecar.transport, tls));
-    push(generateLoadAssignment(name, port.name, view.endpoints.get(serviceKey(target))));
-    push(generateOutboundListener(upstream, target, port, instance, sidecar));
-    if (port.protocol !== 'tcp') push(generateOutboundRoute(name, port.protocol, view.mesh));
+    const policy = port.protocol === 'tcp' ? undefined : trafficPolicyFor(view.traffic?.get(serviceKey(target)), { service: service.name, namespace: service.namespace }, port.name);
+    const cluster = generateOutboundCluster(name, port.protocol, view.mesh, sidecar.transport, tls, policy);
+    const endpoints = view.endpoints.get(serviceKey(target));
+    push(cluster);
+    push(generateLoadAssignment(name, port.name, endpoints));
+    for (const subset of policy?.subsets ?? []) {
+      const subsetName = subsetClusterName(name, subset.name);
+      push(renameEdsCluster(cluster, subsetName));
+      push(generateLoadAssignment(subsetName, port.name, subsetEndpoints(endpoints, subset)));
+    }
+    push(generateOutboundListener(upstream, target, port, instance, sidecar, needsFaultFilter(policy)));
+    if (port.protocol !== 'tcp') push(generateOutboundRoute(name, port.protocol, view.mesh, policy));
   }
   return problems.length ? fail(problems) : ok(out);
 }

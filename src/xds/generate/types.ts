@@ -1,6 +1,6 @@
 // What generators take and give. Plain data in, plain data out: no I/O, clock or globals.
 import type { EndpointSet } from '../../discovery/endpoints.ts';
-import type { AccessPolicy, Mesh, Service } from '../../manifest/types.ts';
+import type { AccessPolicy, Mesh, Service, TrafficPolicy } from '../../manifest/types.ts';
 import type { JsonObject } from '../resources/json.ts';
 import type { TypeUrl } from '../resources/type-urls.ts';
 
@@ -35,6 +35,8 @@ export interface MeshView {
   readonly endpoints: ReadonlyMap<string, EndpointSet>;
   /** AccessPolicies by the serviceKey of their destination. */
   readonly policies: ReadonlyMap<string, readonly AccessPolicy[]>;
+  /** TrafficPolicies by the serviceKey of their destination (absent in plain generator tests). */
+  readonly traffic?: ReadonlyMap<string, readonly TrafficPolicy[]>;
 }
 
 /** An Envoy resource in proto3 JSON form, before validation and encoding. */

@@ -1,0 +1,197 @@
+// What a TrafficPolicy makes of one caller's upstream: subset clusters (the upstream's cluster with
+// endpoints chosen by labels), cluster settings (load balancing, circuit breaking, outlier
+// detection) and the route table (matches, weighted splits, timeouts, retries, faults, mirroring).
+// Retries are split per request so a write is never repeated once the upstream may have seen it:
+// idempotent methods and requests carrying the idempotency header get the policy's conditions,
+// everything else only connect-failure/refused-stream/reset-before-request.
+import type { EndpointSet } from '../../discovery/endpoints.ts';
+import { IDEMPOTENT_METHODS, SAFE_RETRY_CONDITIONS } from '../../manifest/schema-traffic-policy.ts';
+import type { HeaderMatch, Mesh, Protocol, RequestPathMatch, RetryPolicy, Subset, TrafficPolicy, TrafficRoute } from '../../manifest/types.ts';
+import type { JsonObject } from '../resources/json.ts';
+import { duration } from './durations.ts';
+import { routeAction, SAFE_RETRY_ON } from './routes.ts';
+
+export const FAULT_FILTER = 'envoy.filters.http.fault';
+const FAULT = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
+const PREVIOUS_HOSTS = 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate';
+
+/** `outbound|http|his.clinical|canary`: one subset of an upstream port. */
+export function subsetClusterName(cluster: string, subset: string): string {
+  return `${cluster}|${subset}`;
+}
+
+/** The endpoints whose labels (instance meta) include every label of the subset. */
+export function subsetEndpoints(set: EndpointSet | undefined, subset: Subset): EndpointSet | undefined {
+  if (!set) return undefined;
+  const labels = Object.entries(subset.labels);
+  return { ...set, endpoints: set.endpoints.filter((e) => labels.every(([k, v]) => e.meta[k] === v)) };
+}
+
+/** Load balancing, circuit breaking and outlier detection written into a cluster's body. */
+export function applyClusterPolicy(body: JsonObject, p: TrafficPolicy): JsonObject {
+  const out: JsonObject = { ...body };
+  if (p.loadBalancer) {
+    out.lb_policy = p.loadBalancer.policy;
+    if (p.loadBalancer.policy === 'RING_HASH') out.ring_hash_lb_config = { minimum_ring_size: '1024' };
+    if (p.loadBalancer.policy === 'MAGLEV') out.maglev_lb_config = {};
+  }
+  const pool = p.connectionPool;
+  if (pool) {
+    const thresholds: JsonObject = { priority: 'DEFAULT' };
+    if (pool.maxConnections !== undefined) thresholds.max_connections = pool.maxConnections;
+    if (pool.maxPendingRequests !== undefined) thresholds.max_pending_requests = pool.maxPendingRequests;
+    if (pool.maxRequests !== undefined) thresholds.max_requests = pool.maxRequests;
+    if (pool.maxRetries !== undefined) thresholds.max_retries = pool.maxRetries;
+    out.circuit_breakers = { thresholds: [thresholds] };
+  }
+  const o = p.outlierDetection;
+  if (o) {
+    const current = (body.outlier_detection as JsonObject | undefined) ?? {};
+    out.outlier_detection = {
+      ...current,
+      ...(o.consecutive5xx !== undefined && { consecutive_5xx: o.consecutive5xx }),
+      ...(o.intervalMs !== undefined && { interval: duration(o.intervalMs) }),
+      ...(o.baseEjectionTimeMs !== undefined && { base_ejection_time: duration(o.baseEjectionTimeMs) }),
+      ...(o.maxEjectionPercent !== undefined && { max_ejection_percent: o.maxEjectionPercent }),
+    };
+  }
+  return out;
+}
+
+function pathMatch(p: RequestPathMatch | undefined): JsonObject {
+  if (!p) return { prefix: '/' };
+  if ('exact' in p) return { path: p.exact };
+  if ('prefix' in p) return { prefix: p.prefix };
+  return { safe_regex: { regex: p.regex } };
+}
+
+function headerMatcher(h: HeaderMatch): JsonObject {
+  if ('present' in h) return { name: h.name, present_match: true };
+  if ('exact' in h) return { name: h.name, string_match: { exact: h.exact } };
+  if ('prefix' in h) return { name: h.name, string_match: { prefix: h.prefix } };
+  return { name: h.name, string_match: { safe_regex: { regex: h.regex } } };
+}
+
+const methodMatcher = (methods: readonly string[]): JsonObject => ({ name: ':method', string_match: { safe_regex: { regex: `^(${methods.join('|')})$` } } });
+
+function percent(value: number): JsonObject {
+  // Envoy's FractionalPercent is integral: hundredths of a percent keep two decimals.
+  return { numerator: Math.round(value * 10_000), denominator: 'MILLION' };
+}
+
+function retryPolicy(on: readonly string[], r: RetryPolicy | undefined): JsonObject {
+  return {
+    retry_on: on.join(','),
+    num_retries: r?.attempts ?? 2,
+    ...(r?.perTryTimeoutMs !== undefined && { per_try_timeout: duration(r.perTryTimeoutMs) }),
+    // A retry goes to another host than the one that just failed.
+    retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': PREVIOUS_HOSTS } }],
+    host_selection_retry_max_attempts: 3,
+  };
+}
+
+function faultConfig(route: TrafficRoute): JsonObject | undefined {
+  const f = route.fault;
+  if (!f) return undefined;
+  return {
+    '@type': FAULT,
+    ...(f.delay && { delay: { fixed_delay: duration(f.delay.fixedMs), percentage: percent(f.delay.percent) } }),
+    ...(f.abort && { abort: { http_status: f.abort.status, percentage: percent(f.abort.percent) } }),
+    ...(f.onlyWithHeader && { headers: [{ name: f.onlyWithHeader, present_match: true }] }),
+  };
+}
+
+export interface RouteContext {
+  /** The upstream port's cluster (all instances); subsets are named from it. */
+  readonly cluster: string;
+  readonly mesh: Mesh;
+  readonly protocol: Protocol;
+}
+
+function action(route: TrafficRoute, p: TrafficPolicy, c: RouteContext): JsonObject {
+  const base = routeAction(c.cluster, c.mesh, c.protocol, false);
+  const nameOf = (subset: string | undefined) => (subset ? subsetClusterName(c.cluster, subset) : c.cluster);
+  const out: JsonObject = { ...base };
+  delete out.cluster;
+  if (route.to.length === 1) out.cluster = nameOf(route.to[0]!.subset);
+  else out.weighted_clusters = { clusters: route.to.map((t) => ({ name: nameOf(t.subset), weight: t.weight })) };
+  if (route.timeoutMs !== undefined && c.protocol !== 'grpc') out.timeout = duration(route.timeoutMs);
+  if (route.timeoutMs !== undefined && c.protocol === 'grpc') out.max_stream_duration = { max_stream_duration: duration(route.timeoutMs), grpc_timeout_header_max: duration(route.timeoutMs) };
+  if (p.loadBalancer?.hashHeader) out.hash_policy = [{ header: { header_name: p.loadBalancer.hashHeader } }];
+  if (route.mirror) {
+    out.request_mirror_policies = [{ cluster: nameOf(route.mirror.subset), runtime_fraction: { default_value: percent(route.mirror.percent) } }];
+  }
+  return out;
+}
+
+/**
+ * The routes of one TrafficRoute: one Envoy route when its retries are safe for any request,
+ * else up to three, first match wins: idempotent methods, then requests carrying the idempotency
+ * header (both with the policy's conditions), then the rest (only the safe conditions).
+ */
+function envoyRoutes(route: TrafficRoute, index: number, p: TrafficPolicy, c: RouteContext): JsonObject[] {
+  const headers = (route.match?.headers ?? []).map(headerMatcher);
+  const methods = route.match?.methods ?? [];
+  const match = (extra: JsonObject[], only: readonly string[] = methods): JsonObject => ({
+    ...pathMatch(route.match?.path),
+    ...((headers.length || extra.length || only.length) && { headers: [...headers, ...(only.length ? [methodMatcher(only)] : []), ...extra] }),
+  });
+  const fault = faultConfig(route);
+  const make = (name: string, m: JsonObject, on: readonly string[]): JsonObject => ({
+    name,
+    match: m,
+    route: { ...action(route, p, c), retry_policy: retryPolicy(on, route.retries) },
+    ...(fault && { typed_per_filter_config: { [FAULT_FILTER]: fault } }),
+  });
+  const safe = route.retries ? route.retries.on.filter((x) => SAFE_RETRY_CONDITIONS.includes(x)) : SAFE_RETRY_ON.split(',');
+  const unsafe = route.retries?.on.filter((x) => !SAFE_RETRY_CONDITIONS.includes(x)) ?? [];
+  const name = `route-${index}`;
+  if (unsafe.length === 0) return [make(name, match([]), safe.length ? safe : SAFE_RETRY_ON.split(','))];
+  const all = route.retries!.on;
+  const idempotent = (methods.length ? methods : IDEMPOTENT_METHODS).filter((m) => (IDEMPOTENT_METHODS as readonly string[]).includes(m));
+  return [
+    ...(idempotent.length && c.protocol === 'http' ? [make(`${name}-idempotent`, match([], idempotent), all)] : []),
+    make(`${name}-keyed`, match([{ name: p.idempotencyHeader, present_match: true }]), all),
+    make(`${name}-writes`, match([]), safe.length ? safe : SAFE_RETRY_ON.split(',')),
+  ];
+}
+
+/** The route table for a caller's upstream under `p`; a catch-all to every instance closes it. */
+export function trafficRoutes(p: TrafficPolicy, c: RouteContext): JsonObject[] {
+  const routes = p.routes.flatMap((r, i) => envoyRoutes(r, i, p, c));
+  if (!p.routes.some((r) => !r.match)) routes.push(...envoyRoutes({ to: [{ weight: 100 }] }, p.routes.length, p, c));
+  return routes;
+}
+
+export function needsFaultFilter(p: TrafficPolicy | undefined): boolean {
+  return !!p?.routes.some((r) => r.fault);
+}
+
+/** The HTTP fault filter for an HCM whose routes inject faults; per-route configs do the work. */
+export function faultFilter(): JsonObject {
+  return { name: FAULT_FILTER, typed_config: { '@type': FAULT } };
+}
+
+const LOCAL_RATE_LIMIT = 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
+
+/**
+ * The destination's token bucket for a port, when a TrafficPolicy sets one: over the rate a caller
+ * gets 429 at once, before the application sees the request. Each sidecar holds its own bucket.
+ */
+export function rateLimitFilters(port: { name: string }, policies: readonly TrafficPolicy[], statPrefix: string): JsonObject[] {
+  const limit = policies.find((p) => p.rateLimit && (!p.port || p.port === port.name))?.rateLimit;
+  if (!limit) return [];
+  const always = { default_value: { numerator: 100, denominator: 'HUNDRED' }, runtime_key: 'clinimesh_rate_limit' };
+  return [
+    {
+      name: 'envoy.filters.http.local_ratelimit',
+      typed_config: {
+        '@type': LOCAL_RATE_LIMIT,
+        stat_prefix: `${statPrefix}_rate_limit`,
+        token_bucket: { max_tokens: limit.burst, tokens_per_fill: limit.requestsPerSecond, fill_interval: '1s' },
+        filter_enabled: always,
+        filter_enforced: always,
+      },
+    },
+  ];
+}
