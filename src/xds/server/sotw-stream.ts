@@ -13,7 +13,7 @@ import type { Problem } from '../../errors.ts';
 import { log } from '../../log.ts';
 import type { SnapshotCache, TypeSnapshot } from '../cache/snapshot.ts';
 import type { PreparedResource } from '../resources/prepared.ts';
-import { CLUSTER, isTypeUrl, LISTENER, ROUTE, shortName, WILDCARD_TYPES, type TypeUrl } from '../resources/type-urls.ts';
+import { CLUSTER, isTypeUrl, LISTENER, PUSH_ORDER, ROUTE, shortName, WILDCARD_TYPES, type TypeUrl } from '../resources/type-urls.ts';
 import { hasVersion, type SidecarStatus, type StatusRegistry } from '../status.ts';
 import type { ConnectContext, XdsHooks } from './hooks.ts';
 import { nodeTooLarge, type XdsRequest } from './node.ts';
@@ -82,9 +82,11 @@ export class SotwStream {
   resume(): void {
     if (!this.blocked || !this.key) return;
     this.blocked = false;
-    const waiting = [...this.waiting];
+    const waiting = new Map(this.waiting);
     this.waiting.clear();
-    for (const [typeUrl, namesChanged] of waiting) {
+    for (const typeUrl of PUSH_ORDER) {
+      const namesChanged = waiting.get(typeUrl);
+      if (namesChanged === undefined) continue;
       const sub = this.subs.get(typeUrl);
       const snapshot = this.cache.get(this.key, typeUrl);
       if (sub && snapshot) this.maybeSend(sub, snapshot, namesChanged, undefined);

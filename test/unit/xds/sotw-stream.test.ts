@@ -196,3 +196,71 @@ describe('snapshot versions', () => {
     expect(heard).toEqual([CLUSTER, ENDPOINT, ENDPOINT]);
   });
 });
+
+describe('SotW ADS stream: bounded state', () => {
+  const NODE2 = 'clinical/emr/emr-2';
+  let cache: SnapshotCache;
+  let statuses: StatusRegistry;
+  let versions: string[];
+  let closed: Problem[];
+  let room: boolean;
+  let stream: SotwStream;
+  const responseDesc = messageDesc('envoy.service.discovery.v3.DiscoveryResponse');
+
+  beforeEach(() => {
+    cache = new SnapshotCache();
+    statuses = new StatusRegistry();
+    versions = [];
+    closed = [];
+    room = true;
+    stream = new SotwStream(cache, { connect: (n) => ok(n.id) }, statuses, { transport: 'ads', peer: 'test' }, {
+      send: (bytes) => {
+        versions.push((fromBinary(responseDesc, bytes) as unknown as { versionInfo: string }).versionInfo);
+        return room;
+      },
+      close: (p) => closed.push(p),
+    });
+  });
+
+  it('writes nothing while the transport is full, then only the latest version of each type', () => {
+    cache.set(NODE2, { [CLUSTER]: [cluster('a')], [ENDPOINT]: [cla('a')] });
+    room = false;
+    stream.onRequest({ node: { ...node, id: NODE2 }, versionInfo: '', resourceNames: [], typeUrl: CLUSTER, responseNonce: '' });
+    stream.onRequest({ versionInfo: '', resourceNames: ['a'], typeUrl: ENDPOINT, responseNonce: '' });
+    expect(versions).toHaveLength(1);
+    for (const t of ['2s', '3s', '4s']) cache.set(NODE2, { [CLUSTER]: [cluster('a', t)] });
+    expect(versions).toHaveLength(1);
+    room = true;
+    stream.resume();
+    expect(versions).toEqual([versions[0], cache.get(NODE2, CLUSTER)!.version, cache.get(NODE2, ENDPOINT)!.version]);
+    expect(statuses.all()[0]!.types.get(CLUSTER)!.pushes).toBe(2);
+  });
+
+  it('does not count as ACKed a version it never sent, even with the current nonce', () => {
+    cache.set(NODE2, { [CLUSTER]: [cluster('a')] });
+    stream.onRequest({ node: { ...node, id: NODE2 }, versionInfo: '', resourceNames: [], typeUrl: CLUSTER, responseNonce: '' });
+    stream.onRequest({ versionInfo: 'not-a-version-we-sent', resourceNames: [], typeUrl: CLUSTER, responseNonce: '1' });
+    expect(statuses.all()[0]!.types.get(CLUSTER)!.ackedVersion).toBeUndefined();
+    stream.onRequest({ versionInfo: versions[0]!, resourceNames: [], typeUrl: CLUSTER, responseNonce: '1' });
+    expect(statuses.all()[0]!.types.get(CLUSTER)!.ackedVersion).toBe(versions[0]);
+  });
+
+  it('does not count a reconnecting client claiming a version we do not have', () => {
+    cache.set(NODE2, { [CLUSTER]: [cluster('a')] });
+    stream.onRequest({ node: { ...node, id: NODE2 }, versionInfo: 'garbage', resourceNames: [], typeUrl: CLUSTER, responseNonce: '' });
+    const status = statuses.all()[0]!.types.get(CLUSTER)!;
+    expect(status.ackedVersion).toBeUndefined();
+    expect(status.heldVersion).toBeUndefined();
+    expect(versions).toEqual([cache.get(NODE2, CLUSTER)!.version]);
+  });
+
+  it('refuses a node id over 256 bytes, or oversized metadata, at once and without echoing them', () => {
+    stream.onRequest({ node: { ...node, id: `clinical/emr/${'a'.repeat(100_000)}` }, versionInfo: '', resourceNames: [], typeUrl: CLUSTER, responseNonce: '' });
+    expect(closed.map((p) => [p.code, p.field])).toEqual([['SCHEMA', 'node.id']]);
+    expect(closed[0]!.message.length).toBeLessThan(200);
+    expect(statuses.all()).toEqual([]);
+    const other = new SotwStream(cache, { connect: (n) => ok(n.id) }, statuses, { transport: 'ads', peer: 'test' }, { send: () => true, close: (p) => closed.push(p) });
+    other.onRequest({ node: { ...node, metadata: { big: 'x'.repeat(20_000) } }, versionInfo: '', resourceNames: [], typeUrl: CLUSTER, responseNonce: '' });
+    expect(closed.map((p) => p.field)).toEqual(['node.id', 'node.metadata']);
+  });
+});
