@@ -71,7 +71,7 @@ describe('clinimesh commands against a running control plane', () => {
     expect(table.stdout.split('\n')[0]).toMatch(/^NAMESPACE\s+NAME\s+PORTS\s+INSTANCES\s+DISCOVERY\s+UPSTREAMS$/);
     expect(table.stdout).toMatch(/clinical\s+his\s+http:15001\/http\s+2\s+static/);
     const yaml = await clinimesh(['get', 'svc', 'clinical/his', '-o', 'yaml'], { env, cwd: work });
-    expect(yaml.stdout).toMatch(/^apiVersion: clinimesh\.io\/v1alpha1\nkind: Service\nmetadata:\n  name: his\n  namespace: clinical/);
+    expect(yaml.stdout).toMatch(/^apiVersion: clinimesh\.io\/v1alpha1\nkind: Service\nmetadata:\n {2}name: his\n {2}namespace: clinical/);
     const json = await clinimesh(['get', 'SVC', 'his', '-n', 'clinical', '-o', 'json'], { env, cwd: work });
     expect(JSON.parse(json.stdout)).toMatchObject({ kind: 'Service', metadata: { name: 'his', namespace: 'clinical' } });
     const mesh = await clinimesh(['get', 'mesh'], { env, cwd: work });
