@@ -3,9 +3,11 @@
 // Service agree, the admin API stays on the pod's loopback, the control plane may review tokens and
 // nothing more, workloads attest with an audience-bound projected token through a native-sidecar
 // agent, the pods are locked down, nothing secret is committed, the kustomization and the files stay
-// in step, and the commands in the manifests use flags the CLI really has.
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+// in step, the commands in the manifests use flags the CLI really has, and every object validates
+// against the Kubernetes API schemas (offline; `node scripts/ensure-k8s-schemas.mjs` installs them).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
@@ -40,7 +42,10 @@ const one = (kind: string, file?: string): Obj => {
 const statefulSet = one('StatefulSet');
 const pod = statefulSet.spec.template.spec as Obj;
 const container = pod.containers[0] as Obj;
-const service = one('Service');
+const services = byKind('Service');
+/** The Service sidecars and agents dial; the other one is the StatefulSet's headless governing Service. */
+const service = services.find((s) => s.spec.clusterIP !== 'None')!;
+const headless = services.find((s) => s.spec.clusterIP === 'None')!;
 const script: string = [...(container.command ?? []), ...(container.args ?? [])].join(' ');
 
 /** `--name value` from a command line or shell script. */
@@ -91,8 +96,25 @@ describe('manifests/k8s', () => {
         file === 'workload-example.yaml' ? 'clinical' : 'clinimesh-system',
       );
     }
-    expect(one('Namespace').metadata.name).toBe('clinimesh-system');
-    expect(one('Namespace').metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    const namespaces = new Map(docs.filter((d) => d.doc.kind === 'Namespace').map((d) => [d.doc.metadata.name as string, d]));
+    expect([...namespaces.keys()].sort()).toEqual(['clinical', 'clinimesh-system']);
+    expect(namespaces.get('clinimesh-system')!.file).toBe('namespace.yaml');
+    // The example creates its own namespace, before what lives in it (kubectl applies in file order).
+    expect(namespaces.get('clinical')!.file).toBe('workload-example.yaml');
+    const example = docs.filter((d) => d.file === 'workload-example.yaml');
+    expect(example[0]!.doc.kind).toBe('Namespace');
+    for (const { doc } of namespaces.values())
+      expect(doc.metadata.labels['pod-security.kubernetes.io/enforce'], doc.metadata.name).toBe('restricted');
+  });
+
+  it('governs the StatefulSet with a headless Service over the same pods and ports', () => {
+    expect(services).toHaveLength(2);
+    expect(service.spec.clusterIP ?? '').not.toBe('None');
+    expect(statefulSet.spec.serviceName).toBe(headless.metadata.name);
+    expect(headless.metadata.namespace).toBe(statefulSet.metadata.namespace);
+    expect(headless.spec.selector).toEqual(statefulSet.spec.selector.matchLabels);
+    expect(headless.spec.ports).toEqual(service.spec.ports);
+    expect(headless.spec.publishNotReadyAddresses ?? false).toBe(false);
   });
 
   it('runs one replica of `clinimesh serve`: xDS on 0.0.0.0, admin on 127.0.0.1, attestation audience clinimesh', () => {
@@ -301,6 +323,7 @@ describe('manifests/k8s', () => {
       'Namespace',
       'NetworkPolicy',
       'Service',
+      'Service',
       'ServiceAccount',
       'StatefulSet',
     ]);
@@ -372,9 +395,21 @@ describe('manifests/k8s', () => {
       expect((app.volumeMounts ?? []).map((m: Obj) => m.name)).not.toContain(
         volumeFor(spec, agent, written)?.name,
       );
-      // The agent is started (and so Envoy may start) once the bootstrap exists.
-      for (const probe of [agent.startupProbe, agent.readinessProbe])
-        expect(probe.exec.command).toEqual(['test', '-f', written]);
+    });
+
+    it("probes the agent's loopback status port from inside the container: healthy once started, while certificates are valid", () => {
+      // The agent is started (and so Envoy may start) once /healthz answers 200: it serves only
+      // after the bootstrap is written. httpGet would come from the kubelet and miss 127.0.0.1.
+      const port = flag(text, 'status-port')!;
+      expect(Number(port)).toBeGreaterThan(0);
+      for (const name of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
+        const probe = agent[name] as Obj;
+        expect(probe?.httpGet, name).toBeUndefined();
+        const command = (probe.exec.command as string[]).join(' ');
+        expect(command, name).toContain(`http://127.0.0.1:${port}/healthz`);
+        expect(command, name).toMatch(/statusCode===200\?0:1/);
+        expect(probe.timeoutSeconds, `${name} leaves node time to start`).toBeGreaterThanOrEqual(3);
+      }
     });
 
     it('uses only flags that `clinimesh agent` has', () => {
@@ -386,40 +421,120 @@ describe('manifests/k8s', () => {
   });
 });
 
+describe('Kubernetes API schemas (offline)', () => {
+  // kubernetes-validate bundles the OpenAPI-derived JSON schemas of each Kubernetes minor; strict
+  // mode refuses unknown fields. Oldest: native sidecars (initContainers restartPolicy) need 1.29.
+  const VERSIONS = ['1.29.0', '1.37.0'];
+  const validator = schemaValidator();
+  const inCi = process.env.CI === 'true';
+  const missing = 'the Kubernetes schema validator is not installed (run `node scripts/ensure-k8s-schemas.mjs`)';
+  if (!validator && !inCi) console.warn(`skipping the Kubernetes schema validation: ${missing}`);
+  // kustomization.yaml is kustomize's own file, not an API object (`kubectl kustomize` checks it).
+  const objects = yamlFiles.filter((f) => !f.endsWith('kustomization.yaml'));
+  const validate = (version: string, files: string[]) =>
+    spawnSync(validator!, ['--strict', '--no-warn', '-k', version, ...files], { encoding: 'utf8', timeout: 60_000 });
+
+  it.skipIf(!validator && !inCi).each(VERSIONS)('validates every object strictly against Kubernetes %s', (version) => {
+    expect(validator, missing).toBeDefined();
+    const run = validate(version, objects);
+    expect(run.status, `${run.stdout}${run.stderr}`).toBe(0);
+    const passed = run.stdout.split('\n').filter((l) => l.startsWith('INFO') && l.includes('passed'));
+    expect(passed, run.stdout).toHaveLength(docs.filter((d) => d.doc.kind !== 'Kustomization').length);
+  });
+
+  it.skipIf(!validator && !inCi)('refuses an object with an unknown field or a wrong type (the check is not vacuous)', () => {
+    expect(validator, missing).toBeDefined();
+    const dir = mkdtempSync(join(tmpdir(), 'k8s-schema-'));
+    try {
+      const bad = join(dir, 'bad.yaml');
+      writeFileSync(bad, 'apiVersion: v1\nkind: Service\nmetadata: { name: x, namespace: y }\nspec:\n  clusterIp: None\n  ports: [{ port: 18000 }]\n');
+      const unknown = validate(VERSIONS.at(-1)!, [bad]);
+      expect(unknown.status).not.toBe(0);
+      expect(`${unknown.stdout}${unknown.stderr}`).toMatch(/clusterIp/);
+      writeFileSync(bad, 'apiVersion: v1\nkind: Service\nmetadata: { name: x, namespace: y }\nspec:\n  ports: [{ port: xds }]\n');
+      expect(validate(VERSIONS.at(-1)!, [bad]).status).not.toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('Dockerfile and .dockerignore', () => {
   const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
   const lines = dockerfile.split('\n').filter((l) => l.trim() && !l.trimStart().startsWith('#'));
 
-  it('builds from node:20-slim, dependencies first, and runs as the non-root node user', () => {
-    expect(lines[0]).toBe('FROM node:20-slim');
-    const copies = lines.filter((l) => l.startsWith('COPY '));
-    expect(copies[0]).toMatch(/^COPY package(\*|\.json package-lock)\.json \.\/$/);
-    expect(lines.findIndex((l) => l.startsWith('RUN npm ci'))).toBeLessThan(lines.indexOf(copies[1]!));
-    for (const c of copies) {
+  const stages = dockerfile
+    .split(/^(?=FROM )/m)
+    .map((text) => text.split('\n').filter((l) => l.trim() && !l.trimStart().startsWith('#')))
+    .filter((l) => l[0]?.startsWith('FROM '));
+  const runtime = stages.at(-1)!;
+
+  it('builds in stages on one current Node LTS, dependencies before sources', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    const bases = stages.map((s) => s[0]!.split(/\s+/)[1]!);
+    expect(new Set(bases).size, 'one base image for every stage').toBe(1);
+    expect(bases[0]).toMatch(/^node:(22|24)-slim$/);
+    const build = stages.find((s) => s.some((l) => l === 'RUN npm run build'))!;
+    expect(build, 'a stage runs `npm run build`').toBeDefined();
+    expect(build.findIndex((l) => l.startsWith('RUN npm ci'))).toBeLessThan(build.findIndex((l) => l === 'COPY src ./src'));
+    expect(build.findIndex((l) => l.startsWith('COPY package.json package-lock.json'))).toBeLessThan(build.findIndex((l) => l.startsWith('RUN npm ci')));
+    for (const c of lines.filter((l) => l.startsWith('COPY ') && !l.includes('--from='))) {
       for (const src of c.split(/\s+/).slice(1, -1))
         if (!src.includes('*')) expect(existsSync(join(ROOT, src)), src).toBe(true);
     }
+  });
+
+  it('ships compiled JavaScript with production dependencies only: no sources, no TypeScript compiler, no tsx', () => {
+    const copies = runtime.filter((l) => l.startsWith('COPY '));
+    const copied = copies.map((l) => l.split(/\s+/).at(-1)!.replace(/^\.\//, '').replace(/\/$/, ''));
+    expect(copied).toEqual(expect.arrayContaining(['dist', 'node_modules', 'package.json', 'bin', 'proto/envoy-descriptors.binpb']));
+    expect(copied).not.toContain('src');
+    expect(copied).not.toContain('tsconfig.json');
+    expect(copies.find((l) => / \.\/dist$/.test(l))).toMatch(/^COPY --from=\S+ \S*dist \.\/dist$/);
+    // Runtime node_modules come from `npm ci --omit=dev`, with tsx (a dependency only for `npm start`
+    // without a build) taken back out; the compiler is a devDependency.
+    const depsStage = stages.find((s) => s.some((l) => l.includes('npm ci --omit=dev')))!;
+    expect(depsStage.join('\n')).toMatch(/npm uninstall [^\n]*\btsx\b/);
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+      devDependencies: Record<string, string>;
+      scripts: Record<string, string>;
+    };
+    expect(Object.keys(pkg.dependencies)).not.toContain('typescript');
+    expect(pkg.scripts.build).toMatch(/tsc -p tsconfig\.build\.json/);
+    const build = JSON.parse(readFileSync(join(ROOT, 'tsconfig.build.json'), 'utf8').replace(/^\s*\/\/.*$/gm, '')) as {
+      compilerOptions: Record<string, unknown>;
+    };
+    expect(build.compilerOptions).toMatchObject({ rewriteRelativeImportExtensions: true, outDir: 'dist', noEmit: false });
+  });
+
+  it('runs as the non-root node user, the CLI by its path', () => {
     expect(lines.filter((l) => l.startsWith('USER ')).at(-1)).toBe('USER 1000:1000'); // `node`, numeric for runAsNonRoot
     expect(lines).toContain('ENTRYPOINT ["node", "bin/clinimesh.js"]');
     // The Kubernetes manifests run the CLI by its path in the image.
     expect(lines).toContain('WORKDIR /app');
     expect(script).toContain('node /app/bin/clinimesh.js');
     expect(lines.find((l) => l.startsWith('CMD '))).toMatch(/^CMD \["serve", /);
-    // `npm ci --omit=dev` keeps what runs: tsx is a runtime dependency.
-    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
-      dependencies: Record<string, string>;
-    };
-    if (lines.some((l) => l.includes('--omit=dev'))) expect(Object.keys(pkg.dependencies)).toContain('tsx');
+    expect(runtime).toContain('ENV NODE_ENV=production');
   });
 
-  it('keeps local state, keys, tests and history out of the build context', () => {
+  it('keeps local state, keys, tests, builds and history out of the build context', () => {
     const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
       .split('\n')
       .map((l) => l.trim());
-    for (const entry of ['node_modules', '.envoy', '.clinimesh', 'gen', 'bench/out', 'test', '.git'])
+    for (const entry of ['node_modules', '.envoy', '.k8s-schemas', '.clinimesh', 'gen', 'dist', 'bench/out', 'test', '.git'])
       expect(ignored, entry).toContain(entry);
   });
 });
+
+/** The validator `scripts/ensure-k8s-schemas.mjs` installed (its path in <venv>/VALIDATOR_PATH), if it runs. */
+function schemaValidator(): string | undefined {
+  const venv = process.env.CLINIMESH_K8S_SCHEMAS_VENV || join(ROOT, '.k8s-schemas');
+  const pathFile = join(venv, 'VALIDATOR_PATH');
+  if (!existsSync(pathFile)) return undefined;
+  const path = readFileSync(pathFile, 'utf8').trim();
+  return existsSync(path) ? path : undefined;
+}
 
 function hasKubectl(): boolean {
   try {
