@@ -2,7 +2,7 @@
 // found in Consul), the instances themselves, and the upstream services it calls.
 import { isMap, isScalar } from 'yaml';
 import { checkServiceEntries } from './check-service.ts';
-import { dnsLabel, hostOrIp, ipAddress, portNumber } from './field-values.ts';
+import { dnsLabel, ipAddress, portNumber } from './field-values.ts';
 import { DEFAULT_NAMESPACE, type KindSchema } from './kind-schema.ts';
 import type { DiscoveryMode, Instance, Locality, Protocol, Service, ServicePort, Upstream } from './types.ts';
 import {
@@ -53,7 +53,9 @@ const readLocality: Reader<Locality> = (r, node, path) => {
 const readInstance: Reader<Instance> = (r, node, path) => {
   const m = mapOf(['name', 'address', 'appAddress', 'locality', 'weight', 'meta'])(r, node, path);
   const name = m?.required('name', dnsLabel);
-  const address = m?.required('address', hostOrIp);
+  // Peers reach the instance here through EDS, which takes IP literals only (one host name would make
+  // Envoy reject the service's whole endpoint list), and its sidecar binds it: an IP, not a name.
+  const address = m?.required('address', ipAddress);
   // The sidecar binds outbound listeners here, so it must be an IP, not a name.
   const appAddress = m?.optional('appAddress', ipAddress) ?? SERVICE_DEFAULTS.appAddress;
   const locality = m?.optional('locality', readLocality) ?? {};

@@ -9,11 +9,14 @@
 // match_subject_alt_names (match_typed_subject_alt_names is ignored).
 import { spiffeId } from '../../ca/spiffe.ts';
 import { fail, ok, type Problem, type Result } from '../../errors.ts';
-import { serviceKey, type Mesh, type Service, type Upstream } from '../../manifest/types.ts';
+import { serviceKey, type Mesh, type Service, type TrafficPolicy, type Upstream } from '../../manifest/types.ts';
 import type { JsonObject } from '../resources/json.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, type TypeUrl } from '../resources/type-urls.ts';
 import { duration } from './durations.ts';
+import { trafficPolicyFor } from '../../manifest/check-traffic.ts';
+import { renameEdsCluster } from './clusters.ts';
 import { generateLoadAssignment } from './endpoints.ts';
+import { applyClusterPolicy, faultFilter, needsFaultFilter, subsetClusterName, subsetEndpoints, trafficRoutes } from './traffic.ts';
 import { outboundClusterName, outboundRouteName } from './names.ts';
 import type { MeshView, Resource, SidecarResources } from './types.ts';
 
@@ -56,44 +59,74 @@ export function generateProxyless(view: MeshView, service: Service, options: { m
     targets.add(listener);
     const name = outboundClusterName(upstream);
     const tls = options.mtls ? spiffeId(view.mesh.trustDomain, { namespace: target.namespace, service: target.name }) : undefined;
-    out[LISTENER].push(apiListener(listener, upstream));
-    out[ROUTE].push(clientRoute(upstream));
-    out[CLUSTER].push(edsCluster(name, view.mesh, tls));
+    const policy = trafficPolicyFor(view.traffic?.get(serviceKey(target)), { service: service.name, namespace: service.namespace }, port.name);
+    const endpoints = view.endpoints.get(serviceKey(target));
+    const cluster = edsCluster(name, view.mesh, tls, policy);
+    out[LISTENER].push(apiListener(listener, upstream, needsFaultFilter(policy)));
+    out[ROUTE].push(clientRoute(upstream, view.mesh, policy));
+    out[CLUSTER].push(cluster);
     // Same name and generator as a sidecar's, so the reconciler's EDS-only pushes reach proxyless clients.
-    out[ENDPOINT].push(generateLoadAssignment(name, port.name, view.endpoints.get(serviceKey(target))));
+    out[ENDPOINT].push(generateLoadAssignment(name, port.name, endpoints));
+    for (const subset of policy?.subsets ?? []) {
+      const subsetName = subsetClusterName(name, subset.name);
+      out[CLUSTER].push(renameEdsCluster(cluster, subsetName));
+      out[ENDPOINT].push(generateLoadAssignment(subsetName, port.name, subsetEndpoints(endpoints, subset)));
+    }
   }
   return problems.length ? fail(problems) : ok(out);
 }
 
-function apiListener(name: string, upstream: Upstream): Resource {
+function apiListener(name: string, upstream: Upstream, faults: boolean): Resource {
   const hcm: JsonObject = {
     '@type': `type.googleapis.com/${HCM}`,
     stat_prefix: `proxyless_${upstream.service}_${upstream.namespace}`,
     rds: { config_source: ADS, route_config_name: outboundRouteName(upstream) },
-    http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': `type.googleapis.com/${ROUTER}` } }],
+    http_filters: [...(faults ? [faultFilter()] : []), { name: 'envoy.filters.http.router', typed_config: { '@type': `type.googleapis.com/${ROUTER}` } }],
   };
   return { typeUrl: LISTENER, name, body: { name, api_listener: { api_listener: hcm } } };
 }
 
 /**
- * No retry policy: gRPC reads `retry_on` as gRPC status names, and every one of them can follow a
- * request the server already received; a clinical write must not be sent twice. gRPC's own
- * transparent retry covers streams that never left the client. Deadlines are the caller's.
+ * Without a TrafficPolicy, no retry policy: gRPC reads `retry_on` as gRPC status names, and every
+ * one of them can follow a request the server already received; a clinical write must not be sent
+ * twice. gRPC's own transparent retry covers streams that never left the client. Deadlines are the
+ * caller's. With one, its routes as gRPC reads them (see proxylessRoute).
  */
-function clientRoute(upstream: Upstream): Resource {
+function clientRoute(upstream: Upstream, mesh: Mesh, policy: TrafficPolicy | undefined): Resource {
   const name = outboundRouteName(upstream);
   const cluster = outboundClusterName(upstream);
-  return {
-    typeUrl: ROUTE,
-    name,
-    body: {
-      name,
-      virtual_hosts: [{ name, domains: ['*'], routes: [{ name: 'default', match: { prefix: '' }, route: { cluster } }] }],
-    },
-  };
+  const routes = policy ? trafficRoutes(policy, { cluster, mesh, protocol: 'grpc' }).map(proxylessRoute) : [{ name: 'default', match: { prefix: '' }, route: { cluster } }];
+  return { typeUrl: ROUTE, name, body: { name, virtual_hosts: [{ name, domains: ['*'], routes }] } };
 }
 
-function edsCluster(name: string, mesh: Mesh, targetSpiffeId: string | undefined): Resource {
+const GRPC_RETRY_CODES = new Set(['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']);
+
+/**
+ * A route as gRPC's xDS client supports it: retries only on gRPC statuses (none left: no retry
+ * policy, which is also what a write without the idempotency key gets), no host predicates and no
+ * mirroring (gRPC has neither).
+ */
+function proxylessRoute(route: JsonObject): JsonObject {
+  const action = { ...(route.route as JsonObject) };
+  delete action.request_mirror_policies;
+  const retry = action.retry_policy as JsonObject | undefined;
+  delete action.retry_policy;
+  const codes = String(retry?.retry_on ?? '')
+    .split(',')
+    .filter((c) => GRPC_RETRY_CODES.has(c));
+  if (retry && codes.length) {
+    const policy: JsonObject = { retry_on: codes.join(',') };
+    if (retry.num_retries !== undefined) policy.num_retries = retry.num_retries;
+    if (retry.per_try_timeout !== undefined) policy.per_try_timeout = retry.per_try_timeout;
+    action.retry_policy = policy;
+  }
+  return { ...route, route: action };
+}
+
+/** gRPC balances round robin, ring hash (consistent hashing) or least request; MAGLEV and RANDOM fall back to round robin. */
+const GRPC_LB = new Set(['ROUND_ROBIN', 'RING_HASH', 'LEAST_REQUEST']);
+
+function edsCluster(name: string, mesh: Mesh, targetSpiffeId: string | undefined, policy?: TrafficPolicy): Resource {
   const body: JsonObject = {
     name,
     type: 'EDS',
@@ -102,7 +135,13 @@ function edsCluster(name: string, mesh: Mesh, targetSpiffeId: string | undefined
     lb_policy: 'ROUND_ROBIN',
   };
   if (targetSpiffeId) body.transport_socket = proxylessUpstreamTls(targetSpiffeId);
-  return { typeUrl: CLUSTER, name, body };
+  if (!policy) return { typeUrl: CLUSTER, name, body };
+  const tuned = applyClusterPolicy(body, policy);
+  if (!GRPC_LB.has(String(tuned.lb_policy))) {
+    tuned.lb_policy = 'ROUND_ROBIN';
+    delete tuned.maglev_lb_config;
+  }
+  return { typeUrl: CLUSTER, name, body: tuned };
 }
 
 /** Mutual TLS to the target's sidecar, from files the client's bootstrap names: only its exact SPIFFE ID passes. */

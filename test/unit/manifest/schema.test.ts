@@ -63,7 +63,7 @@ kind: Service
 metadata: { name: emr }
 spec:
   ports: [{ name: http, port: 15011, protocol: http }]
-  instances: [{ name: emr-1, address: emr.hospital.internal }]
+  instances: [{ name: emr-1, address: 10.0.0.21 }]
   upstreams: [{ service: his, port: http, localPort: 9001 }]
 `;
     const [emr] = valueOf(parseManifestText(text, 'emr.yaml')) as Service[];
@@ -74,7 +74,7 @@ spec:
       instances: [
         {
           name: 'emr-1',
-          address: 'emr.hospital.internal',
+          address: '10.0.0.21',
           appAddress: '127.0.0.1',
           weight: 1,
           locality: {},
@@ -271,5 +271,21 @@ spec:
     expect(errorsOf(parseManifestText(text, 'his.yaml')).map(brief)).toEqual([
       { code: 'DUPLICATE', field: 'metadata.name', line: lineOf(text, 'metadata', 2) },
     ]);
+  });
+});
+
+describe('instance addresses', () => {
+  it('refuses a host name, which EDS cannot take and which would make Envoy reject every endpoint of the service', () => {
+    const yaml = `apiVersion: clinimesh.io/v1alpha1
+kind: Service
+metadata: { name: emr, namespace: clinical }
+spec:
+  ports: [{ name: http, port: 15011, targetPort: 8080, protocol: http }]
+  instances: [{ name: emr-1, address: emr.hospital.internal }]
+`;
+    const parsed = parseManifestText(yaml, 'emr.yaml');
+    expect(parsed.ok).toBe(false);
+    if (parsed.ok) return;
+    expect(parsed.errors.map((p) => [p.code, p.field, p.pos?.line])).toEqual([['SCHEMA', 'spec.instances[0].address', 6]]);
   });
 });

@@ -1,0 +1,140 @@
+// TrafficPolicy generation, read as a reviewer would: which requests may be retried on what, which
+// clusters a split names, what a proxyless client is given, and that every resource passes Envoy's
+// protoc-gen-validate rules.
+import { describe, expect, it } from 'vitest';
+import { nodeId } from '../../../src/control/node-id.ts';
+import { staticEndpoints } from '../../../src/discovery/static.ts';
+import { checkManifestSet, parseManifestText } from '../../../src/manifest/index.ts';
+import { StateStore } from '../../../src/store/store.ts';
+import { generateLoadAssignment, generateSidecar } from '../../../src/xds/generate/index.ts';
+import type { MeshView, SidecarRef } from '../../../src/xds/generate/types.ts';
+import type { JsonObject } from '../../../src/xds/resources/json.ts';
+import { ResourcePool } from '../../../src/xds/resources/prepared.ts';
+import { CLUSTER, ROUTE } from '../../../src/xds/resources/type-urls.ts';
+
+const services = `apiVersion: clinimesh.io/v1alpha1
+kind: Service
+metadata: { name: imaging, namespace: clinical }
+spec:
+  ports: [{ name: grpc, port: 15041, targetPort: 50051, protocol: grpc }]
+  instances:
+    - { name: imaging-1, address: 10.0.0.31, meta: { version: v1 } }
+    - { name: imaging-2, address: 10.0.0.32, meta: { version: v2 } }
+---
+apiVersion: clinimesh.io/v1alpha1
+kind: Service
+metadata: { name: his, namespace: clinical }
+spec:
+  ports: [{ name: http, port: 15001, targetPort: 8080, protocol: http }]
+  instances: [{ name: his-1, address: 10.0.0.11 }]
+---
+apiVersion: clinimesh.io/v1alpha1
+kind: Service
+metadata: { name: emr, namespace: clinical }
+spec:
+  ports: [{ name: http, port: 15011, targetPort: 8080, protocol: http }]
+  instances: [{ name: emr-1, address: 10.0.0.21 }]
+  upstreams:
+    - { service: imaging, port: grpc, localPort: 9201 }
+    - { service: his, port: http, localPort: 9001 }
+`;
+
+const policies = `apiVersion: clinimesh.io/v1alpha1
+kind: TrafficPolicy
+metadata: { name: imaging, namespace: clinical }
+spec:
+  destination: imaging
+  subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]
+  routes:
+    - to: [{ subset: v1, weight: 80 }, { subset: v2, weight: 20 }]
+      retries: { attempts: 2, on: [unavailable] }
+  loadBalancer: { policy: RING_HASH, hashHeader: x-patient-id }
+---
+apiVersion: clinimesh.io/v1alpha1
+kind: TrafficPolicy
+metadata: { name: his, namespace: clinical }
+spec:
+  destination: his
+  routes:
+    - retries: { attempts: 3, on: [reset, 5xx] }
+      to: [{}]
+  loadBalancer: { policy: MAGLEV, hashHeader: x-patient-id }
+`;
+
+function viewOf(yaml: string): MeshView {
+  const parsed = parseManifestText(yaml, 'test.yaml');
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+  expect(checkManifestSet(parsed.value)).toEqual([]);
+  const store = new StateStore();
+  const proposal = store.propose({ apply: parsed.value });
+  if (!proposal.ok) throw new Error(JSON.stringify(proposal.errors));
+  const state = proposal.value.state;
+  const endpoints = new Map([...state.services].map(([k, s]) => [k, staticEndpoints(s)] as const));
+  return { mesh: state.mesh, services: state.services, endpoints, policies: state.policies, traffic: state.traffic };
+}
+
+const emr = (proxyless?: boolean): SidecarRef => ({ nodeId: nodeId({ namespace: 'clinical', service: 'emr', instance: 'emr-1' }), namespace: 'clinical', service: 'emr', instance: 'emr-1', transport: 'ads', proxyless });
+
+function generated(proxyless?: boolean) {
+  const r = generateSidecar(viewOf(`${services}---\n${policies}`), emr(proxyless), { mtls: true });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.value;
+}
+
+const routesOf = (resources: ReturnType<typeof generated>, name: string) =>
+  ((resources[ROUTE].find((r) => r.name === name)!.body.virtual_hosts as JsonObject[])[0]!.routes as JsonObject[]);
+
+describe('TrafficPolicy for an Envoy sidecar', () => {
+  it('retries writes only before the upstream saw them, unless they carry the idempotency key', () => {
+    const routes = routesOf(generated(), 'outbound|http|his.clinical');
+    expect(routes.map((r) => r.name)).toEqual(['route-0-idempotent', 'route-0-keyed', 'route-0-writes']);
+    const retryOn = routes.map((r) => ((r.route as JsonObject).retry_policy as JsonObject).retry_on);
+    expect(retryOn).toEqual(['reset,5xx', 'reset,5xx', 'connect-failure,refused-stream,reset-before-request']);
+    expect(JSON.stringify(routes[1]!.match)).toContain('idempotency-key');
+    expect(JSON.stringify(routes[0]!.match)).toContain('^(GET|HEAD|OPTIONS|PUT|DELETE)$');
+  });
+
+  it('splits by weight between subset clusters fed by their own endpoints', () => {
+    const resources = generated();
+    const split = (routesOf(resources, 'outbound|grpc|imaging.clinical')[0]!.route as JsonObject).weighted_clusters as JsonObject;
+    expect(split.clusters).toEqual([
+      { name: 'outbound|grpc|imaging.clinical|v1', weight: 80 },
+      { name: 'outbound|grpc|imaging.clinical|v2', weight: 20 },
+    ]);
+    expect(resources[CLUSTER].map((c) => c.name)).toContain('outbound|grpc|imaging.clinical|v2');
+  });
+
+  it('passes protoc-gen-validate', () => {
+    const pool = new ResourcePool();
+    const resources = generated();
+    const problems = Object.values(resources).flat().flatMap((r) => {
+      const p = pool.prepare(r);
+      return p.ok ? [] : p.errors;
+    });
+    expect(problems).toEqual([]);
+  });
+});
+
+describe('TrafficPolicy for a proxyless gRPC client', () => {
+  it('keeps the split and ring hash, retries only on gRPC statuses with the key, and nothing on a write without it', () => {
+    const resources = generated(true);
+    const routes = routesOf(resources, 'outbound|grpc|imaging.clinical');
+    expect(routes.map((r) => r.name)).toEqual(['route-0-keyed', 'route-0-writes']);
+    expect((routes[0]!.route as JsonObject).retry_policy).toEqual({ retry_on: 'unavailable', num_retries: 2 });
+    expect((routes[1]!.route as JsonObject).retry_policy).toBeUndefined();
+    const cluster = resources[CLUSTER].find((c) => c.name === 'outbound|grpc|imaging.clinical')!;
+    expect(cluster.body.lb_policy).toBe('RING_HASH');
+  });
+});
+
+describe('degraded endpoints (Consul warning)', () => {
+  it('are a healthy fallback at priority 1, or priority 0 when nothing else is left', () => {
+    const endpoint = (instance: string, health: 'HEALTHY' | 'DEGRADED') => ({ instance, address: '10.0.0.1', ports: { http: 1 }, health, locality: {}, weight: 1, tags: [], meta: {} });
+    const mixed = generateLoadAssignment('c', 'http', { service: 's', source: 'consul', endpoints: [endpoint('a', 'HEALTHY'), endpoint('b', 'DEGRADED')] });
+    const groups = mixed.body.endpoints as JsonObject[];
+    expect(groups.map((g) => g.priority ?? 0)).toEqual([0, 1]);
+    expect(JSON.stringify(groups)).not.toContain('DEGRADED');
+    const allWarn = generateLoadAssignment('c', 'http', { service: 's', source: 'consul', endpoints: [endpoint('b', 'DEGRADED')] });
+    expect((allWarn.body.endpoints as JsonObject[]).map((g) => g.priority ?? 0)).toEqual([0]);
+  });
+});
