@@ -106,6 +106,17 @@ describe('clinimesh commands against a running control plane', () => {
     expect((await clinimesh(['get', 'svc', 'clinical/billing'], { env, cwd: work })).code).toBe(1);
   });
 
+  it('deletes what the files name, all or nothing', async () => {
+    await writeFile(join(work, 'two.yaml'), `${serviceYaml('clinical', 'ward')}---\n${serviceYaml('clinical', 'theatre')}`);
+    expect((await clinimesh(['apply', '-f', 'two.yaml'], { env, cwd: work })).code).toBe(0);
+    const run = await clinimesh(['delete', '-f', 'two.yaml'], { env, cwd: work });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/Service clinical\/(ward|theatre) deleted\nService clinical\/(ward|theatre) deleted/);
+    const again = await clinimesh(['delete', '-f', 'two.yaml'], { env, cwd: work });
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/no such manifest to delete \[NOT_FOUND\]/);
+  });
+
   it('prints client and server versions, and proxy status', async () => {
     const version = await clinimesh(['version'], { env, cwd: work });
     expect(version.code).toBe(0);
