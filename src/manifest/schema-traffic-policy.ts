@@ -153,7 +153,8 @@ function routeReader(idempotencyHeader: () => string): Reader<TrafficRoute> {
     const m = mapOf(['match', 'to', 'timeout', 'retries', 'fault', 'mirror'])(r, node, path);
     if (!m) return undefined;
     const match = m.optional('match', matchReader);
-    const to = complete(m.required('to', listOf(targetReader)));
+    // No `to`: the whole destination (every instance).
+    const to = m.has('to') ? complete(m.required('to', listOf(targetReader))) : [{ weight: 100 }];
     if (to?.length === 0) r.reportAt(childPath(path, 'to'), 'a route needs at least one target');
     if (to && to.length > 1 && to.reduce((s, t) => s + t.weight, 0) === 0) r.reportAt(childPath(path, 'to'), 'the weights of a split must not all be 0');
     const timeoutMs = m.optional('timeout', duration({ allowZero: true }));

@@ -18,6 +18,8 @@ describe('the example manifests', () => {
       'Service',
       'Service',
       'Service',
+      'TrafficPolicy',
+      'TrafficPolicy',
     ]);
     expect(checkManifestSet(manifests)).toEqual([]);
   });
