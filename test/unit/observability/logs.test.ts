@@ -74,7 +74,7 @@ describe('Consul outage and recovery', () => {
     const watcher = new ConsulWatcher({ client, sink: new RecordingSink(), backoff: { baseMs: 5, maxMs: 10 }, rateLimit: { burst: 100, refillMs: 1 }, log: logger });
     watcher.watch('his.clinical', 'his', 'http');
     try {
-      await waitFor(() => calls >= 6, { what: 'the watch to fail three times and recover' });
+      await waitFor(async () => calls >= 6, { what: 'the watch to fail three times and recover' });
     } finally {
       await watcher.stop();
     }
