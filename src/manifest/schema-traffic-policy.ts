@@ -206,7 +206,7 @@ export const trafficPolicySchema: KindSchema<TrafficPolicy> = {
   read(doc, { name, namespace = DEFAULT_NAMESPACE, origin }) {
     const spec = doc.required(
       'spec',
-      mapOf(['destination', 'port', 'from', 'subsets', 'routes', 'loadBalancer', 'connectionPool', 'outlierDetection', 'rateLimit', 'idempotencyHeader']),
+      mapOf(['destination', 'port', 'from', 'subsets', 'routes', 'loadBalancer', 'localityFailover', 'connectionPool', 'outlierDetection', 'rateLimit', 'idempotencyHeader']),
     );
     if (!spec) return undefined;
     const destination = spec.required('destination', serviceRefReader(namespace));
@@ -220,6 +220,7 @@ export const trafficPolicySchema: KindSchema<TrafficPolicy> = {
     const hashHeader = lb?.optional('hashHeader', headerName);
     if (lb && hashHeader && policy !== 'RING_HASH' && policy !== 'MAGLEV') doc.r.reportAt('spec.loadBalancer.hashHeader', 'hashHeader needs policy RING_HASH or MAGLEV');
     if (lb && (policy === 'RING_HASH' || policy === 'MAGLEV') && !hashHeader) doc.r.reportAt('spec.loadBalancer.policy', `${policy} needs a hashHeader (e.g. x-patient-id) to keep a patient on one instance`);
+    const localityFailover = spec.optional('localityFailover', bool) ?? false;
     const pool = spec.optional('connectionPool', mapOf(['maxConnections', 'maxPendingRequests', 'maxRequests', 'maxRetries']));
     const outlier = spec.optional('outlierDetection', mapOf(['consecutive5xx', 'interval', 'baseEjectionTime', 'maxEjectionPercent']));
     const intervalMs = outlier?.optional('interval', duration({ allowZero: false }));
@@ -240,6 +241,7 @@ export const trafficPolicySchema: KindSchema<TrafficPolicy> = {
       subsets,
       routes,
       ...(policy && { loadBalancer: { policy, ...(hashHeader && { hashHeader }) } }),
+      localityFailover,
       ...(pool && { connectionPool: optionalInts(pool, ['maxConnections', 'maxPendingRequests', 'maxRequests', 'maxRetries'], 0, 1_000_000) }),
       ...(outlier && {
         outlierDetection: {

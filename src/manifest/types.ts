@@ -192,6 +192,11 @@ export interface TrafficPolicy {
   readonly subsets: readonly Subset[];
   readonly routes: readonly TrafficRoute[];
   readonly loadBalancer?: { readonly policy: LbPolicy; readonly hashHeader?: string };
+  /**
+   * Prefer instances in the caller's zone, then its region, then the rest, spilling over as the
+   * nearer ones' healthy share drops (health checks and outlier detection feed it).
+   */
+  readonly localityFailover: boolean;
   readonly connectionPool?: { readonly maxConnections?: number; readonly maxPendingRequests?: number; readonly maxRequests?: number; readonly maxRetries?: number };
   readonly outlierDetection?: { readonly consecutive5xx?: number; readonly intervalMs?: number; readonly baseEjectionTimeMs?: number; readonly maxEjectionPercent?: number };
   /** Enforced by the destination's sidecars: a token bucket per sidecar. */

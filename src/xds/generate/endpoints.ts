@@ -14,15 +14,14 @@ import type { Resource } from './types.ts';
  * instances all warn would get no proxyless traffic at all). A service with no routable endpoint gets
  * an empty assignment, never a missing one (that would stall warming).
  */
-export function generateLoadAssignment(clusterName: string, portName: string, set: EndpointSet | undefined): Resource {
+export function generateLoadAssignment(clusterName: string, portName: string, set: EndpointSet | undefined, caller?: Locality): Resource {
   const byLocality = new Map<string, { locality: Locality; priority: number; endpoints: Endpoint[] }>();
   // An address that is not an IP literal (a Consul node registered by host name) is left out: EDS takes
   // IP literals only, and one name would make Envoy reject the whole list.
   const routable = (set?.endpoints ?? []).filter((e) => e.health !== 'UNHEALTHY' && e.ports[portName] !== undefined && isIP(e.address) !== 0);
-  // Priorities must start at 0 without gaps (gRPC rejects a gap): all degraded means degraded first.
-  const fallback = routable.some((e) => e.health !== 'DEGRADED') ? 1 : 0;
+  const priorityOf = priorities(routable, caller);
   for (const e of routable) {
-    const priority = e.health === 'DEGRADED' ? fallback : 0;
+    const priority = priorityOf(e);
     const key = `${priority}/${e.locality.region ?? ''}/${e.locality.zone ?? ''}/${e.locality.subZone ?? ''}`;
     const group = byLocality.get(key) ?? { locality: e.locality, priority, endpoints: [] };
     group.endpoints.push(e);
@@ -32,6 +31,20 @@ export function generateLoadAssignment(clusterName: string, portName: string, se
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([, g]) => localityEndpoints(g.locality, g.endpoints, portName, g.priority));
   return { typeUrl: ENDPOINT, name: clusterName, body: { cluster_name: clusterName, endpoints: localities } };
+}
+
+/**
+ * Priority levels, most preferred first: with a caller's locality (locality failover), its own zone,
+ * then its region, then the rest; within each, passing before degraded. Levels are numbered from 0
+ * without gaps (gRPC rejects a gap), so an empty level never exists.
+ */
+function priorities(endpoints: readonly Endpoint[], caller: Locality | undefined): (e: Endpoint) => number {
+  const rank = (e: Endpoint): number => {
+    const distance = !caller ? 0 : e.locality.region !== caller.region ? 2 : e.locality.zone !== caller.zone ? 1 : 0;
+    return distance * 2 + (e.health === 'DEGRADED' ? 1 : 0);
+  };
+  const levels = [...new Set(endpoints.map(rank))].sort((a, b) => a - b);
+  return (e) => levels.indexOf(rank(e));
 }
 
 function localityEndpoints(locality: Locality, endpoints: readonly Endpoint[], portName: string, priority: number): JsonObject {

@@ -9,14 +9,13 @@
 // match_subject_alt_names (match_typed_subject_alt_names is ignored).
 import { spiffeId } from '../../ca/spiffe.ts';
 import { fail, ok, type Problem, type Result } from '../../errors.ts';
-import { serviceKey, type Mesh, type Service, type TrafficPolicy, type Upstream } from '../../manifest/types.ts';
+import { serviceKey, type Instance, type Mesh, type Service, type TrafficPolicy, type Upstream } from '../../manifest/types.ts';
 import type { JsonObject } from '../resources/json.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, type TypeUrl } from '../resources/type-urls.ts';
 import { duration } from './durations.ts';
 import { trafficPolicyFor } from '../../manifest/check-traffic.ts';
 import { renameEdsCluster } from './clusters.ts';
-import { generateLoadAssignment } from './endpoints.ts';
-import { applyClusterPolicy, faultFilter, needsFaultFilter, subsetClusterName, subsetEndpoints, trafficRoutes } from './traffic.ts';
+import { applyClusterPolicy, faultFilter, needsFaultFilter, subsetClusterName, trafficRoutes, upstreamAssignments } from './traffic.ts';
 import { outboundClusterName, outboundRouteName } from './names.ts';
 import type { MeshView, Resource, SidecarResources } from './types.ts';
 
@@ -37,7 +36,7 @@ export function proxylessListenerName(target: Pick<Service, 'name' | 'namespace'
   return serviceKey(target);
 }
 
-export function generateProxyless(view: MeshView, service: Service, options: { mtls: boolean }): Result<SidecarResources> {
+export function generateProxyless(view: MeshView, service: Service, instance: Instance, options: { mtls: boolean }): Result<SidecarResources> {
   const out: Record<TypeUrl, Resource[]> = { [CLUSTER]: [], [ENDPOINT]: [], [LISTENER]: [], [ROUTE]: [], [SECRET]: [] };
   const problems: Problem[] = [];
   const targets = new Set<string>();
@@ -66,12 +65,8 @@ export function generateProxyless(view: MeshView, service: Service, options: { m
     out[ROUTE].push(clientRoute(upstream, view.mesh, policy));
     out[CLUSTER].push(cluster);
     // Same name and generator as a sidecar's, so the reconciler's EDS-only pushes reach proxyless clients.
-    out[ENDPOINT].push(generateLoadAssignment(name, port.name, endpoints));
-    for (const subset of policy?.subsets ?? []) {
-      const subsetName = subsetClusterName(name, subset.name);
-      out[CLUSTER].push(renameEdsCluster(cluster, subsetName));
-      out[ENDPOINT].push(generateLoadAssignment(subsetName, port.name, subsetEndpoints(endpoints, subset)));
-    }
+    out[ENDPOINT].push(...upstreamAssignments(name, port.name, endpoints, policy, instance.locality));
+    for (const subset of policy?.subsets ?? []) out[CLUSTER].push(renameEdsCluster(cluster, subsetClusterName(name, subset.name)));
   }
   return problems.length ? fail(problems) : ok(out);
 }

@@ -5,12 +5,11 @@ import { serviceKey, type Service } from '../../manifest/types.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, type TypeUrl } from '../resources/type-urls.ts';
 import { trafficPolicyFor } from '../../manifest/check-traffic.ts';
 import { generateInboundCluster, generateOutboundCluster, renameEdsCluster } from './clusters.ts';
-import { generateLoadAssignment } from './endpoints.ts';
 import { generateInboundListener, generateOutboundListener } from './listeners.ts';
 import { outboundClusterName } from './names.ts';
 import { generateProxyless } from './proxyless.ts';
 import { generateOutboundRoute } from './routes.ts';
-import { needsFaultFilter, subsetClusterName, subsetEndpoints } from './traffic.ts';
+import { needsFaultFilter, subsetClusterName, upstreamAssignments } from './traffic.ts';
 import type { MeshView, Resource, SidecarRef, SidecarResources } from './types.ts';
 
 export interface GenerateOptions {
@@ -30,7 +29,7 @@ export function generateSidecar(view: MeshView, sidecar: SidecarRef, options: Ge
   if (!instance) {
     return fail([{ code: 'NOT_FOUND', resource, message: `service ${service.name} has no instance ${sidecar.instance}` }]);
   }
-  if (sidecar.proxyless) return generateProxyless(view, service, options);
+  if (sidecar.proxyless) return generateProxyless(view, service, instance, options);
   const out: Record<TypeUrl, Resource[]> = { [CLUSTER]: [], [ENDPOINT]: [], [LISTENER]: [], [ROUTE]: [], [SECRET]: [] };
   const problems: Problem[] = [];
   const push = (r: Resource) => out[r.typeUrl].push(r);
@@ -61,12 +60,8 @@ export function generateSidecar(view: MeshView, sidecar: SidecarRef, options: Ge
     const cluster = generateOutboundCluster(name, port.protocol, view.mesh, sidecar.transport, tls, policy);
     const endpoints = view.endpoints.get(serviceKey(target));
     push(cluster);
-    push(generateLoadAssignment(name, port.name, endpoints));
-    for (const subset of policy?.subsets ?? []) {
-      const subsetName = subsetClusterName(name, subset.name);
-      push(renameEdsCluster(cluster, subsetName));
-      push(generateLoadAssignment(subsetName, port.name, subsetEndpoints(endpoints, subset)));
-    }
+    for (const assignment of upstreamAssignments(name, port.name, endpoints, policy, instance.locality)) push(assignment);
+    for (const subset of policy?.subsets ?? []) push(renameEdsCluster(cluster, subsetClusterName(name, subset.name)));
     push(generateOutboundListener(upstream, target, port, instance, sidecar, needsFaultFilter(policy)));
     if (port.protocol !== 'tcp') push(generateOutboundRoute(name, port.protocol, view.mesh, policy));
   }

@@ -5,8 +5,10 @@
 // idempotent methods and requests carrying the idempotency header get the policy's conditions,
 // everything else only connect-failure/refused-stream/reset-before-request.
 import type { EndpointSet } from '../../discovery/endpoints.ts';
+import { generateLoadAssignment } from './endpoints.ts';
+import type { Resource } from './types.ts';
 import { IDEMPOTENT_METHODS, SAFE_RETRY_CONDITIONS } from '../../manifest/schema-traffic-policy.ts';
-import type { HeaderMatch, Mesh, Protocol, RequestPathMatch, RetryPolicy, Subset, TrafficPolicy, TrafficRoute } from '../../manifest/types.ts';
+import type { HeaderMatch, Locality, Mesh, Protocol, RequestPathMatch, RetryPolicy, Subset, TrafficPolicy, TrafficRoute } from '../../manifest/types.ts';
 import type { JsonObject } from '../resources/json.ts';
 import { duration } from './durations.ts';
 import { routeAction, SAFE_RETRY_ON } from './routes.ts';
@@ -25,6 +27,18 @@ export function subsetEndpoints(set: EndpointSet | undefined, subset: Subset): E
   if (!set) return undefined;
   const labels = Object.entries(subset.labels);
   return { ...set, endpoints: set.endpoints.filter((e) => labels.every(([k, v]) => e.meta[k] === v)) };
+}
+
+/**
+ * Every ClusterLoadAssignment one caller's upstream port needs: the port's own and one per subset.
+ * With locality failover their priorities follow the caller's locality, so they differ per caller.
+ */
+export function upstreamAssignments(cluster: string, port: string, endpoints: EndpointSet | undefined, policy: TrafficPolicy | undefined, caller: Locality): Resource[] {
+  const near = policy?.localityFailover ? caller : undefined;
+  return [
+    generateLoadAssignment(cluster, port, endpoints, near),
+    ...(policy?.subsets ?? []).map((s) => generateLoadAssignment(subsetClusterName(cluster, s.name), port, subsetEndpoints(endpoints, s), near)),
+  ];
 }
 
 /** Load balancing, circuit breaking and outlier detection written into a cluster's body. */

@@ -138,3 +138,13 @@ describe('degraded endpoints (Consul warning)', () => {
     expect((allWarn.body.endpoints as JsonObject[]).map((g) => g.priority ?? 0)).toEqual([0]);
   });
 });
+
+describe('locality failover', () => {
+  it("puts the caller's zone first, then its region, then the rest, with no gap", () => {
+    const at = (instance: string, region: string, zone: string, health: 'HEALTHY' | 'DEGRADED' = 'HEALTHY') => ({ instance, address: '10.0.0.1', ports: { http: 1 }, health, locality: { region, zone }, weight: 1, tags: [], meta: {} });
+    const set = { service: 's', source: 'static' as const, endpoints: [at('a', 'eu', 'a'), at('b', 'eu', 'b'), at('c', 'us', 'a'), at('d', 'eu', 'a', 'DEGRADED')] };
+    const groups = generateLoadAssignment('c', 'http', set, { region: 'eu', zone: 'a' }).body.endpoints as JsonObject[];
+    const byInstance = Object.fromEntries(groups.flatMap((g) => ((g.lb_endpoints as JsonObject[]).map((e) => [((e.metadata as JsonObject).filter_metadata as JsonObject).clinimesh && (((e.metadata as JsonObject).filter_metadata as JsonObject).clinimesh as JsonObject).instance, g.priority ?? 0]))));
+    expect(byInstance).toEqual({ a: 0, d: 1, b: 2, c: 3 });
+  });
+});
