@@ -423,7 +423,8 @@ export async function waitForSync(cp: RunningControlPlane, nodes: readonly strin
           if (!subscribed.some((t) => hasVersion(t, snapshot.version))) {
             const nack = subscribed.find((t) => t.lastNack?.version === snapshot.version)?.lastNack;
             if (nack) throw new Error(`${node} NACKed ${typeUrl} ${snapshot.version}: ${nack.error}`);
-            throw new Error(`${node}: ${typeUrl} not yet at ${snapshot.version}`);
+            const seen = subscribed.map((t) => `sent ${t.sentVersion ?? '-'}, acked ${t.ackedVersion ?? t.heldVersion ?? '-'}${t.pendingNonce ? `, nonce ${t.pendingNonce} unanswered` : ''}`);
+            throw new Error(`${node}: ${typeUrl} not yet at ${snapshot.version} (${seen.join('; ')})`);
           }
         }
       }
