@@ -59,6 +59,24 @@ function policySpec(p: AccessPolicy): Doc {
   };
 }
 
+/**
+ * The model's conventions undone generically: `timeoutMs: 2000` is written `timeout: 2s`, and empty
+ * lists and maps (the model's "absent") are left out, as a manifest would leave them out.
+ */
+function writtenFields(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(writtenFields);
+  if (typeof v !== 'object' || v === null) return v;
+  const out: Doc = {};
+  for (const [k, value] of Object.entries(v)) {
+    if (value === undefined || (Array.isArray(value) && value.length === 0) || (isPlainObject(value) && Object.keys(value).length === 0)) continue;
+    if (k.endsWith('Ms') && typeof value === 'number') out[k.slice(0, -2)] = formatDuration(value);
+    else out[k] = writtenFields(value);
+  }
+  return out;
+}
+
+const isPlainObject = (v: unknown): v is Doc => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 export function toDocument(m: Manifest): Doc {
   const labels = (m as { labels?: Record<string, string> }).labels;
   const metadata: Doc = { name: m.name, ...('namespace' in m ? { namespace: m.namespace } : {}), ...(nonEmpty(labels) ? { labels } : {}) };
@@ -69,9 +87,9 @@ function specOf(m: Manifest): Doc {
   if (m.kind === 'Mesh') return meshSpec(m);
   if (m.kind === 'Service') return serviceSpec(m);
   if (m.kind === 'AccessPolicy') return policySpec(m);
-  // A kind this writer does not know yet: its fields as the model holds them.
+  // A kind not written out field by field: its model's fields, in the manifests' conventions.
   const skip = new Set(['kind', 'name', 'namespace', 'origin', 'labels']);
-  return Object.fromEntries(Object.entries(m as unknown as Doc).filter(([k]) => !skip.has(k)));
+  return writtenFields(Object.fromEntries(Object.entries(m as unknown as Doc).filter(([k]) => !skip.has(k)))) as Doc;
 }
 
 export function toYaml(m: Manifest): string {
