@@ -543,6 +543,19 @@ export class TrafficMesh {
     return b;
   }
 
+  /** Stops one instance's application (its sidecar keeps running and answers 503 for it). */
+  async stopBackend(instance: string): Promise<void> {
+    await this.backend(instance).close();
+  }
+
+  /** Starts one instance's application again on the same address and port (after stopBackend). */
+  async restartBackend(instance: string): Promise<Backend> {
+    const old = this.backend(instance);
+    const again = await startBackend({ name: old.name, host: old.host, port: old.port, ledger: this.ledger });
+    this.backends.set(instance, again);
+    return again;
+  }
+
   envoys(): EnvoyHandle[] {
     return [...this.sidecars.values()];
   }
