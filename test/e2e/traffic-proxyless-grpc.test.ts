@@ -2,6 +2,7 @@
 // servers (behind real Envoy sidecars in STRICT mTLS): an 80/20 split between subsets, and ring hash
 // on a metadata header so that every call about one patient reaches one instance.
 import { readFile } from 'node:fs/promises';
+import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { describeWithEnvoy, dumpLogsOnFailure } from '../helpers/envoy.ts';
 import { dropConnectionsTo, startImagingServer, type GrpcUpstream } from '../helpers/grpc.ts';
@@ -99,6 +100,35 @@ routes:
     expect(served.reduce((a, b) => a + b, 0)).toBe(CALLS);
     expect(canaryServed).toBe(bySubset.get('canary') ?? 0);
     expect(nacks(mesh.controlPlane, [emrNode])).toEqual([]);
+  });
+
+  it('aborts calls carrying x-fault-drill with UNAVAILABLE before any server sees them; others pass', async () => {
+    await mesh.apply(
+      trafficPolicyYaml(
+        'imaging-canary',
+        `destination: imaging
+routes:
+  - fault: { abort: { status: 503, percent: 100 }, onlyWithHeader: x-fault-drill }
+`,
+      ),
+    );
+    await mesh.waitForSync([emrNode]);
+    const before = servers.reduce((n, s) => n + s.count, 0);
+    const drilled: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      try {
+        await client!.query(`drill-${i}`, { 'x-fault-drill': 'true' });
+        drilled.push('OK');
+      } catch (err) {
+        drilled.push(String((err as { code?: number }).code));
+      }
+    }
+    // HTTP 503 maps to gRPC UNAVAILABLE (14).
+    expect(drilled).toEqual(Array.from({ length: 10 }, () => String(grpc.status.UNAVAILABLE)));
+    expect(servers.reduce((n, s) => n + s.count, 0), 'aborted calls must reach no server').toBe(before);
+    const passed = await callMany(10);
+    expect(passed).toHaveLength(10);
+    expect(servers.reduce((n, s) => n + s.count, 0)).toBe(before + 10);
   });
 
   it('sends every call with one x-patient-id to one instance under ring hash', async () => {

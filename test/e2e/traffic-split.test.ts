@@ -51,7 +51,9 @@ describeWithEnvoy('TrafficPolicy: canary split and routing by match (Envoy sidec
   const stable = his.filter((h) => h.meta?.version === 'v1').map((h) => h.name);
   const canary = his.filter((h) => h.meta?.version === 'v2').map((h) => h.name);
   const emr: MeshInstance = { name: 'emr-1', address: loopbackAddress() };
-  const nodes = [TrafficMesh.node('emr', emr.name), ...his.map((h) => TrafficMesh.node('his', h.name))];
+  // A second caller the canary policy does not name in `from`: it keeps plain round robin over all of HIS.
+  const portal: MeshInstance = { name: 'portal-1', address: loopbackAddress() };
+  const nodes = [TrafficMesh.node('emr', emr.name), TrafficMesh.node('portal', portal.name), ...his.map((h) => TrafficMesh.node('his', h.name))];
   const url = (path: string) => `http://${emr.address}:${EMR_TO_HIS}${path}`;
   const get = (path = '/patients/42', headers: Record<string, string> = {}, method = 'GET'): Promise<Shot> => shoot(url(path), { method, headers });
   const subsetOf = (s: Shot) => (s.status !== 200 ? outcome(s) : stable.includes(s.servedBy ?? '') ? 'stable' : canary.includes(s.servedBy ?? '') ? 'canary' : `? ${s.servedBy}`);
@@ -61,11 +63,13 @@ describeWithEnvoy('TrafficPolicy: canary split and routing by match (Envoy sidec
       yaml: [
         httpServiceYaml('his', his, { meshPort: HIS_MESH_PORT, appPort: HIS_APP_PORT }),
         httpServiceYaml('emr', [emr], { meshPort: 15011, appPort: 8080, upstreams: [`{ service: his, port: http, localPort: ${EMR_TO_HIS} }`] }),
+        httpServiceYaml('portal', [portal], { meshPort: 15051, appPort: 8080, upstreams: [`{ service: his, port: http, localPort: ${EMR_TO_HIS} }`] }),
       ].join('---\n'),
-      sidecars: [...his.map((instance) => ({ service: 'his', instance })), { service: 'emr', instance: emr }],
+      sidecars: [...his.map((instance) => ({ service: 'his', instance })), { service: 'emr', instance: emr }, { service: 'portal', instance: portal }],
       backends: his.map((instance) => ({ service: 'his', instance, port: HIS_APP_PORT })),
     });
     await waitFor(async () => (await get()).status === 200, { what: "EMR's sidecar to route to HIS", timeoutMs: 20_000 });
+    await waitFor(async () => (await shoot(`http://${portal.address}:${EMR_TO_HIS}/warm-up`)).status === 200, { what: "the portal's sidecar to route to HIS", timeoutMs: 20_000 });
   });
 
   afterEach(dumpLogsOnFailure(() => mesh.envoys()));
@@ -89,6 +93,15 @@ describeWithEnvoy('TrafficPolicy: canary split and routing by match (Envoy sidec
     const executed = mesh.ledger.byBackend();
     expect([...executed.keys()].sort()).toEqual(his.map((h) => h.name).sort());
     expect(nacks(mesh.controlPlane, nodes)).toEqual([]);
+  });
+
+  it('leaves a caller the policy does not name in `from` on plain round robin over every instance', async () => {
+    const shots = await runLoad(() => shoot(`http://${portal.address}:${EMR_TO_HIS}/patients/42`), { total: 150, concurrency: 6, maxMs: 20_000 });
+    expect(failures(shots)).toEqual([]);
+    const bySubset = tally(shots, subsetOf);
+    // Round robin over 2 stable + 1 canary instances: a third to canary, far from the policy's 5 %.
+    expect(percentOf(bySubset, ['canary']), JSON.stringify(Object.fromEntries(bySubset))).toBeGreaterThanOrEqual(20);
+    expect(new Set(shots.map((s) => s.servedBy))).toEqual(new Set(his.map((h) => h.name)));
   });
 
   it('moves the split to 50/50 by apply during a running request loop without a failed request', async () => {
