@@ -1,7 +1,9 @@
 // The control plane's one door for changes: applies and deletes are proposed, planned (every
 // sidecar's resources generated and validated) and only then committed and published, one at a
-// time. Discovery sources feed endpoints in through `updateEndpoints`, which takes the same queue,
-// so an apply that is still being saved can never publish its older view over newer endpoints.
+// time. Publishing has one ordered queue that applies and discovery updates share: endpoint sets
+// from `updateEndpoints` wait only for a publish in progress, never for an apply that is still
+// planning or saving, and an apply publishes its plan brought up to every endpoint set that arrived
+// after it was planned, so a slower change never publishes an older view over a newer one.
 // Sidecars that disconnect are released once they have stayed away for a grace period.
 import { fail, ok, type Problem, type Result } from '../errors.ts';
 import type { EndpointSet } from '../discovery/endpoints.ts';
@@ -34,11 +36,17 @@ const logger = log.child({ component: 'control-plane' });
 export class ControlPlane {
   /** Endpoints learned from dynamic sources (Consul), by serviceKey; static ones come from state. */
   private readonly discovered = new Map<string, EndpointSet>();
-  private queue: Promise<unknown> = Promise.resolve();
-  /** Endpoint sets waiting for their turn in the queue (latest per service wins). */
+  /** Applies, deletes and re-plans: propose → plan → commit, one at a time. */
+  private planning: Promise<unknown> = Promise.resolve();
+  /** The one ordered publish queue: plans and endpoint sets reach the cache in this order. */
+  private publishing: Promise<unknown> = Promise.resolve();
+  /** Endpoint sets waiting for their turn in the publish queue (latest per service wins). */
   private pendingEndpoints = new Map<string, EndpointSet>();
-  private pendingReplan = false;
   private endpointsQueued: Promise<void> | undefined;
+  private replanQueued: Promise<unknown> | undefined;
+  /** Counts endpoint sets received; a plan remembers the count it saw, to know what came after. */
+  private endpointEpoch = 0;
+  private readonly endpointsChangedAt = new Map<string, number>();
   /** Open transports per node: ADS streams counted, a REST poller counts once until swept. */
   private readonly sessions = new Map<string, { ads: number; rest: boolean }>();
   private readonly releaseTimers = new Map<string, NodeJS.Timeout>();
@@ -83,32 +91,44 @@ export class ControlPlane {
    */
   updateEndpoints(input: EndpointSet | readonly EndpointSet[]): Promise<void> {
     const sets: readonly EndpointSet[] = Array.isArray(input) ? input : [input as EndpointSet];
+    let replan = false;
     for (const set of sets) {
       const before = this.discovered.get(set.service);
       this.discovered.set(set.service, set);
+      this.endpointsChangedAt.set(set.service, ++this.endpointEpoch);
       this.pendingEndpoints.set(set.service, set);
-      if (instanceNames(before) !== instanceNames(set)) this.pendingReplan = true;
+      if (instanceNames(before) !== instanceNames(set)) replan = true;
     }
     // One queued flush carries every set that arrives before its turn comes.
-    this.endpointsQueued ??= this.enqueue(() => this.flushEndpoints());
-    return this.endpointsQueued;
-  }
-
-  private async flushEndpoints(): Promise<void> {
-    const sets = [...this.pendingEndpoints.values()];
-    const replan = this.pendingReplan;
-    this.pendingEndpoints = new Map();
-    this.pendingReplan = false;
-    this.endpointsQueued = undefined;
-    if (replan) {
+    this.endpointsQueued ??= this.enqueuePublish(async () => this.flushEndpoints());
+    if (!replan) return this.endpointsQueued;
+    // Instances came or went: their own sidecars need planning too, after whatever is planning now.
+    this.replanQueued ??= this.enqueuePlanning(async () => {
+      this.replanQueued = undefined;
       const result = await this.runChange({}, false, true);
       if (!result.ok) logger.warn({ problems: result.errors.slice(0, 5) }, 're-plan after discovery change failed');
-      return;
-    }
+    });
+    return Promise.all([this.endpointsQueued, this.replanQueued]).then(() => undefined);
+  }
+
+  private flushEndpoints(): void {
+    const sets = [...this.pendingEndpoints.values()];
+    this.pendingEndpoints = new Map();
+    this.endpointsQueued = undefined;
     for (const set of sets) {
       const pushed = this.reconciler.updateEndpoints(set);
       logger.debug({ service: set.service, endpoints: set.endpoints.length, sidecarsPushed: pushed }, 'endpoints updated');
     }
+  }
+
+  /** Discovered endpoint sets that arrived after `epoch`, for services `view` takes from discovery. */
+  private endpointsSince(epoch: number, view: MeshView): EndpointSet[] {
+    const out: EndpointSet[] = [];
+    for (const [service, at] of this.endpointsChangedAt) {
+      const set = this.discovered.get(service);
+      if (at > epoch && set && view.services.get(service)?.discovery.mode === 'consul') out.push(set);
+    }
+    return out;
   }
 
   /** Re-plans and publishes the current state (after a discovery change that adds sidecars). */
@@ -180,18 +200,24 @@ export class ControlPlane {
   }
 
   private change(change: { apply?: readonly Manifest[]; delete?: readonly ManifestRef[] }, dryRun = false, force = false): Promise<Result<ApplyOutcome>> {
-    return this.enqueue(() => this.runChange(change, dryRun, force));
+    return this.enqueuePlanning(() => this.runChange(change, dryRun, force));
   }
 
-  /** The one ordered path: applies, deletes, re-plans and endpoint updates run one at a time, in order. */
-  private enqueue<T>(task: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(task, task);
-    this.queue = next.catch(() => undefined);
+  private enqueuePlanning<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.planning.then(task, task);
+    this.planning = next.catch(() => undefined);
+    return next;
+  }
+
+  private enqueuePublish<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.publishing.then(task, task);
+    this.publishing = next.catch(() => undefined);
     return next;
   }
 
   private async runChange(change: { apply?: readonly Manifest[]; delete?: readonly ManifestRef[] }, dryRun: boolean, force: boolean): Promise<Result<ApplyOutcome>> {
     const started = performance.now();
+    const epoch = this.endpointEpoch;
     const proposal = this.store.propose(change);
     if (!proposal.ok) return proposal;
     const { state } = proposal.value;
@@ -207,7 +233,9 @@ export class ControlPlane {
     if (!committed.ok) return committed;
     // Identical applies change nothing and push nothing (the start-up publish always runs).
     let pushed = 0;
-    if (committed.value || force || !this.reconciler.currentView()) pushed = await this.reconciler.publish(view, sidecars, plan.value);
+    if (committed.value || force || !this.reconciler.currentView()) {
+      pushed = await this.enqueuePublish(() => this.reconciler.publish(view, sidecars, plan.value, this.endpointsSince(epoch, view)));
+    }
     const durationMs = Math.round(performance.now() - started);
     const line = { revision: state.revision, touched: proposal.value.touched.length, sidecars: sidecars.length, sidecarsPushed: pushed, durationMs };
     if (committed.value) logger.info({ ...line, touchedIds: proposal.value.touched.slice(0, 20) }, 'apply');

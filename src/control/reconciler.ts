@@ -21,6 +21,7 @@ const SLICE_MS = 20;
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export type PreparedSnapshot = Record<TypeUrl, PreparedResource[]>;
+type Assignments = Map<string, ReturnType<ResourcePool['prepare']>>;
 export type Plan = Map<string, PreparedSnapshot>;
 
 /**
@@ -77,12 +78,14 @@ export class Reconciler {
 
   /**
    * Makes `plan` what sidecars see (nodes not in it lose their snapshot), yielding every SLICE_MS:
-   * pushes to connected sidecars happen here. Returns how many sidecars' snapshots changed.
+   * pushes to connected sidecars happen here. `newer` are endpoint sets that arrived after the plan
+   * was made (and were already pushed): the plan's assignments are brought up to them, so a plan
+   * never publishes older endpoints over newer ones. Returns how many sidecars' snapshots changed.
    */
-  async publish(view: MeshView, sidecars: Iterable<SidecarRef>, plan: Plan): Promise<number> {
+  async publish(view: MeshView, sidecars: Iterable<SidecarRef>, plan: Plan, newer: readonly EndpointSet[] = []): Promise<number> {
     let pushed = 0;
     let sliceStart = performance.now();
-    for (const step of this.publishSteps(view, sidecars, plan)) {
+    for (const step of this.publishSteps(view, sidecars, plan, newer)) {
       pushed += step;
       if (performance.now() - sliceStart > SLICE_MS) {
         await yieldToEventLoop();
@@ -95,13 +98,22 @@ export class Reconciler {
   }
 
   /** One step per node; each yields 1 when that node's snapshot changed. */
-  private *publishSteps(view: MeshView, sidecars: Iterable<SidecarRef>, plan: Plan): Generator<number> {
+  private *publishSteps(view: MeshView, sidecars: Iterable<SidecarRef>, plan: Plan, newer: readonly EndpointSet[]): Generator<number> {
+    if (newer.length) {
+      const endpoints = new Map(view.endpoints);
+      for (const set of newer) endpoints.set(set.service, set);
+      view = { ...view, endpoints };
+    }
     this.view = view;
     this.sidecars = new Map([...sidecars].map((s) => [s.nodeId, s]));
     this.declared = new Set(this.sidecars.keys());
     this.consumers = consumersOf(view, this.sidecars.values());
     for (const node of this.cache.nodeIds()) if (!plan.has(node)) this.cache.delete(node);
-    for (const [node, snapshot] of plan) yield this.cache.set(node, snapshot).length ? 1 : 0;
+    const byCluster: Assignments = new Map();
+    for (const [node, snapshot] of plan) {
+      const rebased = newer.length ? this.withEndpoints(node, new Map(snapshot[ENDPOINT].map((r) => [r.name, r])), newer, byCluster) : undefined;
+      yield this.cache.set(node, rebased ? { ...snapshot, [ENDPOINT]: rebased } : snapshot).length ? 1 : 0;
+    }
   }
 
   /**
@@ -158,27 +170,37 @@ export class Reconciler {
     const endpoints = new Map(this.view.endpoints);
     endpoints.set(set.service, set);
     this.view = { ...this.view, endpoints };
-    const target = this.view.services.get(set.service);
     let pushed = 0;
     // One assignment per cluster name, shared by every consumer (they are the same resource).
-    const byCluster = new Map<string, ReturnType<ResourcePool['prepare']>>();
+    const byCluster: Assignments = new Map();
     for (const node of this.consumers.get(set.service) ?? []) {
-      const ref = this.sidecars.get(node);
-      const own = ref && this.view.services.get(serviceKey({ name: ref.service, namespace: ref.namespace }));
       const current = this.cache.get(node, ENDPOINT);
-      if (!own || !target || !current) continue;
-      const next = new Map(current.resources);
+      const next = current && this.withEndpoints(node, current.resources, [set], byCluster);
+      if (next && this.cache.set(node, { [ENDPOINT]: next }).length) pushed++;
+    }
+    this.prunePoolNowAndThen();
+    return pushed;
+  }
+
+  /** A node's assignments with those of `sets`' services rebuilt; undefined when it calls none of them. */
+  private withEndpoints(node: string, current: ReadonlyMap<string, PreparedResource>, sets: readonly EndpointSet[], byCluster: Assignments): PreparedResource[] | undefined {
+    const ref = this.sidecars.get(node);
+    const own = ref && this.view?.services.get(serviceKey({ name: ref.service, namespace: ref.namespace }));
+    if (!own) return undefined;
+    const next = new Map(current);
+    let touched = false;
+    for (const set of sets) {
+      if (!this.view?.services.has(set.service)) continue;
       for (const u of own.upstreams) {
         if (serviceKey({ name: u.service, namespace: u.namespace }) !== set.service) continue;
         const name = outboundClusterName(u);
         let prepared = byCluster.get(name);
         if (!prepared) byCluster.set(name, (prepared = this.pool.prepare(generateLoadAssignment(name, u.port, set))));
         if (prepared.ok) next.set(prepared.value.name, prepared.value);
+        touched = true;
       }
-      if (this.cache.set(node, { [ENDPOINT]: [...next.values()] }).length) pushed++;
     }
-    this.prunePoolNowAndThen();
-    return pushed;
+    return touched ? [...next.values()] : undefined;
   }
 
   /**

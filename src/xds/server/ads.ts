@@ -5,6 +5,7 @@
 // drain, and then sends only the latest version of each type.
 import * as grpc from '@grpc/grpc-js';
 import type { Problem } from '../../errors.ts';
+import { log } from '../../log.ts';
 import type { SnapshotCache } from '../cache/snapshot.ts';
 import type { StatusRegistry } from '../status.ts';
 import type { XdsHooks } from './hooks.ts';
@@ -15,6 +16,7 @@ import { SotwStream } from './sotw-stream.ts';
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
 /** Bytes written but not yet flushed beyond which a stream holds further responses. */
 export const WRITE_HIGH_WATER = 256 << 10;
+const logger = log.child({ component: 'xds' });
 const identity = (b: Buffer): Buffer => b;
 
 export const adsServiceDefinition: grpc.ServiceDefinition = {
@@ -62,6 +64,7 @@ export function adsHandlers(deps: AdsDeps): grpc.UntypedServiceImplementation {
         unflushed -= bytes;
         if (full && !closed && unflushed < WRITE_HIGH_WATER && call.writableLength === 0) {
           full = false;
+          logger.debug({ peer: ctx.peer }, 'stream drained; sending the latest of what waited');
           stream.resume();
         }
       };
@@ -72,6 +75,7 @@ export function adsHandlers(deps: AdsDeps): grpc.UntypedServiceImplementation {
           unflushed += bytes.length;
           const room = call.write(bytes, () => flushed(bytes.length));
           full = !room || unflushed >= WRITE_HIGH_WATER;
+          if (full) logger.debug({ peer: ctx.peer, unflushed, buffered: call.writableLength }, 'stream full; holding further responses');
           return !full;
         },
         close: (problem) => {

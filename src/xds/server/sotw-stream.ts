@@ -7,13 +7,16 @@
 //   current version is not sent it again, and that is recorded as "held", not as an ACK;
 // - a slow reader never accumulates responses: while the transport is full nothing is written,
 //   and when it drains each waiting type gets only the latest version (SotW allows skipping);
+// - a changed CDS makes Envoy warm its EDS clusters anew, and it waits for an EDS response to do
+//   so: the first EDS request after a CDS push that no EDS push followed is answered even when
+//   the assignments did not change;
 // - make before break: clusters that a change removes are kept in the CDS response until the
 //   listeners and routes that stop using them are ACKed, so no request meets a missing cluster.
 import type { Problem } from '../../errors.ts';
 import { log } from '../../log.ts';
 import type { SnapshotCache, TypeSnapshot } from '../cache/snapshot.ts';
 import type { PreparedResource } from '../resources/prepared.ts';
-import { CLUSTER, isTypeUrl, LISTENER, PUSH_ORDER, ROUTE, shortName, WILDCARD_TYPES, type TypeUrl } from '../resources/type-urls.ts';
+import { CLUSTER, ENDPOINT, isTypeUrl, LISTENER, PUSH_ORDER, ROUTE, shortName, WILDCARD_TYPES, type TypeUrl } from '../resources/type-urls.ts';
 import { hasVersion, type SidecarStatus, type StatusRegistry } from '../status.ts';
 import type { ConnectContext, XdsHooks } from './hooks.ts';
 import { nodeTooLarge, type XdsRequest } from './node.ts';
@@ -55,6 +58,8 @@ export class SotwStream {
   private blocked = false;
   /** Types with something to send once unblocked, and whether their subscribed names changed. */
   private readonly waiting = new Map<TypeUrl, boolean>();
+  /** CDS was pushed and no EDS since: Envoy's warming clusters are owed an EDS response. */
+  private edsOwed = false;
 
   constructor(
     private readonly cache: SnapshotCache,
@@ -73,7 +78,8 @@ export class SotwStream {
     if (req.responseNonce !== '' && req.responseNonce !== sub.sentNonce) return; // stale
 
     if (req.responseNonce !== '' && sub.sentVersion !== undefined) this.answered(sub, typeUrl, req);
-    const namesChanged = this.subscribe(sub, typeUrl, req.resourceNames);
+    const owed = typeUrl === ENDPOINT && this.edsOwed && req.responseNonce !== '' && req.errorDetail === undefined;
+    const namesChanged = this.subscribe(sub, typeUrl, req.resourceNames) || owed;
     const snapshot = this.cache.get(this.key!, typeUrl);
     if (snapshot) this.maybeSend(sub, snapshot, namesChanged, req.responseNonce === '' ? req.versionInfo : undefined);
   }
@@ -187,6 +193,8 @@ export class SotwStream {
     sub.sentVersion = version;
     sub.sentNonce = nonce;
     sub.sentAt = snapshot.publishedAt;
+    if (snapshot.typeUrl === CLUSTER) this.edsOwed = true;
+    if (snapshot.typeUrl === ENDPOINT) this.edsOwed = false;
     this.statuses.pushed(this.status!, snapshot.typeUrl, version, nonce, bytes.length);
     if (logger.isLevelEnabled('debug')) logger.debug({ node: this.key, type: shortName(snapshot.typeUrl), version, nonce, bytes: bytes.length }, 'push');
     if (!this.io.send(bytes)) this.blocked = true;

@@ -264,3 +264,33 @@ describe('SotW ADS stream: bounded state', () => {
     expect(closed.map((p) => p.field)).toEqual(['node.id', 'node.metadata']);
   });
 });
+
+describe('SotW ADS stream: cluster warming', () => {
+  it('answers the EDS request that follows a CDS push even when the assignments did not change', () => {
+    const cache = new SnapshotCache();
+    const statuses = new StatusRegistry();
+    const sent: { type: string; nonce: string }[] = [];
+    const responseDesc = messageDesc('envoy.service.discovery.v3.DiscoveryResponse');
+    const stream = new SotwStream(cache, { connect: (n) => ok(n.id) }, statuses, { transport: 'ads', peer: 'test' }, {
+      send: (bytes) => {
+        const m = fromBinary(responseDesc, bytes) as unknown as { typeUrl: string; nonce: string };
+        sent.push({ type: m.typeUrl, nonce: m.nonce });
+        return true;
+      },
+      close: () => undefined,
+    });
+    cache.set(NODE, { [CLUSTER]: [cluster('a')], [ENDPOINT]: [cla('a')] });
+    stream.onRequest({ node, versionInfo: '', resourceNames: [], typeUrl: CLUSTER, responseNonce: '' });
+    stream.onRequest({ versionInfo: '', resourceNames: ['a'], typeUrl: ENDPOINT, responseNonce: '' });
+    const edsVersion = cache.get(NODE, ENDPOINT)!.version;
+    stream.onRequest({ versionInfo: edsVersion, resourceNames: ['a'], typeUrl: ENDPOINT, responseNonce: '2' });
+    expect(sent.map((s) => s.type.split('.').pop())).toEqual(['Cluster', 'ClusterLoadAssignment']);
+    // The cluster changes in place; its assignment does not. Envoy re-requests EDS to warm it.
+    cache.set(NODE, { [CLUSTER]: [cluster('a', '5s')] });
+    stream.onRequest({ versionInfo: edsVersion, resourceNames: ['a'], typeUrl: ENDPOINT, responseNonce: '2' });
+    expect(sent.map((s) => s.type.split('.').pop())).toEqual(['Cluster', 'ClusterLoadAssignment', 'Cluster', 'ClusterLoadAssignment']);
+    // Only once: its ACK is not answered again.
+    stream.onRequest({ versionInfo: edsVersion, resourceNames: ['a'], typeUrl: ENDPOINT, responseNonce: sent[3]!.nonce });
+    expect(sent).toHaveLength(4);
+  });
+});
