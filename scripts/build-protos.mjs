@@ -56,6 +56,7 @@ const entries = [
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
   'envoy/extensions/formatter/req_without_query/v3/req_without_query.proto',
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
+  'envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto',
 ];
 const out = join(root, 'proto', 'envoy-descriptors.binpb');
 const BUF = '@bufbuild/buf@1.75.0';

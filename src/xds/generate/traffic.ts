@@ -50,12 +50,16 @@ export function applyClusterPolicy(body: JsonObject, p: TrafficPolicy): JsonObje
     if (p.loadBalancer.policy === 'MAGLEV') out.maglev_lb_config = {};
   }
   const pool = p.connectionPool;
-  if (pool) {
+  const retries = p.routes.some((r) => r.retries);
+  if (pool || retries) {
     const thresholds: JsonObject = { priority: 'DEFAULT' };
-    if (pool.maxConnections !== undefined) thresholds.max_connections = pool.maxConnections;
-    if (pool.maxPendingRequests !== undefined) thresholds.max_pending_requests = pool.maxPendingRequests;
-    if (pool.maxRequests !== undefined) thresholds.max_requests = pool.maxRequests;
-    if (pool.maxRetries !== undefined) thresholds.max_retries = pool.maxRetries;
+    if (pool?.maxConnections !== undefined) thresholds.max_connections = pool.maxConnections;
+    if (pool?.maxPendingRequests !== undefined) thresholds.max_pending_requests = pool.maxPendingRequests;
+    if (pool?.maxRequests !== undefined) thresholds.max_requests = pool.maxRequests;
+    if (pool?.maxRetries !== undefined) thresholds.max_retries = pool.maxRetries;
+    // Envoy's default allows 3 retries in flight per cluster: under load a failing zone would answer
+    // most callers unretried. A budget scales with traffic instead (25 % of active requests, ≥ 10).
+    else if (retries) thresholds.retry_budget = { budget_percent: { value: 25 }, min_retry_concurrency: 10 };
     out.circuit_breakers = { thresholds: [thresholds] };
   }
   const o = p.outlierDetection;
@@ -93,14 +97,19 @@ function percent(value: number): JsonObject {
   return { numerator: Math.round(value * 10_000), denominator: 'MILLION' };
 }
 
-function retryPolicy(on: readonly string[], r: RetryPolicy | undefined): JsonObject {
+const PREVIOUS_PRIORITIES = 'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig';
+
+function retryPolicy(on: readonly string[], r: RetryPolicy | undefined, failover: boolean): JsonObject {
   return {
     retry_on: on.join(','),
     num_retries: r?.attempts ?? 2,
     ...(r?.perTryTimeoutMs !== undefined && { per_try_timeout: duration(r.perTryTimeoutMs) }),
-    // A retry goes to another host than the one that just failed.
+    // A retry goes to another host than the one that just failed…
     retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': PREVIOUS_HOSTS } }],
     host_selection_retry_max_attempts: 3,
+    // …and, with locality failover, to the next locality once one has failed: a zone whose
+    // instances all fail is left at the first retry, before outlier detection has ejected them.
+    ...(failover && { retry_priority: { name: 'envoy.retry_priorities.previous_priorities', typed_config: { '@type': PREVIOUS_PRIORITIES, update_frequency: 1 } } }),
   };
 }
 
@@ -111,7 +120,6 @@ function faultConfig(route: TrafficRoute): JsonObject | undefined {
     '@type': FAULT,
     ...(f.delay && { delay: { fixed_delay: duration(f.delay.fixedMs), percentage: percent(f.delay.percent) } }),
     ...(f.abort && { abort: { http_status: f.abort.status, percentage: percent(f.abort.percent) } }),
-    ...(f.onlyWithHeader && { headers: [{ name: f.onlyWithHeader, present_match: true }] }),
   };
 }
 
@@ -139,27 +147,37 @@ function action(route: TrafficRoute, p: TrafficPolicy, c: RouteContext): JsonObj
 }
 
 /**
- * The routes of one TrafficRoute: one Envoy route when its retries are safe for any request,
+ * The routes of one TrafficRoute. A fault only for requests with a header is a route of its own
+ * matching that header, first (gRPC's fault filter ignores HTTPFault's header matcher; route
+ * matching works everywhere). Then retries: one Envoy route when they are safe for any request,
  * else up to three, first match wins: idempotent methods, then requests carrying the idempotency
  * header (both with the policy's conditions), then the rest (only the safe conditions).
  */
 function envoyRoutes(route: TrafficRoute, index: number, p: TrafficPolicy, c: RouteContext): JsonObject[] {
+  const drillHeader = route.fault?.onlyWithHeader;
+  if (drillHeader) {
+    const drill = { ...route, match: { path: route.match?.path, methods: route.match?.methods ?? [], headers: [...(route.match?.headers ?? []), { name: drillHeader, present: true as const }] } };
+    return [...retryVariants(drill, `route-${index}-drill`, p, c, true), ...retryVariants(route, `route-${index}`, p, c, false)];
+  }
+  return retryVariants(route, `route-${index}`, p, c, true);
+}
+
+function retryVariants(route: TrafficRoute, name: string, p: TrafficPolicy, c: RouteContext, faulted: boolean): JsonObject[] {
   const headers = (route.match?.headers ?? []).map(headerMatcher);
   const methods = route.match?.methods ?? [];
   const match = (extra: JsonObject[], only: readonly string[] = methods): JsonObject => ({
     ...pathMatch(route.match?.path),
     ...((headers.length || extra.length || only.length) && { headers: [...headers, ...(only.length ? [methodMatcher(only)] : []), ...extra] }),
   });
-  const fault = faultConfig(route);
+  const fault = faulted ? faultConfig(route) : undefined;
   const make = (name: string, m: JsonObject, on: readonly string[]): JsonObject => ({
     name,
     match: m,
-    route: { ...action(route, p, c), retry_policy: retryPolicy(on, route.retries) },
+    route: { ...action(route, p, c), retry_policy: retryPolicy(on, route.retries, p.localityFailover) },
     ...(fault && { typed_per_filter_config: { [FAULT_FILTER]: fault } }),
   });
   const safe = route.retries ? route.retries.on.filter((x) => SAFE_RETRY_CONDITIONS.includes(x)) : SAFE_RETRY_ON.split(',');
   const unsafe = route.retries?.on.filter((x) => !SAFE_RETRY_CONDITIONS.includes(x)) ?? [];
-  const name = `route-${index}`;
   if (unsafe.length === 0) return [make(name, match([]), safe.length ? safe : SAFE_RETRY_ON.split(','))];
   const all = route.retries!.on;
   const idempotent = (methods.length ? methods : IDEMPOTENT_METHODS).filter((m) => (IDEMPOTENT_METHODS as readonly string[]).includes(m));
