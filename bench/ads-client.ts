@@ -221,6 +221,12 @@ export class SimulatedSidecar {
     this.call?.cancel();
   }
 
+  /** Stops reading (and so ACKing): a stalled sidecar, whose HTTP/2 window fills and stays full. */
+  stall(): void {
+    this.call?.removeAllListeners('data');
+    this.call?.pause();
+  }
+
   private request(typeUrl: string): void {
     const last = this.last.get(typeUrl);
     const req: Request = {

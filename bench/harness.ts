@@ -42,12 +42,12 @@ export class EndpointChanges {
   readonly syncMs: number[] = [];
 
   constructor(private readonly ctx: BenchContext) {
-    this.batcher = new EndpointBatcher((sets) => this.publish(sets, this.unflushed.splice(0)));
+    this.batcher = new EndpointBatcher((sets) => void this.publish(sets, this.unflushed.splice(0)));
   }
 
-  direct(id: number, set: EndpointSet): MadeChange {
+  async direct(id: number, set: EndpointSet): Promise<MadeChange> {
     const made = this.make(id, set);
-    this.publish([set], [{ change: made.change, service: set.service }]);
+    await this.publish([set], [{ change: made.change, service: set.service }]);
     return made;
   }
 
@@ -68,15 +68,15 @@ export class EndpointChanges {
     return { change: this.ctx.tracker.open(id, startedAt), wallStart: performance.timeOrigin + startedAt };
   }
 
-  private publish(
+  private async publish(
     sets: readonly EndpointSet[],
     changes: ReadonlyArray<{ change: Change; service: string }>,
-  ): void {
+  ): Promise<void> {
     const { cp, mesh } = this.ctx;
     const consumers = [...new Set(sets.flatMap((s) => mesh.consumers.get(s.service) ?? []))];
     const before = consumers.map((n) => cp.cache.get(n, ENDPOINT)?.version);
     const t0 = performance.now();
-    cp.controlPlane.updateEndpoints(sets);
+    await cp.controlPlane.updateEndpoints(sets);
     this.syncMs.push(performance.now() - t0);
     this.flushes++;
     const moved = new Map<string, string>();

@@ -24,6 +24,7 @@ export type ToWorker =
       readonly tls?: XdsTlsMaterial;
     }
   | { readonly kind: 'collect' }
+  | { readonly kind: 'stall' }
   | { readonly kind: 'stop' };
 
 /** [sidecar node id, marker, wall-clock ms when the EDS response carrying it arrived]. */
@@ -56,6 +57,6 @@ export function isToWorker(m: unknown): m is ToWorker {
     typeof m === 'object' &&
     m !== null &&
     'kind' in m &&
-    ['start', 'collect', 'stop'].includes(String(m.kind))
+    ['start', 'collect', 'stall', 'stop'].includes(String(m.kind))
   );
 }

@@ -92,7 +92,7 @@ export async function sequentialChanges(
   for (const [k, service] of changeTargets(ctx, count).entries()) {
     const c0 = await edsCounters(ctx.cp);
     const cpu0 = process.cpuUsage();
-    const m = changes.direct(k, moveFirstEndpoint(ctx.endpoints.get(service)!, MARKER_BASE + k));
+    const m = await changes.direct(k, moveFirstEndpoint(ctx.endpoints.get(service)!, MARKER_BASE + k));
     await ctx.tracker.settle([m.change], timeoutMs);
     const cpu = cpuMs(process.cpuUsage(cpu0));
     const c1 = await edsCounters(ctx.cp);

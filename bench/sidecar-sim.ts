@@ -88,6 +88,10 @@ process.on('message', (m: unknown) => {
   try {
     if (m.kind === 'start') start(m);
     else if (m.kind === 'collect') collect();
+    else if (m.kind === 'stall') {
+      for (const s of sidecars) s.stall();
+      reply({ kind: 'opened', streams: sidecars.length });
+    }
     else stop();
   } catch (e) {
     reply({ kind: 'failed', message: (e as Error).stack ?? String(e) });

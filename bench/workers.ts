@@ -92,6 +92,11 @@ export class SimulatorPool {
     return opened.reduce((sum, m) => sum + m.streams, 0);
   }
 
+  /** Every simulated sidecar stops reading its stream (and never reads again). */
+  async stall(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.ask({ kind: 'stall' }, 'opened')));
+  }
+
   async collect(): Promise<Collected> {
     const replies = await Promise.all(this.workers.map((w) => w.ask({ kind: 'collect' }, 'collected')));
     return {

@@ -10,7 +10,9 @@ import { serviceKey, type Service } from '../manifest/types.ts';
 import type { EndpointSet } from '../discovery/endpoints.ts';
 import type { SnapshotCache } from '../xds/cache/snapshot.ts';
 import { checkConsistency } from '../xds/cache/consistency.ts';
-import { generateLoadAssignment, generateSidecar, generateTrustBundle, outboundClusterName } from '../xds/generate/index.ts';
+import { trafficPolicyFor } from '../manifest/check-traffic.ts';
+import { generateSidecar, generateTrustBundle, outboundClusterName } from '../xds/generate/index.ts';
+import { upstreamAssignments } from '../xds/generate/traffic.ts';
 import type { MeshView, Resource, SidecarRef } from '../xds/generate/types.ts';
 import { ResourcePool, type PreparedResource } from '../xds/resources/prepared.ts';
 import { ENDPOINT, PUSH_ORDER, SECRET, type TypeUrl } from '../xds/resources/type-urls.ts';
@@ -21,7 +23,7 @@ const SLICE_MS = 20;
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export type PreparedSnapshot = Record<TypeUrl, PreparedResource[]>;
-type Assignments = Map<string, ReturnType<ResourcePool['prepare']>>;
+type Assignments = Map<string, ReturnType<ResourcePool['prepare']>[]>;
 export type Plan = Map<string, PreparedSnapshot>;
 
 /**
@@ -182,21 +184,30 @@ export class Reconciler {
     return pushed;
   }
 
-  /** A node's assignments with those of `sets`' services rebuilt; undefined when it calls none of them. */
+  /**
+   * A node's assignments with those of `sets`' services rebuilt (with the TrafficPolicy's subsets
+   * and the caller's locality priorities, as the generator makes them); undefined when it calls none.
+   */
   private withEndpoints(node: string, current: ReadonlyMap<string, PreparedResource>, sets: readonly EndpointSet[], byCluster: Assignments): PreparedResource[] | undefined {
     const ref = this.sidecars.get(node);
-    const own = ref && this.view?.services.get(serviceKey({ name: ref.service, namespace: ref.namespace }));
-    if (!own) return undefined;
+    const view = this.view;
+    const own = ref && view?.services.get(serviceKey({ name: ref.service, namespace: ref.namespace }));
+    const instance = own?.instances.find((i) => i.name === ref?.instance);
+    if (!ref || !view || !own || !instance) return undefined;
     const next = new Map(current);
     let touched = false;
     for (const set of sets) {
-      if (!this.view?.services.has(set.service)) continue;
+      const target = view.services.get(set.service);
       for (const u of own.upstreams) {
-        if (serviceKey({ name: u.service, namespace: u.namespace }) !== set.service) continue;
+        const port = target?.ports.find((p) => p.name === u.port);
+        if (!target || !port || serviceKey({ name: u.service, namespace: u.namespace }) !== set.service) continue;
+        const policy = port.protocol === 'tcp' && !ref.proxyless ? undefined : trafficPolicyFor(view.traffic?.get(set.service), { service: own.name, namespace: own.namespace }, port.name);
         const name = outboundClusterName(u);
-        let prepared = byCluster.get(name);
-        if (!prepared) byCluster.set(name, (prepared = this.pool.prepare(generateLoadAssignment(name, u.port, set))));
-        if (prepared.ok) next.set(prepared.value.name, prepared.value);
+        // Shared by every consumer, unless locality failover makes priorities the caller's own.
+        const key = policy?.localityFailover ? `${name}|${JSON.stringify(instance.locality)}` : `${name}|${policy?.name ?? ''}`;
+        let prepared = byCluster.get(key);
+        if (!prepared) byCluster.set(key, (prepared = upstreamAssignments(name, port.name, set, policy, instance.locality).map((r) => this.pool.prepare(r))));
+        for (const p of prepared) if (p.ok) next.set(p.value.name, p.value);
         touched = true;
       }
     }
