@@ -1,7 +1,9 @@
 // TrafficPolicy consistent hashing with real Envoy: every call about one patient (`x-patient-id`)
-// reaches one instance, counted at the backends, and removing one of four instances moves only about
-// a quarter of the patients. Once with RING_HASH (HIS) and once with MAGLEV (PACS), each on its own
-// four instances so the two do not share a history.
+// reaches one instance, counted at the backends, and removing one of four instances moves few
+// patients. Once with MAGLEV (PACS), the one the README recommends for patient affinity: only the
+// removed instance's quarter moves (≤ 35 %). Once with RING_HASH (HIS): Envoy's ring gives each host
+// min_ring_size/N entries, so with 3 hosts left each gains entries (256 → 342) that take ~1/8 of the
+// keys from the other survivors too: ~37 % expected, bounded at 45 %.
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { describeWithEnvoy, dumpLogsOnFailure } from '../helpers/envoy.ts';
 import { loopbackAddress } from '../helpers/ports.ts';
@@ -31,6 +33,8 @@ const MOVE_PATIENTS = 1000;
 interface Destination {
   readonly service: 'his' | 'pacs';
   readonly policy: 'RING_HASH' | 'MAGLEV';
+  /** The most patients (percent) that may move when one of four instances leaves. */
+  readonly maxMoved: number;
   readonly meshPort: number;
   readonly localPort: number;
   readonly instances: MeshInstance[];
@@ -39,8 +43,8 @@ interface Destination {
 describeWithEnvoy('TrafficPolicy: patient affinity by consistent hashing (Envoy sidecars, counted at the backends)', () => {
   const mesh = new TrafficMesh();
   const destinations: Destination[] = [
-    { service: 'his', policy: 'RING_HASH', meshPort: 15001, localPort: 9001, instances: labelledInstances('his', [{}, {}, {}, {}]) },
-    { service: 'pacs', policy: 'MAGLEV', meshPort: 15021, localPort: 9002, instances: labelledInstances('pacs', [{}, {}, {}, {}]) },
+    { service: 'his', policy: 'RING_HASH', maxMoved: 45, meshPort: 15001, localPort: 9001, instances: labelledInstances('his', [{}, {}, {}, {}]) },
+    { service: 'pacs', policy: 'MAGLEV', maxMoved: 35, meshPort: 15021, localPort: 9002, instances: labelledInstances('pacs', [{}, {}, {}, {}]) },
   ];
   const emr: MeshInstance = { name: 'emr-1', address: loopbackAddress() };
   const emrNode = TrafficMesh.node('emr', emr.name);
@@ -106,7 +110,7 @@ loadBalancer: { policy: ${d.policy}, hashHeader: x-patient-id }
     );
   }
 
-  it.each(destinations)('$policy: all of a patient’s calls reach one instance; removing 1 of 4 instances moves at most 35 percent of patients', async (d) => {
+  it.each(destinations)('$policy: all of a patient’s calls reach one instance; removing 1 of 4 instances moves at most $maxMoved percent of patients', async (d) => {
     await mesh.apply(policyYaml(d));
     await mesh.waitForSync([emrNode]);
     await waitForHosts(d, 4);
@@ -132,7 +136,7 @@ loadBalancer: { policy: ${d.policy}, hashHeader: x-patient-id }
     const onRemoved = share.get(removed.name) ?? 0;
     const movedShare = (100 * moved.length) / MOVE_PATIENTS;
     const why = `${moved.length} of ${MOVE_PATIENTS} patients moved: ${onRemoved} had been on ${removed.name}, ${moved.length - onRemoved} moved between the instances that stayed; shares before ${JSON.stringify(Object.fromEntries(share))}`;
-    expect(movedShare, why).toBeLessThanOrEqual(35);
+    expect(movedShare, why).toBeLessThanOrEqual(d.maxMoved);
     // Every patient of the removed instance had to move.
     expect(moved.length, why).toBeGreaterThanOrEqual(onRemoved);
     expect(nacks(mesh.controlPlane, [emrNode])).toEqual([]);

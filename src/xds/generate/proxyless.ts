@@ -118,7 +118,10 @@ function proxylessRoute(route: JsonObject): JsonObject {
   return { ...route, route: action };
 }
 
-/** gRPC balances round robin, ring hash (consistent hashing) or least request; MAGLEV and RANDOM fall back to round robin. */
+/**
+ * gRPC balances round robin, ring hash or least request: MAGLEV becomes ring hash (affinity kept,
+ * on the same header), RANDOM round robin.
+ */
 const GRPC_LB = new Set(['ROUND_ROBIN', 'RING_HASH', 'LEAST_REQUEST']);
 
 function edsCluster(name: string, mesh: Mesh, targetSpiffeId: string | undefined, policy?: TrafficPolicy): Resource {
@@ -132,10 +135,11 @@ function edsCluster(name: string, mesh: Mesh, targetSpiffeId: string | undefined
   if (targetSpiffeId) body.transport_socket = proxylessUpstreamTls(targetSpiffeId);
   if (!policy) return { typeUrl: CLUSTER, name, body };
   const tuned = applyClusterPolicy(body, policy);
-  if (!GRPC_LB.has(String(tuned.lb_policy))) {
-    tuned.lb_policy = 'ROUND_ROBIN';
-    delete tuned.maglev_lb_config;
-  }
+  if (tuned.lb_policy === 'MAGLEV') {
+    tuned.lb_policy = 'RING_HASH';
+    tuned.ring_hash_lb_config = { minimum_ring_size: '1024' };
+  } else if (!GRPC_LB.has(String(tuned.lb_policy))) tuned.lb_policy = 'ROUND_ROBIN';
+  delete tuned.maglev_lb_config;
   return { typeUrl: CLUSTER, name, body: tuned };
 }
 

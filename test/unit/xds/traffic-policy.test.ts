@@ -125,6 +125,16 @@ describe('TrafficPolicy for a proxyless gRPC client', () => {
     const cluster = resources[CLUSTER].find((c) => c.name === 'outbound|grpc|imaging.clinical')!;
     expect(cluster.body.lb_policy).toBe('RING_HASH');
   });
+
+  it('keeps affinity when the policy asks for MAGLEV, which gRPC lacks: ring hash on the same header', () => {
+    const yaml = `${services}---
+${policies.replace('policy: RING_HASH', 'policy: MAGLEV')}`;
+    const r = generateSidecar(viewOf(yaml), emr(true), { mtls: true });
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    const cluster = r.value[CLUSTER].find((c) => c.name === 'outbound|grpc|imaging.clinical')!;
+    expect(cluster.body.lb_policy).toBe('RING_HASH');
+    expect(cluster.body.maglev_lb_config).toBeUndefined();
+  });
 });
 
 describe('degraded endpoints (Consul warning)', () => {
