@@ -12,12 +12,13 @@ import { DEFAULT_MESH } from '../manifest/index.ts';
 import { fieldPosition } from '../manifest/problem-at.ts';
 import type { Instance, Manifest, Service } from '../manifest/types.ts';
 import type { DesiredState } from '../store/state.ts';
-import type { ManifestRef, StateStore } from '../store/store.ts';
+import type { ManifestRef, SetChecker, StateStore } from '../store/store.ts';
 import type { MeshView, SidecarRef } from '../xds/generate/types.ts';
 import { log } from '../log.ts';
 import type { ConnectContext, XdsHooks } from '../xds/server/hooks.ts';
 import { nodeId, parseNodeId } from './node-id.ts';
 import type { Reconciler } from './reconciler.ts';
+import { WorkerSetChecker } from './set-check.ts';
 
 export interface ApplyOutcome {
   readonly revision: number;
@@ -29,6 +30,8 @@ export interface ApplyOutcome {
 export interface ControlPlaneTuning {
   /** How long a sidecar may stay disconnected before its per-node state is released (default 60 s). */
   readonly releaseAfterMs?: number;
+  /** Where the whole-set manifest check runs (default: a worker thread for large sets). */
+  readonly checkSet?: SetChecker;
 }
 
 const logger = log.child({ component: 'control-plane' });
@@ -51,6 +54,8 @@ export class ControlPlane {
   private readonly sessions = new Map<string, { ads: number; rest: boolean }>();
   private readonly releaseTimers = new Map<string, NodeJS.Timeout>();
   private readonly releaseAfterMs: number;
+  private readonly checkSet: SetChecker;
+  private readonly stopChecker: () => void = () => undefined;
 
   constructor(
     readonly store: StateStore,
@@ -65,6 +70,12 @@ export class ControlPlane {
     tuning: ControlPlaneTuning = {},
   ) {
     this.releaseAfterMs = tuning.releaseAfterMs ?? 60_000;
+    if (tuning.checkSet) this.checkSet = tuning.checkSet;
+    else {
+      const worker = new WorkerSetChecker();
+      this.checkSet = worker.check;
+      this.stopChecker = () => worker.stop();
+    }
   }
 
   state(): DesiredState {
@@ -148,6 +159,7 @@ export class ControlPlane {
 
   /** Cancels pending releases (at shutdown). */
   stop(): void {
+    this.stopChecker();
     for (const timer of this.releaseTimers.values()) clearTimeout(timer);
     this.releaseTimers.clear();
   }
@@ -218,7 +230,7 @@ export class ControlPlane {
   private async runChange(change: { apply?: readonly Manifest[]; delete?: readonly ManifestRef[] }, dryRun: boolean, force: boolean): Promise<Result<ApplyOutcome>> {
     const started = performance.now();
     const epoch = this.endpointEpoch;
-    const proposal = this.store.propose(change);
+    const proposal = await this.store.proposeWith(change, this.checkSet);
     if (!proposal.ok) return proposal;
     const { state } = proposal.value;
     const refused = this.trustDomainProblems(state);

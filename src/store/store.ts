@@ -1,7 +1,7 @@
 // The desired-state store: manifests in force, a revision that grows by one per real change, and
 // change notifications. Changes are proposed (validated as a whole set) and then committed, so a
 // bad document in a batch means nothing of the batch is applied; an identical apply is a no-op.
-import { fail, ok, type Result } from '../errors.ts';
+import { fail, ok, type Problem, type Result } from '../errors.ts';
 import { checkManifestSet, DEFAULT_MESH } from '../manifest/index.ts';
 import { manifestId, serviceKey, type AccessPolicy, type Manifest, type ManifestKind, type Mesh, type Service, type TrafficPolicy } from '../manifest/types.ts';
 import type { FileStore } from './file-store.ts';
@@ -12,6 +12,14 @@ export interface ManifestRef {
   readonly name: string;
   readonly namespace?: string;
 }
+
+export interface Change {
+  readonly apply?: readonly Manifest[];
+  readonly delete?: readonly ManifestRef[];
+}
+
+/** Every cross-document problem of a whole manifest set (`checkManifestSet`, wherever it runs). */
+export type SetChecker = (manifests: readonly Manifest[]) => Promise<readonly Problem[]>;
 
 export interface Proposal {
   readonly state: DesiredState;
@@ -74,23 +82,61 @@ export class StateStore {
     return [...this.manifests.values()];
   }
 
-  propose(change: { apply?: readonly Manifest[]; delete?: readonly ManifestRef[] }): Result<Proposal> {
+  propose(change: Change): Result<Proposal> {
+    const next = this.nextManifests(change);
+    if (!next.ok) return next;
+    return this.finishProposal(next.value, checkManifestSet([...next.value.values()]));
+  }
+
+  /**
+   * `propose` with the whole-set check done by `checkSet` (e.g. on a worker thread, so a large
+   * apply does not hold the event loop while its cross-document rules are checked).
+   */
+  async proposeWith(change: Change, checkSet: SetChecker): Promise<Result<Proposal>> {
+    const next = this.nextManifests(change);
+    if (!next.ok) return next;
+    const base = this.state;
+    const problems = await checkSet([...next.value.values()]);
+    if (problems.length) return fail(problems);
+    // Comparing thousands of documents is sliced too, yielding to the event loop in between.
+    const touched: string[] = [];
+    let sliceStart = performance.now();
+    for (const id of new Set([...this.manifests.keys(), ...next.value.keys()])) {
+      if (this.differs(id, next.value)) touched.push(id);
+      if (performance.now() - sliceStart > 20) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        sliceStart = performance.now();
+      }
+    }
+    if (this.state !== base) return fail([{ code: 'CONFLICT', message: `state moved to revision ${this.state.revision} while this change was checked` }]);
+    return ok(this.proposal(next.value, touched));
+  }
+
+  private nextManifests(change: Change): Result<Map<string, Manifest>> {
     const next = new Map(this.manifests);
     const missing = (change.delete ?? []).filter((ref) => !next.delete(manifestId(ref)));
     if (missing.length) return fail(missing.map((ref) => ({ code: 'NOT_FOUND', resource: manifestId(ref), message: 'no such manifest to delete' })));
     for (const m of change.apply ?? []) next.set(manifestId(m), m);
-    const manifests = [...next.values()];
-    const problems = checkManifestSet(manifests);
-    if (problems.length) return fail(problems);
+    return ok(next);
+  }
 
-    const touched = [...new Set([...this.manifests.keys(), ...next.keys()])].filter((id) => {
-      const a = this.manifests.get(id);
-      const b = next.get(id);
-      return !a || !b || canonical(a) !== canonical(b);
-    });
+  private finishProposal(next: Map<string, Manifest>, problems: readonly Problem[]): Result<Proposal> {
+    if (problems.length) return fail(problems);
+    const touched = [...new Set([...this.manifests.keys(), ...next.keys()])].filter((id) => this.differs(id, next));
+    return ok(this.proposal(next, touched));
+  }
+
+  private differs(id: string, next: ReadonlyMap<string, Manifest>): boolean {
+    const a = this.manifests.get(id);
+    const b = next.get(id);
+    return !a || !b || (a !== b && canonical(a) !== canonical(b));
+  }
+
+  private proposal(next: Map<string, Manifest>, touched: string[]): Proposal {
+    const manifests = [...next.values()];
     const changed = touched.length > 0;
     const state = changed ? buildState(this.state.revision + 1, manifests) : this.state;
-    return ok({ state, manifests, changed, touched });
+    return { state, manifests, changed, touched };
   }
 
   /** Persists first, then makes the proposal current and tells listeners; a no-op when unchanged. */

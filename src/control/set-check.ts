@@ -1,0 +1,78 @@
+// Where an apply's cross-document check runs. Small sets are checked in place; large ones on a
+// worker thread, so the event loop (health checks, xDS streams, endpoint pushes) keeps moving while
+// thousands of documents are checked. A worker that cannot start falls back to checking in place,
+// once and for all.
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Problem } from '../errors.ts';
+import { log } from '../log.ts';
+import { checkManifestSet } from '../manifest/index.ts';
+import type { Manifest } from '../manifest/types.ts';
+import type { SetChecker } from '../store/store.ts';
+
+/** Below this many documents the check takes a few milliseconds: a worker round trip costs more. */
+const WORKER_THRESHOLD = 500;
+
+const logger = log.child({ component: 'control-plane' });
+
+export function checkInPlace(manifests: readonly Manifest[]): Promise<readonly Problem[]> {
+  return Promise.resolve(checkManifestSet(manifests));
+}
+
+export class WorkerSetChecker {
+  private worker: Worker | undefined;
+  private broken = false;
+  private nextId = 1;
+  private readonly waiting = new Map<number, { resolve: (p: readonly Problem[]) => void; manifests: readonly Manifest[] }>();
+
+  readonly check: SetChecker = (manifests) => {
+    if (manifests.length < WORKER_THRESHOLD || this.broken) return checkInPlace(manifests);
+    const worker = this.start();
+    if (!worker) return checkInPlace(manifests);
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, { resolve, manifests });
+      worker.postMessage({ id, manifests });
+    });
+  };
+
+  stop(): void {
+    void this.worker?.terminate();
+    this.worker = undefined;
+  }
+
+  private start(): Worker | undefined {
+    if (this.worker) return this.worker;
+    const here = fileURLToPath(import.meta.url);
+    try {
+      const script = new URL(`./set-check-worker${extname(here)}`, import.meta.url);
+      // From TypeScript sources (tsx, test runners) the worker registers tsx's loader first.
+      const worker =
+        extname(here) === '.ts'
+          ? new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(script.href)}); });`, { eval: true })
+          : new Worker(script);
+      worker.unref();
+      worker.on('message', (m: { id: number; problems: Problem[] }) => {
+        this.waiting.get(m.id)?.resolve(m.problems);
+        this.waiting.delete(m.id);
+      });
+      worker.on('error', (e) => this.fail(e));
+      worker.on('exit', () => this.fail(new Error('worker exited')));
+      this.worker = worker;
+      return worker;
+    } catch (e) {
+      this.fail(e as Error);
+      return undefined;
+    }
+  }
+
+  /** The worker is gone: answer what it held in place, and never start another. */
+  private fail(e: Error): void {
+    if (!this.broken && this.worker) logger.warn({ error: e.message }, 'manifest-check worker unavailable; checking on the main thread');
+    this.broken = true;
+    this.worker = undefined;
+    for (const { resolve, manifests } of this.waiting.values()) resolve(checkManifestSet(manifests));
+    this.waiting.clear();
+  }
+}
