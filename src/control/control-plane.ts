@@ -123,13 +123,18 @@ export class ControlPlane {
   }
 
   private flushEndpoints(): void {
-    const sets = [...this.pendingEndpoints.values()];
-    this.pendingEndpoints = new Map();
     this.endpointsQueued = undefined;
-    for (const set of sets) {
+    for (const set of this.takePendingEndpoints()) {
       const pushed = this.reconciler.updateEndpoints(set);
       logger.debug({ service: set.service, endpoints: set.endpoints.length, sidecarsPushed: pushed }, 'endpoints updated');
     }
+  }
+
+  /** Endpoint sets waiting for the queue, handed to whoever publishes next (a flush, or a long publish between slices). */
+  private takePendingEndpoints(): EndpointSet[] {
+    const sets = [...this.pendingEndpoints.values()];
+    this.pendingEndpoints = new Map();
+    return sets;
   }
 
   /** Discovered endpoint sets that arrived after `epoch`, for services `view` takes from discovery. */
@@ -246,7 +251,8 @@ export class ControlPlane {
     // Identical applies change nothing and push nothing (the start-up publish always runs).
     let pushed = 0;
     if (committed.value || force || !this.reconciler.currentView()) {
-      pushed = await this.enqueuePublish(() => this.reconciler.publish(view, sidecars, plan.value, this.endpointsSince(epoch, view)));
+      const arriving = () => this.takePendingEndpoints().filter((set) => view.services.get(set.service)?.discovery.mode === 'consul');
+      pushed = await this.enqueuePublish(() => this.reconciler.publish(view, sidecars, plan.value, this.endpointsSince(epoch, view), arriving));
     }
     const durationMs = Math.round(performance.now() - started);
     const line = { revision: state.revision, touched: proposal.value.touched.length, sidecars: sidecars.length, sidecarsPushed: pushed, durationMs };

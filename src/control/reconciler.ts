@@ -82,26 +82,14 @@ export class Reconciler {
    * Makes `plan` what sidecars see (nodes not in it lose their snapshot), yielding every SLICE_MS:
    * pushes to connected sidecars happen here. `newer` are endpoint sets that arrived after the plan
    * was made (and were already pushed): the plan's assignments are brought up to them, so a plan
-   * never publishes older endpoints over newer ones. Returns how many sidecars' snapshots changed.
+   * never publishes older endpoints over newer ones. Between slices `arriving()` hands over endpoint
+   * sets that came meanwhile: they are pushed at once and the rest of the plan is brought up to
+   * them too, so a long publish does not hold endpoint changes back. Returns how many sidecars'
+   * snapshots changed.
    */
-  async publish(view: MeshView, sidecars: Iterable<SidecarRef>, plan: Plan, newer: readonly EndpointSet[] = []): Promise<number> {
-    let pushed = 0;
-    let sliceStart = performance.now();
-    for (const step of this.publishSteps(view, sidecars, plan, newer)) {
-      pushed += step;
-      if (performance.now() - sliceStart > SLICE_MS) {
-        await yieldToEventLoop();
-        sliceStart = performance.now();
-      }
-    }
-    this.pool.retain(this.cache.liveResources());
-    this.poolSizeAfterPrune = this.pool.size;
-    return pushed;
-  }
-
-  /** One step per node; each yields 1 when that node's snapshot changed. */
-  private *publishSteps(view: MeshView, sidecars: Iterable<SidecarRef>, plan: Plan, newer: readonly EndpointSet[]): Generator<number> {
-    if (newer.length) {
+  async publish(view: MeshView, sidecars: Iterable<SidecarRef>, plan: Plan, newer: readonly EndpointSet[] = [], arriving: () => readonly EndpointSet[] = () => []): Promise<number> {
+    const rebase = new Map(newer.map((set) => [set.service, set]));
+    if (rebase.size) {
       const endpoints = new Map(view.endpoints);
       for (const set of newer) endpoints.set(set.service, set);
       view = { ...view, endpoints };
@@ -111,11 +99,25 @@ export class Reconciler {
     this.declared = new Set(this.sidecars.keys());
     this.consumers = consumersOf(view, this.sidecars.values());
     for (const node of this.cache.nodeIds()) if (!plan.has(node)) this.cache.delete(node);
-    const byCluster: Assignments = new Map();
+    let byCluster: Assignments = new Map();
+    let pushed = 0;
+    let sliceStart = performance.now();
     for (const [node, snapshot] of plan) {
-      const rebased = newer.length ? this.withEndpoints(node, new Map(snapshot[ENDPOINT].map((r) => [r.name, r])), newer, byCluster) : undefined;
-      yield this.cache.set(node, rebased ? { ...snapshot, [ENDPOINT]: rebased } : snapshot).length ? 1 : 0;
+      const rebased = rebase.size ? this.withEndpoints(node, new Map(snapshot[ENDPOINT].map((r) => [r.name, r])), [...rebase.values()], byCluster) : undefined;
+      if (this.cache.set(node, rebased ? { ...snapshot, [ENDPOINT]: rebased } : snapshot).length) pushed++;
+      if (performance.now() - sliceStart <= SLICE_MS) continue;
+      await yieldToEventLoop();
+      const more = arriving();
+      for (const set of more) {
+        rebase.set(set.service, set);
+        this.updateEndpoints(set);
+      }
+      if (more.length) byCluster = new Map();
+      sliceStart = performance.now();
     }
+    this.pool.retain(this.cache.liveResources());
+    this.poolSizeAfterPrune = this.pool.size;
+    return pushed;
   }
 
   /**
