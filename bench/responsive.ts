@@ -78,13 +78,17 @@ async function duringBigApply(): Promise<DuringApply> {
   const plane = await startMeshPlane(mesh, false, 'responsive');
   const sims = pool(1);
   try {
-    const sidecar = mesh.sidecars.find((s) => mesh.consumers.size && [...mesh.consumers.values()].some((c) => c.includes(s.nodeId)))!;
+    const sidecar = mesh.sidecars.find(
+      (s) => mesh.consumers.size && [...mesh.consumers.values()].some((c) => c.includes(s.nodeId)),
+    )!;
     const service = upstreamOf(mesh, sidecar);
     await sims.connect(plane.target, [sidecar], 1, undefined);
     await waitSteady(plane.cp, 1, 60_000);
     await sims.collect();
 
-    const touched: Manifest[] = mesh.manifests.map((m) => (m.kind === 'Service' ? { ...m, labels: { ...m.labels, revision: '2' } } : m));
+    const touched: Manifest[] = mesh.manifests.map((m) =>
+      m.kind === 'Service' ? { ...m, labels: { ...m.labels, revision: '2' } } : m,
+    );
     const probe = new Worker(PROBE, { eval: true, workerData: { url: `${plane.cp.adminUrl}/healthz` } });
     const healthz = new Promise<number[]>((resolve) => probe.once('message', resolve));
     await new Promise((r) => setTimeout(r, 200));
@@ -105,14 +109,17 @@ async function duringBigApply(): Promise<DuringApply> {
     const applyMs = performance.now() - a0;
     delay.disable();
     clearInterval(mover);
-    if (!applied.ok || applied.value.touched.length < 10_000) throw new Error(`apply: ${JSON.stringify(applied).slice(0, 300)}`);
+    if (!applied.ok || applied.value.touched.length < 10_000)
+      throw new Error(`apply: ${JSON.stringify(applied).slice(0, 300)}`);
     await new Promise((r) => setTimeout(r, 500));
     probe.postMessage('stop');
     const healthSamples = await healthz;
     await probe.terminate();
     const { receipts } = await sims.collect();
     // A receipt's marker is the change's index (the simulator subtracts MARKER_BASE).
-    const latencies = receipts.filter(([, marker]) => marker < due.length).map(([, marker, at]) => at - due[marker]!);
+    const latencies = receipts
+      .filter(([, marker]) => marker < due.length)
+      .map(([, marker, at]) => at - due[marker]!);
     return {
       documents: touched.length,
       sidecars: mesh.sidecars.length,
@@ -157,14 +164,17 @@ async function connectAndDrop(plane: StartedPlane, mesh: BenchMesh, stalledCount
   }
   // The server sees the streams end; wait until only the stalled ones remain.
   const deadline = Date.now() + 30_000;
-  while (plane.cp.statuses.all().length > stalledCount && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  while (plane.cp.statuses.all().length > stalledCount && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 50));
 }
 
 async function churnRounds(rounds: number, stalledCount: number): Promise<Churn> {
   const mesh = generateMesh({ services: 1000, sidecars: 2000, upstreamsPerService: 3, seed: 20261130 });
   // Short grace so released state is visible within the run; the default is 60 s.
   const plane = await startMeshPlane(mesh, false, 'churn', 2_000);
-  const stalledSpecs = [...mesh.sidecars].sort((a, b) => hubScore(mesh, b) - hubScore(mesh, a)).slice(0, stalledCount);
+  const stalledSpecs = [...mesh.sidecars]
+    .sort((a, b) => hubScore(mesh, b) - hubScore(mesh, a))
+    .slice(0, stalledCount);
   const stalled = pool(1);
   let changes = 0;
   try {
@@ -175,7 +185,13 @@ async function churnRounds(rounds: number, stalledCount: number): Promise<Churn>
     const baselineFds = openFds();
     const out: ChurnRound[] = [];
     const endpoints = new Map(mesh.endpoints);
-    const watched = [...new Set(stalledSpecs.flatMap((s) => [...mesh.consumers].filter(([, c]) => c.includes(s.nodeId)).map(([k]) => k)))];
+    const watched = [
+      ...new Set(
+        stalledSpecs.flatMap((s) =>
+          [...mesh.consumers].filter(([, c]) => c.includes(s.nodeId)).map(([k]) => k),
+        ),
+      ),
+    ];
     for (let round = 1; round <= rounds; round++) {
       await connectAndDrop(plane, mesh, stalledCount);
       // Endpoint churn on what the stalled sidecars call: every change is a push they never read.
@@ -187,14 +203,28 @@ async function churnRounds(rounds: number, stalledCount: number): Promise<Churn>
       }
       await new Promise((r) => setTimeout(r, 2_500)); // past the release grace period
       const m = settledMemory();
-      out.push({ round, rssMiB: m.rss / 2 ** 20, heapMiB: m.heapUsed / 2 ** 20, fds: openFds(), statuses: plane.cp.statuses.toJSON().length });
-      console.log(`[churn] round ${round}: RSS ${(m.rss / 2 ** 20).toFixed(1)} MiB, fds ${openFds()} (baseline ${baselineFds})`);
+      out.push({
+        round,
+        rssMiB: m.rss / 2 ** 20,
+        heapMiB: m.heapUsed / 2 ** 20,
+        fds: openFds(),
+        statuses: plane.cp.statuses.toJSON().length,
+      });
+      console.log(
+        `[churn] round ${round}: RSS ${(m.rss / 2 ** 20).toFixed(1)} MiB, fds ${openFds()} (baseline ${baselineFds})`,
+      );
     }
     const stalledPushes = plane.cp.statuses
       .all()
       .filter((s) => stalledSpecs.some((x) => x.nodeId === s.nodeId))
       .reduce((n, s) => n + [...s.types.values()].reduce((k, t) => k + t.pushes, 0), 0);
-    return { baselineFds, baselineRssMiB: baseline.rss / 2 ** 20, rounds: out, stalledPushes, endpointChanges: changes };
+    return {
+      baselineFds,
+      baselineRssMiB: baseline.rss / 2 ** 20,
+      rounds: out,
+      stalledPushes,
+      endpointChanges: changes,
+    };
   } finally {
     await release(stalled);
     await plane.cp.stop();
@@ -254,7 +284,9 @@ function render(a: DuringApply, c: Churn, date: string): string {
 async function main(): Promise<void> {
   const date = process.env.BENCH_DATE ?? new Date().toISOString().slice(0, 10);
   const a = await duringBigApply();
-  console.log(`[apply] healthz p99 ${a.healthz.p99.toFixed(1)} max ${a.healthz.max.toFixed(1)} ms; push p99 ${a.push.p99.toFixed(1)} max ${a.push.max.toFixed(1)} ms`);
+  console.log(
+    `[apply] healthz p99 ${a.healthz.p99.toFixed(1)} max ${a.healthz.max.toFixed(1)} ms; push p99 ${a.push.p99.toFixed(1)} max ${a.push.max.toFixed(1)} ms`,
+  );
   const c = await churnRounds(Number(process.env.BENCH_ROUNDS ?? 10), 10);
   const report = render(a, c, date);
   console.log(`\n${report}`);

@@ -14,11 +14,23 @@ export interface StartedPlane {
   readonly tls?: XdsTlsMaterial;
 }
 
-export async function startMeshPlane(mesh: BenchMesh, xdsTls: boolean, label: string, disconnectGraceMs?: number): Promise<StartedPlane> {
+export async function startMeshPlane(
+  mesh: BenchMesh,
+  xdsTls: boolean,
+  label: string,
+  disconnectGraceMs?: number,
+): Promise<StartedPlane> {
   // The CA is made for the mesh's own trust domain (it is fixed when the CA is made).
   const meshDoc = mesh.manifests.find((m) => m.kind === 'Mesh');
   const trustDomain = meshDoc?.kind === 'Mesh' ? meshDoc.trustDomain : undefined;
-  const cp = await startControlPlane({ xdsPort: 0, xdsRestPort: 0, adminPort: 0, xdsTls, disconnectGraceMs, trustDomain });
+  const cp = await startControlPlane({
+    xdsPort: 0,
+    xdsRestPort: 0,
+    adminPort: 0,
+    xdsTls,
+    disconnectGraceMs,
+    trustDomain,
+  });
   try {
     // Consul's first answers arrive before the manifests naming the services are applied; one call,
     // as one batch, so the control plane re-plans once rather than once per service.

@@ -91,8 +91,7 @@ process.on('message', (m: unknown) => {
     else if (m.kind === 'stall') {
       for (const s of sidecars) s.stall();
       reply({ kind: 'opened', streams: sidecars.length });
-    }
-    else stop();
+    } else stop();
   } catch (e) {
     reply({ kind: 'failed', message: (e as Error).stack ?? String(e) });
   }

@@ -117,7 +117,8 @@ export class ControlPlane {
     this.replanQueued ??= this.enqueuePlanning(async () => {
       this.replanQueued = undefined;
       const result = await this.runChange({}, false, true);
-      if (!result.ok) logger.warn({ problems: result.errors.slice(0, 5) }, 're-plan after discovery change failed');
+      if (!result.ok)
+        logger.warn({ problems: result.errors.slice(0, 5) }, 're-plan after discovery change failed');
     });
     return Promise.all([this.endpointsQueued, this.replanQueued]).then(() => undefined);
   }
@@ -126,7 +127,10 @@ export class ControlPlane {
     this.endpointsQueued = undefined;
     for (const set of this.takePendingEndpoints()) {
       const pushed = this.reconciler.updateEndpoints(set);
-      logger.debug({ service: set.service, endpoints: set.endpoints.length, sidecarsPushed: pushed }, 'endpoints updated');
+      logger.debug(
+        { service: set.service, endpoints: set.endpoints.length, sidecarsPushed: pushed },
+        'endpoints updated',
+      );
     }
   }
 
@@ -207,7 +211,12 @@ export class ControlPlane {
     if (!parsed.ok) return parsed;
     // A proxyless gRPC client (grpc-js-xds) says so in its bootstrap's node metadata.
     const proxyless = metadata['clinimesh.proxyless'] === true ? true : undefined;
-    const ref = { ...parsed.value, auditLogPath: auditLogPathOf(metadata), proxyless, sdsDir: sdsDirOf(metadata) };
+    const ref = {
+      ...parsed.value,
+      auditLogPath: auditLogPathOf(metadata),
+      proxyless,
+      sdsDir: sdsDirOf(metadata),
+    };
     if (this.authenticate) {
       const allowed = this.authenticate(ref, ctx);
       if (!allowed.ok) return allowed;
@@ -216,7 +225,11 @@ export class ControlPlane {
     return ensured.ok ? ok(parsed.value.nodeId) : ensured;
   }
 
-  private change(change: { apply?: readonly Manifest[]; delete?: readonly ManifestRef[] }, dryRun = false, force = false): Promise<Result<ApplyOutcome>> {
+  private change(
+    change: { apply?: readonly Manifest[]; delete?: readonly ManifestRef[] },
+    dryRun = false,
+    force = false,
+  ): Promise<Result<ApplyOutcome>> {
     return this.enqueuePlanning(() => this.runChange(change, dryRun, force));
   }
 
@@ -232,7 +245,11 @@ export class ControlPlane {
     return next;
   }
 
-  private async runChange(change: { apply?: readonly Manifest[]; delete?: readonly ManifestRef[] }, dryRun: boolean, force: boolean): Promise<Result<ApplyOutcome>> {
+  private async runChange(
+    change: { apply?: readonly Manifest[]; delete?: readonly ManifestRef[] },
+    dryRun: boolean,
+    force: boolean,
+  ): Promise<Result<ApplyOutcome>> {
     const started = performance.now();
     const epoch = this.endpointEpoch;
     const proposal = await this.store.proposeWith(change, this.checkSet);
@@ -244,18 +261,34 @@ export class ControlPlane {
     const sidecars = this.sidecarsOf(view);
     const plan = await this.reconciler.plan(view, sidecars);
     if (!plan.ok) return fail(plan.errors);
-    const outcome = { revision: state.revision, changed: proposal.value.changed, touched: proposal.value.touched, sidecars: sidecars.length };
+    const outcome = {
+      revision: state.revision,
+      changed: proposal.value.changed,
+      touched: proposal.value.touched,
+      sidecars: sidecars.length,
+    };
     if (dryRun) return ok(outcome);
     const committed = await this.store.commit(proposal.value);
     if (!committed.ok) return committed;
     // Identical applies change nothing and push nothing (the start-up publish always runs).
     let pushed = 0;
     if (committed.value || force || !this.reconciler.currentView()) {
-      const arriving = () => this.takePendingEndpoints().filter((set) => view.services.get(set.service)?.discovery.mode === 'consul');
-      pushed = await this.enqueuePublish(() => this.reconciler.publish(view, sidecars, plan.value, this.endpointsSince(epoch, view), arriving));
+      const arriving = () =>
+        this.takePendingEndpoints().filter(
+          (set) => view.services.get(set.service)?.discovery.mode === 'consul',
+        );
+      pushed = await this.enqueuePublish(() =>
+        this.reconciler.publish(view, sidecars, plan.value, this.endpointsSince(epoch, view), arriving),
+      );
     }
     const durationMs = Math.round(performance.now() - started);
-    const line = { revision: state.revision, touched: proposal.value.touched.length, sidecars: sidecars.length, sidecarsPushed: pushed, durationMs };
+    const line = {
+      revision: state.revision,
+      touched: proposal.value.touched.length,
+      sidecars: sidecars.length,
+      sidecarsPushed: pushed,
+      durationMs,
+    };
     if (committed.value) logger.info({ ...line, touchedIds: proposal.value.touched.slice(0, 20) }, 'apply');
     else logger.debug(line, force ? 're-plan' : 'apply changed nothing');
     return ok(outcome);
@@ -265,7 +298,15 @@ export class ControlPlane {
     const fixed = this.trustDomain?.();
     if (!fixed || state.mesh === DEFAULT_MESH || state.mesh.trustDomain === fixed) return [];
     const message = `the CA serves trust domain ${fixed}; changing it to ${state.mesh.trustDomain} is an explicit migration (clinimesh ca migrate-trust-domain)`;
-    return [{ code: 'CONFLICT', resource: `Mesh ${state.mesh.name}`, field: 'spec.trustDomain', message, pos: fieldPosition(state.mesh.origin, 'spec.trustDomain') }];
+    return [
+      {
+        code: 'CONFLICT',
+        resource: `Mesh ${state.mesh.name}`,
+        field: 'spec.trustDomain',
+        message,
+        pos: fieldPosition(state.mesh.origin, 'spec.trustDomain'),
+      },
+    ];
   }
 
   private view(state: DesiredState): MeshView {
@@ -274,10 +315,17 @@ export class ControlPlane {
     for (const [key, service] of state.services) {
       const set = service.discovery.mode === 'static' ? staticEndpoints(service) : this.discovered.get(key);
       if (set) endpoints.set(key, set);
-      if (service.discovery.mode === 'consul' && set) services.set(key, withDiscoveredInstances(service, set));
+      if (service.discovery.mode === 'consul' && set)
+        services.set(key, withDiscoveredInstances(service, set));
     }
     const trustDomain = this.trustDomain?.() ?? state.mesh.trustDomain;
-    return { mesh: { ...state.mesh, trustDomain }, services, endpoints, policies: state.policies, traffic: state.traffic };
+    return {
+      mesh: { ...state.mesh, trustDomain },
+      services,
+      endpoints,
+      policies: state.policies,
+      traffic: state.traffic,
+    };
   }
 
   /** Every declared or discovered instance has a sidecar; a connected one keeps its transport. */
@@ -287,7 +335,16 @@ export class ControlPlane {
       for (const instance of service.instances) {
         const id = nodeId({ namespace: service.namespace, service: service.name, instance: instance.name });
         const known = this.reconciler.sidecar(id);
-        out.push({ nodeId: id, namespace: service.namespace, service: service.name, instance: instance.name, transport: known?.transport ?? 'ads', auditLogPath: known?.auditLogPath, proxyless: known?.proxyless, sdsDir: known?.sdsDir });
+        out.push({
+          nodeId: id,
+          namespace: service.namespace,
+          service: service.name,
+          instance: instance.name,
+          transport: known?.transport ?? 'ads',
+          auditLogPath: known?.auditLogPath,
+          proxyless: known?.proxyless,
+          sdsDir: known?.sdsDir,
+        });
       }
     }
     return out;
@@ -307,7 +364,10 @@ function sdsDirOf(metadata: Record<string, unknown>): string | undefined {
 }
 
 function instanceNames(set: EndpointSet | undefined): string {
-  return (set?.endpoints ?? []).map((e) => e.instance).sort().join(',');
+  return (set?.endpoints ?? [])
+    .map((e) => e.instance)
+    .sort()
+    .join(',');
 }
 
 // At most 63 characters, as DNS allows; the bound also keeps the match linear on hostile input.

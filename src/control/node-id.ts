@@ -14,10 +14,23 @@ export function nodeId(ref: { namespace: string; service: string; instance: stri
 }
 
 export function parseNodeId(id: string, transport: XdsTransport): Result<SidecarRef> {
-  if (id.length > MAX_NODE_ID_LENGTH) return fail([{ code: 'SCHEMA', field: 'node.id', message: `node id is ${id.length} characters; at most ${MAX_NODE_ID_LENGTH}` }]);
+  if (id.length > MAX_NODE_ID_LENGTH)
+    return fail([
+      {
+        code: 'SCHEMA',
+        field: 'node.id',
+        message: `node id is ${id.length} characters; at most ${MAX_NODE_ID_LENGTH}`,
+      },
+    ]);
   const parts = id.split('/');
   if (parts.length !== 3 || !parts.every((p) => LABEL.test(p))) {
-    return fail([{ code: 'UNAUTHENTICATED', field: 'node.id', message: `node id '${id}' is not <namespace>/<service>/<instance>` }]);
+    return fail([
+      {
+        code: 'UNAUTHENTICATED',
+        field: 'node.id',
+        message: `node id '${id}' is not <namespace>/<service>/<instance>`,
+      },
+    ]);
   }
   const [namespace, service, instance] = parts as [string, string, string];
   return ok({ nodeId: id, namespace, service, instance, transport });

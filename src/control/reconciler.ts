@@ -87,7 +87,13 @@ export class Reconciler {
    * them too, so a long publish does not hold endpoint changes back. Returns how many sidecars'
    * snapshots changed.
    */
-  async publish(view: MeshView, sidecars: Iterable<SidecarRef>, plan: Plan, newer: readonly EndpointSet[] = [], arriving: () => readonly EndpointSet[] = () => []): Promise<number> {
+  async publish(
+    view: MeshView,
+    sidecars: Iterable<SidecarRef>,
+    plan: Plan,
+    newer: readonly EndpointSet[] = [],
+    arriving: () => readonly EndpointSet[] = () => [],
+  ): Promise<number> {
     const rebase = new Map(newer.map((set) => [set.service, set]));
     if (rebase.size) {
       const endpoints = new Map(view.endpoints);
@@ -103,7 +109,14 @@ export class Reconciler {
     let pushed = 0;
     let sliceStart = performance.now();
     for (const [node, snapshot] of plan) {
-      const rebased = rebase.size ? this.withEndpoints(node, new Map(snapshot[ENDPOINT].map((r) => [r.name, r])), [...rebase.values()], byCluster) : undefined;
+      const rebased = rebase.size
+        ? this.withEndpoints(
+            node,
+            new Map(snapshot[ENDPOINT].map((r) => [r.name, r])),
+            [...rebase.values()],
+            byCluster,
+          )
+        : undefined;
       if (this.cache.set(node, rebased ? { ...snapshot, [ENDPOINT]: rebased } : snapshot).length) pushed++;
       if (performance.now() - sliceStart <= SLICE_MS) continue;
       await yieldToEventLoop();
@@ -145,7 +158,11 @@ export class Reconciler {
   ensureSidecar(ref: SidecarRef): Result<void> {
     if (!this.view) return fail([{ code: 'NOT_FOUND', message: 'no mesh state has been applied yet' }]);
     const known = this.sidecars.get(ref.nodeId);
-    const same = known && known.transport === ref.transport && known.auditLogPath === ref.auditLogPath && known.proxyless === ref.proxyless;
+    const same =
+      known &&
+      known.transport === ref.transport &&
+      known.auditLogPath === ref.auditLogPath &&
+      known.proxyless === ref.proxyless;
     if (same && this.connected.has(ref.nodeId) && this.cache.has(ref.nodeId)) return ok(undefined);
     this.connected.add(ref.nodeId);
     const planned = this.planSidecar(this.view, ref);
@@ -190,7 +207,12 @@ export class Reconciler {
    * A node's assignments with those of `sets`' services rebuilt (with the TrafficPolicy's subsets
    * and the caller's locality priorities, as the generator makes them); undefined when it calls none.
    */
-  private withEndpoints(node: string, current: ReadonlyMap<string, PreparedResource>, sets: readonly EndpointSet[], byCluster: Assignments): PreparedResource[] | undefined {
+  private withEndpoints(
+    node: string,
+    current: ReadonlyMap<string, PreparedResource>,
+    sets: readonly EndpointSet[],
+    byCluster: Assignments,
+  ): PreparedResource[] | undefined {
     const ref = this.sidecars.get(node);
     const view = this.view;
     const own = ref && view?.services.get(serviceKey({ name: ref.service, namespace: ref.namespace }));
@@ -202,13 +224,29 @@ export class Reconciler {
       const target = view.services.get(set.service);
       for (const u of own.upstreams) {
         const port = target?.ports.find((p) => p.name === u.port);
-        if (!target || !port || serviceKey({ name: u.service, namespace: u.namespace }) !== set.service) continue;
-        const policy = port.protocol === 'tcp' && !ref.proxyless ? undefined : trafficPolicyFor(view.traffic?.get(set.service), { service: own.name, namespace: own.namespace }, port.name);
+        if (!target || !port || serviceKey({ name: u.service, namespace: u.namespace }) !== set.service)
+          continue;
+        const policy =
+          port.protocol === 'tcp' && !ref.proxyless
+            ? undefined
+            : trafficPolicyFor(
+                view.traffic?.get(set.service),
+                { service: own.name, namespace: own.namespace },
+                port.name,
+              );
         const name = outboundClusterName(u);
         // Shared by every consumer, unless locality failover makes priorities the caller's own.
-        const key = policy?.localityFailover ? `${name}|${JSON.stringify(instance.locality)}` : `${name}|${policy?.name ?? ''}`;
+        const key = policy?.localityFailover
+          ? `${name}|${JSON.stringify(instance.locality)}`
+          : `${name}|${policy?.name ?? ''}`;
         let prepared = byCluster.get(key);
-        if (!prepared) byCluster.set(key, (prepared = upstreamAssignments(name, port.name, set, policy, instance.locality).map((r) => this.pool.prepare(r))));
+        if (!prepared)
+          byCluster.set(
+            key,
+            (prepared = upstreamAssignments(name, port.name, set, policy, instance.locality).map((r) =>
+              this.pool.prepare(r),
+            )),
+          );
         for (const p of prepared) if (p.ok) next.set(p.value.name, p.value);
         touched = true;
       }
@@ -231,7 +269,8 @@ export class Reconciler {
     if (!generated.ok) return generated;
     const resources: Record<TypeUrl, readonly Resource[]> = { ...generated.value };
     // Proxyless gRPC clients read certificates from files (certificate providers), never over SDS.
-    if (this.secrets && this.connected.has(ref.nodeId) && !ref.proxyless) resources[SECRET] = generateTrustBundle(this.secrets.trustBundlePem());
+    if (this.secrets && this.connected.has(ref.nodeId) && !ref.proxyless)
+      resources[SECRET] = generateTrustBundle(this.secrets.trustBundlePem());
     const problems = checkConsistency(ref.nodeId, resources);
     const out = {} as PreparedSnapshot;
     for (const typeUrl of PUSH_ORDER) {
@@ -253,7 +292,9 @@ function consumersOf(view: MeshView, sidecars: Iterable<SidecarRef>): Map<string
 }
 
 function addConsumer(consumers: Map<string, Set<string>>, view: MeshView, ref: SidecarRef): void {
-  const own: Service | undefined = view.services.get(serviceKey({ name: ref.service, namespace: ref.namespace }));
+  const own: Service | undefined = view.services.get(
+    serviceKey({ name: ref.service, namespace: ref.namespace }),
+  );
   for (const u of own?.upstreams ?? []) {
     const key = serviceKey({ name: u.service, namespace: u.namespace });
     const set = consumers.get(key) ?? new Set<string>();

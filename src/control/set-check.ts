@@ -24,7 +24,10 @@ export class WorkerSetChecker {
   private worker: Worker | undefined;
   private broken = false;
   private nextId = 1;
-  private readonly waiting = new Map<number, { resolve: (p: readonly Problem[]) => void; manifests: readonly Manifest[] }>();
+  private readonly waiting = new Map<
+    number,
+    { resolve: (p: readonly Problem[]) => void; manifests: readonly Manifest[] }
+  >();
 
   readonly check: SetChecker = (manifests) => {
     if (manifests.length < WORKER_THRESHOLD || this.broken) return checkInPlace(manifests);
@@ -50,7 +53,10 @@ export class WorkerSetChecker {
       // From TypeScript sources (tsx, test runners) the worker registers tsx's loader first.
       const worker =
         extname(here) === '.ts'
-          ? new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(script.href)}); });`, { eval: true })
+          ? new Worker(
+              `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(script.href)}); });`,
+              { eval: true },
+            )
           : new Worker(script);
       worker.unref();
       worker.on('message', (m: { id: number; problems: Problem[] }) => {
@@ -69,7 +75,8 @@ export class WorkerSetChecker {
 
   /** The worker is gone: answer what it held in place, and never start another. */
   private fail(e: Error): void {
-    if (!this.broken && this.worker) logger.warn({ error: e.message }, 'manifest-check worker unavailable; checking on the main thread');
+    if (!this.broken && this.worker)
+      logger.warn({ error: e.message }, 'manifest-check worker unavailable; checking on the main thread');
     this.broken = true;
     this.worker = undefined;
     for (const { resolve, manifests } of this.waiting.values()) resolve(checkManifestSet(manifests));

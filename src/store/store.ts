@@ -3,7 +3,16 @@
 // bad document in a batch means nothing of the batch is applied; an identical apply is a no-op.
 import { fail, ok, type Problem, type Result } from '../errors.ts';
 import { checkManifestSet, DEFAULT_MESH } from '../manifest/index.ts';
-import { manifestId, serviceKey, type AccessPolicy, type Manifest, type ManifestKind, type Mesh, type Service, type TrafficPolicy } from '../manifest/types.ts';
+import {
+  manifestId,
+  serviceKey,
+  type AccessPolicy,
+  type Manifest,
+  type ManifestKind,
+  type Mesh,
+  type Service,
+  type TrafficPolicy,
+} from '../manifest/types.ts';
 import type { FileStore } from './file-store.ts';
 import type { DesiredState } from './state.ts';
 
@@ -28,7 +37,6 @@ export interface Proposal {
   /** Ids (`Service clinical/his`) of manifests added, changed or removed. */
   readonly touched: readonly string[];
 }
-
 
 /** Manifests compared without where they came from: re-applying the same content is no change. */
 function canonical(m: Manifest): string {
@@ -108,21 +116,36 @@ export class StateStore {
         sliceStart = performance.now();
       }
     }
-    if (this.state !== base) return fail([{ code: 'CONFLICT', message: `state moved to revision ${this.state.revision} while this change was checked` }]);
+    if (this.state !== base)
+      return fail([
+        {
+          code: 'CONFLICT',
+          message: `state moved to revision ${this.state.revision} while this change was checked`,
+        },
+      ]);
     return ok(this.proposal(next.value, touched));
   }
 
   private nextManifests(change: Change): Result<Map<string, Manifest>> {
     const next = new Map(this.manifests);
     const missing = (change.delete ?? []).filter((ref) => !next.delete(manifestId(ref)));
-    if (missing.length) return fail(missing.map((ref) => ({ code: 'NOT_FOUND', resource: manifestId(ref), message: 'no such manifest to delete' })));
+    if (missing.length)
+      return fail(
+        missing.map((ref) => ({
+          code: 'NOT_FOUND',
+          resource: manifestId(ref),
+          message: 'no such manifest to delete',
+        })),
+      );
     for (const m of change.apply ?? []) next.set(manifestId(m), m);
     return ok(next);
   }
 
   private finishProposal(next: Map<string, Manifest>, problems: readonly Problem[]): Result<Proposal> {
     if (problems.length) return fail(problems);
-    const touched = [...new Set([...this.manifests.keys(), ...next.keys()])].filter((id) => this.differs(id, next));
+    const touched = [...new Set([...this.manifests.keys(), ...next.keys()])].filter((id) =>
+      this.differs(id, next),
+    );
     return ok(this.proposal(next, touched));
   }
 
@@ -143,7 +166,12 @@ export class StateStore {
   async commit(p: Proposal): Promise<Result<boolean>> {
     if (!p.changed) return ok(false);
     if (p.state.revision !== this.state.revision + 1) {
-      return fail([{ code: 'CONFLICT', message: `state moved to revision ${this.state.revision} since this change was proposed` }]);
+      return fail([
+        {
+          code: 'CONFLICT',
+          message: `state moved to revision ${this.state.revision} since this change was proposed`,
+        },
+      ]);
     }
     if (this.persistence) {
       const saved = await this.persistence.save({ revision: p.state.revision, manifests: p.manifests });

@@ -70,7 +70,14 @@ export class StatusRegistry {
     this.dropExpired();
     // A sidecar that is back replaces what its closed streams left.
     for (const [id, c] of this.closed) if (c.status.nodeId === nodeId) this.closed.delete(id);
-    const s: SidecarStatus = { streamId: this.nextId++, nodeId, transport, peer, connectedSince: new Date().toISOString(), types: new Map() };
+    const s: SidecarStatus = {
+      streamId: this.nextId++,
+      nodeId,
+      transport,
+      peer,
+      connectedSince: new Date().toISOString(),
+      types: new Map(),
+    };
     this.streams.set(s.streamId, s);
     this.events.onConnectionChange?.(this.streams.size);
     return s;

@@ -7,7 +7,8 @@ import type { Resource } from '../generate/types.ts';
 import type { JsonObject, JsonValue } from '../resources/json.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, type TypeUrl } from '../resources/type-urls.ts';
 
-const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const HCM_TYPE =
+  'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 
 function object(value: JsonValue | undefined): JsonObject | undefined {
   return value && typeof value === 'object' && !Array.isArray(value) ? value : undefined;
@@ -52,13 +53,26 @@ export function rdsReferences(listener: JsonObject): string[] {
   });
 }
 
-export function checkConsistency(node: string, byType: Readonly<Record<TypeUrl, readonly Resource[]>>): Problem[] {
+export function checkConsistency(
+  node: string,
+  byType: Readonly<Record<TypeUrl, readonly Resource[]>>,
+): Problem[] {
   const problems: Problem[] = [];
-  const check = (from: TypeUrl, refsOf: (body: JsonObject) => readonly (string | undefined)[], to: TypeUrl, what: string) => {
+  const check = (
+    from: TypeUrl,
+    refsOf: (body: JsonObject) => readonly (string | undefined)[],
+    to: TypeUrl,
+    what: string,
+  ) => {
     const have = new Set(byType[to].map((r) => r.name));
     for (const r of byType[from]) {
       for (const ref of new Set(refsOf(r.body))) {
-        if (ref !== undefined && !have.has(ref)) problems.push({ code: 'CONSISTENCY', resource: `${node} ${r.name}`, message: `references ${what} ${ref}, which the snapshot lacks` });
+        if (ref !== undefined && !have.has(ref))
+          problems.push({
+            code: 'CONSISTENCY',
+            resource: `${node} ${r.name}`,
+            message: `references ${what} ${ref}, which the snapshot lacks`,
+          });
       }
     }
   };

@@ -65,7 +65,8 @@ export class SnapshotCache {
   /** Every resource any node holds, so the resource pool can drop the rest. */
   liveResources(): Set<PreparedResource> {
     const live = new Set<PreparedResource>();
-    for (const types of this.nodes.values()) for (const s of types.values()) for (const r of s.resources.values()) live.add(r);
+    for (const types of this.nodes.values())
+      for (const s of types.values()) for (const r of s.resources.values()) live.add(r);
     return live;
   }
 

@@ -68,20 +68,32 @@ export function adsHandlers(deps: AdsDeps): grpc.UntypedServiceImplementation {
           stream.resume();
         }
       };
-      const ctx = { transport: 'ads' as const, peer: call.getPeer(), credential: spiffeIdOf(call.getAuthContext().sslPeerCertificate), plaintext: deps.plaintext };
+      const ctx = {
+        transport: 'ads' as const,
+        peer: call.getPeer(),
+        credential: spiffeIdOf(call.getAuthContext().sslPeerCertificate),
+        plaintext: deps.plaintext,
+      };
       const stream = new SotwStream(deps.cache, deps.hooks, deps.statuses, ctx, {
         send: (bytes) => {
           if (closed) return false;
           unflushed += bytes.length;
           const room = call.write(bytes, () => flushed(bytes.length));
           full = !room || unflushed >= WRITE_HIGH_WATER;
-          if (full) logger.debug({ peer: ctx.peer, unflushed, buffered: call.writableLength }, 'stream full; holding further responses');
+          if (full)
+            logger.debug(
+              { peer: ctx.peer, unflushed, buffered: call.writableLength },
+              'stream full; holding further responses',
+            );
           return !full;
         },
         close: (problem) => {
           if (closed) return;
           closed = true;
-          call.emit('error', { code: STATUS_OF[problem.code] ?? grpc.status.INVALID_ARGUMENT, details: problem.message });
+          call.emit('error', {
+            code: STATUS_OF[problem.code] ?? grpc.status.INVALID_ARGUMENT,
+            details: problem.message,
+          });
           stream.close();
         },
       });
@@ -100,7 +112,10 @@ export function adsHandlers(deps: AdsDeps): grpc.UntypedServiceImplementation {
       call.on('drain', () => flushed(0));
     },
     DeltaAggregatedResources: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
-      call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'delta xDS is not served yet; use state of the world (GRPC)' });
+      call.emit('error', {
+        code: grpc.status.UNIMPLEMENTED,
+        details: 'delta xDS is not served yet; use state of the world (GRPC)',
+      });
     },
   };
 }

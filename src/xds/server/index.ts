@@ -1,6 +1,11 @@
 // Starts the xDS transports: gRPC ADS and REST-JSON polling over mutual TLS, and, only when asked, a
 // plaintext gRPC listener bound to loopback for proxyless clients that cannot do TLS to a control plane.
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import * as grpc from '@grpc/grpc-js';
 import type { SnapshotCache } from '../cache/snapshot.ts';
@@ -47,7 +52,9 @@ export interface XdsServers {
 }
 
 function bindGrpc(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {
-  return new Promise((resolve, reject) => server.bindAsync(address, creds, (err, port) => (err ? reject(err) : resolve(port))));
+  return new Promise((resolve, reject) =>
+    server.bindAsync(address, creds, (err, port) => (err ? reject(err) : resolve(port))),
+  );
 }
 
 function grpcServer(o: XdsServerOptions, plaintext: boolean): grpc.Server {
@@ -62,24 +69,37 @@ function grpcServer(o: XdsServerOptions, plaintext: boolean): grpc.Server {
 
 export async function startXdsServers(o: XdsServerOptions): Promise<XdsServers> {
   const main = grpcServer(o, false);
-  const creds = o.tls ? grpc.experimental.createCertificateProviderServerCredentials(o.tls, o.tls, true) : grpc.ServerCredentials.createInsecure();
+  const creds = o.tls
+    ? grpc.experimental.createCertificateProviderServerCredentials(o.tls, o.tls, true)
+    : grpc.ServerCredentials.createInsecure();
   const grpcPort = await bindGrpc(main, `${o.host}:${o.grpcPort}`, creds);
 
   let plain: grpc.Server | undefined;
   let plaintextGrpcPort: number | undefined;
   if (o.plaintextGrpcPort !== undefined) {
     plain = grpcServer(o, true);
-    plaintextGrpcPort = await bindGrpc(plain, `127.0.0.1:${o.plaintextGrpcPort}`, grpc.ServerCredentials.createInsecure());
+    plaintextGrpcPort = await bindGrpc(
+      plain,
+      `127.0.0.1:${o.plaintextGrpcPort}`,
+      grpc.ServerCredentials.createInsecure(),
+    );
   }
 
-  const rest = new RestXds({ cache: o.cache, hooks: o.hooks, statuses: o.statuses, longPollMs: o.longPollMs ?? 30_000 });
+  const rest = new RestXds({
+    cache: o.cache,
+    hooks: o.hooks,
+    statuses: o.statuses,
+    longPollMs: o.longPollMs ?? 30_000,
+  });
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     if (!rest.handle(req, res) && !o.routes?.(req, res)) res.writeHead(404).end();
   };
   const secure = (t: XdsTls) => ({ cert: t.certChainPem, key: t.privateKeyPem, ca: t.trustBundlePem });
   // A client certificate is asked for but not required at the handshake: an agent attesting for the
   // first time has none yet. Every route that needs one checks `socket.authorized` itself.
-  const https = o.tls ? createHttpsServer({ ...secure(o.tls.current()), requestCert: true, rejectUnauthorized: false }, handler) : undefined;
+  const https = o.tls
+    ? createHttpsServer({ ...secure(o.tls.current()), requestCert: true, rejectUnauthorized: false }, handler)
+    : undefined;
   if (https) o.tls?.onChange((t) => https.setSecureContext(secure(t)));
   const http: HttpServer = https ?? createHttpServer(handler);
   const restPort = await new Promise<number>((resolve, reject) => {

@@ -27,7 +27,12 @@ const requestDesc = () => (desc ??= messageDesc('envoy.service.discovery.v3.Disc
 
 interface DecodedRequest {
   versionInfo: string;
-  node?: { id: string; cluster: string; metadata?: { fields: Record<string, unknown> }; userAgentName: string };
+  node?: {
+    id: string;
+    cluster: string;
+    metadata?: { fields: Record<string, unknown> };
+    userAgentName: string;
+  };
   resourceNames: string[];
   typeUrl: string;
   responseNonce: string;
@@ -37,7 +42,9 @@ interface DecodedRequest {
 function toRequest(m: DecodedRequest, metadataJson: JsonObject): XdsRequest {
   return {
     versionInfo: m.versionInfo,
-    node: m.node ? { id: m.node.id, cluster: m.node.cluster, metadata: metadataJson, userAgent: m.node.userAgentName } : undefined,
+    node: m.node
+      ? { id: m.node.id, cluster: m.node.cluster, metadata: metadataJson, userAgent: m.node.userAgentName }
+      : undefined,
     resourceNames: m.resourceNames,
     typeUrl: m.typeUrl,
     responseNonce: m.responseNonce,
@@ -57,7 +64,10 @@ export function decodeRequestBinary(bytes: Uint8Array): XdsRequest {
 
 export function decodeRequestJson(json: unknown): Result<XdsRequest> {
   try {
-    const m = fromJson(requestDesc(), json as PbJson, { registry: envoyRegistry(), ignoreUnknownFields: true }) as unknown as DecodedRequest;
+    const m = fromJson(requestDesc(), json as PbJson, {
+      registry: envoyRegistry(),
+      ignoreUnknownFields: true,
+    }) as unknown as DecodedRequest;
     return ok(toRequest(m, structJson(m.node?.metadata)));
   } catch (e) {
     return fail([{ code: 'SCHEMA', message: `not a DiscoveryRequest: ${(e as Error).message}` }]);
@@ -72,10 +82,19 @@ export const MAX_NODE_METADATA_BYTES = 16 << 10;
 /** Why a node may not even be looked at (too large), before any parsing or authentication. */
 export function nodeTooLarge(node: NodeInfo): Problem | undefined {
   const idBytes = Buffer.byteLength(node.id);
-  if (idBytes > MAX_NODE_ID_BYTES) return { code: 'SCHEMA', field: 'node.id', message: `node id is ${idBytes} bytes; at most ${MAX_NODE_ID_BYTES}` };
+  if (idBytes > MAX_NODE_ID_BYTES)
+    return {
+      code: 'SCHEMA',
+      field: 'node.id',
+      message: `node id is ${idBytes} bytes; at most ${MAX_NODE_ID_BYTES}`,
+    };
   const metadataBytes = Buffer.byteLength(JSON.stringify(node.metadata));
   if (metadataBytes > MAX_NODE_METADATA_BYTES) {
-    return { code: 'SCHEMA', field: 'node.metadata', message: `node metadata is ${metadataBytes} bytes as JSON; at most ${MAX_NODE_METADATA_BYTES}` };
+    return {
+      code: 'SCHEMA',
+      field: 'node.metadata',
+      message: `node metadata is ${metadataBytes} bytes as JSON; at most ${MAX_NODE_METADATA_BYTES}`,
+    };
   }
   return undefined;
 }

@@ -23,5 +23,10 @@ export function encodeDiscoveryResponse(p: ResponseParts): Buffer {
 }
 
 export function discoveryResponseJson(p: ResponseParts): JsonObject {
-  return { version_info: p.version, resources: p.resources.map((r) => r.json()), type_url: p.typeUrl, nonce: p.nonce };
+  return {
+    version_info: p.version,
+    resources: p.resources.map((r) => r.json()),
+    type_url: p.typeUrl,
+    nonce: p.nonce,
+  };
 }

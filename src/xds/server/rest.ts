@@ -43,7 +43,9 @@ function reply(res: ServerResponse, status: number, body?: unknown): void {
     return;
   }
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+  res
+    .writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+    .end(text);
 }
 
 async function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
@@ -74,7 +76,9 @@ export class RestXds {
     if (!m) return false;
     const typeUrl = REST_PATHS[m[1]!];
     if (req.method !== 'POST' || !typeUrl) {
-      reply(res, req.method !== 'POST' ? 405 : 404, { error: `POST /v3/discovery:{${Object.keys(REST_PATHS).join(',')}}` });
+      reply(res, req.method !== 'POST' ? 405 : 404, {
+        error: `POST /v3/discovery:{${Object.keys(REST_PATHS).join(',')}}`,
+      });
       return true;
     }
     void this.poll(req, res, typeUrl);
@@ -110,17 +114,37 @@ export class RestXds {
     const connected = this.deps.hooks.connect(request.node, ctx);
     if (!connected.ok) {
       const p = connected.errors[0]!;
-      return reply(res, p.code === 'UNAUTHENTICATED' ? 401 : p.code === 'SCHEMA' ? 400 : 403, { error: p.message, code: p.code });
+      return reply(res, p.code === 'UNAUTHENTICATED' ? 401 : p.code === 'SCHEMA' ? 400 : 403, {
+        error: p.message,
+        code: p.code,
+      });
     }
     const poller = this.pollerFor(request.node.id, connected.value, ctx);
     this.record(poller, typeUrl, request);
-    const snapshot = await this.waitForChange(poller.key, typeUrl, request.versionInfo, res, poller.nacked.get(typeUrl));
+    const snapshot = await this.waitForChange(
+      poller.key,
+      typeUrl,
+      request.versionInfo,
+      res,
+      poller.nacked.get(typeUrl),
+    );
     if (res.destroyed) return;
     if (!snapshot) return reply(res, 304);
     const resources = this.select(snapshot, request);
-    const body = discoveryResponseJson({ version: snapshot.version, typeUrl, nonce: snapshot.version, resources });
+    const body = discoveryResponseJson({
+      version: snapshot.version,
+      typeUrl,
+      nonce: snapshot.version,
+      resources,
+    });
     poller.sent.set(typeUrl, snapshot.version);
-    this.deps.statuses.pushed(poller.status, typeUrl, snapshot.version, snapshot.version, JSON.stringify(body).length);
+    this.deps.statuses.pushed(
+      poller.status,
+      typeUrl,
+      snapshot.version,
+      snapshot.version,
+      JSON.stringify(body).length,
+    );
     reply(res, 200, body);
   }
 
@@ -130,11 +154,23 @@ export class RestXds {
     if (request.errorDetail !== undefined) {
       if (sent === undefined || request.responseNonce !== sent) return;
       poller.nacked.set(typeUrl, sent);
-      this.deps.statuses.nacked(poller.status, typeUrl, { version: sent, nonce: request.responseNonce, error: request.errorDetail, at: new Date().toISOString() });
-      logger.info({ node: poller.key, type: shortName(typeUrl), version: sent, error: request.errorDetail }, 'NACK');
+      this.deps.statuses.nacked(poller.status, typeUrl, {
+        version: sent,
+        nonce: request.responseNonce,
+        error: request.errorDetail,
+        at: new Date().toISOString(),
+      });
+      logger.info(
+        { node: poller.key, type: shortName(typeUrl), version: sent, error: request.errorDetail },
+        'NACK',
+      );
     } else if (request.versionInfo !== '' && request.versionInfo === sent) {
       this.deps.statuses.acked(poller.status, typeUrl, sent);
-    } else if (sent === undefined && request.versionInfo !== '' && request.versionInfo === this.deps.cache.get(poller.key, typeUrl)?.version) {
+    } else if (
+      sent === undefined &&
+      request.versionInfo !== '' &&
+      request.versionInfo === this.deps.cache.get(poller.key, typeUrl)?.version
+    ) {
       this.deps.statuses.held(poller.status, typeUrl, request.versionInfo);
     }
   }
@@ -142,7 +178,14 @@ export class RestXds {
   private pollerFor(nodeId: string, key: string, ctx: ConnectContext): Poller {
     let poller = this.pollers.get(nodeId);
     if (!poller) {
-      poller = { key, ctx, status: this.deps.statuses.open(nodeId, 'rest', ctx.peer), lastSeen: 0, sent: new Map(), nacked: new Map() };
+      poller = {
+        key,
+        ctx,
+        status: this.deps.statuses.open(nodeId, 'rest', ctx.peer),
+        lastSeen: 0,
+        sent: new Map(),
+        nacked: new Map(),
+      };
       this.pollers.set(nodeId, poller);
       logger.info({ node: key, transport: 'rest', peer: ctx.peer }, 'sidecar connected');
     }
@@ -162,7 +205,13 @@ export class RestXds {
     }
   }
 
-  private waitForChange(key: string, typeUrl: TypeUrl, clientVersion: string, res: ServerResponse, nacked: string | undefined): Promise<TypeSnapshot | undefined> {
+  private waitForChange(
+    key: string,
+    typeUrl: TypeUrl,
+    clientVersion: string,
+    res: ServerResponse,
+    nacked: string | undefined,
+  ): Promise<TypeSnapshot | undefined> {
     const fresh = (s: TypeSnapshot) => s.version !== clientVersion && s.version !== nacked;
     const current = this.deps.cache.get(key, typeUrl);
     if (current && fresh(current)) return Promise.resolve(current);

@@ -16,7 +16,17 @@ import type { Problem } from '../../errors.ts';
 import { log } from '../../log.ts';
 import type { SnapshotCache, TypeSnapshot } from '../cache/snapshot.ts';
 import type { PreparedResource } from '../resources/prepared.ts';
-import { CLUSTER, ENDPOINT, isTypeUrl, LISTENER, PUSH_ORDER, ROUTE, shortName, WILDCARD_TYPES, type TypeUrl } from '../resources/type-urls.ts';
+import {
+  CLUSTER,
+  ENDPOINT,
+  isTypeUrl,
+  LISTENER,
+  PUSH_ORDER,
+  ROUTE,
+  shortName,
+  WILDCARD_TYPES,
+  type TypeUrl,
+} from '../resources/type-urls.ts';
 import { hasVersion, type SidecarStatus, type StatusRegistry } from '../status.ts';
 import type { ConnectContext, XdsHooks } from './hooks.ts';
 import { nodeTooLarge, type XdsRequest } from './node.ts';
@@ -73,15 +83,21 @@ export class SotwStream {
     if (!this.key && !this.open(req)) return;
     if (!isTypeUrl(req.typeUrl)) return; // a type we do not serve: nothing to say
     const typeUrl = req.typeUrl;
-    const sub: Subscription = this.subs.get(typeUrl) ?? { wildcard: false, names: new Set<string>(), sent: new Map() };
+    const sub: Subscription = this.subs.get(typeUrl) ?? {
+      wildcard: false,
+      names: new Set<string>(),
+      sent: new Map(),
+    };
     this.subs.set(typeUrl, sub);
     if (req.responseNonce !== '' && req.responseNonce !== sub.sentNonce) return; // stale
 
     if (req.responseNonce !== '' && sub.sentVersion !== undefined) this.answered(sub, typeUrl, req);
-    const owed = typeUrl === ENDPOINT && this.edsOwed && req.responseNonce !== '' && req.errorDetail === undefined;
+    const owed =
+      typeUrl === ENDPOINT && this.edsOwed && req.responseNonce !== '' && req.errorDetail === undefined;
     const namesChanged = this.subscribe(sub, typeUrl, req.resourceNames) || owed;
     const snapshot = this.cache.get(this.key!, typeUrl);
-    if (snapshot) this.maybeSend(sub, snapshot, namesChanged, req.responseNonce === '' ? req.versionInfo : undefined);
+    if (snapshot)
+      this.maybeSend(sub, snapshot, namesChanged, req.responseNonce === '' ? req.versionInfo : undefined);
   }
 
   /** The transport drained: send each waiting type's latest version, in push order. */
@@ -105,7 +121,10 @@ export class SotwStream {
     if (this.status) this.statuses.close(this.status);
     if (this.key) {
       this.hooks.disconnect?.(this.key, this.ctx);
-      logger.info({ node: this.key, transport: this.ctx.transport, peer: this.ctx.peer }, 'sidecar disconnected');
+      logger.info(
+        { node: this.key, transport: this.ctx.transport, peer: this.ctx.peer },
+        'sidecar disconnected',
+      );
     }
   }
 
@@ -114,13 +133,29 @@ export class SotwStream {
     const sentVersion = sub.sentVersion!;
     if (req.errorDetail !== undefined) {
       sub.nackedVersion = sentVersion;
-      this.statuses.nacked(this.status!, typeUrl, { version: sentVersion, nonce: req.responseNonce, error: req.errorDetail, at: new Date().toISOString() });
-      logger.info({ node: this.key, type: shortName(typeUrl), version: sentVersion, error: req.errorDetail }, 'NACK');
+      this.statuses.nacked(this.status!, typeUrl, {
+        version: sentVersion,
+        nonce: req.responseNonce,
+        error: req.errorDetail,
+        at: new Date().toISOString(),
+      });
+      logger.info(
+        { node: this.key, type: shortName(typeUrl), version: sentVersion, error: req.errorDetail },
+        'NACK',
+      );
       return;
     }
     // An ACK names the version it accepts; one that names anything but what we sent is not an ACK.
     if (req.versionInfo !== sentVersion) {
-      logger.debug({ node: this.key, type: shortName(typeUrl), sent: sentVersion, claimed: req.versionInfo.slice(0, 64) }, 'ACK of a version never sent ignored');
+      logger.debug(
+        {
+          node: this.key,
+          type: shortName(typeUrl),
+          sent: sentVersion,
+          claimed: req.versionInfo.slice(0, 64),
+        },
+        'ACK of a version never sent ignored',
+      );
       return;
     }
     const latency = sub.sentAt === undefined ? undefined : performance.now() - sub.sentAt;
@@ -156,20 +191,27 @@ export class SotwStream {
   private subscribe(sub: Subscription, typeUrl: TypeUrl, names: readonly string[]): boolean {
     const wildcard = WILDCARD_TYPES.has(typeUrl) && (names.length === 0 || names.includes('*'));
     const next = new Set(names.filter((n) => n !== '*'));
-    const changed = wildcard !== sub.wildcard || next.size !== sub.names.size || [...next].some((n) => !sub.names.has(n));
+    const changed =
+      wildcard !== sub.wildcard || next.size !== sub.names.size || [...next].some((n) => !sub.names.has(n));
     sub.wildcard = wildcard;
     sub.names = next;
     return changed;
   }
 
-  private maybeSend(sub: Subscription, snapshot: TypeSnapshot, namesChanged: boolean, clientVersion: string | undefined): void {
+  private maybeSend(
+    sub: Subscription,
+    snapshot: TypeSnapshot,
+    namesChanged: boolean,
+    clientVersion: string | undefined,
+  ): void {
     if (this.blocked) {
       this.waiting.set(snapshot.typeUrl, namesChanged || (this.waiting.get(snapshot.typeUrl) ?? false));
       return;
     }
     if (!namesChanged && snapshot.version === sub.sentVersion) return;
     if (!namesChanged && snapshot.version === sub.nackedVersion) return;
-    if (!namesChanged && sub.sentVersion === `${snapshot.version}${KEEP_SUFFIX}` && this.routesPending()) return;
+    if (!namesChanged && sub.sentVersion === `${snapshot.version}${KEEP_SUFFIX}` && this.routesPending())
+      return;
     if (sub.sentVersion === undefined && clientVersion === snapshot.version) {
       // Reconnected with what we have: push nothing. Later pushes compare against it.
       sub.sentVersion = snapshot.version;
@@ -196,7 +238,11 @@ export class SotwStream {
     if (snapshot.typeUrl === CLUSTER) this.edsOwed = true;
     if (snapshot.typeUrl === ENDPOINT) this.edsOwed = false;
     this.statuses.pushed(this.status!, snapshot.typeUrl, version, nonce, bytes.length);
-    if (logger.isLevelEnabled('debug')) logger.debug({ node: this.key, type: shortName(snapshot.typeUrl), version, nonce, bytes: bytes.length }, 'push');
+    if (logger.isLevelEnabled('debug'))
+      logger.debug(
+        { node: this.key, type: shortName(snapshot.typeUrl), version, nonce, bytes: bytes.length },
+        'push',
+      );
     if (!this.io.send(bytes)) this.blocked = true;
   }
 
@@ -205,7 +251,9 @@ export class SotwStream {
     return ([LISTENER, ROUTE] as const).some((t) => {
       const sub = this.subs.get(t);
       const current = this.cache.get(this.key!, t);
-      return sub !== undefined && current !== undefined && !hasVersion(this.status!.types.get(t), current.version);
+      return (
+        sub !== undefined && current !== undefined && !hasVersion(this.status!.types.get(t), current.version)
+      );
     });
   }
 
@@ -213,7 +261,8 @@ export class SotwStream {
   private finishDraining(): void {
     const cds = this.subs.get(CLUSTER);
     const snapshot = this.cache.get(this.key!, CLUSTER);
-    if (cds?.sentVersion?.endsWith(KEEP_SUFFIX) && snapshot && !this.routesPending()) this.maybeSend(cds, snapshot, false, undefined);
+    if (cds?.sentVersion?.endsWith(KEEP_SUFFIX) && snapshot && !this.routesPending())
+      this.maybeSend(cds, snapshot, false, undefined);
   }
 
   private select(sub: Subscription, snapshot: TypeSnapshot): PreparedResource[] {

@@ -85,7 +85,10 @@ describe('ControlPlane: one ordered publish path for applies and endpoints', () 
     files.holdNextSave();
     const applying = cp.apply(meshManifests('r3'));
     await files.saving;
-    const grown = { ...hisEndpoints('10.0.0.1'), endpoints: [...hisEndpoints('10.0.0.1').endpoints, ...hisEndpoints('10.0.0.3', 'his-2').endpoints] };
+    const grown = {
+      ...hisEndpoints('10.0.0.1'),
+      endpoints: [...hisEndpoints('10.0.0.1').endpoints, ...hisEndpoints('10.0.0.3', 'his-2').endpoints],
+    };
     const moved = cp.updateEndpoints(grown);
     files.release();
     await applying;
@@ -115,7 +118,9 @@ describe('ControlPlane: disconnected sidecars', () => {
   beforeEach(async () => {
     cache = new SnapshotCache();
     reconciler = new Reconciler(cache);
-    reconciler.useSecrets({ trustBundlePem: () => '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----' });
+    reconciler.useSecrets({
+      trustBundlePem: () => '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----',
+    });
     cp = new ControlPlane(new StateStore(), reconciler, undefined, undefined, { releaseAfterMs: 60_000 });
     await cp.start();
     await cp.updateEndpoints(hisEndpoints('10.0.0.1'));
@@ -182,14 +187,26 @@ describe('ControlPlane: disconnected sidecars', () => {
     const sent: Buffer[] = [];
     const io = { send: (b: Buffer) => sent.push(b) > 0, close: () => undefined };
     const first = new SotwStream(cache, cp.hooks, statuses, ads, io);
-    first.onRequest({ node: emrNode, versionInfo: '', resourceNames: [], typeUrl: CLUSTER, responseNonce: '' });
+    first.onRequest({
+      node: emrNode,
+      versionInfo: '',
+      resourceNames: [],
+      typeUrl: CLUSTER,
+      responseNonce: '',
+    });
     expect(sent).toHaveLength(1);
     const version = cache.get(EMR_NODE, CLUSTER)!.version;
     first.onRequest({ versionInfo: version, resourceNames: [], typeUrl: CLUSTER, responseNonce: '1' });
     first.close();
     vi.advanceTimersByTime(30_000);
     const second = new SotwStream(cache, cp.hooks, statuses, ads, io);
-    second.onRequest({ node: emrNode, versionInfo: version, resourceNames: [], typeUrl: CLUSTER, responseNonce: '' });
+    second.onRequest({
+      node: emrNode,
+      versionInfo: version,
+      resourceNames: [],
+      typeUrl: CLUSTER,
+      responseNonce: '',
+    });
     expect(sent).toHaveLength(1);
     expect(cache.get(EMR_NODE, CLUSTER)!.version).toBe(version);
     expect(statuses.all()[0]!.types.get(CLUSTER)!.heldVersion).toBe(version);

@@ -45,15 +45,30 @@ ${extra}`;
 }
 
 /** HIS's endpoints from Consul; `address` is what tests look for in EMR's assignment. */
-export function hisEndpoints(address: string, instance = 'his-1', meta: Record<string, string> = {}): EndpointSet {
-  const endpoint: Endpoint = { instance, address, ports: { http: 15001 }, health: 'HEALTHY', locality: {}, weight: 1, tags: [], meta };
+export function hisEndpoints(
+  address: string,
+  instance = 'his-1',
+  meta: Record<string, string> = {},
+): EndpointSet {
+  const endpoint: Endpoint = {
+    instance,
+    address,
+    ports: { http: 15001 },
+    health: 'HEALTHY',
+    locality: {},
+    weight: 1,
+    tags: [],
+    meta,
+  };
   return { service: HIS, endpoints: [endpoint], source: 'consul' };
 }
 
 /** Every address in the ClusterLoadAssignments a node's cache holds (or in the one named `cluster`). */
 export function assignedAddresses(cache: SnapshotCache, node: string, cluster?: string): string[] {
   const eds = cache.get(node, ENDPOINT);
-  const resources = [...(eds?.resources.values() ?? [])].filter((r) => cluster === undefined || r.name === cluster);
+  const resources = [...(eds?.resources.values() ?? [])].filter(
+    (r) => cluster === undefined || r.name === cluster,
+  );
   const text = JSON.stringify(resources.map((r) => r.json()));
   return [...text.matchAll(/"address":"([^"]+)"/g)].map((m) => m[1]!);
 }

@@ -14,7 +14,13 @@ describe('Reconciler: endpoint updates', () => {
     const cache = new SnapshotCache();
     const cp = new ControlPlane(new StateStore(), new Reconciler(cache));
     await cp.start();
-    const two = (a: string, b: string) => ({ ...hisEndpoints(a, 'his-1', { version: 'v1' }), endpoints: [...hisEndpoints(a, 'his-1', { version: 'v1' }).endpoints, ...hisEndpoints(b, 'his-2', { version: 'v2' }).endpoints] });
+    const two = (a: string, b: string) => ({
+      ...hisEndpoints(a, 'his-1', { version: 'v1' }),
+      endpoints: [
+        ...hisEndpoints(a, 'his-1', { version: 'v1' }).endpoints,
+        ...hisEndpoints(b, 'his-2', { version: 'v2' }).endpoints,
+      ],
+    });
     await cp.updateEndpoints(two('10.0.0.1', '10.0.0.2'));
     expect((await cp.apply(meshManifests('r1', HIS_SUBSETS))).ok).toBe(true);
     expect(assignedAddresses(cache, EMR_NODE, `${CLUSTER}|canary`)).toEqual(['10.0.0.2']);

@@ -11,9 +11,19 @@ function largeSet(): Manifest[] {
   const copies = Array.from({ length: 600 }, (_, i): Manifest => ({
     ...emr,
     name: `emr${i}`,
-    instances: emr.instances.map((inst) => ({ ...inst, name: `emr${i}-1`, address: `127.1.${i >> 8}.${i & 255}`, appAddress: `127.1.${i >> 8}.${i & 255}` })),
+    instances: emr.instances.map((inst) => ({
+      ...inst,
+      name: `emr${i}-1`,
+      address: `127.1.${i >> 8}.${i & 255}`,
+      appAddress: `127.1.${i >> 8}.${i & 255}`,
+    })),
   }));
-  const broken: Manifest = { ...emr, name: 'broken', instances: [], upstreams: [{ ...emr.upstreams[0]!, service: 'nowhere' }] };
+  const broken: Manifest = {
+    ...emr,
+    name: 'broken',
+    instances: [],
+    upstreams: [{ ...emr.upstreams[0]!, service: 'nowhere' }],
+  };
   return [his, ...copies, broken];
 }
 

@@ -14,10 +14,19 @@ import { StatusRegistry } from '../../../src/xds/status.ts';
 const NODE = 'clinical/emr/emr-1';
 const ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 
-function discoveryRequest(fields: { nodeId?: string; versionInfo?: string; responseNonce?: string }): Uint8Array {
+function discoveryRequest(fields: {
+  nodeId?: string;
+  versionInfo?: string;
+  responseNonce?: string;
+}): Uint8Array {
   const desc: DescMessage = messageDesc('envoy.service.discovery.v3.DiscoveryRequest');
   const node = messageDesc('envoy.config.core.v3.Node');
-  const init = { typeUrl: CLUSTER, versionInfo: fields.versionInfo ?? '', responseNonce: fields.responseNonce ?? '', node: fields.nodeId ? create(node, { id: fields.nodeId, cluster: 'x' } as never) : undefined };
+  const init = {
+    typeUrl: CLUSTER,
+    versionInfo: fields.versionInfo ?? '',
+    responseNonce: fields.responseNonce ?? '',
+    node: fields.nodeId ? create(node, { id: fields.nodeId, cluster: 'x' } as never) : undefined,
+  };
   return toBinary(desc, create(desc, init as never));
 }
 
@@ -25,7 +34,17 @@ function discoveryRequest(fields: { nodeId?: string; versionInfo?: string; respo
 function bigClusters(round: number): PreparedResource[] {
   return Array.from({ length: 200 }, (_, i) => {
     const name = `c${i}`;
-    const r = prepareResource({ typeUrl: CLUSTER, name, body: { name, type: 'EDS', eds_cluster_config: { eds_config: { ads: {} } }, connect_timeout: `${round + 1}s`, metadata: { filter_metadata: { pad: { text: 'x'.repeat(1500) } } } } });
+    const r = prepareResource({
+      typeUrl: CLUSTER,
+      name,
+      body: {
+        name,
+        type: 'EDS',
+        eds_cluster_config: { eds_config: { ads: {} } },
+        connect_timeout: `${round + 1}s`,
+        metadata: { filter_metadata: { pad: { text: 'x'.repeat(1500) } } },
+      },
+    });
     if (!r.ok) throw new Error(JSON.stringify(r.errors));
     return r.value;
   });
@@ -40,7 +59,15 @@ describe('xDS servers', () => {
   beforeEach(async () => {
     cache = new SnapshotCache();
     statuses = new StatusRegistry();
-    servers = await startXdsServers({ host: '127.0.0.1', grpcPort: 0, restPort: 0, cache, statuses, hooks: { connect: (n) => ok(n.id) }, longPollMs: 200 });
+    servers = await startXdsServers({
+      host: '127.0.0.1',
+      grpcPort: 0,
+      restPort: 0,
+      cache,
+      statuses,
+      hooks: { connect: (n) => ok(n.id) },
+      longPollMs: 200,
+    });
     client = new grpc.Client(`127.0.0.1:${servers.grpcPort}`, grpc.credentials.createInsecure());
   });
 
@@ -49,7 +76,12 @@ describe('xDS servers', () => {
     await servers.close();
   });
 
-  const open = () => client.makeBidiStreamRequest(ADS_PATH, (b: Uint8Array) => Buffer.from(b), (b: Buffer) => b);
+  const open = () =>
+    client.makeBidiStreamRequest(
+      ADS_PATH,
+      (b: Uint8Array) => Buffer.from(b),
+      (b: Buffer) => b,
+    );
 
   it('refuses a 100 KB node id with INVALID_ARGUMENT at once', async () => {
     const call = open();
@@ -63,7 +95,10 @@ describe('xDS servers', () => {
   });
 
   it('answers a 100 KB node id over REST with 400', async () => {
-    const res = await fetch(`http://127.0.0.1:${servers.restPort}/v3/discovery:clusters`, { method: 'POST', body: JSON.stringify({ node: { id: 'a'.repeat(100_000) } }) });
+    const res = await fetch(`http://127.0.0.1:${servers.restPort}/v3/discovery:clusters`, {
+      method: 'POST',
+      body: JSON.stringify({ node: { id: 'a'.repeat(100_000) } }),
+    });
     expect(res.status).toBe(400);
   });
 
@@ -84,7 +119,9 @@ describe('xDS servers', () => {
     // Once it reads, it gets the latest version.
     const versions: string[] = [];
     const responseDesc = messageDesc('envoy.service.discovery.v3.DiscoveryResponse');
-    call.on('data', (b: Buffer) => versions.push((fromBinary(responseDesc, b) as unknown as { versionInfo: string }).versionInfo));
+    call.on('data', (b: Buffer) =>
+      versions.push((fromBinary(responseDesc, b) as unknown as { versionInfo: string }).versionInfo),
+    );
     await until(() => versions.at(-1) === cache.get(NODE, CLUSTER)!.version);
     call.on('error', () => undefined);
     call.cancel();
@@ -92,7 +129,11 @@ describe('xDS servers', () => {
 
   it('over REST, records an ACK only of a version it answered with', async () => {
     cache.set(NODE, { [CLUSTER]: bigClusters(0).slice(0, 1) });
-    const poll = async (body: object) => fetch(`http://127.0.0.1:${servers.restPort}/v3/discovery:clusters`, { method: 'POST', body: JSON.stringify({ node: { id: NODE }, ...body }) });
+    const poll = async (body: object) =>
+      fetch(`http://127.0.0.1:${servers.restPort}/v3/discovery:clusters`, {
+        method: 'POST',
+        body: JSON.stringify({ node: { id: NODE }, ...body }),
+      });
     expect((await poll({ version_info: 'never-sent' })).status).toBe(200);
     const type = () => statuses.all()[0]!.types.get(CLUSTER)!;
     expect(type().ackedVersion).toBeUndefined();

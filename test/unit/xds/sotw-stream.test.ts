@@ -14,7 +14,11 @@ const NODE = 'clinical/emr/emr-1';
 const node = { id: NODE, cluster: 'emr', metadata: {}, userAgent: 'test' };
 
 function cluster(name: string, timeout = '1s'): PreparedResource {
-  const r = prepareResource({ typeUrl: CLUSTER, name, body: { name, type: 'EDS', eds_cluster_config: { eds_config: { ads: {} } }, connect_timeout: timeout } });
+  const r = prepareResource({
+    typeUrl: CLUSTER,
+    name,
+    body: { name, type: 'EDS', eds_cluster_config: { eds_config: { ads: {} } }, connect_timeout: timeout },
+  });
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
   return r.value;
 }
@@ -47,27 +51,37 @@ describe('SotW ADS stream', () => {
     statuses = new StatusRegistry();
     sent = [];
     closed = [];
-    stream = new SotwStream(cache, { connect: (n) => ok(n.id) }, statuses, { transport: 'ads', peer: 'test' }, {
-      send: (bytes) => {
-        const m = fromBinary(responseDesc, bytes) as unknown as { versionInfo: string; nonce: string; resources: { value: Uint8Array }[] };
-        const clusterDesc = messageDesc('envoy.config.cluster.v3.Cluster');
-        const endpointDesc = messageDesc('envoy.config.endpoint.v3.ClusterLoadAssignment');
-        const names = m.resources.map((r) => {
-          try {
-            return (fromBinary(clusterDesc, r.value) as unknown as { name: string }).name;
-          } catch {
+    stream = new SotwStream(
+      cache,
+      { connect: (n) => ok(n.id) },
+      statuses,
+      { transport: 'ads', peer: 'test' },
+      {
+        send: (bytes) => {
+          const m = fromBinary(responseDesc, bytes) as unknown as {
+            versionInfo: string;
+            nonce: string;
+            resources: { value: Uint8Array }[];
+          };
+          const clusterDesc = messageDesc('envoy.config.cluster.v3.Cluster');
+          const endpointDesc = messageDesc('envoy.config.endpoint.v3.ClusterLoadAssignment');
+          const names = m.resources.map((r) => {
             try {
-              return (fromBinary(endpointDesc, r.value) as unknown as { clusterName: string }).clusterName;
+              return (fromBinary(clusterDesc, r.value) as unknown as { name: string }).name;
             } catch {
-              return '?';
+              try {
+                return (fromBinary(endpointDesc, r.value) as unknown as { clusterName: string }).clusterName;
+              } catch {
+                return '?';
+              }
             }
-          }
-        });
-        sent.push({ version: m.versionInfo, nonce: m.nonce, names });
-        return true;
+          });
+          sent.push({ version: m.versionInfo, nonce: m.nonce, names });
+          return true;
+        },
+        close: (p) => closed.push(p),
       },
-      close: (p) => closed.push(p),
-    });
+    );
   });
 
   it('refuses a stream whose first request has no node', () => {
@@ -138,14 +152,28 @@ describe('SotW ADS stream', () => {
   it('answers a change of subscribed names even when the version is the same', () => {
     cache.set(NODE, { [ENDPOINT]: [cla('x'), cla('y')] });
     req({ node, typeUrl: ENDPOINT, resourceNames: ['x'] });
-    req({ typeUrl: ENDPOINT, versionInfo: sent[0]!.version, responseNonce: sent[0]!.nonce, resourceNames: ['x', 'y'] });
+    req({
+      typeUrl: ENDPOINT,
+      versionInfo: sent[0]!.version,
+      responseNonce: sent[0]!.nonce,
+      resourceNames: ['x', 'y'],
+    });
     expect(sent).toHaveLength(2);
     expect(sent[1]!.names.sort()).toEqual(['x', 'y']);
   });
 
   it('keeps a removed cluster until the routes that used it are ACKed (make before break)', () => {
     const route = (cluster: string) => {
-      const r = prepareResource({ typeUrl: ROUTE, name: 'r', body: { name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster } }] }] } });
+      const r = prepareResource({
+        typeUrl: ROUTE,
+        name: 'r',
+        body: {
+          name: 'r',
+          virtual_hosts: [
+            { name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster } }] },
+          ],
+        },
+      });
       if (!r.ok) throw new Error(JSON.stringify(r.errors));
       return r.value;
     };
@@ -213,33 +241,60 @@ describe('SotW ADS stream: bounded state', () => {
     versions = [];
     closed = [];
     room = true;
-    stream = new SotwStream(cache, { connect: (n) => ok(n.id) }, statuses, { transport: 'ads', peer: 'test' }, {
-      send: (bytes) => {
-        versions.push((fromBinary(responseDesc, bytes) as unknown as { versionInfo: string }).versionInfo);
-        return room;
+    stream = new SotwStream(
+      cache,
+      { connect: (n) => ok(n.id) },
+      statuses,
+      { transport: 'ads', peer: 'test' },
+      {
+        send: (bytes) => {
+          versions.push((fromBinary(responseDesc, bytes) as unknown as { versionInfo: string }).versionInfo);
+          return room;
+        },
+        close: (p) => closed.push(p),
       },
-      close: (p) => closed.push(p),
-    });
+    );
   });
 
   it('writes nothing while the transport is full, then only the latest version of each type', () => {
     cache.set(NODE2, { [CLUSTER]: [cluster('a')], [ENDPOINT]: [cla('a')] });
     room = false;
-    stream.onRequest({ node: { ...node, id: NODE2 }, versionInfo: '', resourceNames: [], typeUrl: CLUSTER, responseNonce: '' });
+    stream.onRequest({
+      node: { ...node, id: NODE2 },
+      versionInfo: '',
+      resourceNames: [],
+      typeUrl: CLUSTER,
+      responseNonce: '',
+    });
     stream.onRequest({ versionInfo: '', resourceNames: ['a'], typeUrl: ENDPOINT, responseNonce: '' });
     expect(versions).toHaveLength(1);
     for (const t of ['2s', '3s', '4s']) cache.set(NODE2, { [CLUSTER]: [cluster('a', t)] });
     expect(versions).toHaveLength(1);
     room = true;
     stream.resume();
-    expect(versions).toEqual([versions[0], cache.get(NODE2, CLUSTER)!.version, cache.get(NODE2, ENDPOINT)!.version]);
+    expect(versions).toEqual([
+      versions[0],
+      cache.get(NODE2, CLUSTER)!.version,
+      cache.get(NODE2, ENDPOINT)!.version,
+    ]);
     expect(statuses.all()[0]!.types.get(CLUSTER)!.pushes).toBe(2);
   });
 
   it('does not count as ACKed a version it never sent, even with the current nonce', () => {
     cache.set(NODE2, { [CLUSTER]: [cluster('a')] });
-    stream.onRequest({ node: { ...node, id: NODE2 }, versionInfo: '', resourceNames: [], typeUrl: CLUSTER, responseNonce: '' });
-    stream.onRequest({ versionInfo: 'not-a-version-we-sent', resourceNames: [], typeUrl: CLUSTER, responseNonce: '1' });
+    stream.onRequest({
+      node: { ...node, id: NODE2 },
+      versionInfo: '',
+      resourceNames: [],
+      typeUrl: CLUSTER,
+      responseNonce: '',
+    });
+    stream.onRequest({
+      versionInfo: 'not-a-version-we-sent',
+      resourceNames: [],
+      typeUrl: CLUSTER,
+      responseNonce: '1',
+    });
     expect(statuses.all()[0]!.types.get(CLUSTER)!.ackedVersion).toBeUndefined();
     stream.onRequest({ versionInfo: versions[0]!, resourceNames: [], typeUrl: CLUSTER, responseNonce: '1' });
     expect(statuses.all()[0]!.types.get(CLUSTER)!.ackedVersion).toBe(versions[0]);
@@ -247,7 +302,13 @@ describe('SotW ADS stream: bounded state', () => {
 
   it('does not count a reconnecting client claiming a version we do not have', () => {
     cache.set(NODE2, { [CLUSTER]: [cluster('a')] });
-    stream.onRequest({ node: { ...node, id: NODE2 }, versionInfo: 'garbage', resourceNames: [], typeUrl: CLUSTER, responseNonce: '' });
+    stream.onRequest({
+      node: { ...node, id: NODE2 },
+      versionInfo: 'garbage',
+      resourceNames: [],
+      typeUrl: CLUSTER,
+      responseNonce: '',
+    });
     const status = statuses.all()[0]!.types.get(CLUSTER)!;
     expect(status.ackedVersion).toBeUndefined();
     expect(status.heldVersion).toBeUndefined();
@@ -255,12 +316,30 @@ describe('SotW ADS stream: bounded state', () => {
   });
 
   it('refuses a node id over 256 bytes, or oversized metadata, at once and without echoing them', () => {
-    stream.onRequest({ node: { ...node, id: `clinical/emr/${'a'.repeat(100_000)}` }, versionInfo: '', resourceNames: [], typeUrl: CLUSTER, responseNonce: '' });
+    stream.onRequest({
+      node: { ...node, id: `clinical/emr/${'a'.repeat(100_000)}` },
+      versionInfo: '',
+      resourceNames: [],
+      typeUrl: CLUSTER,
+      responseNonce: '',
+    });
     expect(closed.map((p) => [p.code, p.field])).toEqual([['SCHEMA', 'node.id']]);
     expect(closed[0]!.message.length).toBeLessThan(200);
     expect(statuses.all()).toEqual([]);
-    const other = new SotwStream(cache, { connect: (n) => ok(n.id) }, statuses, { transport: 'ads', peer: 'test' }, { send: () => true, close: (p) => closed.push(p) });
-    other.onRequest({ node: { ...node, metadata: { big: 'x'.repeat(20_000) } }, versionInfo: '', resourceNames: [], typeUrl: CLUSTER, responseNonce: '' });
+    const other = new SotwStream(
+      cache,
+      { connect: (n) => ok(n.id) },
+      statuses,
+      { transport: 'ads', peer: 'test' },
+      { send: () => true, close: (p) => closed.push(p) },
+    );
+    other.onRequest({
+      node: { ...node, metadata: { big: 'x'.repeat(20_000) } },
+      versionInfo: '',
+      resourceNames: [],
+      typeUrl: CLUSTER,
+      responseNonce: '',
+    });
     expect(closed.map((p) => p.field)).toEqual(['node.id', 'node.metadata']);
   });
 });
@@ -271,26 +350,52 @@ describe('SotW ADS stream: cluster warming', () => {
     const statuses = new StatusRegistry();
     const sent: { type: string; nonce: string }[] = [];
     const responseDesc = messageDesc('envoy.service.discovery.v3.DiscoveryResponse');
-    const stream = new SotwStream(cache, { connect: (n) => ok(n.id) }, statuses, { transport: 'ads', peer: 'test' }, {
-      send: (bytes) => {
-        const m = fromBinary(responseDesc, bytes) as unknown as { typeUrl: string; nonce: string };
-        sent.push({ type: m.typeUrl, nonce: m.nonce });
-        return true;
+    const stream = new SotwStream(
+      cache,
+      { connect: (n) => ok(n.id) },
+      statuses,
+      { transport: 'ads', peer: 'test' },
+      {
+        send: (bytes) => {
+          const m = fromBinary(responseDesc, bytes) as unknown as { typeUrl: string; nonce: string };
+          sent.push({ type: m.typeUrl, nonce: m.nonce });
+          return true;
+        },
+        close: () => undefined,
       },
-      close: () => undefined,
-    });
+    );
     cache.set(NODE, { [CLUSTER]: [cluster('a')], [ENDPOINT]: [cla('a')] });
     stream.onRequest({ node, versionInfo: '', resourceNames: [], typeUrl: CLUSTER, responseNonce: '' });
     stream.onRequest({ versionInfo: '', resourceNames: ['a'], typeUrl: ENDPOINT, responseNonce: '' });
     const edsVersion = cache.get(NODE, ENDPOINT)!.version;
-    stream.onRequest({ versionInfo: edsVersion, resourceNames: ['a'], typeUrl: ENDPOINT, responseNonce: '2' });
+    stream.onRequest({
+      versionInfo: edsVersion,
+      resourceNames: ['a'],
+      typeUrl: ENDPOINT,
+      responseNonce: '2',
+    });
     expect(sent.map((s) => s.type.split('.').pop())).toEqual(['Cluster', 'ClusterLoadAssignment']);
     // The cluster changes in place; its assignment does not. Envoy re-requests EDS to warm it.
     cache.set(NODE, { [CLUSTER]: [cluster('a', '5s')] });
-    stream.onRequest({ versionInfo: edsVersion, resourceNames: ['a'], typeUrl: ENDPOINT, responseNonce: '2' });
-    expect(sent.map((s) => s.type.split('.').pop())).toEqual(['Cluster', 'ClusterLoadAssignment', 'Cluster', 'ClusterLoadAssignment']);
+    stream.onRequest({
+      versionInfo: edsVersion,
+      resourceNames: ['a'],
+      typeUrl: ENDPOINT,
+      responseNonce: '2',
+    });
+    expect(sent.map((s) => s.type.split('.').pop())).toEqual([
+      'Cluster',
+      'ClusterLoadAssignment',
+      'Cluster',
+      'ClusterLoadAssignment',
+    ]);
     // Only once: its ACK is not answered again.
-    stream.onRequest({ versionInfo: edsVersion, resourceNames: ['a'], typeUrl: ENDPOINT, responseNonce: sent[3]!.nonce });
+    stream.onRequest({
+      versionInfo: edsVersion,
+      resourceNames: ['a'],
+      typeUrl: ENDPOINT,
+      responseNonce: sent[3]!.nonce,
+    });
     expect(sent).toHaveLength(4);
   });
 });

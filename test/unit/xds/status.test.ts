@@ -12,7 +12,9 @@ describe('StatusRegistry', () => {
     const s = statuses.open('clinical/emr/emr-1', 'ads', 'peer');
     statuses.close(s);
     expect(statuses.all()).toEqual([]);
-    expect(statuses.toJSON()).toEqual([expect.objectContaining({ nodeId: 'clinical/emr/emr-1', disconnectedAt: expect.any(String) as string })]);
+    expect(statuses.toJSON()).toEqual([
+      expect.objectContaining({ nodeId: 'clinical/emr/emr-1', disconnectedAt: expect.any(String) as string }),
+    ]);
     vi.advanceTimersByTime(61_000);
     expect(statuses.toJSON()).toEqual([]);
   });
