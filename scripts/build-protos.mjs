@@ -30,7 +30,9 @@ for (const [name, target] of Object.entries(modules)) {
 }
 writeFileSync(
   join(work, 'buf.yaml'),
-  `version: v2\nmodules:\n${Object.keys(modules).map((m) => `  - path: ${m}\n`).join('')}`,
+  `version: v2\nmodules:\n${Object.keys(modules)
+    .map((m) => `  - path: ${m}\n`)
+    .join('')}`,
 );
 
 // The entry points we use; buf adds everything they import.
@@ -60,9 +62,21 @@ const entries = [
 ];
 const out = join(root, 'proto', 'envoy-descriptors.binpb');
 const BUF = '@bufbuild/buf@1.75.0';
-execFileSync('npx', ['--yes', BUF, 'build', '--exclude-source-info', '-o', out, ...entries.flatMap((p) => ['--path', join('envoy', p)])], {
-  cwd: work,
-  stdio: 'inherit',
-});
+execFileSync(
+  'npx',
+  [
+    '--yes',
+    BUF,
+    'build',
+    '--exclude-source-info',
+    '-o',
+    out,
+    ...entries.flatMap((p) => ['--path', join('envoy', p)]),
+  ],
+  {
+    cwd: work,
+    stdio: 'inherit',
+  },
+);
 rmSync(work, { recursive: true, force: true });
 console.log(`protos: wrote ${out}`);

@@ -36,7 +36,12 @@ function install() {
   console.log(`k8s-schemas: installing kubernetes-validate==${KUBERNETES_VALIDATE_VERSION} into ${venv}`);
   return (
     run(process.env.PYTHON || 'python3', ['-m', 'venv', venv]) ??
-    run(join(venv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', `kubernetes-validate==${KUBERNETES_VALIDATE_VERSION}`])
+    run(join(venv, 'bin', 'pip'), [
+      'install',
+      '--quiet',
+      '--disable-pip-version-check',
+      `kubernetes-validate==${KUBERNETES_VALIDATE_VERSION}`,
+    ])
   );
 }
 
@@ -57,6 +62,7 @@ if (version !== KUBERNETES_VALIDATE_VERSION) {
   if (problem) giveUp(`install failed: ${problem}`);
   version = installedVersion();
 }
-if (version !== KUBERNETES_VALIDATE_VERSION) giveUp(`${validator} does not report version ${KUBERNETES_VALIDATE_VERSION}`);
+if (version !== KUBERNETES_VALIDATE_VERSION)
+  giveUp(`${validator} does not report version ${KUBERNETES_VALIDATE_VERSION}`);
 writeFileSync(pathFile, `${validator}\n`);
 console.log(`k8s-schemas: ${validator} version ${version} (schemas bundled; validation runs offline)`);

@@ -5,7 +5,17 @@ import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger } from 'pino';
 
-export const REDACTED_FIELDS = ['privateKeyPem', 'keyPem', 'privateKey', 'private_key', 'token', 'joinToken', 'kubernetesToken', 'secret', 'authorization'];
+export const REDACTED_FIELDS = [
+  'privateKeyPem',
+  'keyPem',
+  'privateKey',
+  'private_key',
+  'token',
+  'joinToken',
+  'kubernetesToken',
+  'secret',
+  'authorization',
+];
 
 export interface LoggerOptions {
   /** trace | debug | info | warn | error | silent; default $CLINIMESH_LOG_LEVEL, else info (silent under vitest). */
@@ -19,7 +29,13 @@ export function createLogger(o: LoggerOptions = {}): Logger {
   const level = o.level ?? process.env.CLINIMESH_LOG_LEVEL ?? (process.env.VITEST ? 'silent' : 'info');
   const paths = REDACTED_FIELDS.flatMap((f) => [f, `*.${f}`, `*.*.${f}`]);
   return pino(
-    { name: o.name ?? 'clinimesh', level, redact: { paths, censor: '[redacted]' }, base: undefined, timestamp: pino.stdTimeFunctions.isoTime },
+    {
+      name: o.name ?? 'clinimesh',
+      level,
+      redact: { paths, censor: '[redacted]' },
+      base: undefined,
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
     o.destination ?? pino.destination({ dest: 2, sync: true }),
   );
 }

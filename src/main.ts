@@ -135,14 +135,25 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
   const hasState = store.current().revision > 0;
   const initial = o.manifests?.length ? orThrow(await loadManifests(o.manifests)) : [];
   const initialMesh = initial.find((m) => m.kind === 'Mesh');
-  const caTrustDomain = o.trustDomain ?? (initialMesh?.kind === 'Mesh' ? initialMesh.trustDomain : store.current().mesh.trustDomain);
-  const ca = orThrow(await CertificateAuthority.open({ dir: caDir, trustDomain: caTrustDomain, workloadTtlMs: o.workloadCertTtlMs, create: !hasState || o.newCa === true }));
+  const caTrustDomain =
+    o.trustDomain ??
+    (initialMesh?.kind === 'Mesh' ? initialMesh.trustDomain : store.current().mesh.trustDomain);
+  const ca = orThrow(
+    await CertificateAuthority.open({
+      dir: caDir,
+      trustDomain: caTrustDomain,
+      workloadTtlMs: o.workloadCertTtlMs,
+      create: !hasState || o.newCa === true,
+    }),
+  );
   reconciler.useSecrets({ trustBundlePem: () => ca.trustBundle().join('\n') });
   const trustDomains = new TrustDomains(ca);
   const trustDomain = () => trustDomains.current();
   const xdsTls = o.xdsTls ?? true;
   if (!xdsTls && !isLoopback(host)) {
-    throw new ClinimeshError([{ code: 'PERMISSION_DENIED', field: 'host', message: `plaintext xDS binds loopback only, not ${host}` }]);
+    throw new ClinimeshError([
+      { code: 'PERMISSION_DENIED', field: 'host', message: `plaintext xDS binds loopback only, not ${host}` },
+    ]);
   }
   // The control plane's own identity serves xDS and the admin API; it follows root rotations.
   const serving = new ControlPlaneIdentity(ca, ['localhost', host]);
@@ -150,14 +161,24 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
     JoinTokens.open({
       file: o.dataDir ? join(o.dataDir, 'join-tokens.json') : undefined,
       rootPin: () => rootPin(ca.trustBundle()[0]!),
-      knownService: (namespace, service) => store.current().services.has(serviceKey({ namespace, name: service })),
+      knownService: (namespace, service) =>
+        store.current().services.has(serviceKey({ namespace, name: service })),
     }),
   );
-  const signer = new WorkloadSigner(ca, { workloadTtlMs: o.workloadCertTtlMs, xdsTtlMs: o.agentCredentialTtlMs });
-  const attestor = new Attestor(joinTokens, o.kubernetes ? new KubernetesAttestor(o.kubernetes) : undefined);
-  const controlPlane = new ControlPlane(store, reconciler, xdsTls ? (ref, ctx) => authenticateSidecar(trustDomains.accepted(), ref, ctx) : undefined, trustDomain, {
-    releaseAfterMs: o.disconnectGraceMs,
+  const signer = new WorkloadSigner(ca, {
+    workloadTtlMs: o.workloadCertTtlMs,
+    xdsTtlMs: o.agentCredentialTtlMs,
   });
+  const attestor = new Attestor(joinTokens, o.kubernetes ? new KubernetesAttestor(o.kubernetes) : undefined);
+  const controlPlane = new ControlPlane(
+    store,
+    reconciler,
+    xdsTls ? (ref, ctx) => authenticateSidecar(trustDomains.accepted(), ref, ctx) : undefined,
+    trustDomain,
+    {
+      releaseAfterMs: o.disconnectGraceMs,
+    },
+  );
   timeApplies(controlPlane, metrics);
 
   const batcher = new EndpointBatcher((sets) => controlPlane.updateEndpoints(sets), o.endpointBatch);
@@ -183,9 +204,19 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
     longPollMs: o.longPollMs,
     tls: xdsTls ? serving : undefined,
     plaintextGrpcPort: o.plaintextXdsPort,
-    routes: xdsTls ? identityApi({ attestor, signer, trustDomains: () => trustDomains.accepted() }) : undefined,
+    routes: xdsTls
+      ? identityApi({ attestor, signer, trustDomains: () => trustDomains.accepted() })
+      : undefined,
   });
-  const rotation = { ca, signer, reconciler, cache, statuses, onRootsChanged: (phase: 'begin' | 'complete') => (phase === 'begin' ? serving.refreshTrust() : serving.refresh()) };
+  const rotation = {
+    ca,
+    signer,
+    reconciler,
+    cache,
+    statuses,
+    onRootsChanged: (phase: 'begin' | 'complete') =>
+      phase === 'begin' ? serving.refreshTrust() : serving.refresh(),
+  };
   metrics.watchConsul(() => consul?.status() ?? []);
   metrics.watchSidecars(() => statuses.all());
   metrics.watchCertificates(() => heldCertificateExpiries(ca, serving));
@@ -197,7 +228,11 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
         statuses,
         metrics,
         ready: () => ready,
-        ca: { describe: () => ca.describe(), rotateRoot: (phase) => rotateRoot(rotation, phase), migrateTrustDomain: (next) => trustDomains.migrate(next, { controlPlane, signer, serving }) },
+        ca: {
+          describe: () => ca.describe(),
+          rotateRoot: (phase) => rotateRoot(rotation, phase),
+          migrateTrustDomain: (next) => trustDomains.migrate(next, { controlPlane, signer, serving }),
+        },
         joinTokens,
         extraStatus: () => (consul ? { consul: consul.status() } : {}),
       },

@@ -12,7 +12,9 @@ export interface ManifestScope {
   readonly namespaces: readonly string[] | undefined;
 }
 
-export function scopeOf(m: Manifest | { kind: ManifestKind; name: string; namespace?: string }): ManifestScope {
+export function scopeOf(
+  m: Manifest | { kind: ManifestKind; name: string; namespace?: string },
+): ManifestScope {
   const id = manifestId(m);
   if (m.kind === 'Mesh') return { id, namespaces: undefined };
   if ('destination' in m) return { id, namespaces: [...new Set([m.namespace, m.destination.namespace])] };
@@ -39,7 +41,8 @@ export function authorizeManifests(p: Principal, scopes: readonly ManifestScope[
   if (p.role === 'viewer') return [denied(p, 'may only read')];
   const problems: Problem[] = [];
   for (const s of scopes) {
-    if (s.namespaces === undefined) problems.push(denied(p, 'may not change cluster-scoped manifests; admin only', s.id));
+    if (s.namespaces === undefined)
+      problems.push(denied(p, 'may not change cluster-scoped manifests; admin only', s.id));
     else {
       const outside = s.namespaces.filter((ns) => !p.namespaces.includes(ns));
       if (outside.length) problems.push(denied(p, `may not change namespace ${outside.join(', ')}`, s.id));
@@ -49,5 +52,7 @@ export function authorizeManifests(p: Principal, scopes: readonly ManifestScope[
 }
 
 export function authorizeJoinToken(p: Principal, namespace: string): Problem[] {
-  return mayEditNamespace(p, namespace) ? [] : [denied(p, `may not create join tokens in namespace ${namespace}`)];
+  return mayEditNamespace(p, namespace)
+    ? []
+    : [denied(p, `may not create join tokens in namespace ${namespace}`)];
 }

@@ -20,13 +20,20 @@ export interface AdminCredential {
 
 export const CREDENTIAL_FILE = 'admin-credential.json';
 
-const FIRST_START: Principal = { tokenId: '-', name: 'clinimesh serve (first start)', role: 'admin', namespaces: [] };
+const FIRST_START: Principal = {
+  tokenId: '-',
+  name: 'clinimesh serve (first start)',
+  role: 'admin',
+  namespaces: [],
+};
 
 function parseCredential(text: string): AdminCredential | undefined {
   try {
     const json = JSON.parse(text) as Record<string, unknown>;
     const { server, token, caPem } = json;
-    return typeof server === 'string' && typeof token === 'string' && typeof caPem === 'string' ? { server, token, caPem } : undefined;
+    return typeof server === 'string' && typeof token === 'string' && typeof caPem === 'string'
+      ? { server, token, caPem }
+      : undefined;
   } catch {
     return undefined;
   }
@@ -48,13 +55,31 @@ export class AdminCredentialFile {
    * The credential for this start: a new admin token when there are no tokens at all; else the one in
    * the data dir if its token still works; else none (the operator removed or revoked it).
    */
-  static async ensure(o: { dataDir?: string; tokens: TokenStore; history: History; server: string; caPem: string }): Promise<Result<AdminCredentialFile | undefined>> {
+  static async ensure(o: {
+    dataDir?: string;
+    tokens: TokenStore;
+    history: History;
+    server: string;
+    caPem: string;
+  }): Promise<Result<AdminCredentialFile | undefined>> {
     const path = o.dataDir ? join(o.dataDir, CREDENTIAL_FILE) : undefined;
     if (o.tokens.size === 0) {
-      const created = await o.tokens.create({ name: 'bootstrap-admin', role: 'admin', namespaces: [], createdBy: FIRST_START.name });
+      const created = await o.tokens.create({
+        name: 'bootstrap-admin',
+        role: 'admin',
+        namespaces: [],
+        createdBy: FIRST_START.name,
+      });
       if (!created.ok) return created;
-      await o.history.record(FIRST_START, { action: 'token-create', revision: 0, touched: [`token ${created.value.info.id}`], detail: { name: 'bootstrap-admin', role: 'admin' } });
-      return AdminCredentialFile.written(new AdminCredentialFile({ server: o.server, token: created.value.token, caPem: o.caPem }, path));
+      await o.history.record(FIRST_START, {
+        action: 'token-create',
+        revision: 0,
+        touched: [`token ${created.value.info.id}`],
+        detail: { name: 'bootstrap-admin', role: 'admin' },
+      });
+      return AdminCredentialFile.written(
+        new AdminCredentialFile({ server: o.server, token: created.value.token, caPem: o.caPem }, path),
+      );
     }
     if (!path) return ok(undefined);
     let text: string;
@@ -65,7 +90,9 @@ export class AdminCredentialFile {
     }
     const found = parseCredential(text);
     if (!found || !o.tokens.authenticate(found.token)) return ok(undefined);
-    return AdminCredentialFile.written(new AdminCredentialFile({ ...found, server: o.server, caPem: o.caPem }, path));
+    return AdminCredentialFile.written(
+      new AdminCredentialFile({ ...found, server: o.server, caPem: o.caPem }, path),
+    );
   }
 
   private static async written(file: AdminCredentialFile): Promise<Result<AdminCredentialFile>> {
@@ -89,7 +116,13 @@ export class AdminCredentialFile {
         await writeFileDurably(path, text);
         return ok(undefined);
       } catch (e) {
-        return fail([{ code: 'IO', resource: path, message: `cannot write the admin credential: ${(e as Error).message}` }]);
+        return fail([
+          {
+            code: 'IO',
+            resource: path,
+            message: `cannot write the admin credential: ${(e as Error).message}`,
+          },
+        ]);
       }
     });
   }

@@ -10,7 +10,13 @@ import type { Principal, TokenStore } from './tokens.ts';
 
 /** The join-token store (src/identity/join-tokens.ts), as far as the admin API uses it. */
 export interface JoinTokenIssuer {
-  create(req: { namespace: string; service: string; instance?: string; ttlMs?: number; createdBy: string }): Result<{ id: string; token: string; expiresAt: string }>;
+  create(req: {
+    namespace: string;
+    service: string;
+    instance?: string;
+    ttlMs?: number;
+    createdBy: string;
+  }): Result<{ id: string; token: string; expiresAt: string }>;
 }
 
 export interface AdminDeps {

@@ -16,7 +16,10 @@ interface EndpointView {
   readonly health?: string;
 }
 
-const withoutOrigin = (m: Manifest): Omit<Manifest, 'origin'> & { origin: { file: string } } => ({ ...m, origin: { file: m.origin.file } });
+const withoutOrigin = (m: Manifest): Omit<Manifest, 'origin'> & { origin: { file: string } } => ({
+  ...m,
+  origin: { file: m.origin.file },
+});
 
 function callersOf(state: DesiredState, target: { name: string; namespace: string }): string[] {
   const callers: string[] = [];
@@ -33,7 +36,8 @@ function socketAddresses(json: unknown, out: EndpointView[] = []): EndpointView[
   else if (typeof json === 'object' && json !== null) {
     const o = json as Record<string, unknown>;
     const sa = (o.socket_address ?? o.socketAddress) as Record<string, unknown> | undefined;
-    if (sa && typeof sa.address === 'string') out.push({ address: `${sa.address}:${String(sa.port_value ?? sa.portValue ?? '')}` });
+    if (sa && typeof sa.address === 'string')
+      out.push({ address: `${sa.address}:${String(sa.port_value ?? sa.portValue ?? '')}` });
     else for (const v of Object.values(o)) socketAddresses(v, out);
   }
   return out;
@@ -60,13 +64,21 @@ function syncOf(call: AdminCall, nodes: ReadonlySet<string>): SidecarSync[] {
 function describeService(call: AdminCall, state: DesiredState, s: Service): object {
   const endpoints: EndpointView[] =
     s.discovery.mode === 'static'
-      ? staticEndpoints(s).endpoints.map((e) => ({ instance: e.instance, address: `${e.address}`, health: e.health }))
+      ? staticEndpoints(s).endpoints.map((e) => ({
+          instance: e.instance,
+          address: `${e.address}`,
+          health: e.health,
+        }))
       : servedEndpoints(call, s);
   const policies = (state.policies.get(serviceKey(s)) ?? []).map((p) => `${p.namespace}/${p.name}`);
   const own = new Set(s.instances.map((i) => `${s.namespace}/${s.name}/${i.name}`));
   return {
     manifest: withoutOrigin(s),
-    instances: s.instances.map((i) => ({ name: i.name, address: i.address, node: `${s.namespace}/${s.name}/${i.name}` })),
+    instances: s.instances.map((i) => ({
+      name: i.name,
+      address: i.address,
+      node: `${s.namespace}/${s.name}/${i.name}`,
+    })),
     endpoints,
     calledBy: callersOf(state, s),
     policies,
@@ -75,7 +87,9 @@ function describeService(call: AdminCall, state: DesiredState, s: Service): obje
 }
 
 function describePolicy(state: DesiredState, p: AccessPolicy): object {
-  const destination = state.services.get(serviceKey({ name: p.destination.service, namespace: p.destination.namespace }));
+  const destination = state.services.get(
+    serviceKey({ name: p.destination.service, namespace: p.destination.namespace }),
+  );
   return {
     manifest: withoutOrigin(p),
     destination: `${p.destination.namespace}/${p.destination.service}`,
@@ -84,12 +98,21 @@ function describePolicy(state: DesiredState, p: AccessPolicy): object {
   };
 }
 
-export function describeManifest(call: AdminCall, kind: string, namespace: string | undefined, name: string): void {
+export function describeManifest(
+  call: AdminCall,
+  kind: string,
+  namespace: string | undefined,
+  name: string,
+): void {
   const id = manifestId({ kind, name, namespace });
   const found = call.deps.controlPlane.store.list().find((m) => manifestId(m) === id);
   if (!found) return sendProblems(call.res, [{ code: 'NOT_FOUND', resource: id, message: 'not found' }], 404);
   const state = call.deps.controlPlane.state();
   if (found.kind === 'Service') return send(call.res, 200, describeService(call, state, found));
   if (found.kind === 'AccessPolicy') return send(call.res, 200, describePolicy(state, found));
-  return send(call.res, 200, { manifest: withoutOrigin(found), services: state.services.size, policies: [...state.policies.values()].flat().length });
+  return send(call.res, 200, {
+    manifest: withoutOrigin(found),
+    services: state.services.size,
+    policies: [...state.policies.values()].flat().length,
+  });
 }

@@ -9,7 +9,14 @@ import { fail, ok, type Result } from '../errors.ts';
 import { SerialWriter, appendLineDurably } from '../store/durable-file.ts';
 import type { Principal, Role } from './tokens.ts';
 
-export type HistoryAction = 'apply' | 'delete' | 'rotate-root' | 'token-create' | 'token-revoke' | 'join-token-create' | 'trust-domain-migration';
+export type HistoryAction =
+  | 'apply'
+  | 'delete'
+  | 'rotate-root'
+  | 'token-create'
+  | 'token-revoke'
+  | 'join-token-create'
+  | 'trust-domain-migration';
 
 export interface HistoryEntry {
   readonly time: string;
@@ -58,7 +65,10 @@ export class History {
     try {
       text = await readFile(path, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return fail([{ code: 'IO', resource: path, message: `cannot read the history: ${(e as Error).message}` }]);
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+        return fail([
+          { code: 'IO', resource: path, message: `cannot read the history: ${(e as Error).message}` },
+        ]);
     }
     const entries: HistoryEntry[] = [];
     for (const line of text.split('\n')) {
@@ -93,7 +103,13 @@ export class History {
         try {
           await appendLineDurably(this.path, JSON.stringify(entry));
         } catch (e) {
-          return fail([{ code: 'IO', resource: this.path, message: `cannot append to the history: ${(e as Error).message}` }]);
+          return fail([
+            {
+              code: 'IO',
+              resource: this.path,
+              message: `cannot append to the history: ${(e as Error).message}`,
+            },
+          ]);
         }
       }
       this.entries.push(entry);

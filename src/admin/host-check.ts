@@ -35,15 +35,29 @@ export function hostAllowed(host: HostPort, req: IncomingMessage, allowedHosts: 
   if (local && local.name === host.name && (host.port ?? '443') === local.port) return true;
   return allowedHosts.some((a) => {
     const allowed = splitHost(a);
-    return allowed !== undefined && allowed.name === host.name && (allowed.port === undefined || allowed.port === (host.port ?? '443'));
+    return (
+      allowed !== undefined &&
+      allowed.name === host.name &&
+      (allowed.port === undefined || allowed.port === (host.port ?? '443'))
+    );
   });
 }
 
 /** A problem when the request's Host or Origin is not ours; undefined when it may proceed. */
-export function checkHostAndOrigin(req: IncomingMessage, allowedHosts: readonly string[]): { status: number; problem: Problem } | undefined {
+export function checkHostAndOrigin(
+  req: IncomingMessage,
+  allowedHosts: readonly string[],
+): { status: number; problem: Problem } | undefined {
   const host = splitHost(req.headers.host ?? '');
   if (!host || !hostAllowed(host, req, allowedHosts)) {
-    return { status: 421, problem: { code: 'PERMISSION_DENIED', field: 'Host', message: `Host "${req.headers.host ?? ''}" is not served here (see --admin-allowed-host)` } };
+    return {
+      status: 421,
+      problem: {
+        code: 'PERMISSION_DENIED',
+        field: 'Host',
+        message: `Host "${req.headers.host ?? ''}" is not served here (see --admin-allowed-host)`,
+      },
+    };
   }
   const origin = req.headers.origin;
   if (origin === undefined) return undefined;
@@ -53,9 +67,17 @@ export function checkHostAndOrigin(req: IncomingMessage, allowedHosts: readonly 
   } catch {
     url = undefined;
   }
-  const originHost = url && url.protocol === 'https:' && url.origin === origin.toLowerCase() ? splitHost(url.host) : undefined;
+  const originHost =
+    url && url.protocol === 'https:' && url.origin === origin.toLowerCase() ? splitHost(url.host) : undefined;
   if (!originHost || !hostAllowed(originHost, req, allowedHosts)) {
-    return { status: 403, problem: { code: 'PERMISSION_DENIED', field: 'Origin', message: `requests from Origin "${origin}" are not accepted` } };
+    return {
+      status: 403,
+      problem: {
+        code: 'PERMISSION_DENIED',
+        field: 'Origin',
+        message: `requests from Origin "${origin}" are not accepted`,
+      },
+    };
   }
   return undefined;
 }

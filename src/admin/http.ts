@@ -11,7 +11,15 @@ import type { AdminCall, AdminDeps } from './deps.ts';
 import { checkHostAndOrigin } from './host-check.ts';
 import { describeManifest } from './describe-routes.ts';
 import { applyOrDelete, deleteOne } from './manifest-routes.ts';
-import { createJoinToken, createToken, history, listTokens, migrateTrustDomain, revokeToken, rotateRoot } from './operator-routes.ts';
+import {
+  createJoinToken,
+  createToken,
+  history,
+  listTokens,
+  migrateTrustDomain,
+  revokeToken,
+  rotateRoot,
+} from './operator-routes.ts';
 import { send, sendProblems } from './respond.ts';
 import { proxyStatus } from './sync-routes.ts';
 import { version } from './version-routes.ts';
@@ -25,7 +33,10 @@ export interface ServingTls {
 }
 
 export function createAdminServer(deps: AdminDeps, tls: ServingTls): Server {
-  return createServer({ cert: tls.certChainPem, key: tls.privateKeyPem, minVersion: 'TLSv1.2' }, adminHandler(deps));
+  return createServer(
+    { cert: tls.certChainPem, key: tls.privateKeyPem, minVersion: 'TLSv1.2' },
+    adminHandler(deps),
+  );
 }
 
 export function adminHandler(deps: AdminDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -42,8 +53,13 @@ function bearerToken(req: IncomingMessage): string | undefined {
 }
 
 function unauthenticated(res: ServerResponse, presented: boolean): void {
-  const problem: Problem = { code: 'UNAUTHENTICATED', message: presented ? 'the bearer token is invalid, revoked or expired' : 'a bearer token is required' };
-  const challenge = presented ? 'Bearer realm="clinimesh", error="invalid_token"' : 'Bearer realm="clinimesh"';
+  const problem: Problem = {
+    code: 'UNAUTHENTICATED',
+    message: presented ? 'the bearer token is invalid, revoked or expired' : 'a bearer token is required',
+  };
+  const challenge = presented
+    ? 'Bearer realm="clinimesh", error="invalid_token"'
+    : 'Bearer realm="clinimesh"';
   sendProblems(res, [problem], 401, { 'www-authenticate': challenge });
 }
 
@@ -52,7 +68,10 @@ async function route(deps: AdminDeps, req: IncomingMessage, res: ServerResponse)
   const key = `${req.method} ${url.pathname}`;
   // Probes (and public metrics) answer anyone: kubelets dial the pod IP with no token.
   if (key === 'GET /healthz') return send(res, 200, 'ok\n', 'text/plain');
-  if (key === 'GET /readyz') return deps.ready() ? send(res, 200, 'ready\n', 'text/plain') : send(res, 503, 'not ready\n', 'text/plain');
+  if (key === 'GET /readyz')
+    return deps.ready()
+      ? send(res, 200, 'ready\n', 'text/plain')
+      : send(res, 503, 'not ready\n', 'text/plain');
   if (key === 'GET /metrics' && deps.metricsPublic) return metrics(deps, res);
   const refused = checkHostAndOrigin(req, deps.allowedHosts ?? []);
   if (refused) return sendProblems(res, [refused.problem], refused.status);
@@ -69,7 +88,11 @@ async function authenticatedRoute(call: AdminCall, key: string): Promise<void> {
     case 'GET /metrics':
       return metrics(deps, res);
     case 'GET /v1/status':
-      return send(res, 200, { revision: cp.state().revision, sidecars: deps.statuses.toJSON(), ...(deps.extraStatus?.() ?? {}) });
+      return send(res, 200, {
+        revision: cp.state().revision,
+        sidecars: deps.statuses.toJSON(),
+        ...(deps.extraStatus?.() ?? {}),
+      });
     case 'GET /v1/sidecars':
       return send(res, 200, deps.statuses.toJSON());
     case 'GET /v1/proxy-status':
@@ -117,12 +140,15 @@ async function metrics(deps: AdminDeps, res: ServerResponse): Promise<void> {
 function configDump(deps: AdminDeps, url: URL, res: ServerResponse): void {
   const node = url.searchParams.get('node');
   if (!node) return send(res, 200, { nodes: deps.cache.nodeIds() });
-  if (!deps.cache.has(node)) return send(res, 404, { errors: [{ code: 'NOT_FOUND', message: `no snapshot for node ${node}` }] });
+  if (!deps.cache.has(node))
+    return send(res, 404, { errors: [{ code: 'NOT_FOUND', message: `no snapshot for node ${node}` }] });
   const dump: Record<string, unknown> = {};
   for (const t of PUSH_ORDER) {
     const s = deps.cache.get(node, t);
     if (!s) continue;
-    const resources = [...s.resources.values()].map((r) => (t === SECRET ? redactSecret(r.json()) : r.json()));
+    const resources = [...s.resources.values()].map((r) =>
+      t === SECRET ? redactSecret(r.json()) : r.json(),
+    );
     dump[shortName(t)] = { version: s.version, resources };
   }
   send(res, 200, { node, ...dump });

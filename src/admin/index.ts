@@ -1,4 +1,9 @@
-export { startAdminListener, type AdminListener, type AdminListenerOptions, type ServingIdentity } from './listener.ts';
+export {
+  startAdminListener,
+  type AdminListener,
+  type AdminListenerOptions,
+  type ServingIdentity,
+} from './listener.ts';
 export type { AdminCredential } from './credential.ts';
 export type { AdminDeps, JoinTokenIssuer } from './deps.ts';
 export type { HistoryEntry, HistoryAction } from './history.ts';

@@ -11,8 +11,18 @@ import { TokenStore } from './tokens.ts';
 
 /** The control plane's serving identity (ControlPlaneIdentity), as far as the admin listener uses it. */
 export interface ServingIdentity {
-  current(): { readonly certChainPem: string; readonly privateKeyPem: string; readonly trustBundlePem: string };
-  onChange(listener: (tls: { readonly certChainPem: string; readonly privateKeyPem: string; readonly trustBundlePem: string }) => void): void;
+  current(): {
+    readonly certChainPem: string;
+    readonly privateKeyPem: string;
+    readonly trustBundlePem: string;
+  };
+  onChange(
+    listener: (tls: {
+      readonly certChainPem: string;
+      readonly privateKeyPem: string;
+      readonly trustBundlePem: string;
+    }) => void,
+  ): void;
 }
 
 export interface AdminListenerOptions {
@@ -58,11 +68,23 @@ export async function startAdminListener(o: AdminListenerOptions): Promise<Resul
   if (!tokens.ok) return tokens;
   const history = await History.open(o.dataDir);
   if (!history.ok) return history;
-  const deps: AdminDeps = { ...o.deps, tokens: tokens.value, history: history.value, allowedHosts: o.allowedHosts ?? [], metricsPublic: o.metricsPublic ?? false };
+  const deps: AdminDeps = {
+    ...o.deps,
+    tokens: tokens.value,
+    history: history.value,
+    allowedHosts: o.allowedHosts ?? [],
+    metricsPublic: o.metricsPublic ?? false,
+  };
   const server = createAdminServer(deps, o.identity.current());
   const port = await listen(server, o.port, o.host);
   const url = `https://${urlHost(o.host)}:${port}`;
-  const credential = await AdminCredentialFile.ensure({ dataDir: o.dataDir, tokens: tokens.value, history: history.value, server: url, caPem: o.identity.current().trustBundlePem });
+  const credential = await AdminCredentialFile.ensure({
+    dataDir: o.dataDir,
+    tokens: tokens.value,
+    history: history.value,
+    server: url,
+    caPem: o.identity.current().trustBundlePem,
+  });
   if (!credential.ok) {
     server.close();
     return credential;

@@ -25,13 +25,22 @@ function deleteScopes(call: AdminCall, refs: readonly ManifestRef[]) {
   return refs.map((r) => scopeOf(stored.get(manifestId(r)) ?? r));
 }
 
-async function finish(call: AdminCall, result: Result<ApplyOutcome>, action: 'apply' | 'delete', dryRun: boolean): Promise<void> {
+async function finish(
+  call: AdminCall,
+  result: Result<ApplyOutcome>,
+  action: 'apply' | 'delete',
+  dryRun: boolean,
+): Promise<void> {
   const { deps, res, principal } = call;
   deps.metrics.applies.inc({ result: result.ok ? 'ok' : 'rejected' });
   if (!result.ok) return sendProblems(res, result.errors);
   // Only what changed the state is history: a dry run or an identical apply touched nothing.
   if (!dryRun && result.value.changed) {
-    const recorded = await deps.history.record(principal, { action, revision: result.value.revision, touched: result.value.touched });
+    const recorded = await deps.history.record(principal, {
+      action,
+      revision: result.value.revision,
+      touched: result.value.touched,
+    });
     // The change is committed either way; say so, and that the history could not be written.
     if (!recorded.ok) return send(res, 200, { ...result.value, warnings: recorded.errors });
   }
@@ -42,13 +51,18 @@ export async function applyOrDelete(call: AdminCall, action: 'apply' | 'delete')
   const { deps, req, res, url, principal } = call;
   const body = await readBody(req);
   if (body === undefined) return sendProblems(res, [BODY_TOO_LARGE], 413);
-  const parsed = isJson(req.headers['content-type']) ? parseSources(body) : parseManifestText(body, url.searchParams.get('file') ?? '<request>');
+  const parsed = isJson(req.headers['content-type'])
+    ? parseSources(body)
+    : parseManifestText(body, url.searchParams.get('file') ?? '<request>');
   if (!parsed.ok) {
     deps.metrics.applies.inc({ result: 'invalid' });
     return sendProblems(res, parsed.errors, 400);
   }
   const refs = parsed.value.map(refOf);
-  const forbidden = authorizeManifests(principal, action === 'apply' ? parsed.value.map(scopeOf) : deleteScopes(call, refs));
+  const forbidden = authorizeManifests(
+    principal,
+    action === 'apply' ? parsed.value.map(scopeOf) : deleteScopes(call, refs),
+  );
   if (forbidden.length) {
     deps.metrics.applies.inc({ result: 'forbidden' });
     return sendProblems(res, forbidden, 403);
@@ -63,7 +77,8 @@ function isJson(contentType: string | undefined): boolean {
   return /^application\/json\b/i.test(contentType ?? '');
 }
 
-const SOURCES_SHAPE = 'body must be JSON {"files": [{"name": "...", "text": "..."}]} (or send YAML as application/yaml)';
+const SOURCES_SHAPE =
+  'body must be JSON {"files": [{"name": "...", "text": "..."}]} (or send YAML as application/yaml)';
 
 function sourcesOf(json: unknown): ManifestSource[] | undefined {
   const files = (json as { files?: unknown } | null)?.files;
@@ -88,9 +103,17 @@ function parseSources(body: string): Result<Manifest[]> {
   return sources ? parseManifestSources(sources) : fail([{ code: 'SCHEMA', message: SOURCES_SHAPE }]);
 }
 
-export async function deleteOne(call: AdminCall, kind: string, namespace: string | undefined, name: string): Promise<void> {
+export async function deleteOne(
+  call: AdminCall,
+  kind: string,
+  namespace: string | undefined,
+  name: string,
+): Promise<void> {
   if (!(KINDS as readonly string[]).includes(kind)) {
-    const problem: Problem = { code: 'UNKNOWN_KIND', message: `no manifest kind ${kind}; one of ${KINDS.join(', ')}` };
+    const problem: Problem = {
+      code: 'UNKNOWN_KIND',
+      message: `no manifest kind ${kind}; one of ${KINDS.join(', ')}`,
+    };
     return sendProblems(call.res, [problem], 400);
   }
   const ref: ManifestRef = { kind: kind as ManifestKind, name, namespace };

@@ -31,7 +31,8 @@ export function sidecarSyncState(s: SidecarStatus): SyncState {
   if (s.types.size === 0) return 'stale';
   let synced = true;
   for (const t of s.types.values()) {
-    const current = t.pendingNonce === undefined && (t.sentVersion === undefined || t.ackedVersion === t.sentVersion);
+    const current =
+      t.pendingNonce === undefined && (t.sentVersion === undefined || t.ackedVersion === t.sentVersion);
     if (current) continue;
     if (t.lastNack && t.pendingNonce === undefined) return 'nacked';
     synced = false;
@@ -41,10 +42,29 @@ export function sidecarSyncState(s: SidecarStatus): SyncState {
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly connected = new Gauge({ name: 'clinimesh_xds_connected_sidecars', help: 'Sidecars with an open xDS stream or recent poll', registers: [this.registry] });
-  readonly pushes = new Counter({ name: 'clinimesh_xds_pushes_total', help: 'Discovery responses sent', labelNames: ['type'], registers: [this.registry] });
-  readonly pushBytes = new Counter({ name: 'clinimesh_xds_push_bytes_total', help: 'Bytes of discovery responses sent', labelNames: ['type'], registers: [this.registry] });
-  readonly nacks = new Counter({ name: 'clinimesh_xds_nacks_total', help: 'Responses rejected by sidecars', labelNames: ['type'], registers: [this.registry] });
+  readonly connected = new Gauge({
+    name: 'clinimesh_xds_connected_sidecars',
+    help: 'Sidecars with an open xDS stream or recent poll',
+    registers: [this.registry],
+  });
+  readonly pushes = new Counter({
+    name: 'clinimesh_xds_pushes_total',
+    help: 'Discovery responses sent',
+    labelNames: ['type'],
+    registers: [this.registry],
+  });
+  readonly pushBytes = new Counter({
+    name: 'clinimesh_xds_push_bytes_total',
+    help: 'Bytes of discovery responses sent',
+    labelNames: ['type'],
+    registers: [this.registry],
+  });
+  readonly nacks = new Counter({
+    name: 'clinimesh_xds_nacks_total',
+    help: 'Responses rejected by sidecars',
+    labelNames: ['type'],
+    registers: [this.registry],
+  });
   readonly pushLatency = new Histogram({
     name: 'clinimesh_xds_push_latency_seconds',
     help: 'From a new snapshot version to the sidecar ACKing it',
@@ -52,8 +72,17 @@ export class Metrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
-  readonly revision = new Gauge({ name: 'clinimesh_state_revision', help: 'Revision of the desired state in force', registers: [this.registry] });
-  readonly applies = new Counter({ name: 'clinimesh_applies_total', help: 'Apply and delete requests by result', labelNames: ['result'], registers: [this.registry] });
+  readonly revision = new Gauge({
+    name: 'clinimesh_state_revision',
+    help: 'Revision of the desired state in force',
+    registers: [this.registry],
+  });
+  readonly applies = new Counter({
+    name: 'clinimesh_applies_total',
+    help: 'Apply and delete requests by result',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
   readonly applyDuration = new Histogram({
     name: 'clinimesh_apply_duration_seconds',
     help: 'Time to validate, plan and publish an apply or delete (dry runs excluded), by result',
@@ -156,8 +185,12 @@ export interface Applier<A extends unknown[], D extends unknown[], T> {
  * migrations alike) into clinimesh_apply_duration_seconds, without the callers knowing. Dry runs
  * (a `true` last argument) are not observed: they publish nothing.
  */
-export function timeApplies<A extends unknown[], D extends unknown[], T>(target: Applier<A, D, T>, metrics: Metrics): void {
-  const timed = <Args extends unknown[]>(fn: (...args: Args) => Promise<Result<T>>) =>
+export function timeApplies<A extends unknown[], D extends unknown[], T>(
+  target: Applier<A, D, T>,
+  metrics: Metrics,
+): void {
+  const timed =
+    <Args extends unknown[]>(fn: (...args: Args) => Promise<Result<T>>) =>
     async (...args: Args): Promise<Result<T>> => {
       if (args.at(-1) === true) return fn(...args);
       const started = performance.now();

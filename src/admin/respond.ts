@@ -9,11 +9,27 @@ export const MAX_BODY_BYTES = 4 << 20;
 export const MAX_BODY_TEXT = '4 MiB';
 
 /** The problem of a body over the limit (HTTP 413). */
-export const BODY_TOO_LARGE: Problem = { code: 'SCHEMA', message: `the request body is larger than the admin API's limit of ${MAX_BODY_TEXT} (${MAX_BODY_BYTES} bytes); apply fewer files at a time` };
+export const BODY_TOO_LARGE: Problem = {
+  code: 'SCHEMA',
+  message: `the request body is larger than the admin API's limit of ${MAX_BODY_TEXT} (${MAX_BODY_BYTES} bytes); apply fewer files at a time`,
+};
 
-export function send(res: ServerResponse, status: number, body: unknown, type = 'application/json', headers: OutgoingHttpHeaders = {}): void {
+export function send(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  type = 'application/json',
+  headers: OutgoingHttpHeaders = {},
+): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body, null, 2);
-  res.writeHead(status, { ...headers, 'content-type': type, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' }).end(text);
+  res
+    .writeHead(status, {
+      ...headers,
+      'content-type': type,
+      'content-length': Buffer.byteLength(text),
+      'cache-control': 'no-store',
+    })
+    .end(text);
 }
 
 export function problemsBody(problems: readonly Problem[]) {
@@ -29,7 +45,12 @@ export function statusFor(problems: readonly Problem[]): number {
   return 400;
 }
 
-export function sendProblems(res: ServerResponse, problems: readonly Problem[], status = statusFor(problems), headers: OutgoingHttpHeaders = {}): void {
+export function sendProblems(
+  res: ServerResponse,
+  problems: readonly Problem[],
+  status = statusFor(problems),
+  headers: OutgoingHttpHeaders = {},
+): void {
   send(res, status, problemsBody(problems), 'application/json', headers);
 }
 
@@ -46,12 +67,16 @@ export async function readBody(req: IncomingMessage): Promise<string | undefined
 }
 
 /** A JSON object body, or a SCHEMA problem naming what was expected. */
-export async function readJsonObject(req: IncomingMessage, expected: string): Promise<Result<Record<string, unknown>>> {
+export async function readJsonObject(
+  req: IncomingMessage,
+  expected: string,
+): Promise<Result<Record<string, unknown>>> {
   const text = await readBody(req);
   if (text === undefined) return fail([BODY_TOO_LARGE]);
   try {
     const json: unknown = JSON.parse(text);
-    if (typeof json === 'object' && json !== null && !Array.isArray(json)) return ok(json as Record<string, unknown>);
+    if (typeof json === 'object' && json !== null && !Array.isArray(json))
+      return ok(json as Record<string, unknown>);
   } catch {
     // fall through to the problem below
   }

@@ -30,17 +30,23 @@ export interface SidecarSync {
 
 export function typeSync(current: string | undefined, t: TypeStatus | undefined): TypeSync {
   const base = { current, sent: t?.sentVersion, acked: t?.ackedVersion };
-  if (!t || (t.sentVersion === undefined && t.ackedVersion === undefined && !t.lastNack)) return { ...base, state: 'NOT SENT' };
+  if (!t || (t.sentVersion === undefined && t.ackedVersion === undefined && !t.lastNack))
+    return { ...base, state: 'NOT SENT' };
   if (current !== undefined && t.ackedVersion === current) return { ...base, state: 'SYNCED' };
   if (t.lastNack && t.lastNack.version === current) {
-    return { ...base, state: 'NACKED', nack: { version: t.lastNack.version, error: t.lastNack.error, at: t.lastNack.at } };
+    return {
+      ...base,
+      state: 'NACKED',
+      nack: { version: t.lastNack.version, error: t.lastNack.error, at: t.lastNack.at },
+    };
   }
   return { ...base, state: 'STALE' };
 }
 
 export function sidecarSync(cache: SnapshotCache, s: SidecarStatus, now = Date.now()): SidecarSync {
   const types: Record<string, TypeSync> = {};
-  for (const t of PUSH_ORDER as readonly TypeUrl[]) types[shortName(t)] = typeSync(cache.get(s.nodeId, t)?.version, s.types.get(t));
+  for (const t of PUSH_ORDER as readonly TypeUrl[])
+    types[shortName(t)] = typeSync(cache.get(s.nodeId, t)?.version, s.types.get(t));
   const ageSeconds = Math.max(0, Math.round((now - Date.parse(s.connectedSince)) / 1000));
   return { node: s.nodeId, transport: s.transport, connectedSince: s.connectedSince, ageSeconds, types };
 }

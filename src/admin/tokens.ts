@@ -75,7 +75,15 @@ function isStoredToken(v: unknown): v is StoredToken {
 }
 
 function publicInfo(t: StoredToken): TokenInfo {
-  return { id: t.id, name: t.name, role: t.role, namespaces: t.namespaces, createdAt: t.createdAt, createdBy: t.createdBy, ...(t.expiresAt ? { expiresAt: t.expiresAt } : {}) };
+  return {
+    id: t.id,
+    name: t.name,
+    role: t.role,
+    namespaces: t.namespaces,
+    createdAt: t.createdAt,
+    createdBy: t.createdBy,
+    ...(t.expiresAt ? { expiresAt: t.expiresAt } : {}),
+  };
 }
 
 export class TokenStore {
@@ -95,7 +103,9 @@ export class TokenStore {
       text = await readFile(path, 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return ok(new TokenStore(new Map(), path));
-      return fail([{ code: 'IO', resource: path, message: `cannot read the token store: ${(e as Error).message}` }]);
+      return fail([
+        { code: 'IO', resource: path, message: `cannot read the token store: ${(e as Error).message}` },
+      ]);
     }
     let json: unknown;
     try {
@@ -104,7 +114,8 @@ export class TokenStore {
       return fail([{ code: 'IO', resource: path, message: 'the token store is not valid JSON' }]);
     }
     const list = (json as { tokens?: unknown }).tokens;
-    if (!Array.isArray(list) || !list.every(isStoredToken)) return fail([{ code: 'IO', resource: path, message: 'the token store has an unexpected shape' }]);
+    if (!Array.isArray(list) || !list.every(isStoredToken))
+      return fail([{ code: 'IO', resource: path, message: 'the token store has an unexpected shape' }]);
     return ok(new TokenStore(new Map(list.map((t) => [t.id, t])), path));
   }
 
@@ -113,7 +124,9 @@ export class TokenStore {
   }
 
   list(): TokenInfo[] {
-    return [...this.tokens.values()].map(publicInfo).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+    return [...this.tokens.values()]
+      .map(publicInfo)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   }
 
   get(id: string): TokenInfo | undefined {
@@ -168,14 +181,25 @@ export class TokenStore {
    * Persists first, then switches memory over, so a failed write changes nothing. The change is
    * applied to the tokens as they are when its turn comes, so concurrent changes never lose one.
    */
-  private replace(change: (tokens: ReadonlyMap<string, StoredToken>) => ReadonlyMap<string, StoredToken>): Promise<Result<void>> {
+  private replace(
+    change: (tokens: ReadonlyMap<string, StoredToken>) => ReadonlyMap<string, StoredToken>,
+  ): Promise<Result<void>> {
     return this.writer.run(async () => {
       const next = change(this.tokens);
       if (this.path) {
         try {
-          await writeFileDurably(this.path, `${JSON.stringify({ version: 1, tokens: [...next.values()] }, null, 2)}\n`);
+          await writeFileDurably(
+            this.path,
+            `${JSON.stringify({ version: 1, tokens: [...next.values()] }, null, 2)}\n`,
+          );
         } catch (e) {
-          return fail([{ code: 'IO', resource: this.path, message: `cannot write the token store: ${(e as Error).message}` }]);
+          return fail([
+            {
+              code: 'IO',
+              resource: this.path,
+              message: `cannot write the token store: ${(e as Error).message}`,
+            },
+          ]);
         }
       }
       this.tokens = next;
@@ -186,11 +210,30 @@ export class TokenStore {
 
 function checkNewToken(req: NewToken): Problem[] {
   const problems: Problem[] = [];
-  if (!NAME.test(req.name)) problems.push({ code: 'SCHEMA', field: 'name', message: 'name must be 1-64 letters, digits, ".", "_", "@" or "-"' });
-  if (!(ROLES as readonly string[]).includes(req.role)) problems.push({ code: 'SCHEMA', field: 'role', message: `role must be one of ${ROLES.join(', ')}` });
-  if (req.role === 'editor' && req.namespaces.length === 0) problems.push({ code: 'SCHEMA', field: 'namespaces', message: 'an editor needs at least one namespace' });
-  if (req.role !== 'editor' && req.namespaces.length > 0) problems.push({ code: 'SCHEMA', field: 'namespaces', message: `namespaces apply to editors only; ${req.role} covers every namespace` });
-  for (const ns of req.namespaces) if (!NAMESPACE.test(ns)) problems.push({ code: 'SCHEMA', field: 'namespaces', message: `"${ns}" is not a namespace name` });
-  if (req.ttlMs !== undefined && (!Number.isFinite(req.ttlMs) || req.ttlMs <= 0)) problems.push({ code: 'SCHEMA', field: 'ttlSeconds', message: 'ttl must be a positive number of seconds' });
+  if (!NAME.test(req.name))
+    problems.push({
+      code: 'SCHEMA',
+      field: 'name',
+      message: 'name must be 1-64 letters, digits, ".", "_", "@" or "-"',
+    });
+  if (!(ROLES as readonly string[]).includes(req.role))
+    problems.push({ code: 'SCHEMA', field: 'role', message: `role must be one of ${ROLES.join(', ')}` });
+  if (req.role === 'editor' && req.namespaces.length === 0)
+    problems.push({ code: 'SCHEMA', field: 'namespaces', message: 'an editor needs at least one namespace' });
+  if (req.role !== 'editor' && req.namespaces.length > 0)
+    problems.push({
+      code: 'SCHEMA',
+      field: 'namespaces',
+      message: `namespaces apply to editors only; ${req.role} covers every namespace`,
+    });
+  for (const ns of req.namespaces)
+    if (!NAMESPACE.test(ns))
+      problems.push({ code: 'SCHEMA', field: 'namespaces', message: `"${ns}" is not a namespace name` });
+  if (req.ttlMs !== undefined && (!Number.isFinite(req.ttlMs) || req.ttlMs <= 0))
+    problems.push({
+      code: 'SCHEMA',
+      field: 'ttlSeconds',
+      message: 'ttl must be a positive number of seconds',
+    });
   return problems;
 }

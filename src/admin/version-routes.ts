@@ -29,7 +29,15 @@ function gitCommit(): string | undefined {
   if (process.env.CLINIMESH_COMMIT) return process.env.CLINIMESH_COMMIT;
   try {
     // Read once per process; a checkout without git (an image) just has no commit.
-    return execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: ROOT, timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'] }).toString('utf8').trim() || undefined;
+    return (
+      execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], {
+        cwd: ROOT,
+        timeout: 2000,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      })
+        .toString('utf8')
+        .trim() || undefined
+    );
   } catch {
     return undefined;
   }

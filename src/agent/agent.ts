@@ -19,7 +19,16 @@ import type { SignedIdentity, TrustBundleView } from '../identity/workload-signe
 import { WORKLOAD_SECRET } from '../xds/generate/secrets.ts';
 import type { XdsTransport } from '../xds/generate/types.ts';
 import { callControlPlane, pinnedRoot, splitHostPort, type ClientTls } from './control-plane-client.ts';
-import { ensureSecretDir, PEM_FILES, readCertificate, readTrustBundle, writeCertificate, writePemFiles, writeTrustBundle, type CertAndKey } from './secret-files.ts';
+import {
+  ensureSecretDir,
+  PEM_FILES,
+  readCertificate,
+  readTrustBundle,
+  writeCertificate,
+  writePemFiles,
+  writeTrustBundle,
+  type CertAndKey,
+} from './secret-files.ts';
 import { startXdsProxy, type ProxyCredential, type XdsProxy } from './xds-proxy.ts';
 import { log as rootLog } from '../log.ts';
 
@@ -33,7 +42,8 @@ export interface AgentLog {
 function agentLog(log: AgentOptions['log']): AgentLog {
   if (log === undefined) return rootLog.child({ component: 'agent' });
   if (typeof log !== 'function') return log;
-  const line = (fields: object, message: string) => log(Object.keys(fields).length ? `${message} ${JSON.stringify(fields)}` : message);
+  const line = (fields: object, message: string) =>
+    log(Object.keys(fields).length ? `${message} ${JSON.stringify(fields)}` : message);
   return { info: line, warn: line };
 }
 
@@ -121,10 +131,18 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
 
-  const tlsFor = (h: Held): ClientTls => ({ caPem: h.identity.trustBundlePem, certChainPem: h.xds.certChainPem, keyPem: h.xds.keyPem });
+  const tlsFor = (h: Held): ClientTls => ({
+    caPem: h.identity.trustBundlePem,
+    certChainPem: h.xds.certChainPem,
+    keyPem: h.xds.keyPem,
+  });
 
   const install = (identity: SignedIdentity, keys: { xds: string; workload: string }): void => {
-    const next: Held = { identity, xds: { certChainPem: identity.xds.certChainPem, keyPem: keys.xds }, workload: { certChainPem: identity.workload.certChainPem, keyPem: keys.workload } };
+    const next: Held = {
+      identity,
+      xds: { certChainPem: identity.xds.certChainPem, keyPem: keys.xds },
+      workload: { certChainPem: identity.workload.certChainPem, keyPem: keys.workload },
+    };
     // The bundle first: peers and the control plane may already present new-root certificates.
     writeTrustBundle(sdsDir, XDS_CA_SECRET, identity.trustBundlePem);
     writeCertificate(sdsDir, XDS_CLIENT_SECRET, next.xds);
@@ -137,20 +155,44 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     if (o.caPem) return ok(o.caPem);
     const evidence = o.evidence();
     const token = evidence && 'joinToken' in evidence ? parseJoinToken(evidence.joinToken) : undefined;
-    if (!token) return fail([{ code: 'CA', field: 'ca-file', message: 'no trust anchor: pass --ca-file, or a join token (it pins the CA root)' }]);
+    if (!token)
+      return fail([
+        {
+          code: 'CA',
+          field: 'ca-file',
+          message: 'no trust anchor: pass --ca-file, or a join token (it pins the CA root)',
+        },
+      ]);
     const bundle = await callControlPlane<TrustBundleView>(o.controlPlane, 'GET', '/v1/agent/bundle', {});
     if (!bundle.ok) return bundle;
     const root = pinnedRoot(bundle.value.trustBundlePem, token.pin, rootPin);
-    return root ? ok(root) : fail([{ code: 'UNAUTHENTICATED', resource: o.controlPlane, message: 'the control plane at this address does not hold the CA root pinned in the join token' }]);
+    return root
+      ? ok(root)
+      : fail([
+          {
+            code: 'UNAUTHENTICATED',
+            resource: o.controlPlane,
+            message: 'the control plane at this address does not hold the CA root pinned in the join token',
+          },
+        ]);
   };
 
   const attest = async (): Promise<Result<void>> => {
     const evidence = o.evidence();
-    if (!evidence) return fail([{ code: 'UNAUTHENTICATED', message: 'no attestation evidence (--join-token or --k8s-token-file)' }]);
+    if (!evidence)
+      return fail([
+        { code: 'UNAUTHENTICATED', message: 'no attestation evidence (--join-token or --k8s-token-file)' },
+      ]);
     const roots = await firstContactRoots();
     if (!roots.ok) return roots;
     const { body, keys } = csrPair();
-    const signed = await callControlPlane<SignedIdentity & { instance?: string }>(o.controlPlane, 'POST', '/v1/agent/attest', { caPem: roots.value }, { ...evidence, instance: o.instance, ...body });
+    const signed = await callControlPlane<SignedIdentity & { instance?: string }>(
+      o.controlPlane,
+      'POST',
+      '/v1/agent/attest',
+      { caPem: roots.value },
+      { ...evidence, instance: o.instance, ...body },
+    );
     if (!signed.ok) return signed;
     install(signed.value, keys);
     instance ??= signed.value.instance;
@@ -160,11 +202,25 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const renew = async (): Promise<Result<void>> => {
     if (!held) return attest();
     const { body, keys } = csrPair();
-    const signed = await callControlPlane<SignedIdentity>(o.controlPlane, 'POST', '/v1/agent/renew', tlsFor(held), body);
+    const signed = await callControlPlane<SignedIdentity>(
+      o.controlPlane,
+      'POST',
+      '/v1/agent/renew',
+      tlsFor(held),
+      body,
+    );
     if (signed.ok) {
       install(signed.value, keys);
       renewals++;
-      log.info({ spiffeId: signed.value.spiffeId, xdsCredentialExpiresAt: signed.value.xds.notAfter, workloadCertExpiresAt: signed.value.workload.notAfter, renewals }, 'certificates renewed');
+      log.info(
+        {
+          spiffeId: signed.value.spiffeId,
+          xdsCredentialExpiresAt: signed.value.xds.notAfter,
+          workloadCertExpiresAt: signed.value.workload.notAfter,
+          renewals,
+        },
+        'certificates renewed',
+      );
       return ok(undefined);
     }
     // A credential the control plane no longer accepts (expired, or from a retired root): attest again
@@ -178,8 +234,11 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     clearTimeout(timer);
     if (stopped || !held) return;
     const issuedAt = new Date();
-    const notAfter = new Date(Math.min(notAfterOf(held.xds.certChainPem).getTime(), notAfterOf(held.workload.certChainPem).getTime()));
-    const delay = delayMs ?? rotationDelayMs({ notBefore: issuedAt, notAfter }, o.random ?? Math.random, issuedAt);
+    const notAfter = new Date(
+      Math.min(notAfterOf(held.xds.certChainPem).getTime(), notAfterOf(held.workload.certChainPem).getTime()),
+    );
+    const delay =
+      delayMs ?? rotationDelayMs({ notBefore: issuedAt, notAfter }, o.random ?? Math.random, issuedAt);
     timer = setTimeout(() => void renewAndReschedule(), delay);
     timer.unref();
   };
@@ -195,26 +254,45 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     }
     failures++;
     lastError = result.errors.map(formatProblem).join('; ');
-    const left = held ? Math.min(notAfterOf(held.xds.certChainPem).getTime(), notAfterOf(held.workload.certChainPem).getTime()) - Date.now() : 0;
+    const left = held
+      ? Math.min(
+          notAfterOf(held.xds.certChainPem).getTime(),
+          notAfterOf(held.workload.certChainPem).getTime(),
+        ) - Date.now()
+      : 0;
     const retryMs = Math.min(30_000, 500 * 2 ** Math.min(failures, 6), Math.max(250, left / 4));
     const expiresInSeconds = Math.max(0, Math.round(left / 1000));
     const retryInSeconds = Math.round(retryMs / 1000);
-    log.warn({ error: lastError, failures, expiresInSeconds, retryInSeconds }, `renewal failed; keeping the current certificates, which expire in ${expiresInSeconds} s; retrying in ${retryInSeconds} s`);
+    log.warn(
+      { error: lastError, failures, expiresInSeconds, retryInSeconds },
+      `renewal failed; keeping the current certificates, which expire in ${expiresInSeconds} s; retrying in ${retryInSeconds} s`,
+    );
     schedule(retryMs);
     return result;
   };
 
   const pollBundle = async (): Promise<void> => {
     if (!held || stopped) return;
-    const bundle = await callControlPlane<TrustBundleView>(o.controlPlane, 'GET', '/v1/agent/bundle', tlsFor(held));
+    const bundle = await callControlPlane<TrustBundleView>(
+      o.controlPlane,
+      'GET',
+      '/v1/agent/bundle',
+      tlsFor(held),
+    );
     if (!bundle.ok || !held) return;
     if (bundle.value.trustBundlePem !== held.identity.trustBundlePem) {
       writeTrustBundle(sdsDir, XDS_CA_SECRET, bundle.value.trustBundlePem);
       held = { ...held, identity: { ...held.identity, trustBundlePem: bundle.value.trustBundlePem } };
-      log.info({ roots: bundle.value.trustBundlePem.match(/BEGIN CERTIFICATE/g)?.length ?? 0 }, 'trust bundle updated');
+      log.info(
+        { roots: bundle.value.trustBundlePem.match(/BEGIN CERTIFICATE/g)?.length ?? 0 },
+        'trust bundle updated',
+      );
     }
     if (bundle.value.renewalEpoch !== held.identity.renewalEpoch) {
-      log.info({ renewalEpoch: bundle.value.renewalEpoch }, 'the control plane advises renewal (root rotation): renewing now');
+      log.info(
+        { renewalEpoch: bundle.value.renewalEpoch },
+        'the control plane advises renewal (root rotation): renewing now',
+      );
       await renewAndReschedule();
     }
   };
@@ -226,24 +304,48 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     held = previous;
     instance ??= previousInstance(join(outDir, 'envoy.json'));
     const result = await renew();
-    if (!result.ok) log.warn({ error: result.errors.map(formatProblem).join('; ') }, 'renewal of the previous credential failed; keeping it while it lasts');
+    if (!result.ok)
+      log.warn(
+        { error: result.errors.map(formatProblem).join('; ') },
+        'renewal of the previous credential failed; keeping it while it lasts',
+      );
   } else {
     const attested = await attest();
     if (!attested.ok) throw new ClinimeshError(attested.errors);
   }
   const h = held!;
-  if (!instance) throw new ClinimeshError([{ code: 'SCHEMA', field: 'instance', message: 'no instance name: pass --instance (or bind the join token to one)' }]);
+  if (!instance)
+    throw new ClinimeshError([
+      {
+        code: 'SCHEMA',
+        field: 'instance',
+        message: 'no instance name: pass --instance (or bind the join token to one)',
+      },
+    ]);
   const nodeId = `${h.identity.namespace}/${h.identity.service}/${instance}`;
   const [cpHost, cpPort] = splitHostPort(o.controlPlane);
-  const [xdsHost, xdsPort] = o.xdsAddress ? splitHostPort(o.xdsAddress) : [cpHost, transport === 'ads' ? 18000 : cpPort];
+  const [xdsHost, xdsPort] = o.xdsAddress
+    ? splitHostPort(o.xdsAddress)
+    : [cpHost, transport === 'ads' ? 18000 : cpPort];
   let proxy: XdsProxy | undefined;
   let bootstrapPath: string;
   if (o.proxyless) {
-    const cp = (): ProxyCredential => ({ caPem: held!.identity.trustBundlePem, certChainPem: held!.xds.certChainPem, keyPem: held!.xds.keyPem });
+    const cp = (): ProxyCredential => ({
+      caPem: held!.identity.trustBundlePem,
+      certChainPem: held!.xds.certChainPem,
+      keyPem: held!.xds.keyPem,
+    });
     proxy = await startXdsProxy(`${xdsHost}:${xdsPort}`, cp, o.proxyless.xdsProxyPort ?? 0);
     bootstrapPath = join(outDir, 'grpc-bootstrap.json');
-    const certificates = { certFile: join(pemDir, PEM_FILES.cert), keyFile: join(pemDir, PEM_FILES.key), caFile: join(pemDir, PEM_FILES.ca) };
-    writeFileSync(bootstrapPath, `${JSON.stringify(grpcBootstrap({ nodeId, xdsServer: `127.0.0.1:${proxy.port}`, certificates }), null, 2)}\n`);
+    const certificates = {
+      certFile: join(pemDir, PEM_FILES.cert),
+      keyFile: join(pemDir, PEM_FILES.key),
+      caFile: join(pemDir, PEM_FILES.ca),
+    };
+    writeFileSync(
+      bootstrapPath,
+      `${JSON.stringify(grpcBootstrap({ nodeId, xdsServer: `127.0.0.1:${proxy.port}`, certificates }), null, 2)}\n`,
+    );
   } else {
     const bootstrap = envoyBootstrap({
       nodeId,
@@ -261,7 +363,15 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   schedule();
   const poller = setInterval(() => void pollBundle(), o.bundlePollMs ?? 30_000);
   poller.unref();
-  log.info({ spiffeId: h.identity.spiffeId, nodeId, workloadCertExpiresAt: h.identity.workload.notAfter, bootstrapPath }, 'agent started');
+  log.info(
+    {
+      spiffeId: h.identity.spiffeId,
+      nodeId,
+      workloadCertExpiresAt: h.identity.workload.notAfter,
+      bootstrapPath,
+    },
+    'agent started',
+  );
 
   return {
     nodeId,
@@ -306,10 +416,29 @@ function restore(sdsDir: string): Held | undefined {
   if (new Date(leaf.validTo).getTime() <= Date.now()) return undefined;
   const uri = /URI:(spiffe:\/\/([^/,]+)\/ns\/([a-z0-9-]+)\/sa\/([a-z0-9-]+))/.exec(leaf.subjectAltName ?? '');
   if (!uri) return undefined;
-  const [, spiffeId, trustDomain, namespace, service] = uri as unknown as [string, string, string, string, string];
-  const cert = (c: CertAndKey) => ({ certChainPem: c.certChainPem, notAfter: new Date(new X509Certificate(c.certChainPem).validTo).toISOString() });
+  const [, spiffeId, trustDomain, namespace, service] = uri as unknown as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  const cert = (c: CertAndKey) => ({
+    certChainPem: c.certChainPem,
+    notAfter: new Date(new X509Certificate(c.certChainPem).validTo).toISOString(),
+  });
   return {
-    identity: { spiffeId, trustDomain, namespace, service, xds: cert(xds), workload: cert(workload), trustBundlePem: bundle, serverSpiffeId: `spiffe://${trustDomain}/ns/clinimesh-system/sa/control-plane`, renewalEpoch: -1 },
+    identity: {
+      spiffeId,
+      trustDomain,
+      namespace,
+      service,
+      xds: cert(xds),
+      workload: cert(workload),
+      trustBundlePem: bundle,
+      serverSpiffeId: `spiffe://${trustDomain}/ns/clinimesh-system/sa/control-plane`,
+      renewalEpoch: -1,
+    },
     xds,
     workload,
   };

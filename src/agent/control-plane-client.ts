@@ -18,9 +18,14 @@ export interface ClientTls {
 const TIMEOUT_MS = 10_000;
 
 function checkServer(_host: string, cert: PeerCertificate): Error | undefined {
-  const uris = (cert.subjectaltname ?? '').split(', ').filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
+  const uris = (cert.subjectaltname ?? '')
+    .split(', ')
+    .filter((s) => s.startsWith('URI:'))
+    .map((s) => s.slice(4));
   const good = uris.some((u) => new RegExp(CONTROL_PLANE_SAN_REGEX).test(u));
-  return good ? undefined : new Error(`the server is not the clinimesh control plane (SANs: ${cert.subjectaltname ?? 'none'})`);
+  return good
+    ? undefined
+    : new Error(`the server is not the clinimesh control plane (SANs: ${cert.subjectaltname ?? 'none'})`);
 }
 
 export interface ApiError {
@@ -29,7 +34,13 @@ export interface ApiError {
 }
 
 /** One JSON call; a refusal keeps the server's problems, a transport failure is an IO problem. */
-export function callControlPlane<T>(address: string, method: 'GET' | 'POST', path: string, tls: ClientTls, body?: unknown): Promise<Result<T> & { status?: number }> {
+export function callControlPlane<T>(
+  address: string,
+  method: 'GET' | 'POST',
+  path: string,
+  tls: ClientTls,
+  body?: unknown,
+): Promise<Result<T> & { status?: number }> {
   const [host, port] = splitHostPort(address);
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve) => {
@@ -45,7 +56,9 @@ export function callControlPlane<T>(address: string, method: 'GET' | 'POST', pat
         // The pinned first fetch reads a public bundle and checks it against the pin itself.
         rejectUnauthorized: tls.caPem !== undefined,
         checkServerIdentity: checkServer,
-        headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+        headers: payload
+          ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+          : {},
         timeout: TIMEOUT_MS,
       },
       (res) => {
@@ -61,18 +74,31 @@ export function callControlPlane<T>(address: string, method: 'GET' | 'POST', pat
           }
           if (status === 200 && json !== undefined) return resolve({ ...ok(json as T), status });
           const errors = (json as { errors?: Problem[] } | undefined)?.errors;
-          resolve({ ...fail(errors?.length ? errors : [{ code: 'IO', resource: address, message: `HTTP ${status} from ${path}` }]), status });
+          resolve({
+            ...fail(
+              errors?.length
+                ? errors
+                : [{ code: 'IO', resource: address, message: `HTTP ${status} from ${path}` }],
+            ),
+            status,
+          });
         });
       },
     );
     req.on('timeout', () => req.destroy(new Error(`no answer in ${TIMEOUT_MS} ms`)));
-    req.on('error', (e) => resolve(fail([{ code: 'IO', resource: address, message: `${path}: ${e.message}` }])));
+    req.on('error', (e) =>
+      resolve(fail([{ code: 'IO', resource: address, message: `${path}: ${e.message}` }])),
+    );
     req.end(payload);
   });
 }
 
 /** The root among `bundlePem` whose SHA-256 pin matches; undefined when none does. */
-export function pinnedRoot(bundlePem: string, pin: string, pinOf: (pem: string) => string): string | undefined {
+export function pinnedRoot(
+  bundlePem: string,
+  pin: string,
+  pinOf: (pem: string) => string,
+): string | undefined {
   const pems = bundlePem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
   return pems.find((pem) => {
     try {

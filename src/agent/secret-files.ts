@@ -17,12 +17,19 @@ export function ensureSecretDir(sdsDir: string): void {
 
 function writeSecret(sdsDir: string, name: string, body: object): void {
   const staged = join(dirname(sdsDir), `.${name}.${process.pid}.staged`);
-  writeFileSync(staged, JSON.stringify({ resources: [{ '@type': SECRET_TYPE, name, ...body }] }), { mode: 0o600 });
+  writeFileSync(staged, JSON.stringify({ resources: [{ '@type': SECRET_TYPE, name, ...body }] }), {
+    mode: 0o600,
+  });
   renameSync(staged, join(sdsDir, secretFileName(name)));
 }
 
 export function writeCertificate(sdsDir: string, name: string, c: CertAndKey): void {
-  writeSecret(sdsDir, name, { tls_certificate: { certificate_chain: { inline_string: c.certChainPem }, private_key: { inline_string: c.keyPem } } });
+  writeSecret(sdsDir, name, {
+    tls_certificate: {
+      certificate_chain: { inline_string: c.certChainPem },
+      private_key: { inline_string: c.keyPem },
+    },
+  });
 }
 
 export function writeTrustBundle(sdsDir: string, name: string, bundlePem: string): void {
@@ -34,7 +41,14 @@ export function readCertificate(sdsDir: string, name: string): CertAndKey | unde
   const file = join(sdsDir, secretFileName(name));
   if (!existsSync(file)) return undefined;
   try {
-    const doc = JSON.parse(readFileSync(file, 'utf8')) as { resources?: Array<{ tls_certificate?: { certificate_chain?: { inline_string?: string }; private_key?: { inline_string?: string } } }> };
+    const doc = JSON.parse(readFileSync(file, 'utf8')) as {
+      resources?: Array<{
+        tls_certificate?: {
+          certificate_chain?: { inline_string?: string };
+          private_key?: { inline_string?: string };
+        };
+      }>;
+    };
     const tls = doc.resources?.[0]?.tls_certificate;
     const certChainPem = tls?.certificate_chain?.inline_string;
     const keyPem = tls?.private_key?.inline_string;
@@ -48,7 +62,9 @@ export function readTrustBundle(sdsDir: string, name: string): string | undefine
   const file = join(sdsDir, secretFileName(name));
   if (!existsSync(file)) return undefined;
   try {
-    const doc = JSON.parse(readFileSync(file, 'utf8')) as { resources?: Array<{ validation_context?: { trusted_ca?: { inline_string?: string } } }> };
+    const doc = JSON.parse(readFileSync(file, 'utf8')) as {
+      resources?: Array<{ validation_context?: { trusted_ca?: { inline_string?: string } } }>;
+    };
     return doc.resources?.[0]?.validation_context?.trusted_ca?.inline_string;
   } catch {
     return undefined;

@@ -18,17 +18,28 @@ export function certificatesValid(s: AgentStatus, now = Date.now()): boolean {
   return Date.parse(s.xdsCredentialExpiresAt) > now && Date.parse(s.workloadCertExpiresAt) > now;
 }
 
-export async function startAgentStatusServer(status: () => AgentStatus, port: number): Promise<AgentStatusServer> {
+export async function startAgentStatusServer(
+  status: () => AgentStatus,
+  port: number,
+): Promise<AgentStatusServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     const send = (code: number, body: unknown) => {
       const text = `${JSON.stringify(body)}\n`;
-      res.writeHead(code, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : text);
+      res
+        .writeHead(code, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+        .end(req.method === 'HEAD' ? undefined : text);
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, { error: 'GET only' });
     if (path === '/healthz') {
       const s = status();
-      return certificatesValid(s) ? send(200, { status: 'ok' }) : send(503, { status: 'certificates expired', xdsCredentialExpiresAt: s.xdsCredentialExpiresAt, workloadCertExpiresAt: s.workloadCertExpiresAt });
+      return certificatesValid(s)
+        ? send(200, { status: 'ok' })
+        : send(503, {
+            status: 'certificates expired',
+            xdsCredentialExpiresAt: s.xdsCredentialExpiresAt,
+            workloadCertExpiresAt: s.workloadCertExpiresAt,
+          });
     }
     if (path === '/status') return send(200, { ...status(), healthy: certificatesValid(status()) });
     return send(404, { error: 'not found: GET /healthz or /status' });

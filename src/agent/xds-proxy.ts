@@ -21,20 +21,34 @@ export interface XdsProxy {
 }
 
 function upstreamCredentials(c: ProxyCredential): grpc.ChannelCredentials {
-  return grpc.credentials.createSsl(Buffer.from(c.caPem), Buffer.from(c.keyPem), Buffer.from(c.certChainPem), {
-    // The control plane in any trust domain the CA signs; the host name dialled does not matter.
-    checkServerIdentity: (_host, cert) => {
-      const uris = (cert.subjectaltname ?? '').split(', ').filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
-      return uris.some((u) => new RegExp(CONTROL_PLANE_SAN_REGEX).test(u)) ? undefined : new Error('the xDS server is not the clinimesh control plane');
+  return grpc.credentials.createSsl(
+    Buffer.from(c.caPem),
+    Buffer.from(c.keyPem),
+    Buffer.from(c.certChainPem),
+    {
+      // The control plane in any trust domain the CA signs; the host name dialled does not matter.
+      checkServerIdentity: (_host, cert) => {
+        const uris = (cert.subjectaltname ?? '')
+          .split(', ')
+          .filter((s) => s.startsWith('URI:'))
+          .map((s) => s.slice(4));
+        return uris.some((u) => new RegExp(CONTROL_PLANE_SAN_REGEX).test(u))
+          ? undefined
+          : new Error('the xDS server is not the clinimesh control plane');
+      },
     },
-  });
+  );
 }
 
 /**
  * Listens on 127.0.0.1:`port` (0 picks one). `credential()` is read for every new stream, so streams
  * opened after a renewal use the renewed certificate.
  */
-export async function startXdsProxy(controlPlane: string, credential: () => ProxyCredential, port = 0): Promise<XdsProxy> {
+export async function startXdsProxy(
+  controlPlane: string,
+  credential: () => ProxyCredential,
+  port = 0,
+): Promise<XdsProxy> {
   const server = new grpc.Server();
   const clients = new Set<grpc.Client>();
   const service: grpc.ServiceDefinition = {
@@ -76,7 +90,9 @@ export async function startXdsProxy(controlPlane: string, credential: () => Prox
     },
   });
   const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
   );
   return {
     port: bound,

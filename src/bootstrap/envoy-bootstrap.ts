@@ -43,7 +43,13 @@ function xdsCluster(o: BootstrapOptions): JsonObject {
     connect_timeout: '1s',
     load_assignment: {
       cluster_name: XDS_CLUSTER,
-      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: o.xdsHost, port_value: o.xdsPort } } } }] }],
+      endpoints: [
+        {
+          lb_endpoints: [
+            { endpoint: { address: { socket_address: { address: o.xdsHost, port_value: o.xdsPort } } } },
+          ],
+        },
+      ],
     },
   };
   if (o.tls) {
@@ -52,12 +58,21 @@ function xdsCluster(o: BootstrapOptions): JsonObject {
       typed_config: {
         '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
         common_tls_context: {
-          tls_certificate_sds_secret_configs: [{ name: XDS_CLIENT_SECRET, sds_config: fileSecretSource(o.tls.sdsDir, XDS_CLIENT_SECRET) }],
+          tls_certificate_sds_secret_configs: [
+            { name: XDS_CLIENT_SECRET, sds_config: fileSecretSource(o.tls.sdsDir, XDS_CLIENT_SECRET) },
+          ],
           combined_validation_context: {
             // The control plane's identity in any trust domain the CA signs (only the CA can, and it never
             // issues clinimesh-system identities to workloads), so a trust-domain migration keeps Envoy connected.
-            default_validation_context: { match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { safe_regex: { regex: CONTROL_PLANE_SAN_REGEX } } }] },
-            validation_context_sds_secret_config: { name: XDS_CA_SECRET, sds_config: fileSecretSource(o.tls.sdsDir, XDS_CA_SECRET) },
+            default_validation_context: {
+              match_typed_subject_alt_names: [
+                { san_type: 'URI', matcher: { safe_regex: { regex: CONTROL_PLANE_SAN_REGEX } } },
+              ],
+            },
+            validation_context_sds_secret_config: {
+              name: XDS_CA_SECRET,
+              sds_config: fileSecretSource(o.tls.sdsDir, XDS_CA_SECRET),
+            },
           },
           // gRPC needs h2 negotiated; REST polling is HTTP/1.1.
           alpn_protocols: o.transport === 'ads' ? ['h2'] : ['http/1.1'],
@@ -96,8 +111,16 @@ function dynamicResources(transport: XdsTransport): JsonObject {
 
 export function envoyBootstrap(o: BootstrapOptions): JsonObject {
   return {
-    node: { id: o.nodeId, cluster: o.cluster, metadata: { ...(o.metadata ?? {}), ...(o.tls && { [SDS_DIR_METADATA]: o.tls.sdsDir }) } },
-    admin: { address: { socket_address: { address: o.adminAddress ?? '127.0.0.1', port_value: o.adminPort ?? 15000 } } },
+    node: {
+      id: o.nodeId,
+      cluster: o.cluster,
+      metadata: { ...(o.metadata ?? {}), ...(o.tls && { [SDS_DIR_METADATA]: o.tls.sdsDir }) },
+    },
+    admin: {
+      address: {
+        socket_address: { address: o.adminAddress ?? '127.0.0.1', port_value: o.adminPort ?? 15000 },
+      },
+    },
     dynamic_resources: dynamicResources(o.transport),
     static_resources: { clusters: [xdsCluster(o)] },
   };

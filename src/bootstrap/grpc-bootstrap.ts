@@ -16,8 +16,15 @@ export interface GrpcBootstrapOptions {
 
 export function grpcBootstrap(o: GrpcBootstrapOptions): JsonObject {
   const bootstrap: JsonObject = {
-    xds_servers: [{ server_uri: o.xdsServer, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
-    node: { id: o.nodeId, cluster: o.nodeId.split('/')[1] ?? '', locality: {}, metadata: { 'clinimesh.proxyless': true } },
+    xds_servers: [
+      { server_uri: o.xdsServer, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] },
+    ],
+    node: {
+      id: o.nodeId,
+      cluster: o.nodeId.split('/')[1] ?? '',
+      locality: {},
+      metadata: { 'clinimesh.proxyless': true },
+    },
   };
   if (o.certificates) {
     const config = {

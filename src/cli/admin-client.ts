@@ -23,7 +23,9 @@ function uriSans(cert: PeerCertificate): string[] {
 
 export function checkControlPlaneIdentity(_host: string, cert: PeerCertificate): Error | undefined {
   if (uriSans(cert).some((u) => CONTROL_PLANE_URI.test(u))) return undefined;
-  return new Error('the server certificate is not the clinimesh control plane (no spiffe://…/ns/clinimesh-system/sa/control-plane URI)');
+  return new Error(
+    'the server certificate is not the clinimesh control plane (no spiffe://…/ns/clinimesh-system/sa/control-plane URI)',
+  );
 }
 
 function describe(e: Error): string {
@@ -31,15 +33,33 @@ function describe(e: Error): string {
   return code && !e.message.includes(code) ? `${e.message} (${code})` : e.message;
 }
 
-export function adminCall(cred: OperatorCredential, method: string, path: string, body?: { text: string; type: string }): Promise<AdminResponse> {
+export function adminCall(
+  cred: OperatorCredential,
+  method: string,
+  path: string,
+  body?: { text: string; type: string },
+): Promise<AdminResponse> {
   const url = new URL(path, cred.server.endsWith('/') ? cred.server : `${cred.server}/`);
-  if (url.protocol !== 'https:') return Promise.reject(new Error(`the admin API is served over https; ${cred.server} is not an https URL`));
-  const headers: Record<string, string | number> = { authorization: `Bearer ${cred.token}`, accept: 'application/json' };
-  if (body) Object.assign(headers, { 'content-type': body.type, 'content-length': Buffer.byteLength(body.text) });
+  if (url.protocol !== 'https:')
+    return Promise.reject(
+      new Error(`the admin API is served over https; ${cred.server} is not an https URL`),
+    );
+  const headers: Record<string, string | number> = {
+    authorization: `Bearer ${cred.token}`,
+    accept: 'application/json',
+  };
+  if (body)
+    Object.assign(headers, { 'content-type': body.type, 'content-length': Buffer.byteLength(body.text) });
   return new Promise((resolve, reject) => {
     const req = request(
       url,
-      { method, headers, timeout: 30_000, agent: false, ...(cred.caPem ? { ca: cred.caPem, checkServerIdentity: checkControlPlaneIdentity } : {}) },
+      {
+        method,
+        headers,
+        timeout: 30_000,
+        agent: false,
+        ...(cred.caPem ? { ca: cred.caPem, checkServerIdentity: checkControlPlaneIdentity } : {}),
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -65,6 +85,6 @@ export function adminCall(cred: OperatorCredential, method: string, path: string
 /** The problems of an error response, one line each, or the HTTP status when there are none. */
 export function errorLines(res: AdminResponse): string[] {
   const errors = (res.json as { errors?: Array<{ text?: string; message?: string }> } | undefined)?.errors;
-  const lines = Array.isArray(errors) ? errors.map((e) => e.text ?? e.message ?? '') .filter(Boolean) : [];
+  const lines = Array.isArray(errors) ? errors.map((e) => e.text ?? e.message ?? '').filter(Boolean) : [];
   return lines.length ? lines : [`the admin API answered HTTP ${res.status}`];
 }

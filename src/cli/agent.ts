@@ -37,7 +37,8 @@ export async function agentCommand(args: string[]): Promise<number> {
   });
   const badLevel = applyLogLevel(values['log-level']);
   if (badLevel) throw new UsageError(badLevel);
-  const statusPort = values['status-port'] === undefined ? undefined : portOption('status-port', values['status-port']);
+  const statusPort =
+    values['status-port'] === undefined ? undefined : portOption('status-port', values['status-port']);
   const proxyPort = portOption('xds-proxy-port', values['xds-proxy-port']);
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const transport = values.transport;

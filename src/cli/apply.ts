@@ -1,7 +1,15 @@
 // `clinimesh apply` and `clinimesh delete`: send manifest files (each under its own name, so
 // problems point at the file's exact line:col) or one KIND NS/NAME to the admin API, print what
 // changed and the revision, and with --wait wait for the affected sidecars to ACK or NACK.
-import { CONNECTION_OPTIONS, UsageError, callAdmin, credentialFor, jsonBody, parseCommandLine, parseDuration } from './cli-support.ts';
+import {
+  CONNECTION_OPTIONS,
+  UsageError,
+  callAdmin,
+  credentialFor,
+  jsonBody,
+  parseCommandLine,
+  parseDuration,
+} from './cli-support.ts';
 import type { OperatorCredential } from './credential.ts';
 import { parseKind, parseName } from './kinds.ts';
 import { readManifestSources } from './manifest-sources.ts';
@@ -33,21 +41,50 @@ function timeoutMs(text: string | undefined, wait: boolean): number {
 }
 
 /** The request: files for `-f`, or one manifest by kind and name for `delete KIND NS/NAME`. */
-async function request(action: 'apply' | 'delete', values: { filename?: string[]; recursive: boolean; namespace?: string }, positionals: string[]) {
+async function request(
+  action: 'apply' | 'delete',
+  values: { filename?: string[]; recursive: boolean; namespace?: string },
+  positionals: string[],
+) {
   const files = values.filename ?? [];
-  if (files.length && positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}": name manifests either with -f or as KIND NS/NAME`);
-  if (files.length) return { path: `/v1/${action}`, body: jsonBody({ files: await readManifestSources(files, values.recursive) }) };
-  if (action === 'apply') throw new UsageError(positionals.length ? `unexpected argument "${positionals[0]}": name files with -f` : 'name the manifests to apply with -f FILE|DIR|-');
+  if (files.length && positionals.length)
+    throw new UsageError(
+      `unexpected argument "${positionals[0]}": name manifests either with -f or as KIND NS/NAME`,
+    );
+  if (files.length)
+    return {
+      path: `/v1/${action}`,
+      body: jsonBody({ files: await readManifestSources(files, values.recursive) }),
+    };
+  if (action === 'apply')
+    throw new UsageError(
+      positionals.length
+        ? `unexpected argument "${positionals[0]}": name files with -f`
+        : 'name the manifests to apply with -f FILE|DIR|-',
+    );
   if (positionals.length === 0) throw new UsageError('name what to delete: KIND NS/NAME, or -f FILE|DIR|-');
-  if (positionals.length !== 2) throw new UsageError(positionals.length === 1 ? `delete ${positionals[0]} needs a name: KIND NS/NAME` : `unexpected argument "${positionals[2]}"`);
+  if (positionals.length !== 2)
+    throw new UsageError(
+      positionals.length === 1
+        ? `delete ${positionals[0]} needs a name: KIND NS/NAME`
+        : `unexpected argument "${positionals[2]}"`,
+    );
   const kind = parseKind(positionals[0]);
   const ref = parseName(kind, positionals[1]!, values.namespace);
-  if (kind !== 'Mesh' && !ref.namespace) throw new UsageError(`name the namespace: ${positionals[0]} NS/${ref.name} or -n NS`);
-  return { path: `/v1/manifests/${kind}/${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`, method: 'DELETE' };
+  if (kind !== 'Mesh' && !ref.namespace)
+    throw new UsageError(`name the namespace: ${positionals[0]} NS/${ref.name} or -n NS`);
+  return {
+    path: `/v1/manifests/${kind}/${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`,
+    method: 'DELETE',
+  };
 }
 
 function report(action: 'apply' | 'delete', o: ApplyOutcome, dryRun: boolean): void {
-  const verb = dryRun ? `would be ${action === 'apply' ? 'applied' : 'deleted'}` : action === 'apply' ? 'applied' : 'deleted';
+  const verb = dryRun
+    ? `would be ${action === 'apply' ? 'applied' : 'deleted'}`
+    : action === 'apply'
+      ? 'applied'
+      : 'deleted';
   for (const id of o.touched) console.log(`${id} ${verb}`);
   if (!o.changed) console.log(`no change; revision ${o.revision}`);
   else console.log(`${dryRun ? 'dry run: would be revision' : 'revision'} ${o.revision}`);
@@ -59,14 +96,19 @@ async function wait(cred: OperatorCredential, before: ServedVersions, ms: number
     for (const line of outcome.lines) console.error(line);
     return 1;
   }
-  console.log(outcome.sidecars ? `${outcome.sidecars} sidecar(s) ACKed the new config` : 'no connected sidecar is affected');
+  console.log(
+    outcome.sidecars
+      ? `${outcome.sidecars} sidecar(s) ACKed the new config`
+      : 'no connected sidecar is affected',
+  );
   return 0;
 }
 
 export async function applyCommand(action: 'apply' | 'delete', args: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine(args, OPTIONS);
   const ms = timeoutMs(values.timeout, values.wait);
-  if (values.wait && values['dry-run']) throw new UsageError('--wait and --dry-run do not go together: a dry run changes nothing');
+  if (values.wait && values['dry-run'])
+    throw new UsageError('--wait and --dry-run do not go together: a dry run changes nothing');
   const req = await request(action, values, positionals);
   const cred = credentialFor(values);
   const before = values.wait ? servedVersions(await fetchProxyStatus(cred)) : undefined;

@@ -42,7 +42,10 @@ export function parseCommandLine<O extends Options>(args: string[], options: O, 
   try {
     return parseArgs({ args, options, allowPositionals, strict: true });
   } catch (e) {
-    const message = (e as Error).message.split('\n')[0]!.split(/\. (?=To specify)/)[0]!.replace(/\.$/, '');
+    const message = (e as Error).message
+      .split('\n')[0]!
+      .split(/\. (?=To specify)/)[0]!
+      .replace(/\.$/, '');
     throw new UsageError(message.charAt(0).toLowerCase() + message.slice(1));
   }
 }
@@ -62,7 +65,12 @@ export function credentialFor(values: { admin?: string; credential?: string }): 
 }
 
 /** Calls the admin API; an error answer is printed (one line per problem) and yields undefined. */
-export async function callAdmin(cred: OperatorCredential, method: string, path: string, body?: { text: string; type: string }): Promise<AdminResponse | undefined> {
+export async function callAdmin(
+  cred: OperatorCredential,
+  method: string,
+  path: string,
+  body?: { text: string; type: string },
+): Promise<AdminResponse | undefined> {
   const res = await adminCall(cred, method, path, body);
   if (res.status >= 200 && res.status < 300) return res;
   const lines = errorLines(res);
@@ -88,6 +96,7 @@ export function parseDuration(text: string): number | undefined {
 /** A plain text table: a header row and left-aligned columns two spaces apart. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  const line = (cells: readonly string[]) =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   return [line(header), ...rows.map(line)].join('\n');
 }

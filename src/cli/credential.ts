@@ -22,7 +22,13 @@ function readText(path: string, what: string): Result<string> {
   try {
     return ok(readFileSync(path, 'utf8'));
   } catch (e) {
-    return fail([{ code: 'IO', resource: path, message: `cannot read ${what}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }]);
+    return fail([
+      {
+        code: 'IO',
+        resource: path,
+        message: `cannot read ${what}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      },
+    ]);
   }
 }
 
@@ -36,8 +42,18 @@ function fromFile(path: string, source: string): Result<OperatorCredential> {
     return fail([{ code: 'SCHEMA', resource: path, message: 'the admin credential is not JSON' }]);
   }
   const { server, token, caPem } = json;
-  if (typeof server !== 'string' || typeof token !== 'string' || (caPem !== undefined && typeof caPem !== 'string')) {
-    return fail([{ code: 'SCHEMA', resource: path, message: 'the admin credential needs "server" and "token" strings (and "caPem")' }]);
+  if (
+    typeof server !== 'string' ||
+    typeof token !== 'string' ||
+    (caPem !== undefined && typeof caPem !== 'string')
+  ) {
+    return fail([
+      {
+        code: 'SCHEMA',
+        resource: path,
+        message: 'the admin credential needs "server" and "token" strings (and "caPem")',
+      },
+    ]);
   }
   return ok({ server, token, caPem: caPem as string | undefined, source });
 }
@@ -46,10 +62,19 @@ function fromEnv(env: NodeJS.ProcessEnv, token: string): Result<OperatorCredenti
   const caFile = env.CLINIMESH_CA_FILE;
   const ca = caFile ? readText(caFile, '$CLINIMESH_CA_FILE') : undefined;
   if (ca && !ca.ok) return ca;
-  return ok({ server: env.CLINIMESH_ADMIN ?? DEFAULT_ADMIN, token, caPem: ca?.value, source: '$CLINIMESH_TOKEN' });
+  return ok({
+    server: env.CLINIMESH_ADMIN ?? DEFAULT_ADMIN,
+    token,
+    caPem: ca?.value,
+    source: '$CLINIMESH_TOKEN',
+  });
 }
 
-export function resolveCredential(o: { credential?: string; admin?: string }, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Result<OperatorCredential> {
+export function resolveCredential(
+  o: { credential?: string; admin?: string },
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): Result<OperatorCredential> {
   const quickStart = resolve(cwd, QUICK_START_CREDENTIAL);
   let found: Result<OperatorCredential>;
   if (o.credential) found = fromFile(o.credential, '--credential');

@@ -14,7 +14,11 @@ import { unifiedDiff } from './unified-diff.ts';
 export const DIFF_ERROR = 2;
 
 export async function diffCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(args, { ...CONNECTION_OPTIONS, filename: { type: 'string', short: 'f', multiple: true }, recursive: { type: 'boolean', short: 'R', default: false } });
+  const { values, positionals } = parseCommandLine(args, {
+    ...CONNECTION_OPTIONS,
+    filename: { type: 'string', short: 'f', multiple: true },
+    recursive: { type: 'boolean', short: 'R', default: false },
+  });
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}": name files with -f`);
   if (!values.filename?.length) throw new UsageError('name the manifests to compare with -f FILE|DIR|-');
   const parsed = parseManifestSources(await readManifestSources(values.filename, values.recursive));
@@ -28,7 +32,12 @@ export async function diffCommand(args: string[]): Promise<number> {
   for (const m of parsed.value) {
     const id = manifestId(m);
     const before = live.get(id);
-    const text = unifiedDiff(before ? `live/${id}` : '/dev/null', `local/${id} (${m.origin.file})`, before ? toYaml(before) : '', toYaml(m));
+    const text = unifiedDiff(
+      before ? `live/${id}` : '/dev/null',
+      `local/${id} (${m.origin.file})`,
+      before ? toYaml(before) : '',
+      toYaml(m),
+    );
     if (!text) continue;
     if (before) changed++;
     else added++;

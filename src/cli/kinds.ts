@@ -37,13 +37,15 @@ const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** `NS/NAME`, or `NAME` with `-n NS`; a Mesh takes a bare name. */
 export function parseName(kind: ManifestKind, text: string, namespaceFlag: string | undefined): NameRef {
   const parts = text.split('/');
-  if (parts.length > 2 || !parts.every((p) => LABEL.test(p))) throw new UsageError(`"${text}" is not NAME or NAMESPACE/NAME (lower-case DNS labels)`);
+  if (parts.length > 2 || !parts.every((p) => LABEL.test(p)))
+    throw new UsageError(`"${text}" is not NAME or NAMESPACE/NAME (lower-case DNS labels)`);
   if (kind === 'Mesh') {
     if (parts.length === 2) throw new UsageError('a Mesh is cluster-scoped: name it without a namespace');
     return { name: text };
   }
   if (parts.length === 2) {
-    if (namespaceFlag !== undefined && namespaceFlag !== parts[0]) throw new UsageError(`${text} names namespace ${parts[0]}, but -n says ${namespaceFlag}`);
+    if (namespaceFlag !== undefined && namespaceFlag !== parts[0])
+      throw new UsageError(`${text} names namespace ${parts[0]}, but -n says ${namespaceFlag}`);
     return { namespace: parts[0], name: parts[1]! };
   }
   return { namespace: namespaceFlag, name: text };

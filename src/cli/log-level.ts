@@ -8,7 +8,8 @@ export const LOG_LEVEL_USAGE = `[--log-level ${LOG_LEVELS.join('|')} (default $C
 /** Applies the level; returns an error line for an unknown one. */
 export function applyLogLevel(flag: string | undefined): string | undefined {
   const level = flag ?? process.env.CLINIMESH_LOG_LEVEL ?? 'info';
-  if (!(LOG_LEVELS as readonly string[]).includes(level)) return `--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`;
+  if (!(LOG_LEVELS as readonly string[]).includes(level))
+    return `--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`;
   log.level = level;
   return undefined;
 }

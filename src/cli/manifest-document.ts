@@ -3,7 +3,14 @@
 // `2s`, paths with their `*`. Defaults are written out, so `get -o yaml` shows what is in force.
 // Kinds not written out here field by field appear with their model's fields as the spec.
 import { stringify } from 'yaml';
-import { API_VERSION, type AccessPolicy, type Manifest, type Mesh, type PathMatch, type Service } from '../manifest/types.ts';
+import {
+  API_VERSION,
+  type AccessPolicy,
+  type Manifest,
+  type Mesh,
+  type PathMatch,
+  type Service,
+} from '../manifest/types.ts';
 
 type Doc = Record<string, unknown>;
 
@@ -20,7 +27,10 @@ function meshSpec(m: Mesh): Doc {
   return {
     trustDomain: m.trustDomain,
     mtls: { mode: m.mtls.mode },
-    defaults: { connectTimeout: formatDuration(m.defaults.connectTimeoutMs), requestTimeout: formatDuration(m.defaults.requestTimeoutMs) },
+    defaults: {
+      connectTimeout: formatDuration(m.defaults.connectTimeoutMs),
+      requestTimeout: formatDuration(m.defaults.requestTimeoutMs),
+    },
     authorization: { defaultAction: m.authorization.defaultAction },
     audit: { enabled: m.audit.enabled, path: m.audit.path },
   };
@@ -28,10 +38,16 @@ function meshSpec(m: Mesh): Doc {
 
 function serviceSpec(s: Service): Doc {
   const discovery: Doc = { mode: s.discovery.mode };
-  if (s.discovery.consulName && s.discovery.consulName !== s.name) discovery.consulName = s.discovery.consulName;
+  if (s.discovery.consulName && s.discovery.consulName !== s.name)
+    discovery.consulName = s.discovery.consulName;
   if (s.discovery.register) discovery.register = true;
   return {
-    ports: s.ports.map((p) => ({ name: p.name, port: p.port, targetPort: p.targetPort, protocol: p.protocol })),
+    ports: s.ports.map((p) => ({
+      name: p.name,
+      port: p.port,
+      targetPort: p.targetPort,
+      protocol: p.protocol,
+    })),
     discovery,
     instances: s.instances.map((i) => ({
       name: i.name,
@@ -41,7 +57,16 @@ function serviceSpec(s: Service): Doc {
       weight: i.weight,
       ...(nonEmpty(i.meta) ? { meta: i.meta } : {}),
     })),
-    ...(s.upstreams.length ? { upstreams: s.upstreams.map((u) => ({ service: u.service, namespace: u.namespace, port: u.port, localPort: u.localPort })) } : {}),
+    ...(s.upstreams.length
+      ? {
+          upstreams: s.upstreams.map((u) => ({
+            service: u.service,
+            namespace: u.namespace,
+            port: u.port,
+            localPort: u.localPort,
+          })),
+        }
+      : {}),
   };
 }
 
@@ -53,7 +78,12 @@ function policySpec(p: AccessPolicy): Doc {
     rules: p.rules.map((r) => ({
       from: r.from.map((f) => ({ service: f.service, namespace: f.namespace })),
       ...(r.http
-        ? { http: { ...(r.http.methods.length ? { methods: r.http.methods } : {}), ...(r.http.paths.length ? { paths: r.http.paths.map(pathText) } : {}) } }
+        ? {
+            http: {
+              ...(r.http.methods.length ? { methods: r.http.methods } : {}),
+              ...(r.http.paths.length ? { paths: r.http.paths.map(pathText) } : {}),
+            },
+          }
         : {}),
     })),
   };
@@ -68,7 +98,12 @@ function writtenFields(v: unknown): unknown {
   if (typeof v !== 'object' || v === null) return v;
   const out: Doc = {};
   for (const [k, value] of Object.entries(v)) {
-    if (value === undefined || (Array.isArray(value) && value.length === 0) || (isPlainObject(value) && Object.keys(value).length === 0)) continue;
+    if (
+      value === undefined ||
+      (Array.isArray(value) && value.length === 0) ||
+      (isPlainObject(value) && Object.keys(value).length === 0)
+    )
+      continue;
     if (k.endsWith('Ms') && typeof value === 'number') out[k.slice(0, -2)] = formatDuration(value);
     else out[k] = writtenFields(value);
   }
@@ -79,7 +114,11 @@ const isPlainObject = (v: unknown): v is Doc => typeof v === 'object' && v !== n
 
 export function toDocument(m: Manifest): Doc {
   const labels = (m as { labels?: Record<string, string> }).labels;
-  const metadata: Doc = { name: m.name, ...('namespace' in m ? { namespace: m.namespace } : {}), ...(nonEmpty(labels) ? { labels } : {}) };
+  const metadata: Doc = {
+    name: m.name,
+    ...('namespace' in m ? { namespace: m.namespace } : {}),
+    ...(nonEmpty(labels) ? { labels } : {}),
+  };
   return { apiVersion: API_VERSION, kind: m.kind, metadata, spec: specOf(m) };
 }
 
@@ -89,7 +128,9 @@ function specOf(m: Manifest): Doc {
   if (m.kind === 'AccessPolicy') return policySpec(m);
   // A kind not written out field by field: its model's fields, in the manifests' conventions.
   const skip = new Set(['kind', 'name', 'namespace', 'origin', 'labels']);
-  return writtenFields(Object.fromEntries(Object.entries(m as unknown as Doc).filter(([k]) => !skip.has(k)))) as Doc;
+  return writtenFields(
+    Object.fromEntries(Object.entries(m as unknown as Doc).filter(([k]) => !skip.has(k))),
+  ) as Doc;
 }
 
 export function toYaml(m: Manifest): string {

@@ -37,11 +37,19 @@ function reason(e: unknown): string {
 
 /** True when the text holds no document at all (empty, only comments or `---`). */
 export function hasNoDocuments(text: string): boolean {
-  return parseAllDocuments(text).every((d) => d.errors.length === 0 && (d.contents === null || (typeof d.contents === 'object' && 'value' in d.contents && d.contents.value === null)));
+  return parseAllDocuments(text).every(
+    (d) =>
+      d.errors.length === 0 &&
+      (d.contents === null ||
+        (typeof d.contents === 'object' && 'value' in d.contents && d.contents.value === null)),
+  );
 }
 
 /** The sources under `paths`; an unreadable path or one with no manifests is a CommandError. */
-export async function readManifestSources(paths: readonly string[], recursive: boolean): Promise<ManifestSource[]> {
+export async function readManifestSources(
+  paths: readonly string[],
+  recursive: boolean,
+): Promise<ManifestSource[]> {
   const sources: ManifestSource[] = [];
   for (const path of paths) {
     if (path === '-') {
@@ -65,7 +73,8 @@ export async function readManifestSources(paths: readonly string[], recursive: b
       }
     }
     if (texts.every((t) => hasNoDocuments(t.text))) {
-      const hint = files.length === 0 && !recursive ? ' (no *.yaml or *.yml files; -R reads subdirectories too)' : '';
+      const hint =
+        files.length === 0 && !recursive ? ' (no *.yaml or *.yml files; -R reads subdirectories too)' : '';
       throw new CommandError(`no manifests in ${path}${hint}`);
     }
     sources.push(...texts);

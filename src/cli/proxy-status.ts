@@ -14,13 +14,26 @@ export function formatAge(seconds: number): string {
 }
 
 export function proxyStatusTable(sidecars: readonly SidecarSync[]): string {
-  const rows = sidecars.map((s) => [s.node, ...TYPES.map((t) => s.types[t]?.state ?? 'NOT SENT'), formatAge(s.ageSeconds)]);
-  const nacks = sidecars.flatMap((s) => TYPES.flatMap((t) => (s.types[t]?.nack ? [`${s.node} ${t} NACKED version ${s.types[t]!.nack!.version}: ${s.types[t]!.nack!.error}`] : [])));
+  const rows = sidecars.map((s) => [
+    s.node,
+    ...TYPES.map((t) => s.types[t]?.state ?? 'NOT SENT'),
+    formatAge(s.ageSeconds),
+  ]);
+  const nacks = sidecars.flatMap((s) =>
+    TYPES.flatMap((t) =>
+      s.types[t]?.nack
+        ? [`${s.node} ${t} NACKED version ${s.types[t]!.nack!.version}: ${s.types[t]!.nack!.error}`]
+        : [],
+    ),
+  );
   return [table(['NODE', ...TYPES, 'AGE'], rows), ...(nacks.length ? ['', ...nacks] : [])].join('\n');
 }
 
 export async function proxyStatusCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(args, { ...CONNECTION_OPTIONS, output: { type: 'string', short: 'o' } });
+  const { values, positionals } = parseCommandLine(args, {
+    ...CONNECTION_OPTIONS,
+    output: { type: 'string', short: 'o' },
+  });
   const output = outputOption(values.output, ['table', 'json']);
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const sidecars = await fetchProxyStatus(credentialFor(values));

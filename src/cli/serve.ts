@@ -38,7 +38,6 @@ const OPTIONS = {
   'consul-namespace': { type: 'string' },
 } as const;
 
-
 function printProblems(problems: readonly Problem[]): number {
   for (const p of problems) console.error(formatProblem(p));
   return 1;
@@ -54,26 +53,39 @@ function durationMs(text: string | undefined): number | undefined {
 /** `listen EADDRINUSE: address already in use 127.0.0.1:19000` → a line that says what to do. */
 function listenError(e: unknown): unknown {
   const err = e as NodeJS.ErrnoException & { address?: string; port?: number };
-  if (err.code === 'EADDRINUSE') return new CommandError(`cannot listen on ${err.address ?? ''}:${err.port ?? ''}: the port is already in use (EADDRINUSE); stop what holds it or pick another port`);
-  if (err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL') return new CommandError(`cannot listen on ${err.address ?? ''}:${err.port ?? ''}: ${err.code}`);
+  if (err.code === 'EADDRINUSE')
+    return new CommandError(
+      `cannot listen on ${err.address ?? ''}:${err.port ?? ''}: the port is already in use (EADDRINUSE); stop what holds it or pick another port`,
+    );
+  if (err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL')
+    return new CommandError(`cannot listen on ${err.address ?? ''}:${err.port ?? ''}: ${err.code}`);
   return e;
 }
 
 export async function runServe(args: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine(args, OPTIONS);
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" (manifests go with -f)`);
+  if (positionals.length)
+    throw new UsageError(`unexpected argument "${positionals[0]}" (manifests go with -f)`);
   // Logs are JSON lines on stderr; the banner below stays human text on stdout.
   const badLevel = applyLogLevel(values['log-level']);
   if (badLevel) throw new UsageError(badLevel);
-  const ttls = { workload: durationMs(values['workload-cert-ttl']), agent: durationMs(values['agent-credential-ttl']) };
+  const ttls = {
+    workload: durationMs(values['workload-cert-ttl']),
+    agent: durationMs(values['agent-credential-ttl']),
+  };
   if (Number.isNaN(ttls.workload) || Number.isNaN(ttls.agent)) {
-    throw new UsageError('--workload-cert-ttl and --agent-credential-ttl take a duration such as 90s, 15m or 24h');
+    throw new UsageError(
+      '--workload-cert-ttl and --agent-credential-ttl take a duration such as 90s, 15m or 24h',
+    );
   }
   const ports = {
     xds: portOption('xds-port', values['xds-port']),
     rest: portOption('xds-rest-port', values['xds-rest-port']),
     admin: portOption('admin-port', values['admin-port']),
-    plaintext: values['xds-plaintext-port'] === undefined ? undefined : portOption('xds-plaintext-port', values['xds-plaintext-port']),
+    plaintext:
+      values['xds-plaintext-port'] === undefined
+        ? undefined
+        : portOption('xds-plaintext-port', values['xds-plaintext-port']),
   };
   const kubernetes = kubernetesConfigFromEnv(process.env, {
     apiUrl: values['k8s-api-url'],
@@ -127,21 +139,43 @@ export async function runServe(args: string[]): Promise<number> {
   const state = cp.controlPlane.state();
   const first = [...state.services.values()].find((s) => s.instances.length > 0);
   const tls = cp.xdsTls ? 'mutual TLS' : 'PLAINTEXT (--xds-insecure)';
-  console.log(`clinimesh: mesh '${state.mesh.name}' (trust domain ${state.mesh.trustDomain}), revision ${state.revision}, ${state.services.size} services`);
+  console.log(
+    `clinimesh: mesh '${state.mesh.name}' (trust domain ${state.mesh.trustDomain}), revision ${state.revision}, ${state.services.size} services`,
+  );
   console.log(`  xDS gRPC (ADS):   ${cp.host}:${cp.xdsPort}  [${tls}]`);
-  console.log(`  xDS REST polling: ${cp.xdsTls ? 'https' : 'http'}://${cp.host}:${cp.xdsRestPort}/v3/discovery:<type>`);
-  if (cp.plaintextXdsPort) console.log(`  xDS plaintext:    127.0.0.1:${cp.plaintextXdsPort}  [UNSAFE: any local process may claim a proxyless node id; tests only]`);
-  console.log(`  node agents:      https://${cp.host}:${cp.xdsRestPort}/v1/agent/  (join tokens${k8s ? `, Kubernetes tokens for audience ${k8s.audience}` : ''})`);
-  console.log(`  admin API:        ${cp.adminUrl}  (bearer token; /healthz, /readyz${values['metrics-public'] ? ', /metrics' : ''} open)`);
+  console.log(
+    `  xDS REST polling: ${cp.xdsTls ? 'https' : 'http'}://${cp.host}:${cp.xdsRestPort}/v3/discovery:<type>`,
+  );
+  if (cp.plaintextXdsPort)
+    console.log(
+      `  xDS plaintext:    127.0.0.1:${cp.plaintextXdsPort}  [UNSAFE: any local process may claim a proxyless node id; tests only]`,
+    );
+  console.log(
+    `  node agents:      https://${cp.host}:${cp.xdsRestPort}/v1/agent/  (join tokens${k8s ? `, Kubernetes tokens for audience ${k8s.audience}` : ''})`,
+  );
+  console.log(
+    `  admin API:        ${cp.adminUrl}  (bearer token; /healthz, /readyz${values['metrics-public'] ? ', /metrics' : ''} open)`,
+  );
   // The credential holds an admin token: only its path is ever printed.
-  if (cp.adminCredentialPath) console.log(`  admin credential: ${cp.adminCredentialPath}  (mode 0600; clinimesh status --credential ${cp.adminCredentialPath})`);
-  console.log(`  Consul:           ${consul ? 'watching services with discovery.mode consul' : 'off (manifests only)'}`);
+  if (cp.adminCredentialPath)
+    console.log(
+      `  admin credential: ${cp.adminCredentialPath}  (mode 0600; clinimesh status --credential ${cp.adminCredentialPath})`,
+    );
+  console.log(
+    `  Consul:           ${consul ? 'watching services with discovery.mode consul' : 'off (manifests only)'}`,
+  );
   if (first && cp.xdsTls) {
     const instance = first.instances[0]!.name;
     const credential = cp.adminCredentialPath ? ` --credential ${cp.adminCredentialPath}` : '';
-    console.log(`start a sidecar (the agent makes its keys here; a join token is single-use and lasts 15 minutes):`);
-    console.log(`  TOKEN=$(./bin/clinimesh.js join-token create${credential} --namespace ${first.namespace} --service ${first.name} --instance ${instance})`);
-    console.log(`  ./bin/clinimesh.js agent --control-plane ${cp.host}:${cp.xdsRestPort} --join-token "$TOKEN" --out-dir ./sidecar-${instance} &`);
+    console.log(
+      `start a sidecar (the agent makes its keys here; a join token is single-use and lasts 15 minutes):`,
+    );
+    console.log(
+      `  TOKEN=$(./bin/clinimesh.js join-token create${credential} --namespace ${first.namespace} --service ${first.name} --instance ${instance})`,
+    );
+    console.log(
+      `  ./bin/clinimesh.js agent --control-plane ${cp.host}:${cp.xdsRestPort} --join-token "$TOKEN" --out-dir ./sidecar-${instance} &`,
+    );
     console.log(`  envoy -c ./sidecar-${instance}/envoy.json --use-dynamic-base-id`);
   }
   const shutdown = () => {

@@ -11,7 +11,8 @@ async function requireManifests(path: string): Promise<void> {
   const { files, problems } = await findManifestFiles([path]);
   if (problems.length) return; // reported by loadManifests, with everything else
   const texts = await Promise.all(files.map(readManifestFile));
-  if (texts.every((t) => 'text' in t && hasNoDocuments(t.text))) throw new CommandError(`no manifests in ${path}`);
+  if (texts.every((t) => 'text' in t && hasNoDocuments(t.text)))
+    throw new CommandError(`no manifests in ${path}`);
 }
 
 export async function validateCommand(args: string[]): Promise<number> {

@@ -7,7 +7,11 @@ const line = (who: string, b: BuildInfo & { revision?: number }): string =>
   `${who}: clinimesh ${b.version}${b.commit ? ` (commit ${b.commit})` : ''}, Node.js ${b.node}${b.revision === undefined ? '' : `, revision ${b.revision}`}`;
 
 export async function versionCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(args, { ...CONNECTION_OPTIONS, client: { type: 'boolean', default: false }, output: { type: 'string', short: 'o' } });
+  const { values, positionals } = parseCommandLine(args, {
+    ...CONNECTION_OPTIONS,
+    client: { type: 'boolean', default: false },
+    output: { type: 'string', short: 'o' },
+  });
   const output = outputOption(values.output, ['table', 'json']);
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const client = buildInfo();

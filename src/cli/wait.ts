@@ -28,11 +28,19 @@ export async function fetchProxyStatus(cred: OperatorCredential): Promise<Sideca
 export type ServedVersions = ReadonlyMap<string, Readonly<Record<string, string | undefined>>>;
 
 export function servedVersions(sidecars: readonly SidecarSync[]): ServedVersions {
-  return new Map(sidecars.map((s) => [s.node, Object.fromEntries(Object.entries(s.types).map(([t, v]) => [t, v.current]))]));
+  return new Map(
+    sidecars.map((s) => [
+      s.node,
+      Object.fromEntries(Object.entries(s.types).map(([t, v]) => [t, v.current])),
+    ]),
+  );
 }
 
 /** The node/type pairs whose served version differs from `before`, with their state now. */
-function affected(before: ServedVersions, now: readonly SidecarSync[]): Array<{ node: string; type: string; sync: TypeSync }> {
+function affected(
+  before: ServedVersions,
+  now: readonly SidecarSync[],
+): Array<{ node: string; type: string; sync: TypeSync }> {
   const out: Array<{ node: string; type: string; sync: TypeSync }> = [];
   for (const s of now) {
     for (const [type, sync] of Object.entries(s.types)) {
@@ -50,20 +58,42 @@ export interface WaitOutcome {
   readonly sidecars: number;
 }
 
-export async function waitForSidecars(cred: OperatorCredential, before: ServedVersions, timeoutMs: number, pollMs = 200): Promise<WaitOutcome> {
+export async function waitForSidecars(
+  cred: OperatorCredential,
+  before: ServedVersions,
+  timeoutMs: number,
+  pollMs = 200,
+): Promise<WaitOutcome> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const pending = affected(before, await fetchProxyStatus(cred));
     const nodes = new Set(pending.map((p) => p.node)).size;
     const nacked = pending.filter((p) => p.sync.state === 'NACKED');
     if (nacked.length) {
-      return { ok: false, sidecars: nodes, lines: nacked.map((p) => `${p.node} rejected ${p.type} version ${p.sync.current}: ${p.sync.nack?.error ?? '(no error text)'}`) };
+      return {
+        ok: false,
+        sidecars: nodes,
+        lines: nacked.map(
+          (p) =>
+            `${p.node} rejected ${p.type} version ${p.sync.current}: ${p.sync.nack?.error ?? '(no error text)'}`,
+        ),
+      };
     }
     const stale = pending.filter((p) => p.sync.state !== 'SYNCED');
     if (stale.length === 0) return { ok: true, sidecars: nodes, lines: [] };
     if (Date.now() >= deadline) {
-      const which = [...new Set(stale.map((p) => p.node))].map((n) => `${n} (${stale.filter((p) => p.node === n).map((p) => p.type).join(', ')})`);
-      return { ok: false, sidecars: nodes, lines: [`timed out after ${Math.round(timeoutMs / 1000)}s waiting for ${which.join('; ')} to ACK`] };
+      const which = [...new Set(stale.map((p) => p.node))].map(
+        (n) =>
+          `${n} (${stale
+            .filter((p) => p.node === n)
+            .map((p) => p.type)
+            .join(', ')})`,
+      );
+      return {
+        ok: false,
+        sidecars: nodes,
+        lines: [`timed out after ${Math.round(timeoutMs / 1000)}s waiting for ${which.join('; ')} to ACK`],
+      };
     }
     await new Promise((r) => setTimeout(r, pollMs));
   }

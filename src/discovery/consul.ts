@@ -2,7 +2,14 @@
 // mapped to EndpointSets and pushed to a sink only when the set changed. Fail-static: an error never
 // produces a set, so what the sink last received stays in force until Consul answers again.
 import type { EndpointSet, EndpointSink } from './endpoints.ts';
-import type { BackoffPolicy, BlockingQuery, Clock, LoopSettings, LoopStatus, RateLimit } from './consul-blocking.ts';
+import type {
+  BackoffPolicy,
+  BlockingQuery,
+  Clock,
+  LoopSettings,
+  LoopStatus,
+  RateLimit,
+} from './consul-blocking.ts';
 import {
   BlockingQueryLoop,
   DEFAULT_BACKOFF,
@@ -241,11 +248,24 @@ export class ConsulWatcher {
     return {
       failing: (s) => {
         const stalenessSeconds = Math.round((this.clock.now() - staleSince(s)) / 1000);
-        this.log.warn({ service, consulName, error: s.lastError, stalenessSeconds, retryInMs: s.retryInMs, synced: s.lastSuccessAt !== undefined }, 'consul watch failing; keeping the last endpoints (fail static)');
+        this.log.warn(
+          {
+            service,
+            consulName,
+            error: s.lastError,
+            stalenessSeconds,
+            retryInMs: s.retryInMs,
+            synced: s.lastSuccessAt !== undefined,
+          },
+          'consul watch failing; keeping the last endpoints (fail static)',
+        );
       },
       recovered: (s) => {
         const stalenessSeconds = Math.round((this.clock.now() - staleSince(s)) / 1000);
-        this.log.info({ service, consulName, stalenessSeconds, failures: s.consecutiveFailures, lastError: s.lastError }, 'consul watch recovered');
+        this.log.info(
+          { service, consulName, stalenessSeconds, failures: s.consecutiveFailures, lastError: s.lastError },
+          'consul watch recovered',
+        );
       },
     };
   }

@@ -40,12 +40,27 @@ export class Attestor {
     if (!attested.ok) return attested;
     const a = attested.value;
     if (a.namespace === CONTROL_PLANE_NAMESPACE) {
-      return fail([{ code: 'PERMISSION_DENIED', field: 'namespace', message: `${CONTROL_PLANE_NAMESPACE} identities are never issued to workloads` }]);
+      return fail([
+        {
+          code: 'PERMISSION_DENIED',
+          field: 'namespace',
+          message: `${CONTROL_PLANE_NAMESPACE} identities are never issued to workloads`,
+        },
+      ]);
     }
     if (a.instance && requestedInstance && a.instance !== requestedInstance) {
-      return fail([{ code: 'PERMISSION_DENIED', field: 'instance', message: `the ${a.method} proves instance ${a.instance}, not ${requestedInstance}` }]);
+      return fail([
+        {
+          code: 'PERMISSION_DENIED',
+          field: 'instance',
+          message: `the ${a.method} proves instance ${a.instance}, not ${requestedInstance}`,
+        },
+      ]);
     }
-    return ok({ ...a, ...((a.instance ?? requestedInstance) && { instance: a.instance ?? requestedInstance }) });
+    return ok({
+      ...a,
+      ...((a.instance ?? requestedInstance) && { instance: a.instance ?? requestedInstance }),
+    });
   }
 
   private async prove(evidence: Evidence): Promise<Result<AttestedWorkload>> {
@@ -53,10 +68,23 @@ export class Attestor {
       const claim = this.joinTokens.consume(evidence.joinToken);
       if (!claim.ok) return claim;
       const { namespace, service, instance, id } = claim.value;
-      return ok({ namespace, service, ...(instance && { instance }), method: 'join-token', subject: `join-token ${id}` });
+      return ok({
+        namespace,
+        service,
+        ...(instance && { instance }),
+        method: 'join-token',
+        subject: `join-token ${id}`,
+      });
     }
     if (!this.kubernetes) {
-      return fail([{ code: 'UNAUTHENTICATED', field: 'kubernetesToken', message: 'Kubernetes attestation is not configured on this control plane (serve --k8s-audience, in a cluster)' }]);
+      return fail([
+        {
+          code: 'UNAUTHENTICATED',
+          field: 'kubernetesToken',
+          message:
+            'Kubernetes attestation is not configured on this control plane (serve --k8s-audience, in a cluster)',
+        },
+      ]);
     }
     const review = await this.kubernetes.attest(evidence.kubernetesToken);
     if (!review.ok) return review;

@@ -9,11 +9,16 @@ export interface HeldCertificateExpiry {
   readonly notAfter: Date;
 }
 
-export function heldCertificateExpiries(ca: CertificateAuthority, serving: ControlPlaneIdentity): HeldCertificateExpiry[] {
+export function heldCertificateExpiries(
+  ca: CertificateAuthority,
+  serving: ControlPlaneIdentity,
+): HeldCertificateExpiry[] {
   const d = ca.describe();
   return [
     ...[d.root, ...d.previousRoots].map((c) => ({ kind: 'root' as const, notAfter: new Date(c.notAfter) })),
-    ...(d.intermediate ? [{ kind: 'intermediate' as const, notAfter: new Date(d.intermediate.notAfter) }] : []),
+    ...(d.intermediate
+      ? [{ kind: 'intermediate' as const, notAfter: new Date(d.intermediate.notAfter) }]
+      : []),
     { kind: 'serving', notAfter: serving.notAfter() },
   ];
 }

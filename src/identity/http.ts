@@ -22,12 +22,23 @@ const MAX_BODY = 64 << 10;
 
 function reply(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+  res
+    .writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+    .end(text);
 }
 
 function replyProblems(res: ServerResponse, problems: readonly Problem[]): void {
   const code = problems[0]?.code;
-  const status = code === 'UNAUTHENTICATED' ? 401 : code === 'PERMISSION_DENIED' ? 403 : code === 'NOT_FOUND' ? 404 : code === 'IO' ? 503 : 400;
+  const status =
+    code === 'UNAUTHENTICATED'
+      ? 401
+      : code === 'PERMISSION_DENIED'
+        ? 403
+        : code === 'NOT_FOUND'
+          ? 404
+          : code === 'IO'
+            ? 503
+            : 400;
   reply(res, status, { errors: problems.map((p) => ({ ...p, text: formatProblem(p) })) });
 }
 
@@ -51,7 +62,9 @@ async function readJson(req: IncomingMessage): Promise<Result<Record<string, unk
 function signRequestOf(body: Record<string, unknown>): Result<SignRequest> {
   const { xdsCsr, workloadCsr } = body;
   if (typeof xdsCsr !== 'string' || typeof workloadCsr !== 'string') {
-    return fail([{ code: 'SCHEMA', field: 'xdsCsr', message: 'xdsCsr and workloadCsr (PEM CSRs) are required' }]);
+    return fail([
+      { code: 'SCHEMA', field: 'xdsCsr', message: 'xdsCsr and workloadCsr (PEM CSRs) are required' },
+    ]);
   }
   return ok({ xdsCsr, workloadCsr });
 }
@@ -59,17 +72,35 @@ function signRequestOf(body: Record<string, unknown>): Result<SignRequest> {
 function evidenceOf(body: Record<string, unknown>): Result<Evidence> {
   if (typeof body.joinToken === 'string') return ok({ joinToken: body.joinToken });
   if (typeof body.kubernetesToken === 'string') return ok({ kubernetesToken: body.kubernetesToken });
-  return fail([{ code: 'UNAUTHENTICATED', field: 'joinToken', message: 'attestation needs joinToken or kubernetesToken' }]);
+  return fail([
+    {
+      code: 'UNAUTHENTICATED',
+      field: 'joinToken',
+      message: 'attestation needs joinToken or kubernetesToken',
+    },
+  ]);
 }
 
 /** The identity a verified client certificate carries: `spiffe://<td>/ns/<ns>/sa/<service>`. */
-function provenIdentity(req: IncomingMessage, trustDomains: readonly string[]): Result<{ namespace: string; service: string }> {
+function provenIdentity(
+  req: IncomingMessage,
+  trustDomains: readonly string[],
+): Result<{ namespace: string; service: string }> {
   const socket = req.socket as TLSSocket;
   const cert = socket.authorized ? socket.getPeerCertificate() : undefined;
-  const uri = cert?.subjectaltname?.split(', ').find((s) => s.startsWith('URI:spiffe://'))?.slice(4);
+  const uri = cert?.subjectaltname
+    ?.split(', ')
+    .find((s) => s.startsWith('URI:spiffe://'))
+    ?.slice(4);
   const m = uri && /^spiffe:\/\/([^/]+)\/ns\/([a-z0-9-]+)\/sa\/([a-z0-9-]+)$/.exec(uri);
   if (!m || !trustDomains.includes(m[1]!)) {
-    return fail([{ code: 'UNAUTHENTICATED', message: 'renewal needs a valid client certificate from this mesh (re-attest with a join token if it expired)' }]);
+    return fail([
+      {
+        code: 'UNAUTHENTICATED',
+        message:
+          'renewal needs a valid client certificate from this mesh (re-attest with a join token if it expired)',
+      },
+    ]);
   }
   return ok({ namespace: m[2]!, service: m[3]! });
 }
@@ -99,7 +130,12 @@ function evidenceKind(e: Evidence): 'join-token' | 'kubernetes' {
   return 'joinToken' in e ? 'join-token' : 'kubernetes';
 }
 
-async function attest(deps: IdentityApiDeps, req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
+async function attest(
+  deps: IdentityApiDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  log: Logger,
+): Promise<void> {
   const body = await readJson(req);
   if (!body.ok) return replyProblems(res, body.errors);
   const csrs = signRequestOf(body.value);
@@ -114,16 +150,31 @@ async function attest(deps: IdentityApiDeps, req: IncomingMessage, res: ServerRe
   const remoteAddress = req.socket.remoteAddress;
   if (!attested.ok) {
     const reasons = attested.errors.map(formatProblem);
-    log.warn({ method: evidenceKind(evidence.value), remoteAddress, instance, reasons }, 'attestation refused');
+    log.warn(
+      { method: evidenceKind(evidence.value), remoteAddress, instance, reasons },
+      'attestation refused',
+    );
     return replyProblems(res, attested.errors);
   }
   const a = attested.value;
   const signed = deps.signer.sign(a, csrs.value);
   if (!signed.ok) {
-    log.warn({ method: a.method, subject: a.subject, remoteAddress, reasons: signed.errors.map(formatProblem) }, 'attestation refused: certificate requests unusable');
+    log.warn(
+      { method: a.method, subject: a.subject, remoteAddress, reasons: signed.errors.map(formatProblem) },
+      'attestation refused: certificate requests unusable',
+    );
     return replyProblems(res, signed.errors);
   }
-  log.info({ method: a.method, subject: a.subject, identity: signed.value.spiffeId, instance: a.instance, remoteAddress }, 'attestation accepted');
+  log.info(
+    {
+      method: a.method,
+      subject: a.subject,
+      identity: signed.value.spiffeId,
+      instance: a.instance,
+      remoteAddress,
+    },
+    'attestation accepted',
+  );
   reply(res, 200, { ...signed.value, ...(a.instance && { instance: a.instance }) });
 }
 

@@ -78,7 +78,9 @@ export class JoinTokens {
     try {
       for (const t of JSON.parse(readFileSync(o.file, 'utf8')) as StoredToken[]) store.tokens.set(t.id, t);
     } catch (e) {
-      return fail([{ code: 'IO', resource: o.file, message: `unreadable join-token file: ${(e as Error).message}` }]);
+      return fail([
+        { code: 'IO', resource: o.file, message: `unreadable join-token file: ${(e as Error).message}` },
+      ]);
     }
     return ok(store);
   }
@@ -86,7 +88,11 @@ export class JoinTokens {
   create(req: JoinTokenRequest): Result<IssuedJoinToken> {
     const problems = requestProblems(req);
     if (!problems.length && !this.o.knownService(req.namespace, req.service)) {
-      problems.push({ code: 'NOT_FOUND', field: 'service', message: `no service ${req.service}.${req.namespace} in the applied manifests` });
+      problems.push({
+        code: 'NOT_FOUND',
+        field: 'service',
+        message: `no service ${req.service}.${req.namespace} in the applied manifests`,
+      });
     }
     if (problems.length) return fail(problems);
     this.sweep();
@@ -117,11 +123,16 @@ export class JoinTokens {
   consume(token: string): Result<JoinTokenClaim> {
     const parsed = parseJoinToken(token);
     const stored = parsed && this.tokens.get(parsed.id);
-    const refuse = (why: string) => fail<JoinTokenClaim>([{ code: 'UNAUTHENTICATED', field: 'joinToken', message: `join token refused: ${why}` }]);
+    const refuse = (why: string) =>
+      fail<JoinTokenClaim>([
+        { code: 'UNAUTHENTICATED', field: 'joinToken', message: `join token refused: ${why}` },
+      ]);
     if (!parsed || !stored) return refuse('unknown token');
-    if (!timingSafeEqual(Buffer.from(hashOf(parsed.secret), 'hex'), Buffer.from(stored.hash, 'hex'))) return refuse('unknown token');
+    if (!timingSafeEqual(Buffer.from(hashOf(parsed.secret), 'hex'), Buffer.from(stored.hash, 'hex')))
+      return refuse('unknown token');
     if (stored.usedAt) return refuse(`token ${stored.id} was already used at ${stored.usedAt}`);
-    if (Date.parse(stored.expiresAt) <= this.now().getTime()) return refuse(`token ${stored.id} expired at ${stored.expiresAt}`);
+    if (Date.parse(stored.expiresAt) <= this.now().getTime())
+      return refuse(`token ${stored.id} expired at ${stored.expiresAt}`);
     this.tokens.set(stored.id, { ...stored, usedAt: this.now().toISOString() });
     const saved = this.save();
     if (!saved.ok) return saved;
@@ -149,13 +160,24 @@ export class JoinTokens {
 function requestProblems(req: JoinTokenRequest): Problem[] {
   const problems: Problem[] = [];
   for (const field of ['namespace', 'service'] as const) {
-    if (!LABEL.test(req[field])) problems.push({ code: 'SCHEMA', field, message: `must be a DNS label, got '${req[field]}'` });
+    if (!LABEL.test(req[field]))
+      problems.push({ code: 'SCHEMA', field, message: `must be a DNS label, got '${req[field]}'` });
   }
-  if (req.instance !== undefined && !LABEL.test(req.instance)) problems.push({ code: 'SCHEMA', field: 'instance', message: `must be a DNS label, got '${req.instance}'` });
+  if (req.instance !== undefined && !LABEL.test(req.instance))
+    problems.push({
+      code: 'SCHEMA',
+      field: 'instance',
+      message: `must be a DNS label, got '${req.instance}'`,
+    });
   if (req.namespace === CONTROL_PLANE_NAMESPACE) {
-    problems.push({ code: 'PERMISSION_DENIED', field: 'namespace', message: `${CONTROL_PLANE_NAMESPACE} is the control plane's own namespace; its identity is never issued to workloads` });
+    problems.push({
+      code: 'PERMISSION_DENIED',
+      field: 'namespace',
+      message: `${CONTROL_PLANE_NAMESPACE} is the control plane's own namespace; its identity is never issued to workloads`,
+    });
   }
   const ttl = req.ttlMs ?? DEFAULT_JOIN_TOKEN_TTL_MS;
-  if (!(ttl >= 1000 && ttl <= MAX_JOIN_TOKEN_TTL_MS)) problems.push({ code: 'SCHEMA', field: 'ttl', message: `must be between 1s and 24h, got ${ttl} ms` });
+  if (!(ttl >= 1000 && ttl <= MAX_JOIN_TOKEN_TTL_MS))
+    problems.push({ code: 'SCHEMA', field: 'ttl', message: `must be between 1s and 24h, got ${ttl} ms` });
   return problems;
 }

@@ -36,7 +36,10 @@ export interface RotationOutcome {
 function laggingSidecars(d: RootRotationDeps): string[] {
   return d.statuses
     .all()
-    .filter((s) => s.types.has(SECRET) && s.types.get(SECRET)?.ackedVersion !== d.cache.get(s.nodeId, SECRET)?.version)
+    .filter(
+      (s) =>
+        s.types.has(SECRET) && s.types.get(SECRET)?.ackedVersion !== d.cache.get(s.nodeId, SECRET)?.version,
+    )
     .map((s) => s.nodeId);
 }
 
@@ -57,7 +60,10 @@ function roots(d: RootRotationDeps) {
   return { root: ca.root.fingerprint256, previousRoots: ca.previousRoots.map((r) => r.fingerprint256) };
 }
 
-export async function rotateRoot(d: RootRotationDeps, phase: 'begin' | 'complete'): Promise<Result<RotationOutcome>> {
+export async function rotateRoot(
+  d: RootRotationDeps,
+  phase: 'begin' | 'complete',
+): Promise<Result<RotationOutcome>> {
   const log = (d.log ?? rootLog).child({ component: 'ca', phase });
   const refused = <T>(r: Result<T> & { ok: false }) => {
     log.warn({ reasons: r.errors.map(formatProblem) }, 'root rotation refused');
@@ -68,7 +74,11 @@ export async function rotateRoot(d: RootRotationDeps, phase: 'begin' | 'complete
     if (!begun.ok) return refused(begun);
     log.info(roots(d), 'root rotation begun: the new root joins the trust bundle');
     const lagging = await pushBundleAndWait(d);
-    if (lagging.length) log.warn({ lagging: lagging.length, sidecars: lagging.slice(0, 20) }, 'sidecars did not ACK the new trust bundle in time; they get it when they reconnect');
+    if (lagging.length)
+      log.warn(
+        { lagging: lagging.length, sidecars: lagging.slice(0, 20) },
+        'sidecars did not ACK the new trust bundle in time; they get it when they reconnect',
+      );
     d.signer.adviseRenewal();
     log.info({ lagging: lagging.length }, 'node agents advised to renew from the new root');
     // The serving certificate keeps its old-root chain during the overlap, until agents have
@@ -79,8 +89,15 @@ export async function rotateRoot(d: RootRotationDeps, phase: 'begin' | 'complete
   const completed = d.ca.completeRootRotation();
   if (!completed.ok) return refused(completed);
   d.onRootsChanged?.('complete');
-  log.info(roots(d), 'root rotation complete: the old root left the trust bundle, the control plane serves from the new root');
+  log.info(
+    roots(d),
+    'root rotation complete: the old root left the trust bundle, the control plane serves from the new root',
+  );
   const lagging = await pushBundleAndWait(d);
-  if (lagging.length) log.warn({ lagging: lagging.length, sidecars: lagging.slice(0, 20) }, 'sidecars did not ACK the trust bundle without the old root in time');
+  if (lagging.length)
+    log.warn(
+      { lagging: lagging.length, sidecars: lagging.slice(0, 20) },
+      'sidecars did not ACK the trust bundle without the old root in time',
+    );
   return ok({ phase, lagging });
 }

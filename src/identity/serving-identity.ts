@@ -44,10 +44,17 @@ export class ControlPlaneIdentity implements experimental.CertificateProvider {
   refresh(): void {
     const issuedAt = new Date();
     const cert = this.ca.issueWorkload(CONTROL_PLANE_ID, { dnsNames: [...this.dnsNames] });
-    this.tls = { certChainPem: cert.certChainPem, privateKeyPem: cert.privateKeyPem, trustBundlePem: this.ca.trustBundle().join('\n') };
+    this.tls = {
+      certChainPem: cert.certChainPem,
+      privateKeyPem: cert.privateKeyPem,
+      trustBundlePem: this.ca.trustBundle().join('\n'),
+    };
     this.expiresAt = cert.notAfter;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.refresh(), rotationDelayMs({ notBefore: issuedAt, notAfter: cert.notAfter }, Math.random, issuedAt)).unref();
+    this.timer = setTimeout(
+      () => this.refresh(),
+      rotationDelayMs({ notBefore: issuedAt, notAfter: cert.notAfter }, Math.random, issuedAt),
+    ).unref();
     for (const l of this.caListeners) l(this.caUpdate());
     for (const l of this.identityListeners) l(this.identityUpdate());
     for (const l of this.changeListeners) l(this.tls);
@@ -73,7 +80,10 @@ export class ControlPlaneIdentity implements experimental.CertificateProvider {
   }
 
   private identityUpdate() {
-    return { certificate: Buffer.from(this.tls.certChainPem), privateKey: Buffer.from(this.tls.privateKeyPem) };
+    return {
+      certificate: Buffer.from(this.tls.certChainPem),
+      privateKey: Buffer.from(this.tls.privateKeyPem),
+    };
   }
 
   // Listeners hear the current material asynchronously, as grpc-js expects: it registers its

@@ -33,10 +33,14 @@ export class TrustDomains {
     return this.leaving ? [this.ca.trustDomain, this.leaving] : [this.ca.trustDomain];
   }
 
-  async migrate(next: string, d: MigrationDeps): Promise<Result<{ from: string; to: string; revision: number }>> {
+  async migrate(
+    next: string,
+    d: MigrationDeps,
+  ): Promise<Result<{ from: string; to: string; revision: number }>> {
     const from = this.ca.trustDomain;
     const log = (d.log ?? rootLog).child({ component: 'ca', from, to: next });
-    if (next === from) return fail([{ code: 'CONFLICT', field: 'trustDomain', message: `the mesh already is ${from}` }]);
+    if (next === from)
+      return fail([{ code: 'CONFLICT', field: 'trustDomain', message: `the mesh already is ${from}` }]);
     const migrated = this.ca.migrateTrustDomain(next);
     if (!migrated.ok) {
       log.warn({ reasons: migrated.errors.map(formatProblem) }, 'trust-domain migration refused');
@@ -44,15 +48,26 @@ export class TrustDomains {
     }
     this.leaving = from;
     d.serving.refresh();
-    log.info('trust-domain migration begun: the CA and the control plane serve under the new domain; the old one is still accepted');
+    log.info(
+      'trust-domain migration begun: the CA and the control plane serve under the new domain; the old one is still accepted',
+    );
     const mesh = d.controlPlane.store.list().find((m) => m.kind === 'Mesh');
-    const replanned = mesh?.kind === 'Mesh' ? await d.controlPlane.apply([{ ...mesh, trustDomain: next }]) : await d.controlPlane.refresh();
+    const replanned =
+      mesh?.kind === 'Mesh'
+        ? await d.controlPlane.apply([{ ...mesh, trustDomain: next }])
+        : await d.controlPlane.refresh();
     if (!replanned.ok) {
-      log.error({ reasons: replanned.errors.map(formatProblem) }, 'trust-domain migration: re-planning the mesh under the new domain failed');
+      log.error(
+        { reasons: replanned.errors.map(formatProblem) },
+        'trust-domain migration: re-planning the mesh under the new domain failed',
+      );
       return replanned;
     }
     d.signer.adviseRenewal();
-    log.info({ revision: replanned.value.revision }, 'trust-domain migration: mesh re-planned, node agents advised to renew');
+    log.info(
+      { revision: replanned.value.revision },
+      'trust-domain migration: mesh re-planned, node agents advised to renew',
+    );
     return ok({ from, to: next, revision: replanned.value.revision });
   }
 }

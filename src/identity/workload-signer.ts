@@ -52,7 +52,11 @@ export class WorkloadSigner {
 
   sign(id: WorkloadId, req: SignRequest): Result<SignedIdentity> {
     const xds = this.ca.signCsr(id, req.xdsCsr, { ttlMs: this.o.xdsTtlMs ?? 24 * 3_600_000 });
-    const workload = this.ca.signCsr(id, req.workloadCsr, this.o.workloadTtlMs ? { ttlMs: this.o.workloadTtlMs } : {});
+    const workload = this.ca.signCsr(
+      id,
+      req.workloadCsr,
+      this.o.workloadTtlMs ? { ttlMs: this.o.workloadTtlMs } : {},
+    );
     const problems: Problem[] = [...prefixed(xds, 'xdsCsr'), ...prefixed(workload, 'workloadCsr')];
     if (!xds.ok || !workload.ok) return fail(problems);
     const trustDomain = this.ca.trustDomain;
@@ -62,7 +66,10 @@ export class WorkloadSigner {
       namespace: id.namespace,
       service: id.service,
       xds: { certChainPem: xds.value.certChainPem, notAfter: xds.value.notAfter.toISOString() },
-      workload: { certChainPem: workload.value.certChainPem, notAfter: workload.value.notAfter.toISOString() },
+      workload: {
+        certChainPem: workload.value.certChainPem,
+        notAfter: workload.value.notAfter.toISOString(),
+      },
       ...this.bundle(),
       serverSpiffeId: controlPlaneSpiffeId(trustDomain),
     });
@@ -70,7 +77,10 @@ export class WorkloadSigner {
 
   /** The CSRs' own problems (format, proof of possession, key policy), before any evidence is spent. */
   precheck(req: SignRequest): Problem[] {
-    return [...prefixed(parseCsr(req.xdsCsr), 'xdsCsr'), ...prefixed(parseCsr(req.workloadCsr), 'workloadCsr')];
+    return [
+      ...prefixed(parseCsr(req.xdsCsr), 'xdsCsr'),
+      ...prefixed(parseCsr(req.workloadCsr), 'workloadCsr'),
+    ];
   }
 
   bundle(): TrustBundleView {

@@ -6,20 +6,42 @@ import type { SidecarRef } from '../xds/generate/types.ts';
 import type { ConnectContext } from '../xds/server/hooks.ts';
 
 /** `trustDomains`: the CA's, first, and during a trust-domain migration the one it is leaving. */
-export function authenticateSidecar(trustDomains: readonly string[], ref: SidecarRef, ctx: ConnectContext): Result<void> {
+export function authenticateSidecar(
+  trustDomains: readonly string[],
+  ref: SidecarRef,
+  ctx: ConnectContext,
+): Result<void> {
   // The plaintext listener exists only when an operator asked for it, only on loopback, and only
   // for proxyless clients, which are never sent secrets.
   if (ctx.plaintext) {
     return ref.proxyless
       ? ok(undefined)
-      : fail([{ code: 'PERMISSION_DENIED', field: 'node.metadata', message: `node ${ref.nodeId}: the plaintext xDS port serves only proxyless gRPC clients` }]);
+      : fail([
+          {
+            code: 'PERMISSION_DENIED',
+            field: 'node.metadata',
+            message: `node ${ref.nodeId}: the plaintext xDS port serves only proxyless gRPC clients`,
+          },
+        ]);
   }
   if (!ctx.credential) {
-    return fail([{ code: 'UNAUTHENTICATED', field: 'node.id', message: `node ${ref.nodeId}: a client certificate with a SPIFFE ID is required` }]);
+    return fail([
+      {
+        code: 'UNAUTHENTICATED',
+        field: 'node.id',
+        message: `node ${ref.nodeId}: a client certificate with a SPIFFE ID is required`,
+      },
+    ]);
   }
   const expected = trustDomains.map((td) => spiffeId(td, { namespace: ref.namespace, service: ref.service }));
   if (!expected.includes(ctx.credential)) {
-    return fail([{ code: 'PERMISSION_DENIED', field: 'node.id', message: `node ${ref.nodeId} needs identity ${expected[0]}; the client proved ${ctx.credential}` }]);
+    return fail([
+      {
+        code: 'PERMISSION_DENIED',
+        field: 'node.id',
+        message: `node ${ref.nodeId} needs identity ${expected[0]}; the client proved ${ctx.credential}`,
+      },
+    ]);
   }
   return ok(undefined);
 }

@@ -7,12 +7,48 @@ import { isMap, isScalar } from 'yaml';
 import { HTTP_METHODS } from './schema-access-policy.ts';
 import { dnsLabel, duration } from './field-values.ts';
 import { DEFAULT_NAMESPACE, type KindSchema } from './kind-schema.ts';
-import type { FaultPolicy, HeaderMatch, LbPolicy, RequestPathMatch, RetryOn, RetryPolicy, ServiceRef, Subset, TrafficMatch, TrafficPolicy, TrafficRoute, TrafficTarget } from './types.ts';
-import { bool, childPath, complete, intIn, listOf, mapOf, oneOf, str, stringMap, stringWhere, type MapFields, type Reader } from './yaml-reader.ts';
+import type {
+  FaultPolicy,
+  HeaderMatch,
+  LbPolicy,
+  RequestPathMatch,
+  RetryOn,
+  RetryPolicy,
+  ServiceRef,
+  Subset,
+  TrafficMatch,
+  TrafficPolicy,
+  TrafficRoute,
+  TrafficTarget,
+} from './types.ts';
+import {
+  bool,
+  childPath,
+  complete,
+  intIn,
+  listOf,
+  mapOf,
+  oneOf,
+  str,
+  stringMap,
+  stringWhere,
+  type MapFields,
+  type Reader,
+} from './yaml-reader.ts';
 
-export const LB_POLICIES: readonly LbPolicy[] = ['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV'];
+export const LB_POLICIES: readonly LbPolicy[] = [
+  'ROUND_ROBIN',
+  'LEAST_REQUEST',
+  'RANDOM',
+  'RING_HASH',
+  'MAGLEV',
+];
 /** Retried only when the request provably never reached the upstream: safe for any method. */
-export const SAFE_RETRY_CONDITIONS: readonly RetryOn[] = ['connect-failure', 'refused-stream', 'reset-before-request'];
+export const SAFE_RETRY_CONDITIONS: readonly RetryOn[] = [
+  'connect-failure',
+  'refused-stream',
+  'reset-before-request',
+];
 export const RETRY_CONDITIONS: readonly RetryOn[] = [
   ...SAFE_RETRY_CONDITIONS,
   'reset',
@@ -49,7 +85,8 @@ const regex: Reader<string> = stringWhere((s) => {
 
 const percent: Reader<number> = (r, node, path) => {
   const v = isScalar(node) && typeof node.value === 'number' ? node.value : undefined;
-  if (v === undefined || !(v >= 0 && v <= 100)) return r.expected(node, path, 'a percentage between 0 and 100');
+  if (v === undefined || !(v >= 0 && v <= 100))
+    return r.expected(node, path, 'a percentage between 0 and 100');
   return v;
 };
 
@@ -70,7 +107,8 @@ const subsetReader: Reader<Subset> = (r, node, path) => {
   const m = mapOf(['name', 'labels'])(r, node, path);
   const name = m?.required('name', dnsLabel);
   const labels = m?.required('labels', stringMap);
-  if (labels && Object.keys(labels).length === 0) r.reportAt(childPath(path, 'labels'), 'a subset needs at least one label');
+  if (labels && Object.keys(labels).length === 0)
+    r.reportAt(childPath(path, 'labels'), 'a subset needs at least one label');
   return name === undefined || labels === undefined ? undefined : { name, labels };
 };
 
@@ -82,7 +120,9 @@ const pathReader: Reader<RequestPathMatch> = (r, node, path) => {
   const re = m.optional('regex', regex);
   const given = [exact, prefix, re].filter((v) => v !== undefined).length;
   if (given !== 1) return r.expected(node, path, 'exactly one of exact, prefix or regex');
-  for (const v of [exact, prefix]) if (v !== undefined && !v.startsWith('/')) r.report(node, path, `${JSON.stringify(v)} must start with "/"`);
+  for (const v of [exact, prefix])
+    if (v !== undefined && !v.startsWith('/'))
+      r.report(node, path, `${JSON.stringify(v)} must start with "/"`);
   return exact !== undefined ? { exact } : prefix !== undefined ? { prefix } : { regex: re! };
 };
 
@@ -94,7 +134,12 @@ const headerMatchReader: Reader<HeaderMatch> = (r, node, path) => {
   const prefix = m.optional('prefix', str);
   const re = m.optional('regex', regex);
   const present = m.optional('present', bool);
-  if (present === false) r.report(node, childPath(path, 'present'), 'present: false is not supported; match a header that is there');
+  if (present === false)
+    r.report(
+      node,
+      childPath(path, 'present'),
+      'present: false is not supported; match a header that is there',
+    );
   const given = [exact, prefix, re, present || undefined].filter((v) => v !== undefined).length;
   if (given > 1) return r.expected(node, path, 'at most one of exact, prefix, regex or present');
   if (exact !== undefined) return { name, exact };
@@ -136,13 +181,21 @@ const faultReader: Reader<FaultPolicy> = (r, node, path) => {
   if (!m) return undefined;
   const delayMap = m.optional('delay', mapOf(['fixed', 'percent']));
   const abortMap = m.optional('abort', mapOf(['status', 'percent']));
-  const delay = delayMap && { fixedMs: delayMap.required('fixed', duration({ allowZero: false })), percent: delayMap.required('percent', percent) };
-  const abort = abortMap && { status: abortMap.required('status', intIn(200, 599)), percent: abortMap.required('percent', percent) };
+  const delay = delayMap && {
+    fixedMs: delayMap.required('fixed', duration({ allowZero: false })),
+    percent: delayMap.required('percent', percent),
+  };
+  const abort = abortMap && {
+    status: abortMap.required('status', intIn(200, 599)),
+    percent: abortMap.required('percent', percent),
+  };
   const onlyWithHeader = m.optional('onlyWithHeader', headerName);
   if (!delayMap && !abortMap) r.report(node, path, 'a fault needs a delay, an abort or both');
   const fault: FaultPolicy = {
-    ...(delay?.fixedMs !== undefined && delay.percent !== undefined && { delay: { fixedMs: delay.fixedMs, percent: delay.percent } }),
-    ...(abort?.status !== undefined && abort.percent !== undefined && { abort: { status: abort.status, percent: abort.percent } }),
+    ...(delay?.fixedMs !== undefined &&
+      delay.percent !== undefined && { delay: { fixedMs: delay.fixedMs, percent: delay.percent } }),
+    ...(abort?.status !== undefined &&
+      abort.percent !== undefined && { abort: { status: abort.status, percent: abort.percent } }),
     ...(onlyWithHeader && { onlyWithHeader }),
   };
   return fault;
@@ -156,12 +209,16 @@ function routeReader(idempotencyHeader: () => string): Reader<TrafficRoute> {
     // No `to`: the whole destination (every instance).
     const to = m.has('to') ? complete(m.required('to', listOf(targetReader))) : [{ weight: 100 }];
     if (to?.length === 0) r.reportAt(childPath(path, 'to'), 'a route needs at least one target');
-    if (to && to.length > 1 && to.reduce((s, t) => s + t.weight, 0) === 0) r.reportAt(childPath(path, 'to'), 'the weights of a split must not all be 0');
+    if (to && to.length > 1 && to.reduce((s, t) => s + t.weight, 0) === 0)
+      r.reportAt(childPath(path, 'to'), 'the weights of a split must not all be 0');
     const timeoutMs = m.optional('timeout', duration({ allowZero: true }));
     const retries = m.optional('retries', retriesReader);
     const fault = m.optional('fault', faultReader);
     const mirrorMap = m.optional('mirror', mapOf(['subset', 'percent']));
-    const mirror = mirrorMap && { subset: mirrorMap.optional('subset', dnsLabel), percent: mirrorMap.optional('percent', percent) ?? 100 };
+    const mirror = mirrorMap && {
+      subset: mirrorMap.optional('subset', dnsLabel),
+      percent: mirrorMap.optional('percent', percent) ?? 100,
+    };
     if (retries && match) checkWriteRetries(m, path, match, retries, idempotencyHeader());
     if (!to) return undefined;
     return {
@@ -180,8 +237,16 @@ function routeReader(idempotencyHeader: () => string): Reader<TrafficRoute> {
  * have seen the request would repeat a clinical write: refused unless the route requires the
  * idempotency header. (Routes matching other methods too are generated safe per request.)
  */
-function checkWriteRetries(m: MapFields, path: string, match: TrafficMatch, retries: RetryPolicy, keyHeader: string): void {
-  const writesOnly = match.methods.length > 0 && match.methods.every((x) => !(IDEMPOTENT_METHODS as readonly string[]).includes(x));
+function checkWriteRetries(
+  m: MapFields,
+  path: string,
+  match: TrafficMatch,
+  retries: RetryPolicy,
+  keyHeader: string,
+): void {
+  const writesOnly =
+    match.methods.length > 0 &&
+    match.methods.every((x) => !(IDEMPOTENT_METHODS as readonly string[]).includes(x));
   const unsafe = retries.on.filter((c) => !SAFE_RETRY_CONDITIONS.includes(c));
   const keyed = match.headers.some((h) => h.name === keyHeader && 'present' in h);
   if (writesOnly && unsafe.length && !keyed) {
@@ -192,7 +257,12 @@ function checkWriteRetries(m: MapFields, path: string, match: TrafficMatch, retr
   }
 }
 
-function optionalInts<K extends string>(m: MapFields | undefined, keys: readonly K[], min: number, max: number): Partial<Record<K, number>> {
+function optionalInts<K extends string>(
+  m: MapFields | undefined,
+  keys: readonly K[],
+  min: number,
+  max: number,
+): Partial<Record<K, number>> {
   const out: Partial<Record<K, number>> = {};
   for (const k of keys) {
     const v = m?.optional(k, intIn(min, max));
@@ -206,7 +276,19 @@ export const trafficPolicySchema: KindSchema<TrafficPolicy> = {
   read(doc, { name, namespace = DEFAULT_NAMESPACE, origin }) {
     const spec = doc.required(
       'spec',
-      mapOf(['destination', 'port', 'from', 'subsets', 'routes', 'loadBalancer', 'localityFailover', 'connectionPool', 'outlierDetection', 'rateLimit', 'idempotencyHeader']),
+      mapOf([
+        'destination',
+        'port',
+        'from',
+        'subsets',
+        'routes',
+        'loadBalancer',
+        'localityFailover',
+        'connectionPool',
+        'outlierDetection',
+        'rateLimit',
+        'idempotencyHeader',
+      ]),
     );
     if (!spec) return undefined;
     const destination = spec.required('destination', serviceRefReader(namespace));
@@ -218,19 +300,40 @@ export const trafficPolicySchema: KindSchema<TrafficPolicy> = {
     const lb = spec.optional('loadBalancer', mapOf(['policy', 'hashHeader']));
     const policy = lb?.required('policy', oneOf(LB_POLICIES));
     const hashHeader = lb?.optional('hashHeader', headerName);
-    if (lb && hashHeader && policy !== 'RING_HASH' && policy !== 'MAGLEV') doc.r.reportAt('spec.loadBalancer.hashHeader', 'hashHeader needs policy RING_HASH or MAGLEV');
-    if (lb && (policy === 'RING_HASH' || policy === 'MAGLEV') && !hashHeader) doc.r.reportAt('spec.loadBalancer.policy', `${policy} needs a hashHeader (e.g. x-patient-id) to keep a patient on one instance`);
+    if (lb && hashHeader && policy !== 'RING_HASH' && policy !== 'MAGLEV')
+      doc.r.reportAt('spec.loadBalancer.hashHeader', 'hashHeader needs policy RING_HASH or MAGLEV');
+    if (lb && (policy === 'RING_HASH' || policy === 'MAGLEV') && !hashHeader)
+      doc.r.reportAt(
+        'spec.loadBalancer.policy',
+        `${policy} needs a hashHeader (e.g. x-patient-id) to keep a patient on one instance`,
+      );
     const localityFailover = spec.optional('localityFailover', bool) ?? false;
-    const pool = spec.optional('connectionPool', mapOf(['maxConnections', 'maxPendingRequests', 'maxRequests', 'maxRetries']));
-    const outlier = spec.optional('outlierDetection', mapOf(['consecutive5xx', 'interval', 'baseEjectionTime', 'maxEjectionPercent']));
+    const pool = spec.optional(
+      'connectionPool',
+      mapOf(['maxConnections', 'maxPendingRequests', 'maxRequests', 'maxRetries']),
+    );
+    const outlier = spec.optional(
+      'outlierDetection',
+      mapOf(['consecutive5xx', 'interval', 'baseEjectionTime', 'maxEjectionPercent']),
+    );
     const intervalMs = outlier?.optional('interval', duration({ allowZero: false }));
     const baseEjectionTimeMs = outlier?.optional('baseEjectionTime', duration({ allowZero: false }));
     const rl = spec.optional('rateLimit', mapOf(['requestsPerSecond', 'burst']));
     const rps = rl?.required('requestsPerSecond', intIn(1, 1_000_000));
     const burst = rl?.optional('burst', intIn(1, 1_000_000));
-    if (rl && from) doc.r.reportAt('spec.rateLimit', 'a rate limit applies to every caller of the destination; leave out spec.from, or move the limit to a policy without it');
+    if (rl && from)
+      doc.r.reportAt(
+        'spec.rateLimit',
+        'a rate limit applies to every caller of the destination; leave out spec.from, or move the limit to a policy without it',
+      );
     checkSubsetNames(doc, subsets ?? [], routes ?? []);
-    if (destination === undefined || subsets === undefined || routes === undefined || (from && !complete(from))) return undefined;
+    if (
+      destination === undefined ||
+      subsets === undefined ||
+      routes === undefined ||
+      (from && !complete(from))
+    )
+      return undefined;
     return {
       kind: 'TrafficPolicy',
       name,
@@ -242,7 +345,14 @@ export const trafficPolicySchema: KindSchema<TrafficPolicy> = {
       routes,
       ...(policy && { loadBalancer: { policy, ...(hashHeader && { hashHeader }) } }),
       localityFailover,
-      ...(pool && { connectionPool: optionalInts(pool, ['maxConnections', 'maxPendingRequests', 'maxRequests', 'maxRetries'], 0, 1_000_000) }),
+      ...(pool && {
+        connectionPool: optionalInts(
+          pool,
+          ['maxConnections', 'maxPendingRequests', 'maxRequests', 'maxRetries'],
+          0,
+          1_000_000,
+        ),
+      }),
       ...(outlier && {
         outlierDetection: {
           ...optionalInts(outlier, ['consecutive5xx'], 1, 1000),
@@ -262,13 +372,24 @@ export const trafficPolicySchema: KindSchema<TrafficPolicy> = {
 function checkSubsetNames(doc: MapFields, subsets: readonly Subset[], routes: readonly TrafficRoute[]): void {
   const names = new Set<string>();
   subsets.forEach((s, i) => {
-    if (names.has(s.name)) doc.r.reportAt(`spec.subsets[${i}].name`, `subset ${s.name} is declared twice`, 'DUPLICATE');
+    if (names.has(s.name))
+      doc.r.reportAt(`spec.subsets[${i}].name`, `subset ${s.name} is declared twice`, 'DUPLICATE');
     names.add(s.name);
   });
   routes.forEach((route, i) => {
     route.to.forEach((t, j) => {
-      if (t.subset && !names.has(t.subset)) doc.r.reportAt(`spec.routes[${i}].to[${j}].subset`, `no subset ${t.subset} in spec.subsets`, 'REFERENCE');
+      if (t.subset && !names.has(t.subset))
+        doc.r.reportAt(
+          `spec.routes[${i}].to[${j}].subset`,
+          `no subset ${t.subset} in spec.subsets`,
+          'REFERENCE',
+        );
     });
-    if (route.mirror?.subset && !names.has(route.mirror.subset)) doc.r.reportAt(`spec.routes[${i}].mirror.subset`, `no subset ${route.mirror.subset} in spec.subsets`, 'REFERENCE');
+    if (route.mirror?.subset && !names.has(route.mirror.subset))
+      doc.r.reportAt(
+        `spec.routes[${i}].mirror.subset`,
+        `no subset ${route.mirror.subset} in spec.subsets`,
+        'REFERENCE',
+      );
   });
 }

@@ -112,7 +112,11 @@ export interface Service {
    */
   readonly labels?: Readonly<Record<string, string>>;
   readonly ports: readonly ServicePort[];
-  readonly discovery: { readonly mode: DiscoveryMode; readonly consulName?: string; readonly register: boolean };
+  readonly discovery: {
+    readonly mode: DiscoveryMode;
+    readonly consulName?: string;
+    readonly register: boolean;
+  };
   readonly instances: readonly Instance[];
   readonly upstreams: readonly Upstream[];
   readonly origin: Origin;
@@ -125,9 +129,15 @@ export interface Subset {
 }
 
 /** Request path match: exact, prefix or RE2 regex. */
-export type RequestPathMatch = { readonly exact: string } | { readonly prefix: string } | { readonly regex: string };
+export type RequestPathMatch =
+  { readonly exact: string } | { readonly prefix: string } | { readonly regex: string };
 
-export type HeaderMatch = { readonly name: string } & ({ readonly exact: string } | { readonly prefix: string } | { readonly regex: string } | { readonly present: true });
+export type HeaderMatch = { readonly name: string } & (
+  | { readonly exact: string }
+  | { readonly prefix: string }
+  | { readonly regex: string }
+  | { readonly present: true }
+);
 
 export interface TrafficMatch {
   readonly path?: RequestPathMatch;
@@ -197,8 +207,18 @@ export interface TrafficPolicy {
    * nearer ones' healthy share drops (health checks and outlier detection feed it).
    */
   readonly localityFailover: boolean;
-  readonly connectionPool?: { readonly maxConnections?: number; readonly maxPendingRequests?: number; readonly maxRequests?: number; readonly maxRetries?: number };
-  readonly outlierDetection?: { readonly consecutive5xx?: number; readonly intervalMs?: number; readonly baseEjectionTimeMs?: number; readonly maxEjectionPercent?: number };
+  readonly connectionPool?: {
+    readonly maxConnections?: number;
+    readonly maxPendingRequests?: number;
+    readonly maxRequests?: number;
+    readonly maxRetries?: number;
+  };
+  readonly outlierDetection?: {
+    readonly consecutive5xx?: number;
+    readonly intervalMs?: number;
+    readonly baseEjectionTimeMs?: number;
+    readonly maxEjectionPercent?: number;
+  };
   /** Enforced by the destination's sidecars: a token bucket per sidecar. */
   readonly rateLimit?: { readonly requestsPerSecond: number; readonly burst: number };
   /** A request carrying this header may be retried after the upstream saw it (lower case). */

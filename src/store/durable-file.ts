@@ -74,6 +74,12 @@ export function writeFileDurablySync(file: string, contents: string): Result<voi
     }
     return ok(undefined);
   } catch (e) {
-    return fail([{ code: 'IO', resource: file, message: `cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` }]);
+    return fail([
+      {
+        code: 'IO',
+        resource: file,
+        message: `cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      },
+    ]);
   }
 }

@@ -11,7 +11,17 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { startControlPlane, type RunningControlPlane } from '../../src/main.ts';
 import { describeWithEnvoy, dumpLogsOnFailure, startEnvoy, type EnvoyHandle } from '../helpers/envoy.ts';
-import { applyYaml, EMR_TO_HIS_PORT, emrManifest, HIS_APP_PORT, hisManifest, instances, meshManifest, NS, startSidecar } from '../helpers/mesh.ts';
+import {
+  applyYaml,
+  EMR_TO_HIS_PORT,
+  emrManifest,
+  HIS_APP_PORT,
+  hisManifest,
+  instances,
+  meshManifest,
+  NS,
+  startSidecar,
+} from '../helpers/mesh.ts';
 import { httpRequest, startHttpUpstream, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -27,12 +37,21 @@ describeWithEnvoy('clinimesh join-token and clinimesh agent', () => {
   let app: Upstream | undefined;
   const [his] = instances('his', 1) as [{ name: string; address: string }];
   const [emr] = instances('emr', 1) as [{ name: string; address: string }];
-  const cli = (args: string[]) => run(process.execPath, ['bin/clinimesh.js', ...args], { env: { ...process.env, CLINIMESH_CREDENTIAL: cp.adminCredentialPath! } });
+  const cli = (args: string[]) =>
+    run(process.execPath, ['bin/clinimesh.js', ...args], {
+      env: { ...process.env, CLINIMESH_CREDENTIAL: cp.adminCredentialPath! },
+    });
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'clinimesh-cli-data-'));
     agentDir = await mkdtemp(join(tmpdir(), 'clinimesh-cli-agent-'));
-    cp = await startControlPlane({ dataDir, trustDomain: 'hospital.local', xdsPort: 0, xdsRestPort: 0, adminPort: 0 });
+    cp = await startControlPlane({
+      dataDir,
+      trustDomain: 'hospital.local',
+      xdsPort: 0,
+      xdsRestPort: 0,
+      adminPort: 0,
+    });
     await applyYaml(cp, [meshManifest, hisManifest([his]), emrManifest(emr)].join('---\n'));
     app = await startHttpUpstream({ name: his.name, host: his.address, port: HIS_APP_PORT });
   });
@@ -46,23 +65,54 @@ describeWithEnvoy('clinimesh join-token and clinimesh agent', () => {
   });
 
   it('joins HIS with a join token, keys made locally, and carries EMR → HIS traffic', async () => {
-    const { stdout } = await cli(['join-token', 'create', '--namespace', NS, '--service', 'his', '--instance', his.name]);
+    const { stdout } = await cli([
+      'join-token',
+      'create',
+      '--namespace',
+      NS,
+      '--service',
+      'his',
+      '--instance',
+      his.name,
+    ]);
     const token = stdout.trim();
     expect(token).toMatch(/^cmjt\./);
     agent = spawn(
       process.execPath,
-      ['bin/clinimesh.js', 'agent', '--control-plane', `${cp.host}:${cp.xdsRestPort}`, '--xds-address', `${cp.host}:${cp.xdsPort}`, '--out-dir', agentDir, '--join-token', token, '--envoy-admin-port', '0'],
+      [
+        'bin/clinimesh.js',
+        'agent',
+        '--control-plane',
+        `${cp.host}:${cp.xdsRestPort}`,
+        '--xds-address',
+        `${cp.host}:${cp.xdsPort}`,
+        '--out-dir',
+        agentDir,
+        '--join-token',
+        token,
+        '--envoy-admin-port',
+        '0',
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     agent.stdout!.on('data', (d: Buffer) => (agentLog += d.toString()));
     agent.stderr!.on('data', (d: Buffer) => (agentLog += d.toString()));
-    await waitFor(async () => existsSync(join(agentDir, 'envoy.json')), { what: `the agent to write envoy.json (log: ${agentLog})`, timeoutMs: 20_000 });
+    await waitFor(async () => existsSync(join(agentDir, 'envoy.json')), {
+      what: `the agent to write envoy.json (log: ${agentLog})`,
+      timeoutMs: 20_000,
+    });
     expect((await stat(join(agentDir, 'sds'))).mode & 0o777).toBe(0o700);
-    for (const f of await readdir(join(agentDir, 'sds'))) expect((await stat(join(agentDir, 'sds', f))).mode & 0o077, f).toBe(0);
+    for (const f of await readdir(join(agentDir, 'sds')))
+      expect((await stat(join(agentDir, 'sds', f))).mode & 0o077, f).toBe(0);
     const bootstrap = JSON.parse(await readFile(join(agentDir, 'envoy.json'), 'utf8')) as object;
     envoys.push(await startEnvoy({ bootstrap, name: 'cli-his' }));
     envoys.push(await startSidecar(cp, 'emr', emr.name));
-    await waitFor(async () => (await httpRequest(`http://${emr.address}:${EMR_TO_HIS_PORT}/patients/1`, { timeoutMs: 2_000 })).status === 200, { what: 'EMR to reach HIS', timeoutMs: 20_000 });
+    await waitFor(
+      async () =>
+        (await httpRequest(`http://${emr.address}:${EMR_TO_HIS_PORT}/patients/1`, { timeoutMs: 2_000 }))
+          .status === 200,
+      { what: 'EMR to reach HIS', timeoutMs: 20_000 },
+    );
     expect(agent.exitCode).toBeNull();
   });
 
@@ -76,13 +126,52 @@ describeWithEnvoy('clinimesh join-token and clinimesh agent', () => {
   });
 
   it('an agent with a spent token exits 1 with one line', async () => {
-    const { stdout } = await cli(['join-token', 'create', '--namespace', NS, '--service', 'his', '--instance', his.name]);
+    const { stdout } = await cli([
+      'join-token',
+      'create',
+      '--namespace',
+      NS,
+      '--service',
+      'his',
+      '--instance',
+      his.name,
+    ]);
     const token = stdout.trim();
     const dir = await mkdtemp(join(tmpdir(), 'clinimesh-cli-agent2-'));
-    const spend = (d: string) => run(process.execPath, ['bin/clinimesh.js', 'agent', '--control-plane', `${cp.host}:${cp.xdsRestPort}`, '--out-dir', d, '--join-token', token], { timeout: 20_000 });
-    const first = spawn(process.execPath, ['bin/clinimesh.js', 'agent', '--control-plane', `${cp.host}:${cp.xdsRestPort}`, '--out-dir', dir, '--join-token', token], { stdio: 'ignore' });
+    const spend = (d: string) =>
+      run(
+        process.execPath,
+        [
+          'bin/clinimesh.js',
+          'agent',
+          '--control-plane',
+          `${cp.host}:${cp.xdsRestPort}`,
+          '--out-dir',
+          d,
+          '--join-token',
+          token,
+        ],
+        { timeout: 20_000 },
+      );
+    const first = spawn(
+      process.execPath,
+      [
+        'bin/clinimesh.js',
+        'agent',
+        '--control-plane',
+        `${cp.host}:${cp.xdsRestPort}`,
+        '--out-dir',
+        dir,
+        '--join-token',
+        token,
+      ],
+      { stdio: 'ignore' },
+    );
     try {
-      await waitFor(async () => existsSync(join(dir, 'envoy.json')), { what: 'the first agent to attest', timeoutMs: 20_000 });
+      await waitFor(async () => existsSync(join(dir, 'envoy.json')), {
+        what: 'the first agent to attest',
+        timeoutMs: 20_000,
+      });
       const dir2 = await mkdtemp(join(tmpdir(), 'clinimesh-cli-agent3-'));
       const failed = await spend(dir2).then(
         () => undefined,

@@ -11,7 +11,15 @@ import type { SnapshotCache } from '../../src/xds/cache/snapshot.ts';
 import { prepareResource } from '../../src/xds/resources/prepared.ts';
 import { ROUTE } from '../../src/xds/resources/type-urls.ts';
 import { describeWithEnvoy, dumpLogsOnFailure, type EnvoyHandle } from '../helpers/envoy.ts';
-import { applyYaml, emrManifest, hisManifest, instances, meshManifest, NS, startSidecar } from '../helpers/mesh.ts';
+import {
+  applyYaml,
+  emrManifest,
+  hisManifest,
+  instances,
+  meshManifest,
+  NS,
+  startSidecar,
+} from '../helpers/mesh.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { clinimesh } from '../unit/cli/run-cli.ts';
 
@@ -26,11 +34,24 @@ describeWithEnvoy('clinimesh apply --wait against an Envoy sidecar', () => {
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'clinimesh-cli-wait-'));
-    cp = await startControlPlane({ trustDomain: 'hospital.local', xdsPort: 0, xdsRestPort: 0, adminPort: 0, dataDir });
+    cp = await startControlPlane({
+      trustDomain: 'hospital.local',
+      xdsPort: 0,
+      xdsRestPort: 0,
+      adminPort: 0,
+      dataDir,
+    });
     env = { CLINIMESH_CREDENTIAL: cp.adminCredentialPath! };
     await applyYaml(cp, [meshManifest, hisManifest(his.slice(0, 1)), emrManifest(emr)].join('---\n'));
     envoys.push(await startSidecar(cp, 'emr', emr.name));
-    await waitFor(async () => cp.statuses.all().find((s) => s.nodeId === node)?.types.get(ROUTE)?.ackedVersion !== undefined, { what: 'EMR to ACK its routes' });
+    await waitFor(
+      async () =>
+        cp.statuses
+          .all()
+          .find((s) => s.nodeId === node)
+          ?.types.get(ROUTE)?.ackedVersion !== undefined,
+      { what: 'EMR to ACK its routes' },
+    );
   });
   afterEach(dumpLogsOnFailure(() => envoys));
   afterAll(async () => {
@@ -40,9 +61,14 @@ describeWithEnvoy('clinimesh apply --wait against an Envoy sidecar', () => {
   });
 
   it('exits 0 once the affected sidecar ACKed the change', async () => {
-    const run = await clinimesh(['apply', '--wait', '--timeout', '20s', '-f', '-'], { env, stdin: hisManifest(his.slice(0, 2)) });
+    const run = await clinimesh(['apply', '--wait', '--timeout', '20s', '-f', '-'], {
+      env,
+      stdin: hisManifest(his.slice(0, 2)),
+    });
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stdout).toMatch(/Service clinical\/his applied\nrevision \d+\n1 sidecar\(s\) ACKed the new config\n$/);
+    expect(run.stdout).toMatch(
+      /Service clinical\/his applied\nrevision \d+\n1 sidecar\(s\) ACKed the new config\n$/,
+    );
   });
 
   it("exits 1 with Envoy's error text when the sidecar NACKs the change", async () => {
@@ -50,14 +76,26 @@ describeWithEnvoy('clinimesh apply --wait against an Envoy sidecar', () => {
     const bad = prepareResource({
       typeUrl: ROUTE,
       name: good.name,
-      body: { name: good.name, virtual_hosts: [{ name: 'bad', domains: ['*'], routes: [{ match: { safe_regex: { regex: '((' } }, route: { cluster: 'x' } }] }] },
+      body: {
+        name: good.name,
+        virtual_hosts: [
+          {
+            name: 'bad',
+            domains: ['*'],
+            routes: [{ match: { safe_regex: { regex: '((' } }, route: { cluster: 'x' } }],
+          },
+        ],
+      },
     });
     if (!bad.ok) throw new Error(JSON.stringify(bad.errors));
     const cache: SnapshotCache = cp.cache;
     const set = cache.set.bind(cache);
     cache.set = (n, byType) => set(n, n === node ? { ...byType, [ROUTE]: [bad.value] } : byType);
     try {
-      const run = await clinimesh(['apply', '--wait', '--timeout', '20s', '-f', '-'], { env, stdin: hisManifest(his) });
+      const run = await clinimesh(['apply', '--wait', '--timeout', '20s', '-f', '-'], {
+        env,
+        stdin: hisManifest(his),
+      });
       expect(run.code).toBe(1);
       expect(run.stderr).not.toMatch(/^\s+at /m);
       expect(run.stderr.trim().split('\n')).toHaveLength(1);

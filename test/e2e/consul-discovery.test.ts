@@ -8,7 +8,17 @@ import { startControlPlane, type RunningControlPlane } from '../../src/main.ts';
 import { ConsulDouble } from '../consul-double/server.ts';
 import { adminRequest } from '../helpers/admin.ts';
 import { describeWithEnvoy, dumpLogsOnFailure, type EnvoyHandle } from '../helpers/envoy.ts';
-import { applyYaml, emrManifest, EMR_TO_HIS_PORT, HIS_APP_PORT, HIS_MESH_PORT, instances, meshManifest, NS, startSidecar } from '../helpers/mesh.ts';
+import {
+  applyYaml,
+  emrManifest,
+  EMR_TO_HIS_PORT,
+  HIS_APP_PORT,
+  HIS_MESH_PORT,
+  instances,
+  meshManifest,
+  NS,
+  startSidecar,
+} from '../helpers/mesh.ts';
 import { httpRequest, startHttpUpstream, type ServedBy, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -30,7 +40,9 @@ describeWithEnvoy('discovery through Consul with real Envoy', () => {
   const failures: number[] = [];
 
   async function servedBy(): Promise<string | undefined> {
-    const res = await httpRequest(`http://${emr.address}:${EMR_TO_HIS_PORT}/patients/9`, { timeoutMs: 5_000 });
+    const res = await httpRequest(`http://${emr.address}:${EMR_TO_HIS_PORT}/patients/9`, {
+      timeoutMs: 5_000,
+    });
     if (res.status !== 200) failures.push(res.status);
     return res.status === 200 ? (JSON.parse(res.body) as ServedBy).served_by : undefined;
   }
@@ -47,7 +59,10 @@ describeWithEnvoy('discovery through Consul with real Envoy', () => {
     );
 
   const consulPut = (path: string, body?: unknown) =>
-    fetch(`http://${consul.address}${path}`, { method: 'PUT', body: body === undefined ? undefined : JSON.stringify(body) }).then((r) => {
+    fetch(`http://${consul.address}${path}`, {
+      method: 'PUT',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }).then((r) => {
       if (!r.ok) throw new Error(`${path}: ${r.status}`);
     });
 
@@ -65,14 +80,26 @@ describeWithEnvoy('discovery through Consul with real Envoy', () => {
     consul = await ConsulDouble.start();
     const config = consulConfigFromEnv({ CONSUL_HTTP_ADDR: consul.address });
     if (!config.ok) throw new Error(JSON.stringify(config.errors));
-    cp = await startControlPlane({ trustDomain: 'hospital.local', xdsPort: 0, xdsRestPort: 0, adminPort: 0, consul: config.value });
+    cp = await startControlPlane({
+      trustDomain: 'hospital.local',
+      xdsPort: 0,
+      xdsRestPort: 0,
+      adminPort: 0,
+      consul: config.value,
+    });
     await applyYaml(cp, [meshManifest, hisFromConsul, emrManifest(emr)].join('---\n'));
-    for (const h of his) apps.push(await startHttpUpstream({ name: h.name, host: h.address, port: HIS_APP_PORT }));
+    for (const h of his)
+      apps.push(await startHttpUpstream({ name: h.name, host: h.address, port: HIS_APP_PORT }));
     await register(his[0]!);
     // his-1 exists only in Consul: its sidecar is configured from what Consul says about it.
-    await waitFor(async () => cp.cache.has(`${NS}/his/${his[0]!.name}`), { what: 'a snapshot for the Consul-discovered his-1' });
+    await waitFor(async () => cp.cache.has(`${NS}/his/${his[0]!.name}`), {
+      what: 'a snapshot for the Consul-discovered his-1',
+    });
     envoys.push(await startSidecar(cp, 'his', his[0]!.name), await startSidecar(cp, 'emr', emr.name));
-    await waitFor(async () => (await servedBy()) === his[0]!.name, { what: 'EMR to reach his-1', timeoutMs: 20_000 });
+    await waitFor(async () => (await servedBy()) === his[0]!.name, {
+      what: 'EMR to reach his-1',
+      timeoutMs: 20_000,
+    });
     failures.length = 0;
   });
 
@@ -106,7 +133,9 @@ describeWithEnvoy('discovery through Consul with real Envoy', () => {
     await consul.stop();
     await waitFor(
       async () => {
-        const s = (await adminRequest(cp, 'GET', '/v1/status')).json as { consul: Array<{ consecutiveFailures: number; stalenessMs: number }> };
+        const s = (await adminRequest(cp, 'GET', '/v1/status')).json as {
+          consul: Array<{ consecutiveFailures: number; stalenessMs: number }>;
+        };
         return s.consul[0]!.consecutiveFailures > 0 && s.consul[0]!.stalenessMs > 0;
       },
       { what: 'the admin status to show Consul is stale' },
@@ -123,7 +152,11 @@ describeWithEnvoy('discovery through Consul with real Envoy', () => {
       await register(his[1]!);
       await consulPut(`/v1/agent/check/fail/${his[1]!.name}-ttl`);
     });
-    await until((s) => s.every((x) => x === his[0]!.name), 'changes to flow again after Consul returns', 40_000);
+    await until(
+      (s) => s.every((x) => x === his[0]!.name),
+      'changes to flow again after Consul returns',
+      40_000,
+    );
     expect(failures).toEqual([]);
   });
 });

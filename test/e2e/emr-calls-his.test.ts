@@ -7,7 +7,17 @@ import { parseManifestText } from '../../src/manifest/index.ts';
 import { prepareResource } from '../../src/xds/resources/prepared.ts';
 import { ROUTE } from '../../src/xds/resources/type-urls.ts';
 import { describeWithEnvoy, dumpLogsOnFailure, type EnvoyHandle } from '../helpers/envoy.ts';
-import { applyYaml, EMR_TO_HIS_PORT, emrManifest, HIS_APP_PORT, hisManifest, instances, meshManifest, NS, startSidecar } from '../helpers/mesh.ts';
+import {
+  applyYaml,
+  EMR_TO_HIS_PORT,
+  emrManifest,
+  HIS_APP_PORT,
+  hisManifest,
+  instances,
+  meshManifest,
+  NS,
+  startSidecar,
+} from '../helpers/mesh.ts';
 import { httpRequest, startHttpUpstream, type ServedBy, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -21,15 +31,24 @@ describeWithEnvoy('EMR calls HIS through Envoy sidecars configured over ADS', ()
 
   async function callHis(path = '/patients/42'): Promise<{ status: number; servedBy?: string }> {
     const res = await httpRequest(emrUrl(path), { timeoutMs: 5_000 });
-    return { status: res.status, servedBy: res.status === 200 ? (JSON.parse(res.body) as ServedBy).served_by : undefined };
+    return {
+      status: res.status,
+      servedBy: res.status === 200 ? (JSON.parse(res.body) as ServedBy).served_by : undefined,
+    };
   }
 
   beforeAll(async () => {
     cp = await startControlPlane({ trustDomain: 'hospital.local', xdsPort: 0, xdsRestPort: 0, adminPort: 0 });
     await applyYaml(cp, [meshManifest, hisManifest(his), emrManifest(emr)].join('---\n'));
-    for (const h of his) apps.push(await startHttpUpstream({ name: h.name, host: h.address, port: HIS_APP_PORT }));
-    envoys.push(...(await Promise.all([...his, emr].map((i) => startSidecar(cp, i.name.replace(/-\d+$/, ''), i.name)))));
-    await waitFor(async () => (await callHis()).status === 200, { what: "EMR's sidecar to route to HIS", timeoutMs: 20_000 });
+    for (const h of his)
+      apps.push(await startHttpUpstream({ name: h.name, host: h.address, port: HIS_APP_PORT }));
+    envoys.push(
+      ...(await Promise.all([...his, emr].map((i) => startSidecar(cp, i.name.replace(/-\d+$/, ''), i.name)))),
+    );
+    await waitFor(async () => (await callHis()).status === 200, {
+      what: "EMR's sidecar to route to HIS",
+      timeoutMs: 20_000,
+    });
   });
 
   afterEach(dumpLogsOnFailure(() => envoys));
@@ -53,9 +72,14 @@ describeWithEnvoy('EMR calls HIS through Envoy sidecars configured over ADS', ()
   it('reports every sidecar as connected with ACKed versions and no NACK', async () => {
     const status = await waitFor(
       async () => {
-        const s = cp.statuses.toJSON() as Array<{ nodeId: string; types: Record<string, { ackedVersion?: string; lastNack?: unknown }> }>;
+        const s = cp.statuses.toJSON() as Array<{
+          nodeId: string;
+          types: Record<string, { ackedVersion?: string; lastNack?: unknown }>;
+        }>;
         const emrStatus = s.find((x) => x.nodeId === `${NS}/emr/${emr.name}`);
-        return emrStatus && ['CDS', 'EDS', 'LDS', 'RDS'].every((t) => emrStatus.types[t]?.ackedVersion) ? s : undefined;
+        return emrStatus && ['CDS', 'EDS', 'LDS', 'RDS'].every((t) => emrStatus.types[t]?.ackedVersion)
+          ? s
+          : undefined;
       },
       { what: 'EMR to ACK CDS, EDS, LDS and RDS' },
     );
@@ -85,11 +109,15 @@ describeWithEnvoy('EMR calls HIS through Envoy sidecars configured over ADS', ()
 
   it('does not change anything when the same manifests are applied again', async () => {
     const revision = cp.controlPlane.state().revision;
-    const pushes = cp.statuses.all().reduce((n, s) => n + [...s.types.values()].reduce((m, t) => m + t.pushes, 0), 0);
+    const pushes = cp.statuses
+      .all()
+      .reduce((n, s) => n + [...s.types.values()].reduce((m, t) => m + t.pushes, 0), 0);
     const again = await applyYaml(cp, hisManifest([his[1]!]));
     expect(again.changed).toBe(false);
     expect(cp.controlPlane.state().revision).toBe(revision);
-    const after = cp.statuses.all().reduce((n, s) => n + [...s.types.values()].reduce((m, t) => m + t.pushes, 0), 0);
+    const after = cp.statuses
+      .all()
+      .reduce((n, s) => n + [...s.types.values()].reduce((m, t) => m + t.pushes, 0), 0);
     expect(after).toBe(pushes);
   });
 
@@ -115,7 +143,10 @@ spec:
   it('never had an update rejected by a sidecar', async () => {
     for (const e of envoys) {
       const stats = await e.stats('update_rejected');
-      expect(Object.values(stats).every((v) => v === 0), `${e.name}: ${JSON.stringify(stats)}`).toBe(true);
+      expect(
+        Object.values(stats).every((v) => v === 0),
+        `${e.name}: ${JSON.stringify(stats)}`,
+      ).toBe(true);
     }
   });
 
@@ -127,7 +158,16 @@ spec:
     const bad = prepareResource({
       typeUrl: ROUTE,
       name: good!.name,
-      body: { name: good!.name, virtual_hosts: [{ name: 'bad', domains: ['*'], routes: [{ match: { safe_regex: { regex: '((' } }, route: { cluster: 'x' } }] }] },
+      body: {
+        name: good!.name,
+        virtual_hosts: [
+          {
+            name: 'bad',
+            domains: ['*'],
+            routes: [{ match: { safe_regex: { regex: '((' } }, route: { cluster: 'x' } }],
+          },
+        ],
+      },
     });
     if (!bad.ok) throw new Error(JSON.stringify(bad.errors));
     cp.cache.set(node, { [ROUTE]: [bad.value] });
@@ -140,18 +180,39 @@ spec:
       { what: 'EMR to NACK the bad route' },
     );
     expect(nack.error).toContain('((');
-    const pushes = cp.statuses.all().find((x) => x.nodeId === node)!.types.get(ROUTE)!.pushes;
+    const pushes = cp.statuses
+      .all()
+      .find((x) => x.nodeId === node)!
+      .types.get(ROUTE)!.pushes;
     // Still serving with the last good route.
     expect((await callHis()).status).toBe(200);
-    await waitFor(async () => (await emrEnvoy.stats('rds.*update_rejected'))[Object.keys(await emrEnvoy.stats('rds.*update_rejected'))[0]!] === 1, {
-      what: "Envoy's RDS update_rejected to count the rejection",
-    });
+    await waitFor(
+      async () =>
+        (await emrEnvoy.stats('rds.*update_rejected'))[
+          Object.keys(await emrEnvoy.stats('rds.*update_rejected'))[0]!
+        ] === 1,
+      {
+        what: "Envoy's RDS update_rejected to count the rejection",
+      },
+    );
     // A fresh request from Envoy for routes (it retries after a NACK) must not bring the same version back.
-    expect(cp.statuses.all().find((x) => x.nodeId === node)!.types.get(ROUTE)!.pushes).toBe(pushes);
+    expect(
+      cp.statuses
+        .all()
+        .find((x) => x.nodeId === node)!
+        .types.get(ROUTE)!.pushes,
+    ).toBe(pushes);
     // Restoring the good route pushes again and is ACKed.
     cp.cache.set(node, { [ROUTE]: [good!] });
-    await waitFor(async () => cp.statuses.all().find((x) => x.nodeId === node)!.types.get(ROUTE)!.ackedVersion === current.version, {
-      what: 'EMR to ACK the restored route',
-    });
+    await waitFor(
+      async () =>
+        cp.statuses
+          .all()
+          .find((x) => x.nodeId === node)!
+          .types.get(ROUTE)!.ackedVersion === current.version,
+      {
+        what: 'EMR to ACK the restored route',
+      },
+    );
   });
 });

@@ -11,11 +11,22 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { CertificateAuthority } from '../../src/ca/index.ts';
 import { startControlPlane, type RunningControlPlane } from '../../src/main.ts';
 import { describeWithEnvoy, dumpLogsOnFailure, type EnvoyHandle } from '../helpers/envoy.ts';
-import { applyYaml, emrManifest, hisManifest, instances, NS, serviceManifest, startSidecar } from '../helpers/mesh.ts';
+import {
+  applyYaml,
+  emrManifest,
+  hisManifest,
+  instances,
+  NS,
+  serviceManifest,
+  startSidecar,
+} from '../helpers/mesh.ts';
 import { httpRequest, startHttpUpstream, startTcpEchoUpstream, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const [his, emr, imaging, lab] = instances('x', 4).map((i, n) => ({ ...i, name: `${['his', 'emr', 'imaging', 'lab'][n]}-1` })) as [
+const [his, emr, imaging, lab] = instances('x', 4).map((i, n) => ({
+  ...i,
+  name: `${['his', 'emr', 'imaging', 'lab'][n]}-1`,
+})) as [
   { name: string; address: string },
   { name: string; address: string },
   { name: string; address: string },
@@ -99,22 +110,34 @@ describeWithEnvoy('identity, mTLS, authorization and audit with real Envoy', () 
 
   async function auditLines(name: string): Promise<AuditLine[]> {
     const text = await readFile(audit(name), 'utf8').catch(() => '');
-    return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditLine);
+    return text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as AuditLine);
   }
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'clinimesh-audit-'));
     cp = await startControlPlane({ trustDomain: 'hospital.local', xdsPort: 0, xdsRestPort: 0, adminPort: 0 });
     await applyYaml(cp, manifests('STRICT'));
-    for (const i of [his, emr, imaging]) apps.push(await startHttpUpstream({ name: i.name, host: i.address, port: 8080 }));
+    for (const i of [his, emr, imaging])
+      apps.push(await startHttpUpstream({ name: i.name, host: i.address, port: 8080 }));
     apps.push(await startTcpEchoUpstream({ name: lab.name, host: lab.address, port: 2575 }));
     for (const i of [his, emr, imaging, lab]) {
-      envoys.push(await startSidecar(cp, i.name.replace(/-1$/, ''), i.name, 'ads', { 'clinimesh.audit_log': audit(i.name) }));
+      envoys.push(
+        await startSidecar(cp, i.name.replace(/-1$/, ''), i.name, 'ads', {
+          'clinimesh.audit_log': audit(i.name),
+        }),
+      );
     }
-    await waitFor(async () => (await httpRequest(`http://${emr.address}:9001/patients/1`, { timeoutMs: 3_000 })).status === 200, {
-      what: 'EMR to reach HIS over mTLS',
-      timeoutMs: 20_000,
-    });
+    await waitFor(
+      async () =>
+        (await httpRequest(`http://${emr.address}:9001/patients/1`, { timeoutMs: 3_000 })).status === 200,
+      {
+        what: 'EMR to reach HIS over mTLS',
+        timeoutMs: 20_000,
+      },
+    );
   });
 
   afterEach(dumpLogsOnFailure(() => envoys));
@@ -126,10 +149,15 @@ describeWithEnvoy('identity, mTLS, authorization and audit with real Envoy', () 
   });
 
   it('lets EMR read a patient from HIS, and audits it without the query string', async () => {
-    const res = await httpRequest(`http://${emr.address}:9001/patients/42?mrn=123456`, { headers: { 'x-request-id': 'audit-42' } });
+    const res = await httpRequest(`http://${emr.address}:9001/patients/42?mrn=123456`, {
+      headers: { 'x-request-id': 'audit-42' },
+    });
     expect(res.status).toBe(200);
     // The application learns the verified caller from the sidecar, not from the caller's own claims.
-    const line = await waitFor(async () => (await auditLines(his.name)).find((l) => l.request_id === 'audit-42'), { what: 'the audit line' });
+    const line = await waitFor(
+      async () => (await auditLines(his.name)).find((l) => l.request_id === 'audit-42'),
+      { what: 'the audit line' },
+    );
     expect(line).toMatchObject({
       source: `spiffe://hospital.local/ns/${NS}/sa/emr`,
       destination: `spiffe://hospital.local/ns/${NS}/sa/his`,
@@ -142,16 +170,27 @@ describeWithEnvoy('identity, mTLS, authorization and audit with real Envoy', () 
   });
 
   it('denies a method the policy does not allow, and audits the denial', async () => {
-    const res = await httpRequest(`http://${emr.address}:9001/patients/42`, { method: 'DELETE', headers: { 'x-request-id': 'audit-del' } });
+    const res = await httpRequest(`http://${emr.address}:9001/patients/42`, {
+      method: 'DELETE',
+      headers: { 'x-request-id': 'audit-del' },
+    });
     expect(res.status).toBe(403);
-    const line = await waitFor(async () => (await auditLines(his.name)).find((l) => l.request_id === 'audit-del'), { what: 'the denial audit line' });
+    const line = await waitFor(
+      async () => (await auditLines(his.name)).find((l) => l.request_id === 'audit-del'),
+      { what: 'the denial audit line' },
+    );
     expect(line.authz).toBe('denied');
     expect(String(line.status)).toBe('403');
   });
 
   it('cannot be bypassed with dot segments or escaped slashes in the path', async () => {
     // (`/patients//../admin` is `/patients/admin` after normalisation, and that is what the app sees.)
-    for (const path of ['/patients/../admin', '/patients/%2e%2e/admin', '/patients/..%2fadmin', '/patients/%2F..%2Fadmin']) {
+    for (const path of [
+      '/patients/../admin',
+      '/patients/%2e%2e/admin',
+      '/patients/..%2fadmin',
+      '/patients/%2F..%2Fadmin',
+    ]) {
       const res = await httpRequest(`http://${emr.address}:9001${path}`);
       expect([400, 403], path).toContain(res.status);
     }
@@ -162,7 +201,10 @@ describeWithEnvoy('identity, mTLS, authorization and audit with real Envoy', () 
       headers: { 'x-request-id': 'audit-spoof', 'x-envoy-original-path': '/patients/innocent' },
     });
     expect(res.status).toBe(200);
-    const line = await waitFor(async () => (await auditLines(his.name)).find((l) => l.request_id === 'audit-spoof'), { what: 'the audit line' });
+    const line = await waitFor(
+      async () => (await auditLines(his.name)).find((l) => l.request_id === 'audit-spoof'),
+      { what: 'the audit line' },
+    );
     expect(line.path).toBe('/patients/7');
   });
 
@@ -177,7 +219,9 @@ describeWithEnvoy('identity, mTLS, authorization and audit with real Envoy', () 
   });
 
   it('refuses a plaintext client at the inbound port', async () => {
-    const res = await httpRequest(`http://${his.address}:15001/patients/1`, { timeoutMs: 3_000 }).catch((e: Error) => e);
+    const res = await httpRequest(`http://${his.address}:15001/patients/1`, { timeoutMs: 3_000 }).catch(
+      (e: Error) => e,
+    );
     expect(res instanceof Error || res.status !== 200).toBe(true);
   });
 
@@ -188,9 +232,18 @@ describeWithEnvoy('identity, mTLS, authorization and audit with real Envoy', () 
       if (!rogue.ok) throw new Error('rogue CA');
       const cert = rogue.value.issueWorkload({ namespace: NS, service: 'emr' });
       const outcome = await new Promise<string>((resolve) => {
-        const socket = tlsConnect({ host: his.address, port: 15001, cert: cert.certChainPem, key: cert.privateKeyPem, rejectUnauthorized: false }, () => {
-          socket.write('GET /patients/1 HTTP/1.1\r\nhost: his\r\n\r\n');
-        });
+        const socket = tlsConnect(
+          {
+            host: his.address,
+            port: 15001,
+            cert: cert.certChainPem,
+            key: cert.privateKeyPem,
+            rejectUnauthorized: false,
+          },
+          () => {
+            socket.write('GET /patients/1 HTTP/1.1\r\nhost: his\r\n\r\n');
+          },
+        );
         let data = '';
         socket.on('data', (d) => (data += d.toString()));
         socket.on('error', (e) => resolve(`error: ${e.message}`));
@@ -205,23 +258,32 @@ describeWithEnvoy('identity, mTLS, authorization and audit with real Envoy', () 
   it('accepts plaintext callers in PERMISSIVE mode where no policy applies', async () => {
     await applyYaml(cp, manifests('PERMISSIVE'));
     const url = `http://${imaging.address}:15021/studies`;
-    const res = await waitFor(async () => {
-      const r = await httpRequest(url, { timeoutMs: 2_000 }).catch(() => undefined);
-      return r?.status === 200 ? r : undefined;
-    }, { what: 'imaging to accept a plaintext caller', timeoutMs: 10_000 });
+    const res = await waitFor(
+      async () => {
+        const r = await httpRequest(url, { timeoutMs: 2_000 }).catch(() => undefined);
+        return r?.status === 200 ? r : undefined;
+      },
+      { what: 'imaging to accept a plaintext caller', timeoutMs: 10_000 },
+    );
     expect(res.status).toBe(200);
     // Mesh traffic still works, over TLS.
     expect((await httpRequest(`http://${emr.address}:9001/patients/1`)).status).toBe(200);
     await applyYaml(cp, manifests('STRICT'));
-    await waitFor(async () => (await httpRequest(url, { timeoutMs: 2_000 }).catch(() => undefined))?.status !== 200, {
-      what: 'STRICT to refuse plaintext again',
-    });
+    await waitFor(
+      async () => (await httpRequest(url, { timeoutMs: 2_000 }).catch(() => undefined))?.status !== 200,
+      {
+        what: 'STRICT to refuse plaintext again',
+      },
+    );
   });
 
   it('never had an update rejected by a sidecar', async () => {
     for (const e of envoys) {
       const stats = await e.stats('update_rejected');
-      expect(Object.values(stats).every((v) => v === 0), `${e.name}: ${JSON.stringify(stats)}`).toBe(true);
+      expect(
+        Object.values(stats).every((v) => v === 0),
+        `${e.name}: ${JSON.stringify(stats)}`,
+      ).toBe(true);
     }
   });
 });

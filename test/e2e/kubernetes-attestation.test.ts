@@ -11,7 +11,17 @@ import { startAgent, type RunningAgent } from '../../src/agent/agent.ts';
 import { kubernetesConfigFromEnv } from '../../src/identity/k8s-config.ts';
 import { startControlPlane, type RunningControlPlane } from '../../src/main.ts';
 import { describeWithEnvoy, dumpLogsOnFailure, startEnvoy, type EnvoyHandle } from '../helpers/envoy.ts';
-import { applyYaml, EMR_TO_HIS_PORT, emrManifest, HIS_APP_PORT, hisManifest, instances, meshManifest, NS, startSidecar } from '../helpers/mesh.ts';
+import {
+  applyYaml,
+  EMR_TO_HIS_PORT,
+  emrManifest,
+  HIS_APP_PORT,
+  hisManifest,
+  instances,
+  meshManifest,
+  NS,
+  startSidecar,
+} from '../helpers/mesh.ts';
 import { httpRequest, startHttpUpstream, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { KubernetesApiDouble } from '../k8s-double/server.ts';
@@ -41,11 +51,23 @@ describeWithEnvoy('Kubernetes service-account attestation', () => {
     api = await KubernetesApiDouble.start();
     dir = await mkdtemp(join(tmpdir(), 'clinimesh-k8s-e2e-'));
     await writeFile(join(dir, 'ca.crt'), api.caPem);
-    await writeFile(join(dir, 'reviewer'), api.mintToken({ namespace: 'clinimesh-system', serviceAccount: 'clinimesh' }));
+    await writeFile(
+      join(dir, 'reviewer'),
+      api.mintToken({ namespace: 'clinimesh-system', serviceAccount: 'clinimesh' }),
+    );
     api.grantAuthDelegator('system:serviceaccount:clinimesh-system:clinimesh');
-    const kubernetes = kubernetesConfigFromEnv({}, { apiUrl: api.url, tokenFile: join(dir, 'reviewer'), caFile: join(dir, 'ca.crt') });
+    const kubernetes = kubernetesConfigFromEnv(
+      {},
+      { apiUrl: api.url, tokenFile: join(dir, 'reviewer'), caFile: join(dir, 'ca.crt') },
+    );
     if (!kubernetes.ok || !kubernetes.value) throw new Error('bad config');
-    cp = await startControlPlane({ trustDomain: 'hospital.local', xdsPort: 0, xdsRestPort: 0, adminPort: 0, kubernetes: kubernetes.value });
+    cp = await startControlPlane({
+      trustDomain: 'hospital.local',
+      xdsPort: 0,
+      xdsRestPort: 0,
+      adminPort: 0,
+      kubernetes: kubernetes.value,
+    });
     await applyYaml(cp, [meshManifest, hisManifest([his]), emrManifest(emr)].join('---\n'));
     app = await startHttpUpstream({ name: his.name, host: his.address, port: HIS_APP_PORT });
   });
@@ -60,21 +82,46 @@ describeWithEnvoy('Kubernetes service-account attestation', () => {
   });
 
   it('joins HIS with its pod token and carries EMR → HIS traffic', async () => {
-    const token = api.mintToken({ namespace: NS, serviceAccount: 'his', audiences: ['clinimesh'], podName: his.name, expiresInSeconds: 3600 });
+    const token = api.mintToken({
+      namespace: NS,
+      serviceAccount: 'his',
+      audiences: ['clinimesh'],
+      podName: his.name,
+      expiresInSeconds: 3600,
+    });
     const agent = await agentWith(token, join(dir, 'his'));
     agents.push(agent);
     expect(agent.nodeId).toBe(`${NS}/his/${his.name}`);
     expect(agent.status().spiffeId).toBe(`spiffe://hospital.local/ns/${NS}/sa/his`);
-    envoys.push(await startEnvoy({ bootstrap: JSON.parse(await readFile(agent.bootstrapPath, 'utf8')) as object, name: 'k8s-his' }));
+    envoys.push(
+      await startEnvoy({
+        bootstrap: JSON.parse(await readFile(agent.bootstrapPath, 'utf8')) as object,
+        name: 'k8s-his',
+      }),
+    );
     envoys.push(await startSidecar(cp, 'emr', emr.name));
-    await waitFor(async () => (await httpRequest(`http://${emr.address}:${EMR_TO_HIS_PORT}/patients/1`, { timeoutMs: 2_000 })).status === 200, { what: 'EMR to reach HIS', timeoutMs: 20_000 });
+    await waitFor(
+      async () =>
+        (await httpRequest(`http://${emr.address}:${EMR_TO_HIS_PORT}/patients/1`, { timeoutMs: 2_000 }))
+          .status === 200,
+      { what: 'EMR to reach HIS', timeoutMs: 20_000 },
+    );
     expect(api.reviews.at(-1)).toMatchObject({ audiences: ['clinimesh'], authenticated: true });
   });
 
   it('refuses a token bound to another audience, and the control plane namespace', async () => {
     const wrongAudience = api.mintToken({ namespace: NS, serviceAccount: 'his', podName: his.name });
-    await expect(agentWith(wrongAudience, join(dir, 'aud'))).rejects.toMatchObject({ problems: [expect.objectContaining({ code: 'UNAUTHENTICATED' })] });
-    const own = api.mintToken({ namespace: 'clinimesh-system', serviceAccount: 'control-plane', audiences: ['clinimesh'], podName: 'x' });
-    await expect(agentWith(own, join(dir, 'own'))).rejects.toMatchObject({ problems: [expect.objectContaining({ code: 'PERMISSION_DENIED' })] });
+    await expect(agentWith(wrongAudience, join(dir, 'aud'))).rejects.toMatchObject({
+      problems: [expect.objectContaining({ code: 'UNAUTHENTICATED' })],
+    });
+    const own = api.mintToken({
+      namespace: 'clinimesh-system',
+      serviceAccount: 'control-plane',
+      audiences: ['clinimesh'],
+      podName: 'x',
+    });
+    await expect(agentWith(own, join(dir, 'own'))).rejects.toMatchObject({
+      problems: [expect.objectContaining({ code: 'PERMISSION_DENIED' })],
+    });
   });
 });

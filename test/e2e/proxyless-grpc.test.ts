@@ -11,17 +11,38 @@ import { nodeId } from '../../src/control/node-id.ts';
 import { startControlPlane, type RunningControlPlane } from '../../src/main.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE } from '../../src/xds/resources/type-urls.ts';
 import { describeWithEnvoy, dumpLogsOnFailure, type EnvoyHandle } from '../helpers/envoy.ts';
-import { dropConnectionsTo, proxylessImagingClient, startImagingServer, type GrpcUpstream, type ImagingClient } from '../helpers/grpc.ts';
-import { applyYaml, emrManifest, instances, meshManifest, NS, serviceManifest, startNodeAgent, startSidecar, type TestInstance } from '../helpers/mesh.ts';
+import {
+  dropConnectionsTo,
+  proxylessImagingClient,
+  startImagingServer,
+  type GrpcUpstream,
+  type ImagingClient,
+} from '../helpers/grpc.ts';
+import {
+  applyYaml,
+  emrManifest,
+  instances,
+  meshManifest,
+  NS,
+  serviceManifest,
+  startNodeAgent,
+  startSidecar,
+  type TestInstance,
+} from '../helpers/mesh.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const IMAGING_MESH_PORT = 15041;
 const IMAGING_APP_PORT = 50051;
 
 const imagingManifest = (imaging: readonly TestInstance[]) =>
-  serviceManifest({ name: 'imaging', ports: [`{ name: grpc, port: ${IMAGING_MESH_PORT}, targetPort: ${IMAGING_APP_PORT}, protocol: grpc }`], instances: imaging });
+  serviceManifest({
+    name: 'imaging',
+    ports: [`{ name: grpc, port: ${IMAGING_MESH_PORT}, targetPort: ${IMAGING_APP_PORT}, protocol: grpc }`],
+    instances: imaging,
+  });
 
-const emrCallingImaging = (emr: TestInstance) => emrManifest(emr, ['{ service: imaging, port: grpc, localPort: 9201 }']);
+const emrCallingImaging = (emr: TestInstance) =>
+  emrManifest(emr, ['{ service: imaging, port: grpc, localPort: 9201 }']);
 
 describeWithEnvoy('a proxyless gRPC client (grpc-js-xds) calls imaging through mTLS sidecars', () => {
   let cp: RunningControlPlane;
@@ -50,11 +71,18 @@ describeWithEnvoy('a proxyless gRPC client (grpc-js-xds) calls imaging through m
   beforeAll(async () => {
     cp = await startControlPlane({ trustDomain: 'hospital.local', xdsPort: 0, xdsRestPort: 0, adminPort: 0 });
     await applyYaml(cp, [meshManifest, imagingManifest(imaging), emrCallingImaging(emr)].join('---\n'));
-    for (const i of imaging) apps.push(await startImagingServer({ name: i.name, host: i.address, port: IMAGING_APP_PORT }));
+    for (const i of imaging)
+      apps.push(await startImagingServer({ name: i.name, host: i.address, port: IMAGING_APP_PORT }));
     envoys.push(...(await Promise.all(imaging.map((i) => startSidecar(cp, 'imaging', i.name)))));
     agent = await startNodeAgent(cp, 'emr', emr.name, { proxyless: true });
-    client = proxylessImagingClient('imaging.clinical', JSON.parse(await readFile(agent.bootstrapPath, 'utf8')) as object);
-    await waitFor(async () => (await client!.query('warm-up', 2_000)).served_by, { what: 'the proxyless client to reach imaging', timeoutMs: 20_000 });
+    client = proxylessImagingClient(
+      'imaging.clinical',
+      JSON.parse(await readFile(agent.bootstrapPath, 'utf8')) as object,
+    );
+    await waitFor(async () => (await client!.query('warm-up', 2_000)).served_by, {
+      what: 'the proxyless client to reach imaging',
+      timeoutMs: 20_000,
+    });
   });
 
   afterEach(dumpLogsOnFailure(() => envoys));
@@ -82,7 +110,10 @@ describeWithEnvoy('a proxyless gRPC client (grpc-js-xds) calls imaging through m
     expect(answer.xfcc).toContain(`URI=${spiffeId('hospital.local', { namespace: NS, service: 'emr' })}`);
     for (const e of envoys) {
       const stats = await e.stats('listener\\..*ssl\\.handshake');
-      expect(Object.values(stats).reduce((a, b) => a + b, 0), `${e.name}: ${JSON.stringify(stats)}`).toBeGreaterThan(0);
+      expect(
+        Object.values(stats).reduce((a, b) => a + b, 0),
+        `${e.name}: ${JSON.stringify(stats)}`,
+      ).toBeGreaterThan(0);
     }
   });
 
@@ -119,4 +150,3 @@ describeWithEnvoy('a proxyless gRPC client (grpc-js-xds) calls imaging through m
     expect(apps[0]!.count).toBe(before);
   });
 });
-

@@ -3,7 +3,17 @@
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { startControlPlane, type RunningControlPlane } from '../../src/main.ts';
 import { describeWithEnvoy, dumpLogsOnFailure, type EnvoyHandle } from '../helpers/envoy.ts';
-import { applyYaml, EMR_TO_HIS_PORT, emrManifest, HIS_APP_PORT, hisManifest, instances, meshManifest, NS, startSidecar } from '../helpers/mesh.ts';
+import {
+  applyYaml,
+  EMR_TO_HIS_PORT,
+  emrManifest,
+  HIS_APP_PORT,
+  hisManifest,
+  instances,
+  meshManifest,
+  NS,
+  startSidecar,
+} from '../helpers/mesh.ts';
 import { httpRequest, startHttpUpstream, type ServedBy, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { credentialFor, restPoll } from '../helpers/xds-client.ts';
@@ -21,9 +31,16 @@ describeWithEnvoy('REST-JSON polling sidecars', () => {
   };
 
   beforeAll(async () => {
-    cp = await startControlPlane({ trustDomain: 'hospital.local', xdsPort: 0, xdsRestPort: 0, adminPort: 0, longPollMs: 2_000 });
+    cp = await startControlPlane({
+      trustDomain: 'hospital.local',
+      xdsPort: 0,
+      xdsRestPort: 0,
+      adminPort: 0,
+      longPollMs: 2_000,
+    });
     await applyYaml(cp, [meshManifest, hisManifest(his), emrManifest(emr)].join('---\n'));
-    for (const h of his) apps.push(await startHttpUpstream({ name: h.name, host: h.address, port: HIS_APP_PORT }));
+    for (const h of his)
+      apps.push(await startHttpUpstream({ name: h.name, host: h.address, port: HIS_APP_PORT }));
     for (const h of his) envoys.push(await startSidecar(cp, 'his', h.name, 'rest'));
     envoys.push(await startSidecar(cp, 'emr', emr.name, 'rest'));
   });
@@ -72,12 +89,22 @@ describeWithEnvoy('REST-JSON polling sidecars', () => {
   });
 
   it('refuses a poll from a node that is not in the mesh', async () => {
-    const res = await restPoll(cp, 'clusters', { node: { id: `${NS}/radiology/rad-1` } }, credentialFor(cp, 'radiology'));
+    const res = await restPoll(
+      cp,
+      'clusters',
+      { node: { id: `${NS}/radiology/rad-1` } },
+      credentialFor(cp, 'radiology'),
+    );
     expect(res.status).toBe(403);
   });
 
   it("refuses a workload that claims another workload's node id", async () => {
-    const res = await restPoll(cp, 'clusters', { node: { id: `${NS}/his/${his[0]!.name}` } }, credentialFor(cp, 'emr'));
+    const res = await restPoll(
+      cp,
+      'clusters',
+      { node: { id: `${NS}/his/${his[0]!.name}` } },
+      credentialFor(cp, 'emr'),
+    );
     expect(res.status).toBe(403);
     expect(res.json).toMatchObject({ code: 'PERMISSION_DENIED' });
   });

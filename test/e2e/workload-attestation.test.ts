@@ -13,11 +13,22 @@ import type { SignedIdentity } from '../../src/identity/workload-signer.ts';
 import { startControlPlane, type RunningControlPlane } from '../../src/main.ts';
 import { SECRET } from '../../src/xds/resources/type-urls.ts';
 import { adminRequest } from '../helpers/admin.ts';
-import { applyYaml, emrManifest, hisManifest, instances, joinToken, meshManifest, NS, serviceManifest, startNodeAgent } from '../helpers/mesh.ts';
+import {
+  applyYaml,
+  emrManifest,
+  hisManifest,
+  instances,
+  joinToken,
+  meshManifest,
+  NS,
+  serviceManifest,
+  startNodeAgent,
+} from '../helpers/mesh.ts';
 
 const ec = (): KeyObject => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
 const csrs = () => ({ xdsCsr: createCsr(ec()), workloadCsr: createCsr(ec()) });
-const codes = (r: { ok: boolean; errors?: readonly Problem[] }) => (r.ok ? [] : (r.errors ?? []).map((p) => p.code));
+const codes = (r: { ok: boolean; errors?: readonly Problem[] }) =>
+  r.ok ? [] : (r.errors ?? []).map((p) => p.code);
 
 describe('workload attestation and the identity API', () => {
   let cp: RunningControlPlane;
@@ -28,21 +39,43 @@ describe('workload attestation and the identity API', () => {
     cp = await startControlPlane({ trustDomain: 'hospital.local', xdsPort: 0, xdsRestPort: 0, adminPort: 0 });
     await applyYaml(cp, [meshManifest, hisManifest([his]), emrManifest(emr)].join('---\n'));
     const caPem = cp.ca.trustBundle().join('\n');
-    attest = (body) => callControlPlane<SignedIdentity>(`${cp.host}:${cp.xdsRestPort}`, 'POST', '/v1/agent/attest', { caPem }, body);
+    attest = (body) =>
+      callControlPlane<SignedIdentity>(
+        `${cp.host}:${cp.xdsRestPort}`,
+        'POST',
+        '/v1/agent/attest',
+        { caPem },
+        body,
+      );
   });
   afterAll(() => cp?.stop());
 
   it('refuses the old anonymous bootstrap-credentials call, and attestation without evidence', async () => {
-    const old = await adminRequest(cp, 'POST', '/v1/bootstrap-credentials', { anonymous: true, body: { namespace: NS, service: 'his', publicKeyPem: 'x' } });
+    const old = await adminRequest(cp, 'POST', '/v1/bootstrap-credentials', {
+      anonymous: true,
+      body: { namespace: NS, service: 'his', publicKeyPem: 'x' },
+    });
     expect(old.status).toBe(401);
-    expect((await adminRequest(cp, 'POST', '/v1/bootstrap-credentials', { body: { namespace: NS, service: 'his' } })).status).toBe(404);
+    expect(
+      (
+        await adminRequest(cp, 'POST', '/v1/bootstrap-credentials', {
+          body: { namespace: NS, service: 'his' },
+        })
+      ).status,
+    ).toBe(404);
     const r = await attest({ ...csrs() });
     expect(r.status).toBe(401);
   });
 
   it('signs for the identity the join token names, whatever the request says', async () => {
     const token = joinToken(cp, 'emr', emr.name);
-    const r = await attest({ joinToken: token, instance: emr.name, service: 'his', namespace: 'other', ...csrs() });
+    const r = await attest({
+      joinToken: token,
+      instance: emr.name,
+      service: 'his',
+      namespace: 'other',
+      ...csrs(),
+    });
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.value.spiffeId).toBe(`spiffe://hospital.local/ns/${NS}/sa/emr`);
@@ -72,8 +105,23 @@ describe('workload attestation and the identity API', () => {
     const cases: Array<[string, object]> = [
       ['RSA-512', { xdsCsr: createCsr(rsa(512)), workloadCsr: createCsr(ec()) }],
       ['RSA-1024', { xdsCsr: createCsr(ec()), workloadCsr: createCsr(rsa(1024)) }],
-      ['foreign trust domain', { xdsCsr: createCsr(ec(), { uriSans: [`spiffe://evil.example/ns/${NS}/sa/his`] }), workloadCsr: createCsr(ec()) }],
-      ['bare public key', { xdsCsr: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }), workloadCsr: createCsr(ec()) }],
+      [
+        'foreign trust domain',
+        {
+          xdsCsr: createCsr(ec(), { uriSans: [`spiffe://evil.example/ns/${NS}/sa/his`] }),
+          workloadCsr: createCsr(ec()),
+        },
+      ],
+      [
+        'bare public key',
+        {
+          xdsCsr: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({
+            type: 'spki',
+            format: 'pem',
+          }),
+          workloadCsr: createCsr(ec()),
+        },
+      ],
     ];
     for (const [what, body] of cases) {
       const r = await attest({ joinToken: joinToken(cp, 'his'), instance: his.name, ...body });
@@ -90,15 +138,30 @@ describe('workload attestation and the identity API', () => {
   });
 
   it('never issues the control plane identity: no join token for clinimesh-system, even for a declared Service', async () => {
-    await applyYaml(cp, serviceManifest({ name: 'control-plane', ports: ['{ name: grpc, port: 15999, targetPort: 18000, protocol: grpc }'], instances: instances('cp', 1) }).replace(`namespace: ${NS}`, 'namespace: clinimesh-system'));
-    const made = cp.joinTokens.create({ namespace: 'clinimesh-system', service: 'control-plane', createdBy: 'test' });
+    await applyYaml(
+      cp,
+      serviceManifest({
+        name: 'control-plane',
+        ports: ['{ name: grpc, port: 15999, targetPort: 18000, protocol: grpc }'],
+        instances: instances('cp', 1),
+      }).replace(`namespace: ${NS}`, 'namespace: clinimesh-system'),
+    );
+    const made = cp.joinTokens.create({
+      namespace: 'clinimesh-system',
+      service: 'control-plane',
+      createdBy: 'test',
+    });
     expect(codes(made)).toContain('PERMISSION_DENIED');
-    const viaApi = await adminRequest(cp, 'POST', '/v1/join-tokens', { body: { namespace: 'clinimesh-system', service: 'control-plane' } });
+    const viaApi = await adminRequest(cp, 'POST', '/v1/join-tokens', {
+      body: { namespace: 'clinimesh-system', service: 'control-plane' },
+    });
     expect(viaApi.status).toBe(403);
   });
 
   it('refuses a Mesh that re-points the trust domain', async () => {
-    const r = await adminRequest(cp, 'POST', '/v1/apply', { body: meshManifest.replace('hospital.local', 'evil.example') });
+    const r = await adminRequest(cp, 'POST', '/v1/apply', {
+      body: meshManifest.replace('hospital.local', 'evil.example'),
+    });
     expect(r.status).toBe(409);
     expect(cp.ca.trustDomain).toBe('hospital.local');
   });
@@ -108,9 +171,14 @@ describe('workload attestation and the identity API', () => {
     try {
       const nodeId = `${NS}/his/${his.name}`;
       // The agent's Envoy would connect now; connecting as it would plans its snapshot.
-      const connected = cp.controlPlane.hooks.connect({ id: nodeId, cluster: 'his', metadata: { 'clinimesh.sds_dir': agent.sdsDir } } as never, { transport: 'ads', peer: 'test', credential: `spiffe://hospital.local/ns/${NS}/sa/his` });
+      const connected = cp.controlPlane.hooks.connect(
+        { id: nodeId, cluster: 'his', metadata: { 'clinimesh.sds_dir': agent.sdsDir } } as never,
+        { transport: 'ads', peer: 'test', credential: `spiffe://hospital.local/ns/${NS}/sa/his` },
+      );
       expect(connected.ok).toBe(true);
-      const secrets = [...(cp.cache.get(nodeId, SECRET)?.resources.values() ?? [])].map((r) => JSON.stringify(r.json()));
+      const secrets = [...(cp.cache.get(nodeId, SECRET)?.resources.values() ?? [])].map((r) =>
+        JSON.stringify(r.json()),
+      );
       expect(secrets.length).toBeGreaterThan(0);
       for (const s of secrets) expect(s).not.toMatch(/PRIVATE KEY|privateKey|private_key/);
     } finally {
@@ -123,12 +191,26 @@ describe('the CA and plaintext ports at start', () => {
   it('refuses to start when the CA is gone but the mesh has state, unless asked for a new one', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'clinimesh-ca-lost-'));
     try {
-      const first = await startControlPlane({ dataDir, trustDomain: 'hospital.local', xdsPort: 0, xdsRestPort: 0, adminPort: 0 });
+      const first = await startControlPlane({
+        dataDir,
+        trustDomain: 'hospital.local',
+        xdsPort: 0,
+        xdsRestPort: 0,
+        adminPort: 0,
+      });
       await applyYaml(first, meshManifest);
       await first.stop();
       await rm(join(dataDir, 'ca'), { recursive: true });
-      await expect(startControlPlane({ dataDir, xdsPort: 0, xdsRestPort: 0, adminPort: 0 })).rejects.toMatchObject({ problems: [expect.objectContaining({ code: 'CA' })] });
-      const again = await startControlPlane({ dataDir, newCa: true, xdsPort: 0, xdsRestPort: 0, adminPort: 0 });
+      await expect(
+        startControlPlane({ dataDir, xdsPort: 0, xdsRestPort: 0, adminPort: 0 }),
+      ).rejects.toMatchObject({ problems: [expect.objectContaining({ code: 'CA' })] });
+      const again = await startControlPlane({
+        dataDir,
+        newCa: true,
+        xdsPort: 0,
+        xdsRestPort: 0,
+        adminPort: 0,
+      });
       expect(again.ca.trustDomain).toBe('hospital.local');
       await again.stop();
     } finally {
@@ -137,6 +219,8 @@ describe('the CA and plaintext ports at start', () => {
   });
 
   it('serves plaintext xDS on loopback only', async () => {
-    await expect(startControlPlane({ xdsTls: false, host: '0.0.0.0', xdsPort: 0, xdsRestPort: 0, adminPort: 0 })).rejects.toMatchObject({ problems: [expect.objectContaining({ field: 'host' })] });
+    await expect(
+      startControlPlane({ xdsTls: false, host: '0.0.0.0', xdsPort: 0, xdsRestPort: 0, adminPort: 0 }),
+    ).rejects.toMatchObject({ problems: [expect.objectContaining({ field: 'host' })] });
   });
 });

@@ -13,7 +13,10 @@ import { adsFirstResponse, credentialFor } from '../helpers/xds-client.ts';
 function discoveryRequest(nodeId: string): Uint8Array {
   const desc = messageDesc('envoy.service.discovery.v3.DiscoveryRequest');
   const node = messageDesc('envoy.config.core.v3.Node');
-  return toBinary(desc, create(desc, { typeUrl: CLUSTER, node: create(node, { id: nodeId, cluster: 'x' }) } as never));
+  return toBinary(
+    desc,
+    create(desc, { typeUrl: CLUSTER, node: create(node, { id: nodeId, cluster: 'x' }) } as never),
+  );
 }
 
 describe('xDS authentication', () => {
@@ -28,20 +31,32 @@ describe('xDS authentication', () => {
   afterAll(() => cp?.stop());
 
   it('serves a sidecar whose certificate matches its node id', async () => {
-    const { response, error } = await adsFirstResponse(cp, discoveryRequest(`${NS}/emr/${emr.name}`), credentialFor(cp, 'emr'));
+    const { response, error } = await adsFirstResponse(
+      cp,
+      discoveryRequest(`${NS}/emr/${emr.name}`),
+      credentialFor(cp, 'emr'),
+    );
     expect(error).toBeUndefined();
     expect(response!.length).toBeGreaterThan(0);
   });
 
   it("refuses a client that claims another workload's node id", async () => {
-    const { response, error } = await adsFirstResponse(cp, discoveryRequest(`${NS}/his/${his.name}`), credentialFor(cp, 'emr'));
+    const { response, error } = await adsFirstResponse(
+      cp,
+      discoveryRequest(`${NS}/his/${his.name}`),
+      credentialFor(cp, 'emr'),
+    );
     expect(response).toBeUndefined();
     expect(error?.code).toBe(grpc.status.PERMISSION_DENIED);
     expect(error?.details).toContain('spiffe://hospital.local/ns/clinical/sa/his');
   });
 
   it('refuses a client without a certificate', async () => {
-    const { response, error } = await adsFirstResponse(cp, discoveryRequest(`${NS}/emr/${emr.name}`), undefined);
+    const { response, error } = await adsFirstResponse(
+      cp,
+      discoveryRequest(`${NS}/emr/${emr.name}`),
+      undefined,
+    );
     expect(response).toBeUndefined();
     expect(error?.code).toBe(grpc.status.UNAVAILABLE);
   });

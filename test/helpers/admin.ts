@@ -29,31 +29,43 @@ export function adminCredentialOf(cp: RunningControlPlane) {
   return cred;
 }
 
-export function adminRequest(cp: RunningControlPlane, method: string, path: string, o: AdminRequestOptions = {}): Promise<AdminAnswer> {
+export function adminRequest(
+  cp: RunningControlPlane,
+  method: string,
+  path: string,
+  o: AdminRequestOptions = {},
+): Promise<AdminAnswer> {
   const cred = adminCredentialOf(cp);
   const token = o.anonymous ? undefined : (o.token ?? cred.token);
-  const text = o.body === undefined ? undefined : typeof o.body === 'string' ? o.body : JSON.stringify(o.body);
+  const text =
+    o.body === undefined ? undefined : typeof o.body === 'string' ? o.body : JSON.stringify(o.body);
   const headers: Record<string, string> = {
     ...(token ? { authorization: `Bearer ${token}` } : {}),
-    ...(text === undefined ? {} : { 'content-type': typeof o.body === 'string' ? 'application/yaml' : 'application/json' }),
+    ...(text === undefined
+      ? {}
+      : { 'content-type': typeof o.body === 'string' ? 'application/yaml' : 'application/json' }),
     ...o.headers,
   };
   return new Promise((resolve, reject) => {
-    const req = request(`${cp.adminUrl}${path}`, { method, headers, ca: cred.caPem, checkServerIdentity: checkControlPlaneIdentity, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = JSON.parse(body);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text: body, json });
-      });
-    });
+    const req = request(
+      `${cp.adminUrl}${path}`,
+      { method, headers, ca: cred.caPem, checkServerIdentity: checkControlPlaneIdentity, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const body = Buffer.concat(chunks).toString('utf8');
+          let json: unknown;
+          try {
+            json = JSON.parse(body);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text: body, json });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(text);
   });
@@ -71,7 +83,14 @@ export async function createToken(
   role: 'admin' | 'editor' | 'viewer',
   o: { name?: string; namespaces?: string[]; ttlSeconds?: number } = {},
 ): Promise<{ id: string; token: string }> {
-  const res = await adminRequest(cp, 'POST', '/v1/tokens', { body: { name: o.name ?? `${role}-${Math.random().toString(36).slice(2, 8)}`, role, namespaces: o.namespaces ?? [], ttlSeconds: o.ttlSeconds } });
+  const res = await adminRequest(cp, 'POST', '/v1/tokens', {
+    body: {
+      name: o.name ?? `${role}-${Math.random().toString(36).slice(2, 8)}`,
+      role,
+      namespaces: o.namespaces ?? [],
+      ttlSeconds: o.ttlSeconds,
+    },
+  });
   if (res.status !== 201) throw new Error(`token create: HTTP ${res.status} ${res.text}`);
   return res.json as { id: string; token: string };
 }

@@ -45,25 +45,39 @@ export interface GrpcUpstream {
 }
 
 /** An imaging-query server on `host:port`, plaintext h2c (its sidecar terminates mTLS in front of it). */
-export async function startImagingServer({ name, host, port }: { name: string; host: string; port: number }): Promise<GrpcUpstream> {
+export async function startImagingServer({
+  name,
+  host,
+  port,
+}: {
+  name: string;
+  host: string;
+  port: number;
+}): Promise<GrpcUpstream> {
   let count = 0;
   const server = new grpc.Server();
   server.addService(imagingService, {
-    query: (call: grpc.ServerUnaryCall<ImagingQuery, ImagingAnswer>, callback: grpc.sendUnaryData<ImagingAnswer>) => {
+    query: (
+      call: grpc.ServerUnaryCall<ImagingQuery, ImagingAnswer>,
+      callback: grpc.sendUnaryData<ImagingAnswer>,
+    ) => {
       count++;
       const xfcc = call.metadata.get('x-forwarded-client-cert').map(String).join(',');
       callback(null, { served_by: name, study: call.request.study, xfcc });
     },
   });
   await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(err) : resolve(bound),
+    ),
   );
   return {
     name,
     get count() {
       return count;
     },
-    close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())).then(() => server.forceShutdown()),
+    close: () =>
+      new Promise<void>((resolve) => server.tryShutdown(() => resolve())).then(() => server.forceShutdown()),
   };
 }
 
@@ -79,9 +93,13 @@ export interface ImagingClient {
  */
 export function proxylessImagingClient(target: string, bootstrap: object): ImagingClient {
   registerXds();
-  const client = new ImagingClientCtor(`xds:///${target}`, new XdsChannelCredentials(grpc.credentials.createInsecure()), {
-    'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config': JSON.stringify(bootstrap),
-  });
+  const client = new ImagingClientCtor(
+    `xds:///${target}`,
+    new XdsChannelCredentials(grpc.credentials.createInsecure()),
+    {
+      'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config': JSON.stringify(bootstrap),
+    },
+  );
   const query = client['query'] as unknown as (
     req: ImagingQuery,
     meta: grpc.Metadata,
@@ -91,7 +109,13 @@ export function proxylessImagingClient(target: string, bootstrap: object): Imagi
   return {
     query: (study, timeoutMs = 5_000) =>
       new Promise((resolve, reject) => {
-        query.call(client, { study }, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => (err || !res ? reject(err ?? new Error('empty response')) : resolve(res)));
+        query.call(
+          client,
+          { study },
+          new grpc.Metadata(),
+          { deadline: Date.now() + timeoutMs },
+          (err, res) => (err || !res ? reject(err ?? new Error('empty response')) : resolve(res)),
+        );
       }),
     close: () => client.close(),
   };
@@ -105,7 +129,9 @@ export function proxylessImagingClient(target: string, bootstrap: object): Imagi
  */
 export function dropConnectionsTo(port: number): number {
   const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
-  const sockets = handles.filter((h): h is Socket => h instanceof Socket && h.remotePort === port && h.remoteAddress === '127.0.0.1');
+  const sockets = handles.filter(
+    (h): h is Socket => h instanceof Socket && h.remotePort === port && h.remoteAddress === '127.0.0.1',
+  );
   for (const s of sockets) s.destroy();
   return sockets.length;
 }

@@ -36,7 +36,9 @@ export interface TestService {
 /** A Service manifest whose instances each get their own loopback address, app on the same one. */
 export function serviceManifest(s: TestService): string {
   const list = (items: readonly string[]) => items.map((i) => `    - ${i}`).join('\n');
-  const instances = s.instances.map((i) => `{ name: ${i.name}, address: ${i.address}, appAddress: ${i.address} }`);
+  const instances = s.instances.map(
+    (i) => `{ name: ${i.name}, address: ${i.address}, appAddress: ${i.address} }`,
+  );
   return `apiVersion: clinimesh.io/v1alpha1
 kind: Service
 metadata: { name: ${s.name}, namespace: ${NS} }
@@ -56,8 +58,16 @@ export function hisManifest(his: readonly TestInstance[]): string {
   });
 }
 
-export function emrManifest(emr: TestInstance, upstreams = [`{ service: his, port: http, localPort: ${EMR_TO_HIS_PORT} }`]): string {
-  return serviceManifest({ name: 'emr', ports: ['{ name: http, port: 15011, targetPort: 8080, protocol: http }'], instances: [emr], upstreams });
+export function emrManifest(
+  emr: TestInstance,
+  upstreams = [`{ service: his, port: http, localPort: ${EMR_TO_HIS_PORT} }`],
+): string {
+  return serviceManifest({
+    name: 'emr',
+    ports: ['{ name: http, port: 15011, targetPort: 8080, protocol: http }'],
+    instances: [emr],
+    upstreams,
+  });
 }
 
 export const meshManifest = `apiVersion: clinimesh.io/v1alpha1
@@ -77,7 +87,12 @@ export async function applyYaml(cp: RunningControlPlane, yaml: string, file = 't
 }
 
 /** A one-time join token for a workload, as an editor would create it (`clinimesh join-token create`). */
-export function joinToken(cp: RunningControlPlane, service: string, instance?: string, namespace = NS): string {
+export function joinToken(
+  cp: RunningControlPlane,
+  service: string,
+  instance?: string,
+  namespace = NS,
+): string {
   const issued = cp.joinTokens.create({ namespace, service, instance, createdBy: 'test' });
   if (!issued.ok) throw new Error(JSON.stringify(issued.errors));
   return issued.value.token;
@@ -96,7 +111,12 @@ export interface AgentOptions {
  * The node agent for one instance, started as a user starts it: with a join token for the
  * instance, its keys made in a fresh directory. It writes envoy.json and sds/ there.
  */
-export async function startNodeAgent(cp: RunningControlPlane, service: string, instance: string, o: AgentOptions = {}): Promise<RunningAgent & { dir: string }> {
+export async function startNodeAgent(
+  cp: RunningControlPlane,
+  service: string,
+  instance: string,
+  o: AgentOptions = {},
+): Promise<RunningAgent & { dir: string }> {
   const transport = o.transport ?? 'ads';
   const token = joinToken(cp, service, instance, o.namespace);
   const dir = await mkdtemp(join(tmpdir(), `clinimesh-agent-${instance}-`));
@@ -135,7 +155,9 @@ export async function startSidecar(
   agentOptions: Omit<AgentOptions, 'transport'> = {},
 ): Promise<Sidecar> {
   const agent = await startNodeAgent(cp, service, instance, { ...agentOptions, transport });
-  const bootstrap = JSON.parse(await readFile(agent.bootstrapPath, 'utf8')) as { node: { metadata: Record<string, unknown> } };
+  const bootstrap = JSON.parse(await readFile(agent.bootstrapPath, 'utf8')) as {
+    node: { metadata: Record<string, unknown> };
+  };
   Object.assign(bootstrap.node.metadata, metadata);
   try {
     const envoy = await startEnvoy({ bootstrap, name: instance });

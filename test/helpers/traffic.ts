@@ -37,7 +37,10 @@ export interface MeshInstance {
 }
 
 /** `prefix-1`, `prefix-2`, … each on a fresh loopback address, with the i-th labels of `metas`. */
-export function labelledInstances(prefix: string, metas: ReadonlyArray<Readonly<Record<string, string>>>): MeshInstance[] {
+export function labelledInstances(
+  prefix: string,
+  metas: ReadonlyArray<Readonly<Record<string, string>>>,
+): MeshInstance[] {
   return metas.map((meta, i) => ({ name: `${prefix}-${i + 1}`, address: loopbackAddress(), meta }));
 }
 
@@ -88,7 +91,11 @@ export interface HttpServiceOptions {
 }
 
 /** A Service with one HTTP (or gRPC) port. */
-export function httpServiceYaml(name: string, instances: readonly MeshInstance[], o: HttpServiceOptions): string {
+export function httpServiceYaml(
+  name: string,
+  instances: readonly MeshInstance[],
+  o: HttpServiceOptions,
+): string {
   const port = `{ name: ${o.portName ?? (o.protocol === 'grpc' ? 'grpc' : 'http')}, port: ${o.meshPort}, targetPort: ${o.appPort}, protocol: ${o.protocol ?? 'http'} }`;
   return serviceYaml({ name, ports: [port], instances, ...(o.upstreams && { upstreams: o.upstreams }) });
 }
@@ -200,7 +207,12 @@ function header(headers: IncomingHttpHeaders, name: string): string | undefined 
  * An HTTP backend answering 200 with `BackendAnswer` JSON, steered per request by `BACKEND_HEADERS`.
  * Every executed request is recorded here and in `ledger` (shared by a test's backends).
  */
-export async function startBackend(o: { name: string; host: string; port: number; ledger: Ledger }): Promise<Backend> {
+export async function startBackend(o: {
+  name: string;
+  host: string;
+  port: number;
+  ledger: Ledger;
+}): Promise<Backend> {
   const { name, host, ledger } = o;
   const executions: Execution[] = [];
   const timers = new Set<NodeJS.Timeout>();
@@ -239,7 +251,10 @@ export async function startBackend(o: { name: string; host: string; port: number
         if (res.destroyed) return;
         const status = Number(header(req.headers, BACKEND_HEADERS.status) ?? 200);
         const body: BackendAnswer = { served_by: name, method: e.method, path: e.path, host: e.host };
-        res.writeHead(status, { 'content-type': 'application/json', ...(testId === undefined ? {} : { [BACKEND_HEADERS.testId]: testId }) });
+        res.writeHead(status, {
+          'content-type': 'application/json',
+          ...(testId === undefined ? {} : { [BACKEND_HEADERS.testId]: testId }),
+        });
         res.end(JSON.stringify(body));
       };
       const delay = Number(header(req.headers, BACKEND_HEADERS.delayMs) ?? 0);
@@ -324,9 +339,23 @@ export async function shoot(url: string, o: ShotOptions = {}): Promise<Shot> {
         servedBy = undefined;
       }
     }
-    return { status: res.status, servedBy, ms: performance.now() - start, headers: res.headers, body: res.body, error: undefined };
+    return {
+      status: res.status,
+      servedBy,
+      ms: performance.now() - start,
+      headers: res.headers,
+      body: res.body,
+      error: undefined,
+    };
   } catch (err) {
-    return { status: 0, servedBy: undefined, ms: performance.now() - start, headers: {}, body: '', error: err instanceof Error ? err.message : String(err) };
+    return {
+      status: 0,
+      servedBy: undefined,
+      ms: performance.now() - start,
+      headers: {},
+      body: '',
+      error: err instanceof Error ? err.message : String(err),
+    };
   }
 }
 
@@ -386,11 +415,14 @@ export function tally<T>(items: readonly T[], key: (item: T) => string): Map<str
   return counts;
 }
 
-export const outcome = (s: Shot): string => (s.status === 200 ? (s.servedBy ?? '?') : s.status === 0 ? `error: ${s.error ?? ''}` : `status ${s.status}`);
+export const outcome = (s: Shot): string =>
+  s.status === 200 ? (s.servedBy ?? '?') : s.status === 0 ? `error: ${s.error ?? ''}` : `status ${s.status}`;
 
 /** The shots that did not get a 200, described, for an assertion message. */
 export function failures(shots: readonly Shot[]): string[] {
-  return shots.filter((s) => s.status !== 200).map((s) => (s.status === 0 ? `error ${s.error ?? ''}` : `${s.status} ${s.body.slice(0, 120)}`));
+  return shots
+    .filter((s) => s.status !== 200)
+    .map((s) => (s.status === 0 ? `error ${s.error ?? ''}` : `${s.status} ${s.body.slice(0, 120)}`));
 }
 
 /** Percentage (0..100) of the counted items whose key is in `keys`. */
@@ -409,7 +441,12 @@ export function percentOf(counts: ReadonlyMap<string, number>, keys: readonly st
  * Waits until every node's open xDS stream has the version the control plane holds for it of every
  * type it subscribed to (ACKed or held), and none of those types' last word was a NACK of it.
  */
-export async function waitForSync(cp: RunningControlPlane, nodes: readonly string[], what = 'sidecars to ACK the latest config', timeoutMs = 15_000): Promise<void> {
+export async function waitForSync(
+  cp: RunningControlPlane,
+  nodes: readonly string[],
+  what = 'sidecars to ACK the latest config',
+  timeoutMs = 15_000,
+): Promise<void> {
   await waitFor(
     async () => {
       for (const node of nodes) {
@@ -423,7 +460,10 @@ export async function waitForSync(cp: RunningControlPlane, nodes: readonly strin
           if (!subscribed.some((t) => hasVersion(t, snapshot.version))) {
             const nack = subscribed.find((t) => t.lastNack?.version === snapshot.version)?.lastNack;
             if (nack) throw new Error(`${node} NACKed ${typeUrl} ${snapshot.version}: ${nack.error}`);
-            const seen = subscribed.map((t) => `sent ${t.sentVersion ?? '-'}, acked ${t.ackedVersion ?? t.heldVersion ?? '-'}${t.pendingNonce ? `, nonce ${t.pendingNonce} unanswered` : ''}`);
+            const seen = subscribed.map(
+              (t) =>
+                `sent ${t.sentVersion ?? '-'}, acked ${t.ackedVersion ?? t.heldVersion ?? '-'}${t.pendingNonce ? `, nonce ${t.pendingNonce} unanswered` : ''}`,
+            );
             throw new Error(`${node}: ${typeUrl} not yet at ${snapshot.version} (${seen.join('; ')})`);
           }
         }
@@ -439,7 +479,11 @@ export function nacks(cp: RunningControlPlane, nodes: readonly string[]): string
   return cp.statuses
     .all()
     .filter((s) => nodes.includes(s.nodeId))
-    .flatMap((s) => [...s.types.entries()].flatMap(([t, st]) => (st.lastNack ? [`${s.nodeId} ${t}: ${st.lastNack.error}`] : [])));
+    .flatMap((s) =>
+      [...s.types.entries()].flatMap(([t, st]) =>
+        st.lastNack ? [`${s.nodeId} ${t}: ${st.lastNack.error}`] : [],
+      ),
+    );
 }
 
 /** A JSON object of Envoy's config dump, as loosely typed as it is. */
@@ -448,24 +492,33 @@ export type JsonMap = { [key: string]: JsonValue };
 
 /** Envoy's active dynamic clusters (the `cluster` of each `/config_dump?resource=dynamic_active_clusters` entry). */
 export async function activeClusters(envoy: EnvoyHandle): Promise<JsonMap[]> {
-  const dump = await envoy.adminJson<{ configs?: Array<{ cluster?: JsonMap }> }>('/config_dump?resource=dynamic_active_clusters');
+  const dump = await envoy.adminJson<{ configs?: Array<{ cluster?: JsonMap }> }>(
+    '/config_dump?resource=dynamic_active_clusters',
+  );
   return (dump.configs ?? []).flatMap((c) => (c.cluster ? [c.cluster] : []));
 }
 
 /** Envoy's dynamic route configurations. */
 export async function routeConfigs(envoy: EnvoyHandle): Promise<JsonMap[]> {
-  const dump = await envoy.adminJson<{ configs?: Array<{ route_config?: JsonMap }> }>('/config_dump?resource=dynamic_route_configs');
+  const dump = await envoy.adminJson<{ configs?: Array<{ route_config?: JsonMap }> }>(
+    '/config_dump?resource=dynamic_route_configs',
+  );
   return (dump.configs ?? []).flatMap((c) => (c.route_config ? [c.route_config] : []));
 }
 
 /** Envoy's active dynamic listeners. */
 export async function activeListeners(envoy: EnvoyHandle): Promise<JsonMap[]> {
-  const dump = await envoy.adminJson<{ configs?: Array<{ active_state?: { listener?: JsonMap } }> }>('/config_dump?resource=dynamic_listeners');
+  const dump = await envoy.adminJson<{ configs?: Array<{ active_state?: { listener?: JsonMap } }> }>(
+    '/config_dump?resource=dynamic_listeners',
+  );
   return (dump.configs ?? []).flatMap((c) => (c.active_state?.listener ? [c.active_state.listener] : []));
 }
 
 /** Sum of the stats whose full name matches `re` (RE2 for Envoy's filter, then JS for the sum). */
-export async function statSum(envoy: EnvoyHandle, re: string): Promise<{ sum: number; stats: Record<string, number> }> {
+export async function statSum(
+  envoy: EnvoyHandle,
+  re: string,
+): Promise<{ sum: number; stats: Record<string, number> }> {
   const stats = await envoy.stats(re);
   const own = new RegExp(re);
   const matching = Object.fromEntries(Object.entries(stats).filter(([k]) => own.test(k)));
@@ -475,7 +528,14 @@ export async function statSum(envoy: EnvoyHandle, re: string): Promise<{ sum: nu
 /** Hosts per cluster of every cluster whose name contains `part` (e.g. `his.clinical`). */
 export async function hostsOf(envoy: EnvoyHandle, part: string): Promise<Record<string, string[]>> {
   const clusters = await envoy.clusters();
-  return Object.fromEntries(clusters.filter((c) => c.name.includes(part)).map((c) => [c.name, c.hosts.map((h) => `${h.address}${h.healthy ? '' : ` (${h.healthFlags.join(',')})`}`)]));
+  return Object.fromEntries(
+    clusters
+      .filter((c) => c.name.includes(part))
+      .map((c) => [
+        c.name,
+        c.hosts.map((h) => `${h.address}${h.healthy ? '' : ` (${h.healthFlags.join(',')})`}`),
+      ]),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -513,10 +573,23 @@ export class TrafficMesh {
   }
 
   async start(o: TrafficMeshOptions): Promise<void> {
-    this.cp = await startControlPlane({ trustDomain: 'hospital.local', xdsPort: 0, xdsRestPort: 0, adminPort: 0 });
+    this.cp = await startControlPlane({
+      trustDomain: 'hospital.local',
+      xdsPort: 0,
+      xdsRestPort: 0,
+      adminPort: 0,
+    });
     await applyYaml(this.cp, [meshManifest, o.yaml].join('---\n'));
     for (const b of o.backends ?? []) {
-      this.backends.set(b.instance.name, await startBackend({ name: b.instance.name, host: b.instance.address, port: b.port, ledger: this.ledger }));
+      this.backends.set(
+        b.instance.name,
+        await startBackend({
+          name: b.instance.name,
+          host: b.instance.address,
+          port: b.port,
+          ledger: this.ledger,
+        }),
+      );
     }
     const cp = this.cp;
     await Promise.all(
@@ -622,9 +695,13 @@ export interface ProxylessCaller {
 /** A grpc-js-xds channel to `xds:///target` with its own bootstrap (per-channel option). */
 export function proxylessCaller(target: string, bootstrap: object): ProxylessCaller {
   registerXds();
-  const client = new grpc.Client(`xds:///${target}`, new XdsChannelCredentials(grpc.credentials.createInsecure()), {
-    'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config': JSON.stringify(bootstrap),
-  });
+  const client = new grpc.Client(
+    `xds:///${target}`,
+    new XdsChannelCredentials(grpc.credentials.createInsecure()),
+    {
+      'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config': JSON.stringify(bootstrap),
+    },
+  );
   return {
     query: (study, metadata = {}, timeoutMs = 5_000) =>
       new Promise<QueryAnswer>((resolve, reject) => {

@@ -16,14 +16,31 @@ export function credentialFor(cp: RunningControlPlane, service: string, namespac
 }
 
 /** POST /v3/discovery:<type> over mutual TLS; resolves with the status and parsed body. */
-export function restPoll(cp: RunningControlPlane, type: string, body: unknown, cred: Credential): Promise<{ status: number; json?: unknown }> {
+export function restPoll(
+  cp: RunningControlPlane,
+  type: string,
+  body: unknown,
+  cred: Credential,
+): Promise<{ status: number; json?: unknown }> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: cp.host, port: cp.xdsRestPort, path: `/v3/discovery:${type}`, method: 'POST', cert: cred.cert, key: cred.key, ca: cred.ca, checkServerIdentity: () => undefined, agent: false },
+      {
+        host: cp.host,
+        port: cp.xdsRestPort,
+        path: `/v3/discovery:${type}`,
+        method: 'POST',
+        cert: cred.cert,
+        key: cred.key,
+        ca: cred.ca,
+        checkServerIdentity: () => undefined,
+        agent: false,
+      },
       (res) => {
         let text = '';
         res.on('data', (d: Buffer) => (text += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? (JSON.parse(text) as unknown) : undefined }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, json: text ? (JSON.parse(text) as unknown) : undefined }),
+        );
       },
     );
     req.on('error', reject);
@@ -43,11 +60,19 @@ export function adsFirstResponse(
   cred: Credential | undefined,
 ): Promise<{ response?: Buffer; error?: grpc.ServiceError }> {
   const creds = cred
-    ? grpc.credentials.createSsl(Buffer.from(cred.ca), Buffer.from(cred.key), Buffer.from(cred.cert), { checkServerIdentity: () => undefined })
-    : grpc.credentials.createSsl(Buffer.from(credCa(cp)), null, null, { checkServerIdentity: () => undefined });
+    ? grpc.credentials.createSsl(Buffer.from(cred.ca), Buffer.from(cred.key), Buffer.from(cred.cert), {
+        checkServerIdentity: () => undefined,
+      })
+    : grpc.credentials.createSsl(Buffer.from(credCa(cp)), null, null, {
+        checkServerIdentity: () => undefined,
+      });
   const client = new grpc.Client(`${cp.host}:${cp.xdsPort}`, creds);
   return new Promise((resolve) => {
-    const call = client.makeBidiStreamRequest(ADS_PATH, (b: Uint8Array) => Buffer.from(b), (b: Buffer) => b);
+    const call = client.makeBidiStreamRequest(
+      ADS_PATH,
+      (b: Uint8Array) => Buffer.from(b),
+      (b: Buffer) => b,
+    );
     const done = (r: { response?: Buffer; error?: grpc.ServiceError }) => {
       call.cancel();
       client.close();

@@ -49,7 +49,13 @@ function meshViewOf(inputFile: string): MeshView {
   for (const [key, service] of state.services) {
     if (service.discovery.mode === 'static') endpoints.set(key, staticEndpoints(service));
   }
-  return { mesh: state.mesh, services: state.services, endpoints, policies: state.policies, traffic: state.traffic };
+  return {
+    mesh: state.mesh,
+    services: state.services,
+    endpoints,
+    policies: state.policies,
+    traffic: state.traffic,
+  };
 }
 
 function transportOf(caseDir: string): XdsTransport {

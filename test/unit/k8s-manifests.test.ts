@@ -96,7 +96,9 @@ describe('manifests/k8s', () => {
         file === 'workload-example.yaml' ? 'clinical' : 'clinimesh-system',
       );
     }
-    const namespaces = new Map(docs.filter((d) => d.doc.kind === 'Namespace').map((d) => [d.doc.metadata.name as string, d]));
+    const namespaces = new Map(
+      docs.filter((d) => d.doc.kind === 'Namespace').map((d) => [d.doc.metadata.name as string, d]),
+    );
     expect([...namespaces.keys()].sort()).toEqual(['clinical', 'clinimesh-system']);
     expect(namespaces.get('clinimesh-system')!.file).toBe('namespace.yaml');
     // The example creates its own namespace, before what lives in it (kubectl applies in file order).
@@ -427,36 +429,52 @@ describe('Kubernetes API schemas (offline)', () => {
   const VERSIONS = ['1.29.0', '1.37.0'];
   const validator = schemaValidator();
   const inCi = process.env.CI === 'true';
-  const missing = 'the Kubernetes schema validator is not installed (run `node scripts/ensure-k8s-schemas.mjs`)';
+  const missing =
+    'the Kubernetes schema validator is not installed (run `node scripts/ensure-k8s-schemas.mjs`)';
   if (!validator && !inCi) console.warn(`skipping the Kubernetes schema validation: ${missing}`);
   // kustomization.yaml is kustomize's own file, not an API object (`kubectl kustomize` checks it).
   const objects = yamlFiles.filter((f) => !f.endsWith('kustomization.yaml'));
   const validate = (version: string, files: string[]) =>
-    spawnSync(validator!, ['--strict', '--no-warn', '-k', version, ...files], { encoding: 'utf8', timeout: 60_000 });
+    spawnSync(validator!, ['--strict', '--no-warn', '-k', version, ...files], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
 
-  it.skipIf(!validator && !inCi).each(VERSIONS)('validates every object strictly against Kubernetes %s', (version) => {
-    expect(validator, missing).toBeDefined();
-    const run = validate(version, objects);
-    expect(run.status, `${run.stdout}${run.stderr}`).toBe(0);
-    const passed = run.stdout.split('\n').filter((l) => l.startsWith('INFO') && l.includes('passed'));
-    expect(passed, run.stdout).toHaveLength(docs.filter((d) => d.doc.kind !== 'Kustomization').length);
-  });
+  it.skipIf(!validator && !inCi).each(VERSIONS)(
+    'validates every object strictly against Kubernetes %s',
+    (version) => {
+      expect(validator, missing).toBeDefined();
+      const run = validate(version, objects);
+      expect(run.status, `${run.stdout}${run.stderr}`).toBe(0);
+      const passed = run.stdout.split('\n').filter((l) => l.startsWith('INFO') && l.includes('passed'));
+      expect(passed, run.stdout).toHaveLength(docs.filter((d) => d.doc.kind !== 'Kustomization').length);
+    },
+  );
 
-  it.skipIf(!validator && !inCi)('refuses an object with an unknown field or a wrong type (the check is not vacuous)', () => {
-    expect(validator, missing).toBeDefined();
-    const dir = mkdtempSync(join(tmpdir(), 'k8s-schema-'));
-    try {
-      const bad = join(dir, 'bad.yaml');
-      writeFileSync(bad, 'apiVersion: v1\nkind: Service\nmetadata: { name: x, namespace: y }\nspec:\n  clusterIp: None\n  ports: [{ port: 18000 }]\n');
-      const unknown = validate(VERSIONS.at(-1)!, [bad]);
-      expect(unknown.status).not.toBe(0);
-      expect(`${unknown.stdout}${unknown.stderr}`).toMatch(/clusterIp/);
-      writeFileSync(bad, 'apiVersion: v1\nkind: Service\nmetadata: { name: x, namespace: y }\nspec:\n  ports: [{ port: xds }]\n');
-      expect(validate(VERSIONS.at(-1)!, [bad]).status).not.toBe(0);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  it.skipIf(!validator && !inCi)(
+    'refuses an object with an unknown field or a wrong type (the check is not vacuous)',
+    () => {
+      expect(validator, missing).toBeDefined();
+      const dir = mkdtempSync(join(tmpdir(), 'k8s-schema-'));
+      try {
+        const bad = join(dir, 'bad.yaml');
+        writeFileSync(
+          bad,
+          'apiVersion: v1\nkind: Service\nmetadata: { name: x, namespace: y }\nspec:\n  clusterIp: None\n  ports: [{ port: 18000 }]\n',
+        );
+        const unknown = validate(VERSIONS.at(-1)!, [bad]);
+        expect(unknown.status).not.toBe(0);
+        expect(`${unknown.stdout}${unknown.stderr}`).toMatch(/clusterIp/);
+        writeFileSync(
+          bad,
+          'apiVersion: v1\nkind: Service\nmetadata: { name: x, namespace: y }\nspec:\n  ports: [{ port: xds }]\n',
+        );
+        expect(validate(VERSIONS.at(-1)!, [bad]).status).not.toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
 
 describe('Dockerfile and .dockerignore', () => {
@@ -476,8 +494,12 @@ describe('Dockerfile and .dockerignore', () => {
     expect(bases[0]).toMatch(/^node:(22|24)-slim$/);
     const build = stages.find((s) => s.some((l) => l === 'RUN npm run build'))!;
     expect(build, 'a stage runs `npm run build`').toBeDefined();
-    expect(build.findIndex((l) => l.startsWith('RUN npm ci'))).toBeLessThan(build.findIndex((l) => l === 'COPY src ./src'));
-    expect(build.findIndex((l) => l.startsWith('COPY package.json package-lock.json'))).toBeLessThan(build.findIndex((l) => l.startsWith('RUN npm ci')));
+    expect(build.findIndex((l) => l.startsWith('RUN npm ci'))).toBeLessThan(
+      build.findIndex((l) => l === 'COPY src ./src'),
+    );
+    expect(build.findIndex((l) => l.startsWith('COPY package.json package-lock.json'))).toBeLessThan(
+      build.findIndex((l) => l.startsWith('RUN npm ci')),
+    );
     for (const c of lines.filter((l) => l.startsWith('COPY ') && !l.includes('--from='))) {
       for (const src of c.split(/\s+/).slice(1, -1))
         if (!src.includes('*')) expect(existsSync(join(ROOT, src)), src).toBe(true);
@@ -487,7 +509,15 @@ describe('Dockerfile and .dockerignore', () => {
   it('ships compiled JavaScript with production dependencies only: no sources, no TypeScript compiler, no tsx', () => {
     const copies = runtime.filter((l) => l.startsWith('COPY '));
     const copied = copies.map((l) => l.split(/\s+/).at(-1)!.replace(/^\.\//, '').replace(/\/$/, ''));
-    expect(copied).toEqual(expect.arrayContaining(['dist', 'node_modules', 'package.json', 'bin', 'proto/envoy-descriptors.binpb']));
+    expect(copied).toEqual(
+      expect.arrayContaining([
+        'dist',
+        'node_modules',
+        'package.json',
+        'bin',
+        'proto/envoy-descriptors.binpb',
+      ]),
+    );
     expect(copied).not.toContain('src');
     expect(copied).not.toContain('tsconfig.json');
     expect(copies.find((l) => / \.\/dist$/.test(l))).toMatch(/^COPY --from=\S+ \S*dist \.\/dist$/);
@@ -502,10 +532,16 @@ describe('Dockerfile and .dockerignore', () => {
     };
     expect(Object.keys(pkg.dependencies)).not.toContain('typescript');
     expect(pkg.scripts.build).toMatch(/tsc -p tsconfig\.build\.json/);
-    const build = JSON.parse(readFileSync(join(ROOT, 'tsconfig.build.json'), 'utf8').replace(/^\s*\/\/.*$/gm, '')) as {
+    const build = JSON.parse(
+      readFileSync(join(ROOT, 'tsconfig.build.json'), 'utf8').replace(/^\s*\/\/.*$/gm, ''),
+    ) as {
       compilerOptions: Record<string, unknown>;
     };
-    expect(build.compilerOptions).toMatchObject({ rewriteRelativeImportExtensions: true, outDir: 'dist', noEmit: false });
+    expect(build.compilerOptions).toMatchObject({
+      rewriteRelativeImportExtensions: true,
+      outDir: 'dist',
+      noEmit: false,
+    });
   });
 
   it('runs as the non-root node user, the CLI by its path', () => {
@@ -522,7 +558,17 @@ describe('Dockerfile and .dockerignore', () => {
     const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
       .split('\n')
       .map((l) => l.trim());
-    for (const entry of ['node_modules', '.envoy', '.k8s-schemas', '.clinimesh', 'gen', 'dist', 'bench/out', 'test', '.git'])
+    for (const entry of [
+      'node_modules',
+      '.envoy',
+      '.k8s-schemas',
+      '.clinimesh',
+      'gen',
+      'dist',
+      'bench/out',
+      'test',
+      '.git',
+    ])
       expect(ignored, entry).toContain(entry);
   });
 });

@@ -8,13 +8,18 @@ const FILE_LOG = 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.Fi
 
 function decision(filter: string, enforced: boolean): JsonObject {
   return enforced
-    ? { authz: `%DYNAMIC_METADATA(${filter}:shadow_engine_result)%`, authz_policy: `%DYNAMIC_METADATA(${filter}:shadow_effective_policy_id)%` }
+    ? {
+        authz: `%DYNAMIC_METADATA(${filter}:shadow_engine_result)%`,
+        authz_policy: `%DYNAMIC_METADATA(${filter}:shadow_effective_policy_id)%`,
+      }
     : { authz: 'allowed', authz_policy: 'mesh-default-allow' };
 }
 
 const WITHOUT_QUERY = {
   name: 'envoy.formatter.req_without_query',
-  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery' },
+  typed_config: {
+    '@type': 'type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery',
+  },
 };
 
 function fileLog(path: string, fields: JsonObject, formatters: JsonObject[] = []): JsonObject {
@@ -24,26 +29,33 @@ function fileLog(path: string, fields: JsonObject, formatters: JsonObject[] = []
 }
 
 export function httpAuditLog(path: string, destination: string, enforced: boolean): JsonObject {
-  return fileLog(path, {
-    time: '%START_TIME%',
-    source: '%DOWNSTREAM_PEER_URI_SAN%',
-    destination,
-    method: '%REQ(:METHOD)%',
-    // The query string can carry identifiers (MRN, name); the path is logged without it. Only
-    // :PATH, never x-envoy-original-path, which a caller could set to lie to the audit trail.
-    path: '%REQ_WITHOUT_QUERY(:PATH)%',
-    status: '%RESPONSE_CODE%',
-    // A denied gRPC call is HTTP 200 with grpc-status 7: log both.
-    grpc_status: '%GRPC_STATUS%',
-    duration_ms: '%DURATION%',
-    // Caller-supplied; bounded so it cannot flood the trail.
-    request_id: '%REQ(X-REQUEST-ID):64%',
-    ...decision(HTTP_RBAC, enforced),
-  }, [WITHOUT_QUERY]);
+  return fileLog(
+    path,
+    {
+      time: '%START_TIME%',
+      source: '%DOWNSTREAM_PEER_URI_SAN%',
+      destination,
+      method: '%REQ(:METHOD)%',
+      // The query string can carry identifiers (MRN, name); the path is logged without it. Only
+      // :PATH, never x-envoy-original-path, which a caller could set to lie to the audit trail.
+      path: '%REQ_WITHOUT_QUERY(:PATH)%',
+      status: '%RESPONSE_CODE%',
+      // A denied gRPC call is HTTP 200 with grpc-status 7: log both.
+      grpc_status: '%GRPC_STATUS%',
+      duration_ms: '%DURATION%',
+      // Caller-supplied; bounded so it cannot flood the trail.
+      request_id: '%REQ(X-REQUEST-ID):64%',
+      ...decision(HTTP_RBAC, enforced),
+    },
+    [WITHOUT_QUERY],
+  );
 }
 
 /** TCP connections can live for days: log at connect and then periodically, not only at close. */
-export const TCP_AUDIT_OPTIONS: JsonObject = { flush_access_log_on_connected: true, access_log_flush_interval: '60s' };
+export const TCP_AUDIT_OPTIONS: JsonObject = {
+  flush_access_log_on_connected: true,
+  access_log_flush_interval: '60s',
+};
 
 export function tcpAuditLog(path: string, destination: string, enforced: boolean): JsonObject {
   return fileLog(path, {

@@ -35,15 +35,20 @@ export function generateOutboundCluster(
   const body: JsonObject = {
     name,
     type: 'EDS',
-      eds_cluster_config: { eds_config: configSource(transport), service_name: name },
-      connect_timeout: duration(mesh.defaults.connectTimeoutMs),
-      lb_policy: 'ROUND_ROBIN',
-      // Endpoints we route to are already filtered by health; never fall back to unhealthy ones.
-      common_lb_config: { healthy_panic_threshold: { value: 0 } },
-      // Passive health: an instance failing in a row is taken out for a while, but never more than
-      // half of them, so a bad deploy cannot eject a whole service.
-      outlier_detection: { consecutive_5xx: 5, interval: '10s', base_ejection_time: '30s', max_ejection_percent: 50 },
-      ...protocolOptions(protocol),
+    eds_cluster_config: { eds_config: configSource(transport), service_name: name },
+    connect_timeout: duration(mesh.defaults.connectTimeoutMs),
+    lb_policy: 'ROUND_ROBIN',
+    // Endpoints we route to are already filtered by health; never fall back to unhealthy ones.
+    common_lb_config: { healthy_panic_threshold: { value: 0 } },
+    // Passive health: an instance failing in a row is taken out for a while, but never more than
+    // half of them, so a bad deploy cannot eject a whole service.
+    outlier_detection: {
+      consecutive_5xx: 5,
+      interval: '10s',
+      base_ejection_time: '30s',
+      max_ejection_percent: 50,
+    },
+    ...protocolOptions(protocol),
   };
   if (tls) body.transport_socket = upstreamTls(tls.spiffeId, tls.sni, { transport, sdsDir: tls.sdsDir });
   return { typeUrl: CLUSTER, name, body: policy ? applyClusterPolicy(body, policy) : body };
@@ -52,7 +57,11 @@ export function generateOutboundCluster(
 /** The same EDS cluster under another name, fed by the assignment of that name (a subset). */
 export function renameEdsCluster(cluster: Resource, name: string): Resource {
   const eds = cluster.body.eds_cluster_config as JsonObject;
-  return { typeUrl: CLUSTER, name, body: { ...cluster.body, name, eds_cluster_config: { ...eds, service_name: name } } };
+  return {
+    typeUrl: CLUSTER,
+    name,
+    body: { ...cluster.body, name, eds_cluster_config: { ...eds, service_name: name } },
+  };
 }
 
 export function generateInboundCluster(port: ServicePort, instance: Instance, mesh: Mesh): Resource {

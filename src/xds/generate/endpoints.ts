@@ -14,11 +14,18 @@ import type { Resource } from './types.ts';
  * instances all warn would get no proxyless traffic at all). A service with no routable endpoint gets
  * an empty assignment, never a missing one (that would stall warming).
  */
-export function generateLoadAssignment(clusterName: string, portName: string, set: EndpointSet | undefined, caller?: Locality): Resource {
+export function generateLoadAssignment(
+  clusterName: string,
+  portName: string,
+  set: EndpointSet | undefined,
+  caller?: Locality,
+): Resource {
   const byLocality = new Map<string, { locality: Locality; priority: number; endpoints: Endpoint[] }>();
   // An address that is not an IP literal (a Consul node registered by host name) is left out: EDS takes
   // IP literals only, and one name would make Envoy reject the whole list.
-  const routable = (set?.endpoints ?? []).filter((e) => e.health !== 'UNHEALTHY' && e.ports[portName] !== undefined && isIP(e.address) !== 0);
+  const routable = (set?.endpoints ?? []).filter(
+    (e) => e.health !== 'UNHEALTHY' && e.ports[portName] !== undefined && isIP(e.address) !== 0,
+  );
   const priorityOf = priorities(routable, caller);
   for (const e of routable) {
     const priority = priorityOf(e);
@@ -40,14 +47,25 @@ export function generateLoadAssignment(clusterName: string, portName: string, se
  */
 function priorities(endpoints: readonly Endpoint[], caller: Locality | undefined): (e: Endpoint) => number {
   const rank = (e: Endpoint): number => {
-    const distance = !caller ? 0 : e.locality.region !== caller.region ? 2 : e.locality.zone !== caller.zone ? 1 : 0;
+    const distance = !caller
+      ? 0
+      : e.locality.region !== caller.region
+        ? 2
+        : e.locality.zone !== caller.zone
+          ? 1
+          : 0;
     return distance * 2 + (e.health === 'DEGRADED' ? 1 : 0);
   };
   const levels = [...new Set(endpoints.map(rank))].sort((a, b) => a - b);
   return (e) => levels.indexOf(rank(e));
 }
 
-function localityEndpoints(locality: Locality, endpoints: readonly Endpoint[], portName: string, priority: number): JsonObject {
+function localityEndpoints(
+  locality: Locality,
+  endpoints: readonly Endpoint[],
+  portName: string,
+  priority: number,
+): JsonObject {
   const sorted = [...endpoints].sort((a, b) => a.instance.localeCompare(b.instance));
   const loc: JsonObject = {};
   if (locality.region) loc.region = locality.region;

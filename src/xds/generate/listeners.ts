@@ -2,12 +2,26 @@
 // upstream. HTTP and gRPC go through the HTTP connection manager, TCP through tcp_proxy. Inbound
 // listeners terminate mutual TLS, enforce authorization and write the audit trail.
 import { spiffeId } from '../../ca/spiffe.ts';
-import type { AccessPolicy, Instance, Mesh, Protocol, Service, ServicePort, TrafficPolicy, Upstream } from '../../manifest/types.ts';
+import type {
+  AccessPolicy,
+  Instance,
+  Mesh,
+  Protocol,
+  Service,
+  ServicePort,
+  TrafficPolicy,
+  Upstream,
+} from '../../manifest/types.ts';
 import type { JsonObject } from '../resources/json.ts';
 import { LISTENER } from '../resources/type-urls.ts';
 import { httpAuditLog, TCP_AUDIT_OPTIONS, tcpAuditLog } from './audit.ts';
 import { configSource } from './config-source.ts';
-import { inboundClusterName, inboundListenerName, outboundClusterName, outboundListenerName } from './names.ts';
+import {
+  inboundClusterName,
+  inboundListenerName,
+  outboundClusterName,
+  outboundListenerName,
+} from './names.ts';
 import { httpRbacFilter, needsRbac, networkRbacFilter } from './rbac.ts';
 import { routeAction, virtualHost } from './routes.ts';
 import { downstreamTls } from './secrets.ts';
@@ -23,13 +37,20 @@ function socketAddress(address: string, port: number): JsonObject {
   return { socket_address: { address, port_value: port } };
 }
 
-function httpConnectionManager(statPrefix: string, routing: JsonObject, extra: { filters?: JsonObject[]; accessLog?: JsonObject; inbound?: boolean } = {}): JsonObject {
+function httpConnectionManager(
+  statPrefix: string,
+  routing: JsonObject,
+  extra: { filters?: JsonObject[]; accessLog?: JsonObject; inbound?: boolean } = {},
+): JsonObject {
   const config: JsonObject = {
     '@type': `type.googleapis.com/${HCM}`,
     stat_prefix: statPrefix,
     codec_type: 'AUTO',
     ...routing,
-    http_filters: [...(extra.filters ?? []), { name: 'envoy.filters.http.router', typed_config: { '@type': `type.googleapis.com/${ROUTER}` } }],
+    http_filters: [
+      ...(extra.filters ?? []),
+      { name: 'envoy.filters.http.router', typed_config: { '@type': `type.googleapis.com/${ROUTER}` } },
+    ],
   };
   if (extra.accessLog) config.access_log = [extra.accessLog];
   if (extra.inbound) {
@@ -46,7 +67,11 @@ function httpConnectionManager(statPrefix: string, routing: JsonObject, extra: {
 }
 
 function tcpProxy(statPrefix: string, cluster: string, accessLog?: JsonObject): JsonObject {
-  const config: JsonObject = { '@type': `type.googleapis.com/${TCP_PROXY}`, stat_prefix: statPrefix, cluster };
+  const config: JsonObject = {
+    '@type': `type.googleapis.com/${TCP_PROXY}`,
+    stat_prefix: statPrefix,
+    cluster,
+  };
   if (accessLog) {
     config.access_log = [accessLog];
     config.access_log_options = TCP_AUDIT_OPTIONS;
@@ -75,7 +100,10 @@ function inboundFilters(port: ServicePort, c: InboundContext, name: string): Jso
   const statPrefix = `inbound_${port.name}`;
   const enforced = needsRbac(c.mesh, c.policies);
   const auditPath = c.mesh.audit.enabled ? (c.sidecar.auditLogPath ?? c.mesh.audit.path) : undefined;
-  const destination = spiffeId(c.mesh.trustDomain, { namespace: c.service.namespace, service: c.service.name });
+  const destination = spiffeId(c.mesh.trustDomain, {
+    namespace: c.service.namespace,
+    service: c.service.name,
+  });
   if (isHttp(port.protocol)) {
     return [
       httpConnectionManager(
@@ -89,7 +117,10 @@ function inboundFilters(port: ServicePort, c: InboundContext, name: string): Jso
           },
         },
         {
-          filters: [...(enforced ? [httpRbacFilter(c.mesh, c.policies)] : []), ...rateLimitFilters(port, c.traffic, statPrefix)],
+          filters: [
+            ...(enforced ? [httpRbacFilter(c.mesh, c.policies)] : []),
+            ...rateLimitFilters(port, c.traffic, statPrefix),
+          ],
           accessLog: auditPath ? httpAuditLog(auditPath, destination, enforced) : undefined,
           inbound: c.mtls,
         },
@@ -116,7 +147,12 @@ export function generateInboundListener(port: ServicePort, c: InboundContext): R
     if (c.mesh.mtls.mode === 'STRICT') body.filter_chains = [tls];
     else {
       // PERMISSIVE, for migrating a service into the mesh: TLS when the client speaks it, else plaintext.
-      body.listener_filters = [{ name: 'envoy.filters.listener.tls_inspector', typed_config: { '@type': `type.googleapis.com/${TLS_INSPECTOR}` } }];
+      body.listener_filters = [
+        {
+          name: 'envoy.filters.listener.tls_inspector',
+          typed_config: { '@type': `type.googleapis.com/${TLS_INSPECTOR}` },
+        },
+      ];
       body.filter_chains = [
         { name: 'mtls', filter_chain_match: { transport_protocol: 'tls' }, ...tls },
         { name: 'plaintext', filter_chain_match: { transport_protocol: 'raw_buffer' }, filters },
@@ -127,12 +163,23 @@ export function generateInboundListener(port: ServicePort, c: InboundContext): R
 }
 
 /** `faults`: the route table injects faults (drills), so the HCM carries the fault filter. */
-export function generateOutboundListener(upstream: Upstream, target: Service, port: ServicePort, instance: Instance, sidecar: SidecarRef, faults = false): Resource {
+export function generateOutboundListener(
+  upstream: Upstream,
+  target: Service,
+  port: ServicePort,
+  instance: Instance,
+  sidecar: SidecarRef,
+  faults = false,
+): Resource {
   const name = outboundListenerName(upstream);
   const cluster = outboundClusterName(upstream);
   const statPrefix = `outbound_${upstream.service}_${upstream.namespace}_${port.name}`;
   const filter = isHttp(port.protocol)
-    ? httpConnectionManager(statPrefix, { rds: { config_source: configSource(sidecar.transport), route_config_name: cluster } }, { filters: faults ? [faultFilter()] : [] })
+    ? httpConnectionManager(
+        statPrefix,
+        { rds: { config_source: configSource(sidecar.transport), route_config_name: cluster } },
+        { filters: faults ? [faultFilter()] : [] },
+      )
     : tcpProxy(statPrefix, cluster);
   return {
     typeUrl: LISTENER,

@@ -9,13 +9,27 @@
 // match_subject_alt_names (match_typed_subject_alt_names is ignored).
 import { spiffeId } from '../../ca/spiffe.ts';
 import { fail, ok, type Problem, type Result } from '../../errors.ts';
-import { serviceKey, type Instance, type Mesh, type Service, type TrafficPolicy, type Upstream } from '../../manifest/types.ts';
+import {
+  serviceKey,
+  type Instance,
+  type Mesh,
+  type Service,
+  type TrafficPolicy,
+  type Upstream,
+} from '../../manifest/types.ts';
 import type { JsonObject } from '../resources/json.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, type TypeUrl } from '../resources/type-urls.ts';
 import { duration } from './durations.ts';
 import { trafficPolicyFor } from '../../manifest/check-traffic.ts';
 import { renameEdsCluster } from './clusters.ts';
-import { applyClusterPolicy, faultFilter, needsFaultFilter, subsetClusterName, trafficRoutes, upstreamAssignments } from './traffic.ts';
+import {
+  applyClusterPolicy,
+  faultFilter,
+  needsFaultFilter,
+  subsetClusterName,
+  trafficRoutes,
+  upstreamAssignments,
+} from './traffic.ts';
 import { outboundClusterName, outboundRouteName } from './names.ts';
 import type { MeshView, Resource, SidecarResources } from './types.ts';
 
@@ -36,8 +50,19 @@ export function proxylessListenerName(target: Pick<Service, 'name' | 'namespace'
   return serviceKey(target);
 }
 
-export function generateProxyless(view: MeshView, service: Service, instance: Instance, options: { mtls: boolean }): Result<SidecarResources> {
-  const out: Record<TypeUrl, Resource[]> = { [CLUSTER]: [], [ENDPOINT]: [], [LISTENER]: [], [ROUTE]: [], [SECRET]: [] };
+export function generateProxyless(
+  view: MeshView,
+  service: Service,
+  instance: Instance,
+  options: { mtls: boolean },
+): Result<SidecarResources> {
+  const out: Record<TypeUrl, Resource[]> = {
+    [CLUSTER]: [],
+    [ENDPOINT]: [],
+    [LISTENER]: [],
+    [ROUTE]: [],
+    [SECRET]: [],
+  };
   const problems: Problem[] = [];
   const targets = new Set<string>();
   for (const upstream of service.upstreams) {
@@ -45,20 +70,34 @@ export function generateProxyless(view: MeshView, service: Service, instance: In
     const port = target?.ports.find((p) => p.name === upstream.port);
     const resource = `proxyless ${serviceKey(service)}`;
     if (!target || !port) {
-      problems.push({ code: 'REFERENCE', resource, message: `upstream ${upstream.service}.${upstream.namespace}:${upstream.port} does not exist` });
+      problems.push({
+        code: 'REFERENCE',
+        resource,
+        message: `upstream ${upstream.service}.${upstream.namespace}:${upstream.port} does not exist`,
+      });
       continue;
     }
     // A proxyless client speaks only gRPC; its HTTP and TCP upstreams are for a sidecar, not for it.
     if (port.protocol !== 'grpc') continue;
     const listener = proxylessListenerName(target);
     if (targets.has(listener)) {
-      problems.push({ code: 'CONFLICT', resource, message: `two gRPC upstreams of ${listener}: xds:///${listener} can name only one port` });
+      problems.push({
+        code: 'CONFLICT',
+        resource,
+        message: `two gRPC upstreams of ${listener}: xds:///${listener} can name only one port`,
+      });
       continue;
     }
     targets.add(listener);
     const name = outboundClusterName(upstream);
-    const tls = options.mtls ? spiffeId(view.mesh.trustDomain, { namespace: target.namespace, service: target.name }) : undefined;
-    const policy = trafficPolicyFor(view.traffic?.get(serviceKey(target)), { service: service.name, namespace: service.namespace }, port.name);
+    const tls = options.mtls
+      ? spiffeId(view.mesh.trustDomain, { namespace: target.namespace, service: target.name })
+      : undefined;
+    const policy = trafficPolicyFor(
+      view.traffic?.get(serviceKey(target)),
+      { service: service.name, namespace: service.namespace },
+      port.name,
+    );
     const endpoints = view.endpoints.get(serviceKey(target));
     const cluster = edsCluster(name, view.mesh, tls, policy);
     out[LISTENER].push(apiListener(listener, upstream, needsFaultFilter(policy)));
@@ -66,7 +105,8 @@ export function generateProxyless(view: MeshView, service: Service, instance: In
     out[CLUSTER].push(cluster);
     // Same name and generator as a sidecar's, so the reconciler's EDS-only pushes reach proxyless clients.
     out[ENDPOINT].push(...upstreamAssignments(name, port.name, endpoints, policy, instance.locality));
-    for (const subset of policy?.subsets ?? []) out[CLUSTER].push(renameEdsCluster(cluster, subsetClusterName(name, subset.name)));
+    for (const subset of policy?.subsets ?? [])
+      out[CLUSTER].push(renameEdsCluster(cluster, subsetClusterName(name, subset.name)));
   }
   return problems.length ? fail(problems) : ok(out);
 }
@@ -76,7 +116,10 @@ function apiListener(name: string, upstream: Upstream, faults: boolean): Resourc
     '@type': `type.googleapis.com/${HCM}`,
     stat_prefix: `proxyless_${upstream.service}_${upstream.namespace}`,
     rds: { config_source: ADS, route_config_name: outboundRouteName(upstream) },
-    http_filters: [...(faults ? [faultFilter()] : []), { name: 'envoy.filters.http.router', typed_config: { '@type': `type.googleapis.com/${ROUTER}` } }],
+    http_filters: [
+      ...(faults ? [faultFilter()] : []),
+      { name: 'envoy.filters.http.router', typed_config: { '@type': `type.googleapis.com/${ROUTER}` } },
+    ],
   };
   return { typeUrl: LISTENER, name, body: { name, api_listener: { api_listener: hcm } } };
 }
@@ -90,11 +133,19 @@ function apiListener(name: string, upstream: Upstream, faults: boolean): Resourc
 function clientRoute(upstream: Upstream, mesh: Mesh, policy: TrafficPolicy | undefined): Resource {
   const name = outboundRouteName(upstream);
   const cluster = outboundClusterName(upstream);
-  const routes = policy ? trafficRoutes(policy, { cluster, mesh, protocol: 'grpc' }).map(proxylessRoute) : [{ name: 'default', match: { prefix: '' }, route: { cluster } }];
+  const routes = policy
+    ? trafficRoutes(policy, { cluster, mesh, protocol: 'grpc' }).map(proxylessRoute)
+    : [{ name: 'default', match: { prefix: '' }, route: { cluster } }];
   return { typeUrl: ROUTE, name, body: { name, virtual_hosts: [{ name, domains: ['*'], routes }] } };
 }
 
-const GRPC_RETRY_CODES = new Set(['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']);
+const GRPC_RETRY_CODES = new Set([
+  'cancelled',
+  'deadline-exceeded',
+  'internal',
+  'resource-exhausted',
+  'unavailable',
+]);
 
 /**
  * A route as gRPC's xDS client supports it: retries only on gRPC statuses (none left: no retry
@@ -124,7 +175,12 @@ function proxylessRoute(route: JsonObject): JsonObject {
  */
 const GRPC_LB = new Set(['ROUND_ROBIN', 'RING_HASH', 'LEAST_REQUEST']);
 
-function edsCluster(name: string, mesh: Mesh, targetSpiffeId: string | undefined, policy?: TrafficPolicy): Resource {
+function edsCluster(
+  name: string,
+  mesh: Mesh,
+  targetSpiffeId: string | undefined,
+  policy?: TrafficPolicy,
+): Resource {
   const body: JsonObject = {
     name,
     type: 'EDS',
@@ -152,7 +208,10 @@ function proxylessUpstreamTls(targetSpiffeId: string): JsonObject {
       '@type': `type.googleapis.com/${UPSTREAM_TLS}`,
       common_tls_context: {
         tls_certificate_provider_instance: provider,
-        validation_context: { ca_certificate_provider_instance: provider, match_subject_alt_names: [{ exact: targetSpiffeId }] },
+        validation_context: {
+          ca_certificate_provider_instance: provider,
+          match_subject_alt_names: [{ exact: targetSpiffeId }],
+        },
       },
     },
   };

@@ -16,7 +16,11 @@ export function needsRbac(mesh: Mesh, policies: readonly AccessPolicy[]): boolea
 
 function principals(mesh: Mesh, rule: AccessRule): JsonObject[] {
   return rule.from.map((ref) => ({
-    authenticated: { principal_name: { exact: spiffeId(mesh.trustDomain, { namespace: ref.namespace, service: ref.service }) } },
+    authenticated: {
+      principal_name: {
+        exact: spiffeId(mesh.trustDomain, { namespace: ref.namespace, service: ref.service }),
+      },
+    },
   }));
 }
 
@@ -24,7 +28,11 @@ function httpPermissions(rule: AccessRule): JsonObject[] {
   if (!rule.http) return [{ any: true }];
   const parts: JsonObject[] = [];
   if (rule.http.methods.length) {
-    parts.push({ or_rules: { rules: rule.http.methods.map((m) => ({ header: { name: ':method', string_match: { exact: m } } })) } });
+    parts.push({
+      or_rules: {
+        rules: rule.http.methods.map((m) => ({ header: { name: ':method', string_match: { exact: m } } })),
+      },
+    });
   }
   if (rule.http.paths.length) {
     const path = (p: PathMatch): JsonObject => ('exact' in p ? { exact: p.exact } : { prefix: p.prefix });
@@ -52,14 +60,27 @@ export function httpRbacFilter(mesh: Mesh, policies: readonly AccessPolicy[]): J
   const rules = rbacRules(mesh, policies, true);
   return {
     name: HTTP_RBAC,
-    typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC', rules, shadow_rules: rules },
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC',
+      rules,
+      shadow_rules: rules,
+    },
   };
 }
 
-export function networkRbacFilter(mesh: Mesh, policies: readonly AccessPolicy[], statPrefix: string): JsonObject {
+export function networkRbacFilter(
+  mesh: Mesh,
+  policies: readonly AccessPolicy[],
+  statPrefix: string,
+): JsonObject {
   const rules = rbacRules(mesh, policies, false);
   return {
     name: NETWORK_RBAC,
-    typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC', stat_prefix: statPrefix, rules, shadow_rules: rules },
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC',
+      stat_prefix: statPrefix,
+      rules,
+      shadow_rules: rules,
+    },
   };
 }

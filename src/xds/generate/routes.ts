@@ -13,7 +13,8 @@ import type { Resource } from './types.ts';
  */
 export const SAFE_RETRY_ON = 'connect-failure,refused-stream,reset-before-request';
 
-const PREVIOUS_HOSTS = 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate';
+const PREVIOUS_HOSTS =
+  'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate';
 
 export function routeAction(cluster: string, mesh: Mesh, protocol: Protocol, retries: boolean): JsonObject {
   const action: JsonObject = { cluster, timeout: duration(mesh.defaults.requestTimeoutMs) };
@@ -28,7 +29,9 @@ export function routeAction(cluster: string, mesh: Mesh, protocol: Protocol, ret
     action.retry_policy = {
       retry_on: SAFE_RETRY_ON,
       num_retries: 2,
-      retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': PREVIOUS_HOSTS } }],
+      retry_host_predicate: [
+        { name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': PREVIOUS_HOSTS } },
+      ],
       host_selection_retry_max_attempts: 3,
     };
   }
@@ -40,7 +43,14 @@ export function virtualHost(name: string, action: JsonObject): JsonObject {
 }
 
 /** The route table of a caller's HTTP/gRPC upstream: the TrafficPolicy's routes when one governs it. */
-export function generateOutboundRoute(name: string, protocol: Protocol, mesh: Mesh, policy?: TrafficPolicy): Resource {
-  const host = policy ? { name, domains: ['*'], routes: trafficRoutes(policy, { cluster: name, mesh, protocol }) } : virtualHost(name, routeAction(name, mesh, protocol, true));
+export function generateOutboundRoute(
+  name: string,
+  protocol: Protocol,
+  mesh: Mesh,
+  policy?: TrafficPolicy,
+): Resource {
+  const host = policy
+    ? { name, domains: ['*'], routes: trafficRoutes(policy, { cluster: name, mesh, protocol }) }
+    : virtualHost(name, routeAction(name, mesh, protocol, true));
   return { typeUrl: ROUTE, name, body: { name, virtual_hosts: [host], validate_clusters: false } };
 }

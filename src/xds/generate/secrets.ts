@@ -29,21 +29,41 @@ export const secretFileName = (secret: string): string => `${secret}.json`;
 
 /** An SDS ConfigSource reading one secret from the agent's directory; Envoy reloads it when a file is moved in. */
 export function fileSecretSource(sdsDir: string, secret: string): JsonObject {
-  return { path_config_source: { path: `${sdsDir}/${secretFileName(secret)}`, watched_directory: { path: sdsDir } }, resource_api_version: 'V3' };
+  return {
+    path_config_source: { path: `${sdsDir}/${secretFileName(secret)}`, watched_directory: { path: sdsDir } },
+    resource_api_version: 'V3',
+  };
 }
 
 /** The trust bundle every sidecar verifies its peers with (public: roots only). */
 export function generateTrustBundle(trustBundlePem: string): Resource[] {
-  return [{ typeUrl: SECRET, name: TRUST_BUNDLE_SECRET, body: { name: TRUST_BUNDLE_SECRET, validation_context: { trusted_ca: { inline_string: trustBundlePem } } } }];
+  return [
+    {
+      typeUrl: SECRET,
+      name: TRUST_BUNDLE_SECRET,
+      body: {
+        name: TRUST_BUNDLE_SECRET,
+        validation_context: { trusted_ca: { inline_string: trustBundlePem } },
+      },
+    },
+  ];
 }
 
 function commonTls(sources: SecretSources, sans: JsonObject[]): JsonObject {
   return {
     tls_params: { tls_minimum_protocol_version: 'TLSv1_2' },
-    tls_certificate_sds_secret_configs: [{ name: WORKLOAD_SECRET, sds_config: fileSecretSource(sources.sdsDir ?? DEFAULT_SDS_DIR, WORKLOAD_SECRET) }],
+    tls_certificate_sds_secret_configs: [
+      {
+        name: WORKLOAD_SECRET,
+        sds_config: fileSecretSource(sources.sdsDir ?? DEFAULT_SDS_DIR, WORKLOAD_SECRET),
+      },
+    ],
     combined_validation_context: {
       default_validation_context: { match_typed_subject_alt_names: sans },
-      validation_context_sds_secret_config: { name: TRUST_BUNDLE_SECRET, sds_config: configSource(sources.transport) },
+      validation_context_sds_secret_config: {
+        name: TRUST_BUNDLE_SECRET,
+        sds_config: configSource(sources.transport),
+      },
     },
   };
 }
@@ -55,7 +75,9 @@ export function downstreamTls(trustDomain: string, sources: SecretSources): Json
     typed_config: {
       '@type': `type.googleapis.com/${TLS}.DownstreamTlsContext`,
       require_client_certificate: true,
-      common_tls_context: commonTls(sources, [{ san_type: 'URI', matcher: { prefix: `spiffe://${trustDomain}/` } }]),
+      common_tls_context: commonTls(sources, [
+        { san_type: 'URI', matcher: { prefix: `spiffe://${trustDomain}/` } },
+      ]),
     },
   };
 }

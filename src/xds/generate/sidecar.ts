@@ -21,16 +21,31 @@ export interface GenerateOptions {
   readonly mtls: boolean;
 }
 
-export function generateSidecar(view: MeshView, sidecar: SidecarRef, options: GenerateOptions): Result<SidecarResources> {
+export function generateSidecar(
+  view: MeshView,
+  sidecar: SidecarRef,
+  options: GenerateOptions,
+): Result<SidecarResources> {
   const service = view.services.get(serviceKey({ name: sidecar.service, namespace: sidecar.namespace }));
   const resource = `sidecar ${sidecar.nodeId}`;
-  if (!service) return fail([{ code: 'NOT_FOUND', resource, message: `no service ${sidecar.service}.${sidecar.namespace}` }]);
+  if (!service)
+    return fail([
+      { code: 'NOT_FOUND', resource, message: `no service ${sidecar.service}.${sidecar.namespace}` },
+    ]);
   const instance = service.instances.find((i) => i.name === sidecar.instance);
   if (!instance) {
-    return fail([{ code: 'NOT_FOUND', resource, message: `service ${service.name} has no instance ${sidecar.instance}` }]);
+    return fail([
+      { code: 'NOT_FOUND', resource, message: `service ${service.name} has no instance ${sidecar.instance}` },
+    ]);
   }
   if (sidecar.proxyless) return generateProxyless(view, service, instance, options);
-  const out: Record<TypeUrl, Resource[]> = { [CLUSTER]: [], [ENDPOINT]: [], [LISTENER]: [], [ROUTE]: [], [SECRET]: [] };
+  const out: Record<TypeUrl, Resource[]> = {
+    [CLUSTER]: [],
+    [ENDPOINT]: [],
+    [LISTENER]: [],
+    [ROUTE]: [],
+    [SECRET]: [],
+  };
   const problems: Problem[] = [];
   const push = (r: Resource) => out[r.typeUrl].push(r);
 
@@ -51,17 +66,36 @@ export function generateSidecar(view: MeshView, sidecar: SidecarRef, options: Ge
     const target = view.services.get(serviceKey({ name: upstream.service, namespace: upstream.namespace }));
     const port = target?.ports.find((p) => p.name === upstream.port);
     if (!target || !port) {
-      problems.push({ code: 'REFERENCE', resource, message: `upstream ${upstream.service}.${upstream.namespace}:${upstream.port} does not exist` });
+      problems.push({
+        code: 'REFERENCE',
+        resource,
+        message: `upstream ${upstream.service}.${upstream.namespace}:${upstream.port} does not exist`,
+      });
       continue;
     }
     const name = outboundClusterName(upstream);
-    const tls = options.mtls ? { spiffeId: spiffeId(view.mesh.trustDomain, { namespace: target.namespace, service: target.name }), sni: serviceKey(target), sdsDir: sidecar.sdsDir } : undefined;
-    const policy = port.protocol === 'tcp' ? undefined : trafficPolicyFor(view.traffic?.get(serviceKey(target)), { service: service.name, namespace: service.namespace }, port.name);
+    const tls = options.mtls
+      ? {
+          spiffeId: spiffeId(view.mesh.trustDomain, { namespace: target.namespace, service: target.name }),
+          sni: serviceKey(target),
+          sdsDir: sidecar.sdsDir,
+        }
+      : undefined;
+    const policy =
+      port.protocol === 'tcp'
+        ? undefined
+        : trafficPolicyFor(
+            view.traffic?.get(serviceKey(target)),
+            { service: service.name, namespace: service.namespace },
+            port.name,
+          );
     const cluster = generateOutboundCluster(name, port.protocol, view.mesh, sidecar.transport, tls, policy);
     const endpoints = view.endpoints.get(serviceKey(target));
     push(cluster);
-    for (const assignment of upstreamAssignments(name, port.name, endpoints, policy, instance.locality)) push(assignment);
-    for (const subset of policy?.subsets ?? []) push(renameEdsCluster(cluster, subsetClusterName(name, subset.name)));
+    for (const assignment of upstreamAssignments(name, port.name, endpoints, policy, instance.locality))
+      push(assignment);
+    for (const subset of policy?.subsets ?? [])
+      push(renameEdsCluster(cluster, subsetClusterName(name, subset.name)));
     push(generateOutboundListener(upstream, target, port, instance, sidecar, needsFaultFilter(policy)));
     if (port.protocol !== 'tcp') push(generateOutboundRoute(name, port.protocol, view.mesh, policy));
   }

@@ -8,14 +8,25 @@ import type { EndpointSet } from '../../discovery/endpoints.ts';
 import { generateLoadAssignment } from './endpoints.ts';
 import type { Resource } from './types.ts';
 import { IDEMPOTENT_METHODS, SAFE_RETRY_CONDITIONS } from '../../manifest/schema-traffic-policy.ts';
-import type { HeaderMatch, Locality, Mesh, Protocol, RequestPathMatch, RetryPolicy, Subset, TrafficPolicy, TrafficRoute } from '../../manifest/types.ts';
+import type {
+  HeaderMatch,
+  Locality,
+  Mesh,
+  Protocol,
+  RequestPathMatch,
+  RetryPolicy,
+  Subset,
+  TrafficPolicy,
+  TrafficRoute,
+} from '../../manifest/types.ts';
 import type { JsonObject } from '../resources/json.ts';
 import { duration } from './durations.ts';
 import { routeAction, SAFE_RETRY_ON } from './routes.ts';
 
 export const FAULT_FILTER = 'envoy.filters.http.fault';
 const FAULT = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
-const PREVIOUS_HOSTS = 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate';
+const PREVIOUS_HOSTS =
+  'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate';
 
 /** `outbound|http|his.clinical|canary`: one subset of an upstream port. */
 export function subsetClusterName(cluster: string, subset: string): string {
@@ -33,11 +44,19 @@ export function subsetEndpoints(set: EndpointSet | undefined, subset: Subset): E
  * Every ClusterLoadAssignment one caller's upstream port needs: the port's own and one per subset.
  * With locality failover their priorities follow the caller's locality, so they differ per caller.
  */
-export function upstreamAssignments(cluster: string, port: string, endpoints: EndpointSet | undefined, policy: TrafficPolicy | undefined, caller: Locality): Resource[] {
+export function upstreamAssignments(
+  cluster: string,
+  port: string,
+  endpoints: EndpointSet | undefined,
+  policy: TrafficPolicy | undefined,
+  caller: Locality,
+): Resource[] {
   const near = policy?.localityFailover ? caller : undefined;
   return [
     generateLoadAssignment(cluster, port, endpoints, near),
-    ...(policy?.subsets ?? []).map((s) => generateLoadAssignment(subsetClusterName(cluster, s.name), port, subsetEndpoints(endpoints, s), near)),
+    ...(policy?.subsets ?? []).map((s) =>
+      generateLoadAssignment(subsetClusterName(cluster, s.name), port, subsetEndpoints(endpoints, s), near),
+    ),
   ];
 }
 
@@ -90,14 +109,18 @@ function headerMatcher(h: HeaderMatch): JsonObject {
   return { name: h.name, string_match: { safe_regex: { regex: h.regex } } };
 }
 
-const methodMatcher = (methods: readonly string[]): JsonObject => ({ name: ':method', string_match: { safe_regex: { regex: `^(${methods.join('|')})$` } } });
+const methodMatcher = (methods: readonly string[]): JsonObject => ({
+  name: ':method',
+  string_match: { safe_regex: { regex: `^(${methods.join('|')})$` } },
+});
 
 function percent(value: number): JsonObject {
   // Envoy's FractionalPercent is integral: hundredths of a percent keep two decimals.
   return { numerator: Math.round(value * 10_000), denominator: 'MILLION' };
 }
 
-const PREVIOUS_PRIORITIES = 'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig';
+const PREVIOUS_PRIORITIES =
+  'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig';
 
 function retryPolicy(on: readonly string[], r: RetryPolicy | undefined, failover: boolean): JsonObject {
   return {
@@ -105,11 +128,18 @@ function retryPolicy(on: readonly string[], r: RetryPolicy | undefined, failover
     num_retries: r?.attempts ?? 2,
     ...(r?.perTryTimeoutMs !== undefined && { per_try_timeout: duration(r.perTryTimeoutMs) }),
     // A retry goes to another host than the one that just failed…
-    retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': PREVIOUS_HOSTS } }],
+    retry_host_predicate: [
+      { name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': PREVIOUS_HOSTS } },
+    ],
     host_selection_retry_max_attempts: 3,
     // …and, with locality failover, to the next locality once one has failed: a zone whose
     // instances all fail is left at the first retry, before outlier detection has ejected them.
-    ...(failover && { retry_priority: { name: 'envoy.retry_priorities.previous_priorities', typed_config: { '@type': PREVIOUS_PRIORITIES, update_frequency: 1 } } }),
+    ...(failover && {
+      retry_priority: {
+        name: 'envoy.retry_priorities.previous_priorities',
+        typed_config: { '@type': PREVIOUS_PRIORITIES, update_frequency: 1 },
+      },
+    }),
   };
 }
 
@@ -118,7 +148,9 @@ function faultConfig(route: TrafficRoute): JsonObject | undefined {
   if (!f) return undefined;
   return {
     '@type': FAULT,
-    ...(f.delay && { delay: { fixed_delay: duration(f.delay.fixedMs), percentage: percent(f.delay.percent) } }),
+    ...(f.delay && {
+      delay: { fixed_delay: duration(f.delay.fixedMs), percentage: percent(f.delay.percent) },
+    }),
     ...(f.abort && { abort: { http_status: f.abort.status, percentage: percent(f.abort.percent) } }),
   };
 }
@@ -136,12 +168,22 @@ function action(route: TrafficRoute, p: TrafficPolicy, c: RouteContext): JsonObj
   const out: JsonObject = { ...base };
   delete out.cluster;
   if (route.to.length === 1) out.cluster = nameOf(route.to[0]!.subset);
-  else out.weighted_clusters = { clusters: route.to.map((t) => ({ name: nameOf(t.subset), weight: t.weight })) };
+  else
+    out.weighted_clusters = { clusters: route.to.map((t) => ({ name: nameOf(t.subset), weight: t.weight })) };
   if (route.timeoutMs !== undefined && c.protocol !== 'grpc') out.timeout = duration(route.timeoutMs);
-  if (route.timeoutMs !== undefined && c.protocol === 'grpc') out.max_stream_duration = { max_stream_duration: duration(route.timeoutMs), grpc_timeout_header_max: duration(route.timeoutMs) };
+  if (route.timeoutMs !== undefined && c.protocol === 'grpc')
+    out.max_stream_duration = {
+      max_stream_duration: duration(route.timeoutMs),
+      grpc_timeout_header_max: duration(route.timeoutMs),
+    };
   if (p.loadBalancer?.hashHeader) out.hash_policy = [{ header: { header_name: p.loadBalancer.hashHeader } }];
   if (route.mirror) {
-    out.request_mirror_policies = [{ cluster: nameOf(route.mirror.subset), runtime_fraction: { default_value: percent(route.mirror.percent) } }];
+    out.request_mirror_policies = [
+      {
+        cluster: nameOf(route.mirror.subset),
+        runtime_fraction: { default_value: percent(route.mirror.percent) },
+      },
+    ];
   }
   return out;
 }
@@ -156,18 +198,36 @@ function action(route: TrafficRoute, p: TrafficPolicy, c: RouteContext): JsonObj
 function envoyRoutes(route: TrafficRoute, index: number, p: TrafficPolicy, c: RouteContext): JsonObject[] {
   const drillHeader = route.fault?.onlyWithHeader;
   if (drillHeader) {
-    const drill = { ...route, match: { path: route.match?.path, methods: route.match?.methods ?? [], headers: [...(route.match?.headers ?? []), { name: drillHeader, present: true as const }] } };
-    return [...retryVariants(drill, `route-${index}-drill`, p, c, true), ...retryVariants(route, `route-${index}`, p, c, false)];
+    const drill = {
+      ...route,
+      match: {
+        path: route.match?.path,
+        methods: route.match?.methods ?? [],
+        headers: [...(route.match?.headers ?? []), { name: drillHeader, present: true as const }],
+      },
+    };
+    return [
+      ...retryVariants(drill, `route-${index}-drill`, p, c, true),
+      ...retryVariants(route, `route-${index}`, p, c, false),
+    ];
   }
   return retryVariants(route, `route-${index}`, p, c, true);
 }
 
-function retryVariants(route: TrafficRoute, name: string, p: TrafficPolicy, c: RouteContext, faulted: boolean): JsonObject[] {
+function retryVariants(
+  route: TrafficRoute,
+  name: string,
+  p: TrafficPolicy,
+  c: RouteContext,
+  faulted: boolean,
+): JsonObject[] {
   const headers = (route.match?.headers ?? []).map(headerMatcher);
   const methods = route.match?.methods ?? [];
   const match = (extra: JsonObject[], only: readonly string[] = methods): JsonObject => ({
     ...pathMatch(route.match?.path),
-    ...((headers.length || extra.length || only.length) && { headers: [...headers, ...(only.length ? [methodMatcher(only)] : []), ...extra] }),
+    ...((headers.length || extra.length || only.length) && {
+      headers: [...headers, ...(only.length ? [methodMatcher(only)] : []), ...extra],
+    }),
   });
   const fault = faulted ? faultConfig(route) : undefined;
   const make = (name: string, m: JsonObject, on: readonly string[]): JsonObject => ({
@@ -176,13 +236,19 @@ function retryVariants(route: TrafficRoute, name: string, p: TrafficPolicy, c: R
     route: { ...action(route, p, c), retry_policy: retryPolicy(on, route.retries, p.localityFailover) },
     ...(fault && { typed_per_filter_config: { [FAULT_FILTER]: fault } }),
   });
-  const safe = route.retries ? route.retries.on.filter((x) => SAFE_RETRY_CONDITIONS.includes(x)) : SAFE_RETRY_ON.split(',');
+  const safe = route.retries
+    ? route.retries.on.filter((x) => SAFE_RETRY_CONDITIONS.includes(x))
+    : SAFE_RETRY_ON.split(',');
   const unsafe = route.retries?.on.filter((x) => !SAFE_RETRY_CONDITIONS.includes(x)) ?? [];
   if (unsafe.length === 0) return [make(name, match([]), safe.length ? safe : SAFE_RETRY_ON.split(','))];
   const all = route.retries!.on;
-  const idempotent = (methods.length ? methods : IDEMPOTENT_METHODS).filter((m) => (IDEMPOTENT_METHODS as readonly string[]).includes(m));
+  const idempotent = (methods.length ? methods : IDEMPOTENT_METHODS).filter((m) =>
+    (IDEMPOTENT_METHODS as readonly string[]).includes(m),
+  );
   return [
-    ...(idempotent.length && c.protocol === 'http' ? [make(`${name}-idempotent`, match([], idempotent), all)] : []),
+    ...(idempotent.length && c.protocol === 'http'
+      ? [make(`${name}-idempotent`, match([], idempotent), all)]
+      : []),
     make(`${name}-keyed`, match([{ name: p.idempotencyHeader, present_match: true }]), all),
     make(`${name}-writes`, match([]), safe.length ? safe : SAFE_RETRY_ON.split(',')),
   ];
@@ -191,7 +257,8 @@ function retryVariants(route: TrafficRoute, name: string, p: TrafficPolicy, c: R
 /** The route table for a caller's upstream under `p`; a catch-all to every instance closes it. */
 export function trafficRoutes(p: TrafficPolicy, c: RouteContext): JsonObject[] {
   const routes = p.routes.flatMap((r, i) => envoyRoutes(r, i, p, c));
-  if (!p.routes.some((r) => !r.match)) routes.push(...envoyRoutes({ to: [{ weight: 100 }] }, p.routes.length, p, c));
+  if (!p.routes.some((r) => !r.match))
+    routes.push(...envoyRoutes({ to: [{ weight: 100 }] }, p.routes.length, p, c));
   return routes;
 }
 
@@ -204,23 +271,35 @@ export function faultFilter(): JsonObject {
   return { name: FAULT_FILTER, typed_config: { '@type': FAULT } };
 }
 
-const LOCAL_RATE_LIMIT = 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
+const LOCAL_RATE_LIMIT =
+  'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
 
 /**
  * The destination's token bucket for a port, when a TrafficPolicy sets one: over the rate a caller
  * gets 429 at once, before the application sees the request. Each sidecar holds its own bucket.
  */
-export function rateLimitFilters(port: { name: string }, policies: readonly TrafficPolicy[], statPrefix: string): JsonObject[] {
+export function rateLimitFilters(
+  port: { name: string },
+  policies: readonly TrafficPolicy[],
+  statPrefix: string,
+): JsonObject[] {
   const limit = policies.find((p) => p.rateLimit && (!p.port || p.port === port.name))?.rateLimit;
   if (!limit) return [];
-  const always = { default_value: { numerator: 100, denominator: 'HUNDRED' }, runtime_key: 'clinimesh_rate_limit' };
+  const always = {
+    default_value: { numerator: 100, denominator: 'HUNDRED' },
+    runtime_key: 'clinimesh_rate_limit',
+  };
   return [
     {
       name: 'envoy.filters.http.local_ratelimit',
       typed_config: {
         '@type': LOCAL_RATE_LIMIT,
         stat_prefix: `${statPrefix}_rate_limit`,
-        token_bucket: { max_tokens: limit.burst, tokens_per_fill: limit.requestsPerSecond, fill_interval: '1s' },
+        token_bucket: {
+          max_tokens: limit.burst,
+          tokens_per_fill: limit.requestsPerSecond,
+          fill_interval: '1s',
+        },
         filter_enabled: always,
         filter_enforced: always,
       },

@@ -46,7 +46,12 @@ class Prepared implements PreparedResource {
 }
 
 export function encodeAny(typeUrl: string, value: Uint8Array): Uint8Array {
-  return new BinaryWriter().tag(1, WireType.LengthDelimited).string(typeUrl).tag(2, WireType.LengthDelimited).bytes(value).finish();
+  return new BinaryWriter()
+    .tag(1, WireType.LengthDelimited)
+    .string(typeUrl)
+    .tag(2, WireType.LengthDelimited)
+    .bytes(value)
+    .finish();
 }
 
 /** Validate against Envoy's protoc-gen-validate rules and encode; errors name the resource and field. */
@@ -57,7 +62,9 @@ export function prepareResource(r: Resource): Result<PreparedResource> {
   try {
     message = fromJson(desc, r.body, { registry: envoyRegistry() });
   } catch (e) {
-    return fail([{ code: 'PGV', resource: label, message: `not a valid ${desc.typeName}: ${(e as Error).message}` }]);
+    return fail([
+      { code: 'PGV', resource: label, message: `not a valid ${desc.typeName}: ${(e as Error).message}` },
+    ]);
   }
   const problems = validateMessage(desc, message, label);
   if (problems.length) return fail(problems);
@@ -74,7 +81,9 @@ export class ResourcePool {
   private entries = new Map<string, PreparedResource>();
 
   prepare(r: Resource): Result<PreparedResource> {
-    const key = createHash('sha1').update(`${r.typeUrl}\u0000${r.name}\u0000${JSON.stringify(r.body)}`).digest('base64');
+    const key = createHash('sha1')
+      .update(`${r.typeUrl}\u0000${r.name}\u0000${JSON.stringify(r.body)}`)
+      .digest('base64');
     const hit = this.entries.get(key);
     if (hit) return ok(hit);
     const result = prepareResource(r);

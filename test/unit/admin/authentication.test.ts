@@ -32,7 +32,10 @@ describe('admin API authentication', () => {
     ['GET', '/v1/config_dump'],
     ['GET', '/metrics'],
   ])('refuses anonymous %s %s with 401 and a Bearer challenge', async (method, path) => {
-    const res = await adminRequest(cp, method, path, { anonymous: true, body: method === 'POST' ? serviceYaml('clinical', 'his') : undefined });
+    const res = await adminRequest(cp, method, path, {
+      anonymous: true,
+      body: method === 'POST' ? serviceYaml('clinical', 'his') : undefined,
+    });
     expect(res.status).toBe(401);
     expect(errorCodes(res)).toEqual(['UNAUTHENTICATED']);
     expect(res.headers['www-authenticate']).toMatch(/^Bearer /);
@@ -43,7 +46,11 @@ describe('admin API authentication', () => {
   });
 
   it('refuses a made-up or malformed token', async () => {
-    for (const token of ['cmt_0123456789abcdef_' + 'A'.repeat(43), 'not-a-token', cp.adminCredential!.token + 'x']) {
+    for (const token of [
+      'cmt_0123456789abcdef_' + 'A'.repeat(43),
+      'not-a-token',
+      cp.adminCredential!.token + 'x',
+    ]) {
       expect((await adminRequest(cp, 'GET', '/v1/status', { token })).status).toBe(401);
     }
   });

@@ -20,9 +20,14 @@ interface Run {
 function clinimesh(args: string[], env: Record<string, string>, cwd: string): Promise<Run> {
   const base = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' };
   return new Promise((done) => {
-    execFile(process.execPath, [CLI, ...args], { env: { ...base, ...env }, cwd, timeout: 30_000 }, (error, stdout, stderr) => {
-      done({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: { ...base, ...env }, cwd, timeout: 30_000 },
+      (error, stdout, stderr) => {
+        done({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -48,7 +53,10 @@ describe('clinimesh CLI over the authenticated admin API', () => {
     const run = await clinimesh(['status'], env, work);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
-    expect(JSON.parse(run.stdout)).toMatchObject({ revision: expect.any(Number), sidecars: expect.anything() });
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      revision: expect.any(Number),
+      sidecars: expect.anything(),
+    });
   });
 
   it('applies manifests and shows who did it in the history', async () => {
@@ -64,7 +72,11 @@ describe('clinimesh CLI over the authenticated admin API', () => {
   });
 
   it('creates, lists and revokes tokens; a revoked token is refused in one line', async () => {
-    const created = await clinimesh(['token', 'create', '--name', 'ci', '--role', 'viewer', '--ttl', '1h'], env, work);
+    const created = await clinimesh(
+      ['token', 'create', '--name', 'ci', '--role', 'viewer', '--ttl', '1h'],
+      env,
+      work,
+    );
     expect(created.code).toBe(0);
     const token = created.stdout.trim();
     expect(token).toMatch(/^cmt_/);
@@ -75,7 +87,11 @@ describe('clinimesh CLI over the authenticated admin API', () => {
     expect((await clinimesh(['token', 'revoke', id], env, work)).code).toBe(0);
     const caFile = join(work, 'ca.pem');
     await writeFile(caFile, cp.adminCredential!.caPem);
-    const refused = await clinimesh(['status'], { CLINIMESH_TOKEN: token, CLINIMESH_ADMIN: cp.adminUrl, CLINIMESH_CA_FILE: caFile }, work);
+    const refused = await clinimesh(
+      ['status'],
+      { CLINIMESH_TOKEN: token, CLINIMESH_ADMIN: cp.adminUrl, CLINIMESH_CA_FILE: caFile },
+      work,
+    );
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('[UNAUTHENTICATED]');
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
@@ -83,7 +99,22 @@ describe('clinimesh CLI over the authenticated admin API', () => {
   });
 
   it('prints a join token and nothing else', async () => {
-    const run = await clinimesh(['join-token', 'create', '--namespace', 'clinical', '--service', 'his', '--ttl', '15m', '--credential', cp.adminCredentialPath!], {}, work);
+    const run = await clinimesh(
+      [
+        'join-token',
+        'create',
+        '--namespace',
+        'clinical',
+        '--service',
+        'his',
+        '--ttl',
+        '15m',
+        '--credential',
+        cp.adminCredentialPath!,
+      ],
+      {},
+      work,
+    );
     expect(run.code).toBe(0);
     expect(run.stdout.trim().split('\n')).toHaveLength(1);
   });
@@ -110,6 +141,14 @@ describe('clinimesh CLI over the authenticated admin API', () => {
   it('exits 2 on a command line it cannot run', async () => {
     expect((await clinimesh(['token', 'create', '--name', 'x'], env, work)).code).toBe(2);
     expect((await clinimesh(['status', '--no-such-flag'], env, work)).code).toBe(2);
-    expect((await clinimesh(['join-token', 'create', '--namespace', 'a', '--service', 'b', '--ttl', 'soon'], env, work)).code).toBe(2);
+    expect(
+      (
+        await clinimesh(
+          ['join-token', 'create', '--namespace', 'a', '--service', 'b', '--ttl', 'soon'],
+          env,
+          work,
+        )
+      ).code,
+    ).toBe(2);
   });
 });

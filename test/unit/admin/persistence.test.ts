@@ -26,8 +26,16 @@ describe('admin tokens, credential and history in the data dir', () => {
     const path = join(dataDir, 'admin-credential.json');
     expect(cp.adminCredentialPath).toBe(path);
     expect(await mode(path)).toBe(0o600);
-    const written = JSON.parse(await readFile(path, 'utf8')) as { server: string; token: string; caPem: string };
-    expect(written).toEqual({ server: cp.adminUrl, token: cp.adminCredential!.token, caPem: cp.ca.trustBundle().join('\n') });
+    const written = JSON.parse(await readFile(path, 'utf8')) as {
+      server: string;
+      token: string;
+      caPem: string;
+    };
+    expect(written).toEqual({
+      server: cp.adminUrl,
+      token: cp.adminCredential!.token,
+      caPem: cp.ca.trustBundle().join('\n'),
+    });
     expect((await adminRequest(cp, 'GET', '/v1/tokens', { token: written.token })).status).toBe(200);
   });
 
@@ -46,7 +54,8 @@ describe('admin tokens, credential and history in the data dir', () => {
   it('rewrites the credential CA when the root rotates', async () => {
     const begin = await adminRequest(cp!, 'POST', '/v1/ca/rotate-root?phase=begin');
     expect(begin.status).toBe(200);
-    const read = async () => (JSON.parse(await readFile(join(dataDir, 'admin-credential.json'), 'utf8')) as { caPem: string }).caPem;
+    const read = async () =>
+      (JSON.parse(await readFile(join(dataDir, 'admin-credential.json'), 'utf8')) as { caPem: string }).caPem;
     await expect.poll(read).toBe(cp!.ca.trustBundle().join('\n'));
     expect(cp!.ca.trustBundle()).toHaveLength(2);
     // The admin API still answers with the new bundle trusted.
@@ -59,16 +68,38 @@ describe('admin tokens, credential and history in the data dir', () => {
     const applied = await adminRequest(cp!, 'POST', '/v1/apply', { body: serviceYaml('clinical', 'his') });
     expect(applied.status).toBe(200);
     const revision = (applied.json as { revision: number }).revision;
-    const stored = JSON.parse(await readFile(join(dataDir, 'tokens.json'), 'utf8')) as { tokens: Array<{ id: string; name: string }> };
+    const stored = JSON.parse(await readFile(join(dataDir, 'tokens.json'), 'utf8')) as {
+      tokens: Array<{ id: string; name: string }>;
+    };
     const adminId = stored.tokens.find((t) => t.name === 'bootstrap-admin')!.id;
     await cp!.stop();
     cp = await start(dataDir);
     expect(await mode(join(dataDir, 'history.jsonl'))).toBe(0o600);
     const res = await adminRequest(cp, 'GET', '/v1/history');
     expect(res.status).toBe(200);
-    const entries = (res.json as { entries: Array<{ author: { name: string; tokenId: string }; action: string; revision: number; touched: string[] }> }).entries;
-    expect(entries.map((e) => e.action)).toEqual(['token-create', 'token-create', 'rotate-root', 'rotate-root', 'apply']);
-    expect(entries.at(-1)).toMatchObject({ author: { name: 'bootstrap-admin', tokenId: adminId }, role: 'admin', revision, touched: ['Service clinical/his'] });
+    const entries = (
+      res.json as {
+        entries: Array<{
+          author: { name: string; tokenId: string };
+          action: string;
+          revision: number;
+          touched: string[];
+        }>;
+      }
+    ).entries;
+    expect(entries.map((e) => e.action)).toEqual([
+      'token-create',
+      'token-create',
+      'rotate-root',
+      'rotate-root',
+      'apply',
+    ]);
+    expect(entries.at(-1)).toMatchObject({
+      author: { name: 'bootstrap-admin', tokenId: adminId },
+      role: 'admin',
+      revision,
+      touched: ['Service clinical/his'],
+    });
     expect(res.text).not.toContain(cp.adminCredential!.token);
   });
 });

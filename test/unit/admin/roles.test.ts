@@ -19,7 +19,9 @@ describe('admin API roles', () => {
     cp = await startControlPlane({ xdsPort: 0, xdsRestPort: 0, adminPort: 0 });
     viewer = (await createToken(cp, 'viewer')).token;
     editorA = (await createToken(cp, 'editor', { name: 'team-a', namespaces: ['ns-a'] })).token;
-    const seeded = await adminRequest(cp, 'POST', '/v1/apply', { body: `${serviceYaml('ns-b', 'billing')}---\n${serviceYaml('ns-a', 'lab')}` });
+    const seeded = await adminRequest(cp, 'POST', '/v1/apply', {
+      body: `${serviceYaml('ns-b', 'billing')}---\n${serviceYaml('ns-a', 'lab')}`,
+    });
     expect(seeded.status).toBe(200);
   });
   afterAll(async () => {
@@ -31,28 +33,42 @@ describe('admin API roles', () => {
     expect((await adminRequest(cp, 'GET', '/v1/manifests', { token: viewer })).status).toBe(200);
     expect((await adminRequest(cp, 'GET', '/v1/history', { token: viewer })).status).toBe(200);
     expect((await adminRequest(cp, 'GET', '/v1/ca', { token: viewer })).status).toBe(200);
-    const res = await adminRequest(cp, 'POST', '/v1/apply', { token: viewer, body: serviceYaml('ns-a', 'viewer-made') });
+    const res = await adminRequest(cp, 'POST', '/v1/apply', {
+      token: viewer,
+      body: serviceYaml('ns-a', 'viewer-made'),
+    });
     expect(res.status).toBe(403);
     expect(errorCodes(res)).toEqual(['PERMISSION_DENIED']);
     expect(services(cp)).not.toContain('ns-a/viewer-made');
   });
 
   it('refuses an editor of A applying to B, and applies nothing of the batch', async () => {
-    const res = await adminRequest(cp, 'POST', '/v1/apply', { token: editorA, body: `${serviceYaml('ns-a', 'emr')}---\n${serviceYaml('ns-b', 'pharmacy')}` });
+    const res = await adminRequest(cp, 'POST', '/v1/apply', {
+      token: editorA,
+      body: `${serviceYaml('ns-a', 'emr')}---\n${serviceYaml('ns-b', 'pharmacy')}`,
+    });
     expect(res.status).toBe(403);
     expect(errorCodes(res)).toEqual(['PERMISSION_DENIED']);
     expect(services(cp)).toEqual(['ns-a/lab', 'ns-b/billing']);
   });
 
   it('lets an editor of A apply to A', async () => {
-    const res = await adminRequest(cp, 'POST', '/v1/apply', { token: editorA, body: serviceYaml('ns-a', 'emr') });
+    const res = await adminRequest(cp, 'POST', '/v1/apply', {
+      token: editorA,
+      body: serviceYaml('ns-a', 'emr'),
+    });
     expect(res.status).toBe(200);
     expect(services(cp)).toContain('ns-a/emr');
   });
 
   it('refuses an editor deleting in B, by body or by path', async () => {
-    expect((await adminRequest(cp, 'POST', '/v1/delete', { token: editorA, body: serviceYaml('ns-b', 'billing') })).status).toBe(403);
-    expect((await adminRequest(cp, 'DELETE', '/v1/manifests/Service/ns-b/billing', { token: editorA })).status).toBe(403);
+    expect(
+      (await adminRequest(cp, 'POST', '/v1/delete', { token: editorA, body: serviceYaml('ns-b', 'billing') }))
+        .status,
+    ).toBe(403);
+    expect(
+      (await adminRequest(cp, 'DELETE', '/v1/manifests/Service/ns-b/billing', { token: editorA })).status,
+    ).toBe(403);
     expect(services(cp)).toContain('ns-b/billing');
   });
 
@@ -63,25 +79,48 @@ describe('admin API roles', () => {
 
   it('keeps tokens and root rotation to admins', async () => {
     expect((await adminRequest(cp, 'GET', '/v1/tokens', { token: editorA })).status).toBe(403);
-    expect((await adminRequest(cp, 'POST', '/v1/tokens', { token: editorA, body: { name: 'x', role: 'admin' } })).status).toBe(403);
-    expect((await adminRequest(cp, 'POST', '/v1/ca/rotate-root?phase=begin', { token: editorA })).status).toBe(403);
+    expect(
+      (await adminRequest(cp, 'POST', '/v1/tokens', { token: editorA, body: { name: 'x', role: 'admin' } }))
+        .status,
+    ).toBe(403);
+    expect(
+      (await adminRequest(cp, 'POST', '/v1/ca/rotate-root?phase=begin', { token: editorA })).status,
+    ).toBe(403);
   });
 
   it('lets an editor create join tokens in its namespace only', async () => {
-    const inB = await adminRequest(cp, 'POST', '/v1/join-tokens', { token: editorA, body: { namespace: 'ns-b', service: 'billing' } });
+    const inB = await adminRequest(cp, 'POST', '/v1/join-tokens', {
+      token: editorA,
+      body: { namespace: 'ns-b', service: 'billing' },
+    });
     expect(inB.status).toBe(403);
     expect(errorCodes(inB)).toEqual(['PERMISSION_DENIED']);
-    const inA = await adminRequest(cp, 'POST', '/v1/join-tokens', { token: editorA, body: { namespace: 'ns-a', service: 'lab', ttlSeconds: 600 } });
+    const inA = await adminRequest(cp, 'POST', '/v1/join-tokens', {
+      token: editorA,
+      body: { namespace: 'ns-a', service: 'lab', ttlSeconds: 600 },
+    });
     expect(inA.status).toBe(201);
-    expect(inA.json).toMatchObject({ id: expect.any(String), token: expect.any(String), expiresAt: expect.any(String) });
+    expect(inA.json).toMatchObject({
+      id: expect.any(String),
+      token: expect.any(String),
+      expiresAt: expect.any(String),
+    });
   });
 
   it('records who changed what, never secrets', async () => {
     const res = await adminRequest(cp, 'GET', '/v1/history', { token: viewer });
-    const entries = (res.json as { entries: Array<{ author: { name: string }; action: string; revision: number; touched: string[] }> }).entries;
+    const entries = (
+      res.json as {
+        entries: Array<{ author: { name: string }; action: string; revision: number; touched: string[] }>;
+      }
+    ).entries;
     const byTeamA = entries.filter((e) => e.author.name === 'team-a');
     expect(byTeamA.map((e) => e.action)).toEqual(['apply', 'join-token-create']);
-    expect(byTeamA[0]).toMatchObject({ role: 'editor', touched: ['Service ns-a/emr'], revision: cp.controlPlane.state().revision });
+    expect(byTeamA[0]).toMatchObject({
+      role: 'editor',
+      touched: ['Service ns-a/emr'],
+      revision: cp.controlPlane.state().revision,
+    });
     expect(res.text).not.toMatch(/cmt_|cmjt/);
   });
 });

@@ -13,17 +13,30 @@ async function store(): Promise<TokenStore> {
 describe('operator tokens', () => {
   it('are high-entropy cmt_<id>_<secret> strings that authenticate as their role', async () => {
     const tokens = await store();
-    const created = await tokens.create({ name: 'ci', role: 'editor', namespaces: ['clinical', 'lab', 'clinical'], createdBy: 'test' });
+    const created = await tokens.create({
+      name: 'ci',
+      role: 'editor',
+      namespaces: ['clinical', 'lab', 'clinical'],
+      createdBy: 'test',
+    });
     if (!created.ok) throw new Error('create');
     expect(created.value.token).toMatch(/^cmt_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
-    expect(tokens.authenticate(created.value.token)).toEqual({ tokenId: created.value.info.id, name: 'ci', role: 'editor', namespaces: ['clinical', 'lab'] });
+    expect(tokens.authenticate(created.value.token)).toEqual({
+      tokenId: created.value.info.id,
+      name: 'ci',
+      role: 'editor',
+      namespaces: ['clinical', 'lab'],
+    });
     expect(JSON.stringify(tokens.list())).not.toContain(created.value.token.split('_')[2]);
   });
 
   it('stop authenticating when expired or revoked', async () => {
     const tokens = await store();
     const now = new Date('2030-01-01T00:00:00Z');
-    const brief = await tokens.create({ name: 'brief', role: 'viewer', namespaces: [], ttlMs: 60_000, createdBy: 'test' }, now);
+    const brief = await tokens.create(
+      { name: 'brief', role: 'viewer', namespaces: [], ttlMs: 60_000, createdBy: 'test' },
+      now,
+    );
     if (!brief.ok) throw new Error('create');
     expect(tokens.authenticate(brief.value.token, new Date(now.getTime() + 59_000))).toBeDefined();
     expect(tokens.authenticate(brief.value.token, new Date(now.getTime() + 60_000))).toBeUndefined();
@@ -37,9 +50,20 @@ describe('operator tokens', () => {
 
   it('refuse ill-formed requests with every problem at once', async () => {
     const tokens = await store();
-    const bad = await tokens.create({ name: '', role: 'editor', namespaces: [], ttlMs: -1, createdBy: 'test' });
+    const bad = await tokens.create({
+      name: '',
+      role: 'editor',
+      namespaces: [],
+      ttlMs: -1,
+      createdBy: 'test',
+    });
     expect(bad.ok ? [] : bad.errors.map((e) => e.field)).toEqual(['name', 'namespaces', 'ttlSeconds']);
-    const viewerWithNs = await tokens.create({ name: 'v', role: 'viewer', namespaces: ['clinical'], createdBy: 'test' });
+    const viewerWithNs = await tokens.create({
+      name: 'v',
+      role: 'viewer',
+      namespaces: ['clinical'],
+      createdBy: 'test',
+    });
     expect(viewerWithNs.ok ? [] : viewerWithNs.errors.map((e) => e.code)).toEqual(['SCHEMA']);
   });
 });
@@ -50,7 +74,11 @@ describe('TokenStore under concurrent changes', () => {
     try {
       const store = await TokenStore.open(dir);
       if (!store.ok) throw new Error('open');
-      await Promise.all(Array.from({ length: 10 }, (_, i) => store.value.create({ name: `t${i}`, role: 'viewer', namespaces: [], createdBy: 'test' })));
+      await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          store.value.create({ name: `t${i}`, role: 'viewer', namespaces: [], createdBy: 'test' }),
+        ),
+      );
       expect(store.value.size).toBe(10);
       const reopened = await TokenStore.open(dir);
       expect(reopened.ok && reopened.value.size).toBe(10);

@@ -28,16 +28,25 @@ describe('clinimesh agent', () => {
   });
 
   const start = (token: string, logs: string[] = []) =>
-    startAgent({ controlPlane: `${cp.host}:${cp.xdsRestPort}`, evidence: () => ({ joinToken: token }), outDir: dir, instance: his.name, log: (l) => logs.push(l) });
+    startAgent({
+      controlPlane: `${cp.host}:${cp.xdsRestPort}`,
+      evidence: () => ({ joinToken: token }),
+      outDir: dir,
+      instance: his.name,
+      log: (l) => logs.push(l),
+    });
 
   it('trusts the root pinned in the join token, and writes a bootstrap and 0600 secrets', async () => {
     const agent = await start(joinToken(cp, 'his', his.name));
     try {
-      const bootstrap = JSON.parse(readFileSync(agent.bootstrapPath, 'utf8')) as { node: { id: string; metadata: Record<string, string> } };
+      const bootstrap = JSON.parse(readFileSync(agent.bootstrapPath, 'utf8')) as {
+        node: { id: string; metadata: Record<string, string> };
+      };
       expect(bootstrap.node.id).toBe(`${NS}/his/${his.name}`);
       expect(bootstrap.node.metadata['clinimesh.sds_dir']).toBe(agent.sdsDir);
       expect(statSync(agent.sdsDir).mode & 0o777).toBe(0o700);
-      for (const f of ['default.json', 'xds-client.json', 'xds-ca.json']) expect(statSync(join(agent.sdsDir, f)).mode & 0o077, f).toBe(0);
+      for (const f of ['default.json', 'xds-client.json', 'xds-ca.json'])
+        expect(statSync(join(agent.sdsDir, f)).mode & 0o077, f).toBe(0);
       const leaf = new X509Certificate(readCertificate(agent.sdsDir, 'default')!.certChainPem);
       expect(leaf.subjectAltName).toContain(`spiffe://hospital.local/ns/${NS}/sa/his`);
       expect(leaf.checkIssued(new X509Certificate(cp.ca.trustBundle()[0]!))).toBe(true);
@@ -49,7 +58,12 @@ describe('clinimesh agent', () => {
   it('restarts on what it has: renews with its credential, spending no new evidence', async () => {
     const before = readCertificate(join(dir, 'sds'), 'default')!.certChainPem;
     // No --instance this time: the bootstrap it wrote names it.
-    const agent = await startAgent({ controlPlane: `${cp.host}:${cp.xdsRestPort}`, evidence: () => ({ joinToken: 'cmjt.spent' }), outDir: dir, log: () => undefined });
+    const agent = await startAgent({
+      controlPlane: `${cp.host}:${cp.xdsRestPort}`,
+      evidence: () => ({ joinToken: 'cmjt.spent' }),
+      outDir: dir,
+      log: () => undefined,
+    });
     try {
       expect(agent.status().renewals).toBe(1);
       expect(agent.nodeId).toBe(`${NS}/his/${his.name}`);

@@ -32,7 +32,9 @@ describe('the admin body limit', () => {
   it('is one line from the CLI, exit 1', async () => {
     const file = join(dataDir, 'big.yaml');
     await writeFile(file, big);
-    const run = await clinimesh(['apply', '-f', file], { env: { CLINIMESH_CREDENTIAL: cp.adminCredentialPath! } });
+    const run = await clinimesh(['apply', '-f', file], {
+      env: { CLINIMESH_CREDENTIAL: cp.adminCredentialPath! },
+    });
     expect(run.code).toBe(1);
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
     expect(run.stderr).toMatch(/4 MiB/);

@@ -18,7 +18,13 @@ describe('clinimesh commands against a running control plane', () => {
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'clinimesh-commands-data-'));
     work = await mkdtemp(join(tmpdir(), 'clinimesh-commands-'));
-    cp = await startControlPlane({ xdsPort: 0, xdsRestPort: 0, adminPort: 0, dataDir, manifests: ['manifests/examples'] });
+    cp = await startControlPlane({
+      xdsPort: 0,
+      xdsRestPort: 0,
+      adminPort: 0,
+      dataDir,
+      manifests: ['manifests/examples'],
+    });
     env = { CLINIMESH_CREDENTIAL: cp.adminCredentialPath! };
   });
   afterAll(async () => {
@@ -29,7 +35,10 @@ describe('clinimesh commands against a running control plane', () => {
 
   it('reports a problem in the second of two files with its name and the line:col validate reports', async () => {
     await writeFile(join(work, 'a.yaml'), serviceYaml('clinical', 'lab'));
-    await writeFile(join(work, 'b.yaml'), `# pharmacy\n\n${serviceYaml('clinical', 'pharmacy').replace('protocol: http', 'protocol: htp')}`);
+    await writeFile(
+      join(work, 'b.yaml'),
+      `# pharmacy\n\n${serviceYaml('clinical', 'pharmacy').replace('protocol: http', 'protocol: htp')}`,
+    );
     const validated = await clinimesh(['validate', 'a.yaml', 'b.yaml'], { cwd: work });
     const applied = await clinimesh(['apply', '-f', 'a.yaml', '-f', 'b.yaml'], { env, cwd: work });
     expect(validated.code).toBe(1);
@@ -50,7 +59,9 @@ describe('clinimesh commands against a running control plane', () => {
     expect(flat.stdout).not.toContain('pharmacy');
     const recursive = await clinimesh(['apply', '-R', '-f', 'tree'], { env, cwd: work });
     expect(recursive.code, recursive.stderr).toBe(0);
-    expect(recursive.stdout).toMatch(/Service clinical\/pharmacy applied[\s\S]*revision \d+\nnot waiting for sidecars to ACK \(use --wait\)/);
+    expect(recursive.stdout).toMatch(
+      /Service clinical\/pharmacy applied[\s\S]*revision \d+\nnot waiting for sidecars to ACK \(use --wait\)/,
+    );
     const described = await clinimesh(['describe', 'svc', 'clinical/pharmacy'], { env, cwd: work });
     expect(described.stdout).toContain(`Source:     ${join('tree', 'nested', 'pharmacy.yaml')}`);
   });
@@ -59,7 +70,11 @@ describe('clinimesh commands against a running control plane', () => {
     const yaml = serviceYaml('radiology', 'pacs');
     const first = await clinimesh(['apply', '-f', '-'], { env, cwd: work, stdin: yaml });
     expect(first.code, first.stderr).toBe(0);
-    const again = await clinimesh(['apply', '-f', '-'], { env, cwd: work, stdin: yaml.replace(/address: [\d.]+/g, (m) => m) });
+    const again = await clinimesh(['apply', '-f', '-'], {
+      env,
+      cwd: work,
+      stdin: yaml.replace(/address: [\d.]+/g, (m) => m),
+    });
     expect(again.code).toBe(0);
     const described = await clinimesh(['describe', 'service', 'pacs', '-n', 'radiology'], { env, cwd: work });
     expect(described.stdout).toContain('Source:     <stdin>');
@@ -68,12 +83,19 @@ describe('clinimesh commands against a running control plane', () => {
   it('gets services as a table, YAML and JSON, in any spelling of the kind', async () => {
     const table = await clinimesh(['get', 'Services', '-n', 'clinical'], { env, cwd: work });
     expect(table.code).toBe(0);
-    expect(table.stdout.split('\n')[0]).toMatch(/^NAMESPACE\s+NAME\s+PORTS\s+INSTANCES\s+DISCOVERY\s+UPSTREAMS$/);
+    expect(table.stdout.split('\n')[0]).toMatch(
+      /^NAMESPACE\s+NAME\s+PORTS\s+INSTANCES\s+DISCOVERY\s+UPSTREAMS$/,
+    );
     expect(table.stdout).toMatch(/clinical\s+his\s+http:15001\/http\s+2\s+static/);
     const yaml = await clinimesh(['get', 'svc', 'clinical/his', '-o', 'yaml'], { env, cwd: work });
-    expect(yaml.stdout).toMatch(/^apiVersion: clinimesh\.io\/v1alpha1\nkind: Service\nmetadata:\n {2}name: his\n {2}namespace: clinical/);
+    expect(yaml.stdout).toMatch(
+      /^apiVersion: clinimesh\.io\/v1alpha1\nkind: Service\nmetadata:\n {2}name: his\n {2}namespace: clinical/,
+    );
     const json = await clinimesh(['get', 'SVC', 'his', '-n', 'clinical', '-o', 'json'], { env, cwd: work });
-    expect(JSON.parse(json.stdout)).toMatchObject({ kind: 'Service', metadata: { name: 'his', namespace: 'clinical' } });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      kind: 'Service',
+      metadata: { name: 'his', namespace: 'clinical' },
+    });
     const mesh = await clinimesh(['get', 'mesh'], { env, cwd: work });
     expect(mesh.stdout).toMatch(/^NAME\s+TRUST DOMAIN/);
   });
@@ -90,7 +112,12 @@ describe('clinimesh commands against a running control plane', () => {
   it('diffs local files against the state: exit 0 when equal, 1 with a unified diff when not', async () => {
     const same = await clinimesh(['diff', '-f', 'manifests/examples'], { env, cwd: process.cwd() });
     expect(same.code, same.stdout + same.stderr).toBe(0);
-    await writeFile(join(work, 'his.yaml'), (await import('node:fs')).readFileSync('manifests/examples/his.yaml', 'utf8').replace('weight: 2', 'weight: 3'));
+    await writeFile(
+      join(work, 'his.yaml'),
+      (await import('node:fs'))
+        .readFileSync('manifests/examples/his.yaml', 'utf8')
+        .replace('weight: 2', 'weight: 3'),
+    );
     const changed = await clinimesh(['diff', '-f', join(work, 'his.yaml')], { env, cwd: work });
     expect(changed.code).toBe(1);
     expect(changed.stdout).toMatch(/^--- live\/Service clinical\/his\n\+\+\+ local\/Service clinical\/his/);
@@ -107,11 +134,16 @@ describe('clinimesh commands against a running control plane', () => {
   });
 
   it('deletes what the files name, all or nothing', async () => {
-    await writeFile(join(work, 'two.yaml'), `${serviceYaml('clinical', 'ward')}---\n${serviceYaml('clinical', 'theatre')}`);
+    await writeFile(
+      join(work, 'two.yaml'),
+      `${serviceYaml('clinical', 'ward')}---\n${serviceYaml('clinical', 'theatre')}`,
+    );
     expect((await clinimesh(['apply', '-f', 'two.yaml'], { env, cwd: work })).code).toBe(0);
     const run = await clinimesh(['delete', '-f', 'two.yaml'], { env, cwd: work });
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stdout).toMatch(/Service clinical\/(ward|theatre) deleted\nService clinical\/(ward|theatre) deleted/);
+    expect(run.stdout).toMatch(
+      /Service clinical\/(ward|theatre) deleted\nService clinical\/(ward|theatre) deleted/,
+    );
     const again = await clinimesh(['delete', '-f', 'two.yaml'], { env, cwd: work });
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/no such manifest to delete \[NOT_FOUND\]/);
@@ -120,7 +152,9 @@ describe('clinimesh commands against a running control plane', () => {
   it('prints client and server versions, and proxy status', async () => {
     const version = await clinimesh(['version'], { env, cwd: work });
     expect(version.code).toBe(0);
-    expect(version.stdout).toMatch(/^Client: clinimesh \d+\.\d+\.\d+.*Node\.js v\d+.*\nServer: clinimesh \d+\.\d+\.\d+.*revision \d+\n$/);
+    expect(version.stdout).toMatch(
+      /^Client: clinimesh \d+\.\d+\.\d+.*Node\.js v\d+.*\nServer: clinimesh \d+\.\d+\.\d+.*revision \d+\n$/,
+    );
     const status = await clinimesh(['proxy-status', '-o', 'json'], { env, cwd: work });
     expect(status.code).toBe(0);
     expect(JSON.parse(status.stdout)).toEqual([]);

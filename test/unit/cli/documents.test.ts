@@ -9,7 +9,8 @@ import { formatDuration, toYaml } from '../../../src/cli/manifest-document.ts';
 import { parseKind, parseName } from '../../../src/cli/kinds.ts';
 import { unifiedDiff } from '../../../src/cli/unified-diff.ts';
 
-const withoutOrigin = (m: Manifest) => JSON.parse(JSON.stringify(m, (k, v: unknown) => (k === 'origin' ? undefined : v))) as unknown;
+const withoutOrigin = (m: Manifest) =>
+  JSON.parse(JSON.stringify(m, (k, v: unknown) => (k === 'origin' ? undefined : v))) as unknown;
 
 describe('manifests written back as documents', () => {
   const dir = 'manifests/examples';
@@ -32,7 +33,14 @@ describe('manifests written back as documents', () => {
 
 describe('kinds and names as typed', () => {
   it('accepts any case, plural and short forms', () => {
-    expect(['svc', 'Services', 'SERVICE', 'accesspolicies', 'AP', 'Mesh'].map(parseKind)).toEqual(['Service', 'Service', 'Service', 'AccessPolicy', 'AccessPolicy', 'Mesh']);
+    expect(['svc', 'Services', 'SERVICE', 'accesspolicies', 'AP', 'Mesh'].map(parseKind)).toEqual([
+      'Service',
+      'Service',
+      'Service',
+      'AccessPolicy',
+      'AccessPolicy',
+      'Mesh',
+    ]);
   });
   it('refuses an unknown kind and a namespaced Mesh as usage errors', () => {
     expect(() => parseKind('pods')).toThrow(/unknown kind "pods"/);
@@ -49,9 +57,13 @@ describe('unified diff', () => {
   it('shows removals before additions with three lines of context', () => {
     const from = ['1', '2', '3', '4', '5', '6', '7', '8'].join('\n');
     const to = ['1', '2', '3', '4', 'five', '6', '7', '8'].join('\n');
-    expect(unifiedDiff('a', 'b', from, to)).toBe(['--- a', '+++ b', '@@ -2,7 +2,7 @@', ' 2', ' 3', ' 4', '-5', '+five', ' 6', ' 7', ' 8'].join('\n'));
+    expect(unifiedDiff('a', 'b', from, to)).toBe(
+      ['--- a', '+++ b', '@@ -2,7 +2,7 @@', ' 2', ' 3', ' 4', '-5', '+five', ' 6', ' 7', ' 8'].join('\n'),
+    );
   });
   it('diffs a new document against nothing', () => {
-    expect(unifiedDiff('/dev/null', 'b', '', 'x\n')).toBe(['--- /dev/null', '+++ b', '@@ -0,0 +1,1 @@', '+x'].join('\n'));
+    expect(unifiedDiff('/dev/null', 'b', '', 'x\n')).toBe(
+      ['--- /dev/null', '+++ b', '@@ -0,0 +1,1 @@', '+x'].join('\n'),
+    );
   });
 });

@@ -11,12 +11,20 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-export function clinimesh(args: readonly string[], o: { env?: Record<string, string>; cwd?: string; stdin?: string } = {}): Promise<CliRun> {
+export function clinimesh(
+  args: readonly string[],
+  o: { env?: Record<string, string>; cwd?: string; stdin?: string } = {},
+): Promise<CliRun> {
   const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...o.env };
   return new Promise((done) => {
-    const child = execFile(process.execPath, [CLI, ...args], { env, cwd: o.cwd, timeout: 60_000 }, (error, stdout, stderr) => {
-      done({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
+    const child = execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env, cwd: o.cwd, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        done({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+      },
+    );
     child.stdin?.end(o.stdin ?? '');
   });
 }

@@ -286,6 +286,8 @@ spec:
     const parsed = parseManifestText(yaml, 'emr.yaml');
     expect(parsed.ok).toBe(false);
     if (parsed.ok) return;
-    expect(parsed.errors.map((p) => [p.code, p.field, p.pos?.line])).toEqual([['SCHEMA', 'spec.instances[0].address', 6]]);
+    expect(parsed.errors.map((p) => [p.code, p.field, p.pos?.line])).toEqual([
+      ['SCHEMA', 'spec.instances[0].address', 6],
+    ]);
   });
 });

@@ -10,7 +10,9 @@ function fetch(port: number, path: string): Promise<{ status: number; json: Reco
     get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
       let text = '';
       res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as Record<string, unknown> }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as Record<string, unknown> }),
+      );
     }).on('error', reject);
   });
 }
@@ -39,7 +41,11 @@ describe('agent status port', () => {
   });
 
   it('answers /healthz 503 once a certificate expired, and /status says why renewal failed', async () => {
-    current = { ...current, workloadCertExpiresAt: inHours(-1), lastError: 'connect ECONNREFUSED 10.0.0.5:18001' };
+    current = {
+      ...current,
+      workloadCertExpiresAt: inHours(-1),
+      lastError: 'connect ECONNREFUSED 10.0.0.5:18001',
+    };
     server = await startAgentStatusServer(() => current, 0);
     const health = await fetch(server.port, '/healthz');
     expect(health.status).toBe(503);

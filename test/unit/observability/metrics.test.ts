@@ -37,7 +37,14 @@ describe('metrics', () => {
 
   it('exposes standard Node and process metrics unprefixed, as stock dashboards expect', async () => {
     const { text, values } = await scrape();
-    for (const name of ['process_cpu_seconds_total', 'process_start_time_seconds', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_version_info'])
+    for (const name of [
+      'process_cpu_seconds_total',
+      'process_start_time_seconds',
+      'process_resident_memory_bytes',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_eventloop_lag_seconds',
+      'nodejs_version_info',
+    ])
       expect(text, name).toMatch(new RegExp(`^${name}[{ ]`, 'm'));
     expect(text).not.toMatch(/^clinimesh_(process|nodejs)_/m);
     expect(values.get('process_cpu_seconds_total')).toBeGreaterThan(0);
@@ -56,7 +63,12 @@ describe('metrics', () => {
     s.pushed(nacked, CLUSTER, 'c1', 'n4', 10);
     s.acked(nacked, CLUSTER, 'c1');
     s.pushed(nacked, LISTENER, 'l2', 'n5', 10);
-    s.nacked(nacked, LISTENER, { version: 'l2', nonce: 'n5', error: 'bad listener', at: new Date().toISOString() });
+    s.nacked(nacked, LISTENER, {
+      version: 'l2',
+      nonce: 'n5',
+      error: 'bad listener',
+      at: new Date().toISOString(),
+    });
     try {
       const { values } = await scrape();
       expect(values.get('clinimesh_sidecars{state="synced"}')).toBe(1);
@@ -73,20 +85,29 @@ describe('metrics', () => {
   it('gives the soonest expiry of the root, the intermediate (when one signs) and the serving certificate', async () => {
     const { values } = await scrape();
     const ca = cp.ca.describe();
-    expect(values.get('clinimesh_certificate_expiry_timestamp_seconds{kind="root"}')).toBe(new Date(ca.root.notAfter).getTime() / 1000);
+    expect(values.get('clinimesh_certificate_expiry_timestamp_seconds{kind="root"}')).toBe(
+      new Date(ca.root.notAfter).getTime() / 1000,
+    );
     const serving = values.get('clinimesh_certificate_expiry_timestamp_seconds{kind="serving"}')!;
     expect(serving * 1000).toBeGreaterThan(Date.now());
     expect(serving * 1000).toBeLessThanOrEqual(new Date(ca.signerExpiresAt).getTime());
-    if (ca.intermediate) expect(values.get('clinimesh_certificate_expiry_timestamp_seconds{kind="intermediate"}')).toBe(new Date(ca.intermediate.notAfter).getTime() / 1000);
-    else expect(values.has('clinimesh_certificate_expiry_timestamp_seconds{kind="intermediate"}')).toBe(false);
+    if (ca.intermediate)
+      expect(values.get('clinimesh_certificate_expiry_timestamp_seconds{kind="intermediate"}')).toBe(
+        new Date(ca.intermediate.notAfter).getTime() / 1000,
+      );
+    else
+      expect(values.has('clinimesh_certificate_expiry_timestamp_seconds{kind="intermediate"}')).toBe(false);
   });
 
   it('times applies through the admin API by result, and leaves dry runs out', async () => {
-    const count = (values: Map<string, number>, result: string) => values.get(`clinimesh_apply_duration_seconds_count{result="${result}"}`) ?? 0;
+    const count = (values: Map<string, number>, result: string) =>
+      values.get(`clinimesh_apply_duration_seconds_count{result="${result}"}`) ?? 0;
     const before = (await scrape()).values;
     const ok = await adminRequest(cp, 'POST', '/v1/apply', { body: serviceYaml('clinical', 'lab') });
     expect(ok.status).toBe(200);
-    const dry = await adminRequest(cp, 'POST', '/v1/apply?dryRun=true', { body: serviceYaml('clinical', 'pharmacy') });
+    const dry = await adminRequest(cp, 'POST', '/v1/apply?dryRun=true', {
+      body: serviceYaml('clinical', 'pharmacy'),
+    });
     expect(dry.status).toBe(200);
     // Valid YAML the store refuses: an AccessPolicy for a service that does not exist.
     const refused = await adminRequest(cp, 'POST', '/v1/apply', {

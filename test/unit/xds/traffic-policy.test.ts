@@ -70,10 +70,23 @@ function viewOf(yaml: string): MeshView {
   if (!proposal.ok) throw new Error(JSON.stringify(proposal.errors));
   const state = proposal.value.state;
   const endpoints = new Map([...state.services].map(([k, s]) => [k, staticEndpoints(s)] as const));
-  return { mesh: state.mesh, services: state.services, endpoints, policies: state.policies, traffic: state.traffic };
+  return {
+    mesh: state.mesh,
+    services: state.services,
+    endpoints,
+    policies: state.policies,
+    traffic: state.traffic,
+  };
 }
 
-const emr = (proxyless?: boolean): SidecarRef => ({ nodeId: nodeId({ namespace: 'clinical', service: 'emr', instance: 'emr-1' }), namespace: 'clinical', service: 'emr', instance: 'emr-1', transport: 'ads', proxyless });
+const emr = (proxyless?: boolean): SidecarRef => ({
+  nodeId: nodeId({ namespace: 'clinical', service: 'emr', instance: 'emr-1' }),
+  namespace: 'clinical',
+  service: 'emr',
+  instance: 'emr-1',
+  transport: 'ads',
+  proxyless,
+});
 
 function generated(proxyless?: boolean) {
   const r = generateSidecar(viewOf(`${services}---\n${policies}`), emr(proxyless), { mtls: true });
@@ -82,21 +95,27 @@ function generated(proxyless?: boolean) {
 }
 
 const routesOf = (resources: ReturnType<typeof generated>, name: string) =>
-  ((resources[ROUTE].find((r) => r.name === name)!.body.virtual_hosts as JsonObject[])[0]!.routes as JsonObject[]);
+  (resources[ROUTE].find((r) => r.name === name)!.body.virtual_hosts as JsonObject[])[0]!
+    .routes as JsonObject[];
 
 describe('TrafficPolicy for an Envoy sidecar', () => {
   it('retries writes only before the upstream saw them, unless they carry the idempotency key', () => {
     const routes = routesOf(generated(), 'outbound|http|his.clinical');
     expect(routes.map((r) => r.name)).toEqual(['route-0-idempotent', 'route-0-keyed', 'route-0-writes']);
     const retryOn = routes.map((r) => ((r.route as JsonObject).retry_policy as JsonObject).retry_on);
-    expect(retryOn).toEqual(['reset,5xx', 'reset,5xx', 'connect-failure,refused-stream,reset-before-request']);
+    expect(retryOn).toEqual([
+      'reset,5xx',
+      'reset,5xx',
+      'connect-failure,refused-stream,reset-before-request',
+    ]);
     expect(JSON.stringify(routes[1]!.match)).toContain('idempotency-key');
     expect(JSON.stringify(routes[0]!.match)).toContain('^(GET|HEAD|OPTIONS|PUT|DELETE)$');
   });
 
   it('splits by weight between subset clusters fed by their own endpoints', () => {
     const resources = generated();
-    const split = (routesOf(resources, 'outbound|grpc|imaging.clinical')[0]!.route as JsonObject).weighted_clusters as JsonObject;
+    const split = (routesOf(resources, 'outbound|grpc|imaging.clinical')[0]!.route as JsonObject)
+      .weighted_clusters as JsonObject;
     expect(split.clusters).toEqual([
       { name: 'outbound|grpc|imaging.clinical|v1', weight: 80 },
       { name: 'outbound|grpc|imaging.clinical|v2', weight: 20 },
@@ -107,10 +126,12 @@ describe('TrafficPolicy for an Envoy sidecar', () => {
   it('passes protoc-gen-validate', () => {
     const pool = new ResourcePool();
     const resources = generated();
-    const problems = Object.values(resources).flat().flatMap((r) => {
-      const p = pool.prepare(r);
-      return p.ok ? [] : p.errors;
-    });
+    const problems = Object.values(resources)
+      .flat()
+      .flatMap((r) => {
+        const p = pool.prepare(r);
+        return p.ok ? [] : p.errors;
+      });
     expect(problems).toEqual([]);
   });
 });
@@ -120,7 +141,10 @@ describe('TrafficPolicy for a proxyless gRPC client', () => {
     const resources = generated(true);
     const routes = routesOf(resources, 'outbound|grpc|imaging.clinical');
     expect(routes.map((r) => r.name)).toEqual(['route-0-keyed', 'route-0-writes']);
-    expect((routes[0]!.route as JsonObject).retry_policy).toEqual({ retry_on: 'unavailable', num_retries: 2 });
+    expect((routes[0]!.route as JsonObject).retry_policy).toEqual({
+      retry_on: 'unavailable',
+      num_retries: 2,
+    });
     expect((routes[1]!.route as JsonObject).retry_policy).toBeUndefined();
     const cluster = resources[CLUSTER].find((c) => c.name === 'outbound|grpc|imaging.clinical')!;
     expect(cluster.body.lb_policy).toBe('RING_HASH');
@@ -139,22 +163,66 @@ ${policies.replace('policy: RING_HASH', 'policy: MAGLEV')}`;
 
 describe('degraded endpoints (Consul warning)', () => {
   it('are a healthy fallback at priority 1, or priority 0 when nothing else is left', () => {
-    const endpoint = (instance: string, health: 'HEALTHY' | 'DEGRADED') => ({ instance, address: '10.0.0.1', ports: { http: 1 }, health, locality: {}, weight: 1, tags: [], meta: {} });
-    const mixed = generateLoadAssignment('c', 'http', { service: 's', source: 'consul', endpoints: [endpoint('a', 'HEALTHY'), endpoint('b', 'DEGRADED')] });
+    const endpoint = (instance: string, health: 'HEALTHY' | 'DEGRADED') => ({
+      instance,
+      address: '10.0.0.1',
+      ports: { http: 1 },
+      health,
+      locality: {},
+      weight: 1,
+      tags: [],
+      meta: {},
+    });
+    const mixed = generateLoadAssignment('c', 'http', {
+      service: 's',
+      source: 'consul',
+      endpoints: [endpoint('a', 'HEALTHY'), endpoint('b', 'DEGRADED')],
+    });
     const groups = mixed.body.endpoints as JsonObject[];
     expect(groups.map((g) => g.priority ?? 0)).toEqual([0, 1]);
     expect(JSON.stringify(groups)).not.toContain('DEGRADED');
-    const allWarn = generateLoadAssignment('c', 'http', { service: 's', source: 'consul', endpoints: [endpoint('b', 'DEGRADED')] });
+    const allWarn = generateLoadAssignment('c', 'http', {
+      service: 's',
+      source: 'consul',
+      endpoints: [endpoint('b', 'DEGRADED')],
+    });
     expect((allWarn.body.endpoints as JsonObject[]).map((g) => g.priority ?? 0)).toEqual([0]);
   });
 });
 
 describe('locality failover', () => {
   it("puts the caller's zone first, then its region, then the rest, with no gap", () => {
-    const at = (instance: string, region: string, zone: string, health: 'HEALTHY' | 'DEGRADED' = 'HEALTHY') => ({ instance, address: '10.0.0.1', ports: { http: 1 }, health, locality: { region, zone }, weight: 1, tags: [], meta: {} });
-    const set = { service: 's', source: 'static' as const, endpoints: [at('a', 'eu', 'a'), at('b', 'eu', 'b'), at('c', 'us', 'a'), at('d', 'eu', 'a', 'DEGRADED')] };
-    const groups = generateLoadAssignment('c', 'http', set, { region: 'eu', zone: 'a' }).body.endpoints as JsonObject[];
-    const byInstance = Object.fromEntries(groups.flatMap((g) => ((g.lb_endpoints as JsonObject[]).map((e) => [((e.metadata as JsonObject).filter_metadata as JsonObject).clinimesh && (((e.metadata as JsonObject).filter_metadata as JsonObject).clinimesh as JsonObject).instance, g.priority ?? 0]))));
+    const at = (
+      instance: string,
+      region: string,
+      zone: string,
+      health: 'HEALTHY' | 'DEGRADED' = 'HEALTHY',
+    ) => ({
+      instance,
+      address: '10.0.0.1',
+      ports: { http: 1 },
+      health,
+      locality: { region, zone },
+      weight: 1,
+      tags: [],
+      meta: {},
+    });
+    const set = {
+      service: 's',
+      source: 'static' as const,
+      endpoints: [at('a', 'eu', 'a'), at('b', 'eu', 'b'), at('c', 'us', 'a'), at('d', 'eu', 'a', 'DEGRADED')],
+    };
+    const groups = generateLoadAssignment('c', 'http', set, { region: 'eu', zone: 'a' }).body
+      .endpoints as JsonObject[];
+    const byInstance = Object.fromEntries(
+      groups.flatMap((g) =>
+        (g.lb_endpoints as JsonObject[]).map((e) => [
+          ((e.metadata as JsonObject).filter_metadata as JsonObject).clinimesh &&
+            (((e.metadata as JsonObject).filter_metadata as JsonObject).clinimesh as JsonObject).instance,
+          g.priority ?? 0,
+        ]),
+      ),
+    );
     expect(byInstance).toEqual({ a: 0, d: 1, b: 2, c: 3 });
   });
 });
