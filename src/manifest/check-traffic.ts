@@ -20,6 +20,14 @@ export function checkTrafficPolicies(
     (p.from ?? []).forEach((ref, i) => {
       if (!find(ref)) problems.push(at(`spec.from[${i}]`, 'REFERENCE', noSuchService(ref, services)));
     });
+    p.routes.forEach((route, i) =>
+      route.to.forEach((t, j) => {
+        if (t.service && !find(t.service))
+          problems.push(
+            at(`spec.routes[${i}].to[${j}].service`, 'REFERENCE', noSuchService(t.service, services)),
+          );
+      }),
+    );
     const destination = find(p.destination);
     if (!destination)
       return [at('spec.destination', 'REFERENCE', noSuchService(p.destination, services)), ...problems];

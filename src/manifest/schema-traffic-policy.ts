@@ -158,13 +158,18 @@ const matchReader: Reader<TrafficMatch> = (r, node, path) => {
   return { ...(p && { path: p }), headers, methods };
 };
 
-const targetReader: Reader<TrafficTarget> = (r, node, path) => {
-  const m = mapOf(['subset', 'weight'])(r, node, path);
-  const subset = m?.optional('subset', dnsLabel);
-  const weight = m?.optional('weight', intIn(0, 10_000));
-  if (!m) return undefined;
-  return { ...(subset && { subset }), weight: weight ?? 100 };
-};
+function targetReader(ownNamespace: string): Reader<TrafficTarget> {
+  return (r, node, path) => {
+    const m = mapOf(['subset', 'service', 'weight'])(r, node, path);
+    const subset = m?.optional('subset', dnsLabel);
+    const service = m?.optional('service', serviceRefReader(ownNamespace));
+    const weight = m?.optional('weight', intIn(0, 10_000));
+    if (!m) return undefined;
+    if (subset && service)
+      r.report(node, path, 'a target is a subset of the destination or another service, not both');
+    return { ...(subset && { subset }), ...(service && { service }), weight: weight ?? 100 };
+  };
+}
 
 const retriesReader: Reader<RetryPolicy> = (r, node, path) => {
   const m = mapOf(['attempts', 'on', 'perTryTimeout'])(r, node, path);
@@ -201,13 +206,15 @@ const faultReader: Reader<FaultPolicy> = (r, node, path) => {
   return fault;
 };
 
-function routeReader(idempotencyHeader: () => string): Reader<TrafficRoute> {
+function routeReader(idempotencyHeader: () => string, ownNamespace: string): Reader<TrafficRoute> {
   return (r, node, path) => {
     const m = mapOf(['match', 'to', 'timeout', 'retries', 'fault', 'mirror'])(r, node, path);
     if (!m) return undefined;
     const match = m.optional('match', matchReader);
     // No `to`: the whole destination (every instance).
-    const to = m.has('to') ? complete(m.required('to', listOf(targetReader))) : [{ weight: 100 }];
+    const to = m.has('to')
+      ? complete(m.required('to', listOf(targetReader(ownNamespace))))
+      : [{ weight: 100 }];
     if (to?.length === 0) r.reportAt(childPath(path, 'to'), 'a route needs at least one target');
     if (to && to.length > 1 && to.reduce((s, t) => s + t.weight, 0) === 0)
       r.reportAt(childPath(path, 'to'), 'the weights of a split must not all be 0');
@@ -296,7 +303,9 @@ export const trafficPolicySchema: KindSchema<TrafficPolicy> = {
     const from = spec.optional('from', listOf(serviceRefReader(namespace)));
     const idempotencyHeader = spec.optional('idempotencyHeader', headerName) ?? DEFAULT_IDEMPOTENCY_HEADER;
     const subsets = complete(spec.optional('subsets', listOf(subsetReader)) ?? []);
-    const routes = complete(spec.optional('routes', listOf(routeReader(() => idempotencyHeader))) ?? []);
+    const routes = complete(
+      spec.optional('routes', listOf(routeReader(() => idempotencyHeader, namespace))) ?? [],
+    );
     const lb = spec.optional('loadBalancer', mapOf(['policy', 'hashHeader']));
     const policy = lb?.required('policy', oneOf(LB_POLICIES));
     const hashHeader = lb?.optional('hashHeader', headerName);

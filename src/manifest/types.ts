@@ -148,6 +148,8 @@ export interface TrafficMatch {
 /** Where a route sends requests: a subset of the destination, or the destination itself; a weight in a split. */
 export interface TrafficTarget {
   readonly subset?: string;
+  /** Another service instead of the destination (the caller must list it among its upstreams). */
+  readonly service?: ServiceRef;
   readonly weight: number;
 }
 

@@ -38,8 +38,9 @@ export function generateOutboundCluster(
     eds_cluster_config: { eds_config: configSource(transport), service_name: name },
     connect_timeout: duration(mesh.defaults.connectTimeoutMs),
     lb_policy: 'ROUND_ROBIN',
-    // Endpoints we route to are already filtered by health; never fall back to unhealthy ones.
-    common_lb_config: { healthy_panic_threshold: { value: 0 } },
+    // Endpoints we route to are already filtered by health; never fall back to unhealthy ones. The
+    // localities' weights (the sum of their instances' weights) take effect.
+    common_lb_config: { healthy_panic_threshold: { value: 0 }, locality_weighted_lb_config: {} },
     // Passive health: an instance failing in a row is taken out for a while, but never more than
     // half of them, so a bad deploy cannot eject a whole service.
     outlier_detection: {

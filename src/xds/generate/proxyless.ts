@@ -14,6 +14,7 @@ import {
   type Instance,
   type Mesh,
   type Service,
+  type ServiceRef,
   type TrafficPolicy,
   type Upstream,
 } from '../../manifest/types.ts';
@@ -29,6 +30,7 @@ import {
   subsetClusterName,
   trafficRoutes,
   upstreamAssignments,
+  upstreamClusters,
 } from './traffic.ts';
 import { outboundClusterName, outboundRouteName } from './names.ts';
 import type { MeshView, Resource, SidecarResources } from './types.ts';
@@ -101,7 +103,7 @@ export function generateProxyless(
     const endpoints = view.endpoints.get(serviceKey(target));
     const cluster = edsCluster(name, view.mesh, tls, policy);
     out[LISTENER].push(apiListener(listener, upstream, needsFaultFilter(policy)));
-    out[ROUTE].push(clientRoute(upstream, view.mesh, policy));
+    out[ROUTE].push(clientRoute(upstream, view.mesh, policy, upstreamClusters(service)));
     out[CLUSTER].push(cluster);
     // Same name and generator as a sidecar's, so the reconciler's EDS-only pushes reach proxyless clients.
     out[ENDPOINT].push(...upstreamAssignments(name, port.name, endpoints, policy, instance.locality));
@@ -130,11 +132,16 @@ function apiListener(name: string, upstream: Upstream, faults: boolean): Resourc
  * twice. gRPC's own transparent retry covers streams that never left the client. Deadlines are the
  * caller's. With one, its routes as gRPC reads them (see proxylessRoute).
  */
-function clientRoute(upstream: Upstream, mesh: Mesh, policy: TrafficPolicy | undefined): Resource {
+function clientRoute(
+  upstream: Upstream,
+  mesh: Mesh,
+  policy: TrafficPolicy | undefined,
+  clusterOf: (ref: ServiceRef) => string | undefined,
+): Resource {
   const name = outboundRouteName(upstream);
   const cluster = outboundClusterName(upstream);
   const routes = policy
-    ? trafficRoutes(policy, { cluster, mesh, protocol: 'grpc' }).map(proxylessRoute)
+    ? trafficRoutes(policy, { cluster, mesh, protocol: 'grpc', clusterOf }).map(proxylessRoute)
     : [{ name: 'default', match: { prefix: '' }, route: { cluster } }];
   return { typeUrl: ROUTE, name, body: { name, virtual_hosts: [{ name, domains: ['*'], routes }] } };
 }

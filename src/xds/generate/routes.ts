@@ -1,6 +1,6 @@
 // Route configurations. Outbound HTTP/gRPC traffic gets its own RouteConfiguration (served over RDS)
 // so a routing change never rebuilds a listener; inbound routes are inline and trivial.
-import type { Mesh, Protocol, TrafficPolicy } from '../../manifest/types.ts';
+import type { Mesh, Protocol, ServiceRef, TrafficPolicy } from '../../manifest/types.ts';
 import type { JsonObject } from '../resources/json.ts';
 import { ROUTE } from '../resources/type-urls.ts';
 import { duration } from './durations.ts';
@@ -48,9 +48,10 @@ export function generateOutboundRoute(
   protocol: Protocol,
   mesh: Mesh,
   policy?: TrafficPolicy,
+  clusterOf?: (ref: ServiceRef) => string | undefined,
 ): Resource {
   const host = policy
-    ? { name, domains: ['*'], routes: trafficRoutes(policy, { cluster: name, mesh, protocol }) }
+    ? { name, domains: ['*'], routes: trafficRoutes(policy, { cluster: name, mesh, protocol, clusterOf }) }
     : virtualHost(name, routeAction(name, mesh, protocol, true));
   return { typeUrl: ROUTE, name, body: { name, virtual_hosts: [host], validate_clusters: false } };
 }

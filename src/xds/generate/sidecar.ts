@@ -9,7 +9,13 @@ import { generateInboundListener, generateOutboundListener } from './listeners.t
 import { outboundClusterName } from './names.ts';
 import { generateProxyless } from './proxyless.ts';
 import { generateOutboundRoute } from './routes.ts';
-import { needsFaultFilter, subsetClusterName, upstreamAssignments } from './traffic.ts';
+import {
+  needsFaultFilter,
+  otherServices,
+  subsetClusterName,
+  upstreamAssignments,
+  upstreamClusters,
+} from './traffic.ts';
 import type { MeshView, Resource, SidecarRef, SidecarResources } from './types.ts';
 
 export interface GenerateOptions {
@@ -97,7 +103,17 @@ export function generateSidecar(
     for (const subset of policy?.subsets ?? [])
       push(renameEdsCluster(cluster, subsetClusterName(name, subset.name)));
     push(generateOutboundListener(upstream, target, port, instance, sidecar, needsFaultFilter(policy)));
-    if (port.protocol !== 'tcp') push(generateOutboundRoute(name, port.protocol, view.mesh, policy));
+    const clusterOf = upstreamClusters(service);
+    for (const ref of policy ? otherServices(policy) : []) {
+      if (!clusterOf(ref))
+        problems.push({
+          code: 'REFERENCE',
+          resource,
+          message: `TrafficPolicy ${policy!.namespace}/${policy!.name} routes to ${ref.service}.${ref.namespace}, which ${service.name}.${service.namespace} does not list among its upstreams`,
+        });
+    }
+    if (port.protocol !== 'tcp')
+      push(generateOutboundRoute(name, port.protocol, view.mesh, policy, clusterOf));
   }
   return problems.length ? fail(problems) : ok(out);
 }

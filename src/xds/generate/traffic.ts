@@ -6,6 +6,7 @@
 // everything else only connect-failure/refused-stream/reset-before-request.
 import type { EndpointSet } from '../../discovery/endpoints.ts';
 import { generateLoadAssignment } from './endpoints.ts';
+import { outboundClusterName } from './names.ts';
 import type { Resource } from './types.ts';
 import { IDEMPOTENT_METHODS, SAFE_RETRY_CONDITIONS } from '../../manifest/schema-traffic-policy.ts';
 import type {
@@ -15,6 +16,8 @@ import type {
   Protocol,
   RequestPathMatch,
   RetryPolicy,
+  Service,
+  ServiceRef,
   Subset,
   TrafficPolicy,
   TrafficRoute,
@@ -33,11 +36,25 @@ export function subsetClusterName(cluster: string, subset: string): string {
   return `${cluster}|${subset}`;
 }
 
-/** The endpoints whose labels (instance meta) include every label of the subset. */
+/**
+ * The endpoints whose labels include every label of the subset. An endpoint's labels are its meta
+ * (manifest `meta`, Consul service meta) and its Consul tags: `version=v2` reads as `version: v2`,
+ * a bare `canary` as `canary: "true"`; meta wins over a tag of the same key.
+ */
 export function subsetEndpoints(set: EndpointSet | undefined, subset: Subset): EndpointSet | undefined {
   if (!set) return undefined;
   const labels = Object.entries(subset.labels);
-  return { ...set, endpoints: set.endpoints.filter((e) => labels.every(([k, v]) => e.meta[k] === v)) };
+  return { ...set, endpoints: set.endpoints.filter((e) => labels.every(([k, v]) => labelsOf(e)[k] === v)) };
+}
+
+function labelsOf(e: EndpointSet['endpoints'][number]): Readonly<Record<string, string>> {
+  if (e.tags.length === 0) return e.meta;
+  const fromTags = Object.fromEntries(
+    e.tags.map((t) =>
+      t.includes('=') ? [t.slice(0, t.indexOf('=')), t.slice(t.indexOf('=') + 1)] : [t, 'true'],
+    ),
+  );
+  return { ...fromTags, ...e.meta };
 }
 
 /**
@@ -67,6 +84,12 @@ export function applyClusterPolicy(body: JsonObject, p: TrafficPolicy): JsonObje
     out.lb_policy = p.loadBalancer.policy;
     if (p.loadBalancer.policy === 'RING_HASH') out.ring_hash_lb_config = { minimum_ring_size: '1024' };
     if (p.loadBalancer.policy === 'MAGLEV') out.maglev_lb_config = {};
+    if (p.loadBalancer.policy === 'RING_HASH' || p.loadBalancer.policy === 'MAGLEV') {
+      // Hashing picks a host from the whole ring; locality weights do not apply to it.
+      const common: JsonObject = { ...((body.common_lb_config as JsonObject | undefined) ?? {}) };
+      delete common.locality_weighted_lb_config;
+      out.common_lb_config = common;
+    }
   }
   const pool = p.connectionPool;
   const retries = p.routes.some((r) => r.retries);
@@ -158,18 +181,27 @@ function faultConfig(route: TrafficRoute): JsonObject | undefined {
 export interface RouteContext {
   /** The upstream port's cluster (all instances); subsets are named from it. */
   readonly cluster: string;
+  /** The caller's cluster for another service a route may send to (one of its upstreams). */
+  readonly clusterOf?: (ref: ServiceRef) => string | undefined;
   readonly mesh: Mesh;
   readonly protocol: Protocol;
 }
 
 function action(route: TrafficRoute, p: TrafficPolicy, c: RouteContext): JsonObject {
   const base = routeAction(c.cluster, c.mesh, c.protocol, false);
-  const nameOf = (subset: string | undefined) => (subset ? subsetClusterName(c.cluster, subset) : c.cluster);
+  const nameOf = (subset: string | undefined, service?: ServiceRef) =>
+    service
+      ? (c.clusterOf?.(service) ?? c.cluster)
+      : subset
+        ? subsetClusterName(c.cluster, subset)
+        : c.cluster;
   const out: JsonObject = { ...base };
   delete out.cluster;
-  if (route.to.length === 1) out.cluster = nameOf(route.to[0]!.subset);
+  if (route.to.length === 1) out.cluster = nameOf(route.to[0]!.subset, route.to[0]!.service);
   else
-    out.weighted_clusters = { clusters: route.to.map((t) => ({ name: nameOf(t.subset), weight: t.weight })) };
+    out.weighted_clusters = {
+      clusters: route.to.map((t) => ({ name: nameOf(t.subset, t.service), weight: t.weight })),
+    };
   if (route.timeoutMs !== undefined && c.protocol !== 'grpc') out.timeout = duration(route.timeoutMs);
   if (route.timeoutMs !== undefined && c.protocol === 'grpc')
     out.max_stream_duration = {
@@ -305,4 +337,17 @@ export function rateLimitFilters(
       },
     },
   ];
+}
+
+/** Other services a policy's routes send to. */
+export function otherServices(p: TrafficPolicy): ServiceRef[] {
+  return p.routes.flatMap((r) => r.to.flatMap((t) => (t.service ? [t.service] : [])));
+}
+
+/** The caller's cluster for one of its upstream services (its first port listed), if it calls it. */
+export function upstreamClusters(caller: Service): (ref: ServiceRef) => string | undefined {
+  return (ref) => {
+    const u = caller.upstreams.find((x) => x.service === ref.service && x.namespace === ref.namespace);
+    return u && outboundClusterName(u);
+  };
 }

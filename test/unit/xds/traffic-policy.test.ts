@@ -7,6 +7,7 @@ import { staticEndpoints } from '../../../src/discovery/static.ts';
 import { checkManifestSet, parseManifestText } from '../../../src/manifest/index.ts';
 import { StateStore } from '../../../src/store/store.ts';
 import { generateLoadAssignment, generateSidecar } from '../../../src/xds/generate/index.ts';
+import { subsetEndpoints } from '../../../src/xds/generate/traffic.ts';
 import type { MeshView, SidecarRef } from '../../../src/xds/generate/types.ts';
 import type { JsonObject } from '../../../src/xds/resources/json.ts';
 import { ResourcePool } from '../../../src/xds/resources/prepared.ts';
@@ -224,5 +225,46 @@ describe('locality failover', () => {
       ),
     );
     expect(byInstance).toEqual({ a: 0, d: 1, b: 2, c: 3 });
+  });
+});
+
+describe('routing to another service and Consul tags as labels', () => {
+  it('sends a matched route to a service the caller also calls, and refuses one it does not', () => {
+    const toHis = policies.replace(
+      '    - to: [{ subset: v1, weight: 80 }, { subset: v2, weight: 20 }]',
+      '    - match: { headers: [{ name: x-legacy, present: true }] }\n      to: [{ service: his }]\n    - to: [{ subset: v1, weight: 80 }, { subset: v2, weight: 20 }]',
+    );
+    const r = generateSidecar(viewOf(`${services}---\n${toHis}`), emr(), { mtls: true });
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    const first = routesOf(r.value, 'outbound|grpc|imaging.clinical')[0]!;
+    expect((first.route as JsonObject).cluster).toBe('outbound|http|his.clinical');
+    const lab = `${services}---\napiVersion: clinimesh.io/v1alpha1\nkind: Service\nmetadata: { name: lab, namespace: clinical }\nspec:\n  ports: [{ name: http, port: 15031, targetPort: 8080, protocol: http }]\n  instances: [{ name: lab-1, address: 10.0.0.41 }]\n---\n${toHis.replace('to: [{ service: his }]', 'to: [{ service: lab }]')}`;
+    const refused = generateSidecar(viewOf(lab), emr(), { mtls: true });
+    expect(refused.ok).toBe(false);
+    if (!refused.ok) expect(refused.errors.map((p) => p.code)).toEqual(['REFERENCE']);
+  });
+
+  it('matches subsets on Consul tags: key=value and bare tags', () => {
+    const endpoint = (instance: string, tags: string[]) => ({
+      instance,
+      address: '10.0.0.1',
+      ports: { http: 1 },
+      health: 'HEALTHY' as const,
+      locality: {},
+      weight: 1,
+      tags,
+      meta: {},
+    });
+    const set = {
+      service: 's',
+      source: 'consul' as const,
+      endpoints: [endpoint('a', ['version=v2']), endpoint('b', ['canary']), endpoint('c', [])],
+    };
+    expect(
+      subsetEndpoints(set, { name: 'v2', labels: { version: 'v2' } })?.endpoints.map((e) => e.instance),
+    ).toEqual(['a']);
+    expect(
+      subsetEndpoints(set, { name: 'c', labels: { canary: 'true' } })?.endpoints.map((e) => e.instance),
+    ).toEqual(['b']);
   });
 });
