@@ -4,7 +4,7 @@
 // yet: in flight, or not yet sent) or NOT SENT (it never asked for that type). `apply --wait` polls it.
 import type { SnapshotCache } from '../xds/cache/snapshot.ts';
 import { PUSH_ORDER, shortName, type TypeUrl } from '../xds/resources/type-urls.ts';
-import type { SidecarStatus, TypeStatus } from '../xds/status.ts';
+import { hasVersion, type SidecarStatus, type TypeStatus } from '../xds/status.ts';
 import type { AdminCall } from './deps.ts';
 import { send } from './respond.ts';
 
@@ -30,9 +30,10 @@ export interface SidecarSync {
 
 export function typeSync(current: string | undefined, t: TypeStatus | undefined): TypeSync {
   const base = { current, sent: t?.sentVersion, acked: t?.ackedVersion };
+  // A sidecar that reconnected already holding the current version was sent nothing: in sync.
+  if (current !== undefined && hasVersion(t, current)) return { ...base, state: 'SYNCED' };
   if (!t || (t.sentVersion === undefined && t.ackedVersion === undefined && !t.lastNack))
     return { ...base, state: 'NOT SENT' };
-  if (current !== undefined && t.ackedVersion === current) return { ...base, state: 'SYNCED' };
   if (t.lastNack && t.lastNack.version === current) {
     return {
       ...base,

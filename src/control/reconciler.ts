@@ -101,14 +101,30 @@ export class Reconciler {
       view = { ...view, endpoints };
     }
     this.view = view;
-    this.sidecars = new Map([...sidecars].map((s) => [s.nodeId, s]));
+    // A sidecar that connected (or reconnected differently) while this change was being planned keeps
+    // what its connect said, and is planned again instead of being handed a snapshot made without it.
+    const planned = new Map([...sidecars].map((s) => [s.nodeId, s]));
+    const replan = new Set<string>();
+    for (const [id, ref] of planned) {
+      const current = this.sidecars.get(id);
+      const connectedSincePlan =
+        this.connected.has(id) &&
+        this.secrets !== undefined &&
+        !ref.proxyless &&
+        !plan.get(id)?.[SECRET].length;
+      if (current && !sameSidecar(current, ref)) planned.set(id, current);
+      if ((current && !sameSidecar(current, ref)) || connectedSincePlan) replan.add(id);
+    }
+    this.sidecars = planned;
     this.declared = new Set(this.sidecars.keys());
     this.consumers = consumersOf(view, this.sidecars.values());
     for (const node of this.cache.nodeIds()) if (!plan.has(node)) this.cache.delete(node);
     let byCluster: Assignments = new Map();
     let pushed = 0;
     let sliceStart = performance.now();
-    for (const [node, snapshot] of plan) {
+    for (const [node, planned] of plan) {
+      const fresh = replan.has(node) ? this.planSidecar(view, this.sidecars.get(node)!) : undefined;
+      const snapshot = fresh?.ok ? fresh.value : planned;
       const rebased = rebase.size
         ? this.withEndpoints(
             node,
@@ -158,11 +174,7 @@ export class Reconciler {
   ensureSidecar(ref: SidecarRef): Result<void> {
     if (!this.view) return fail([{ code: 'NOT_FOUND', message: 'no mesh state has been applied yet' }]);
     const known = this.sidecars.get(ref.nodeId);
-    const same =
-      known &&
-      known.transport === ref.transport &&
-      known.auditLogPath === ref.auditLogPath &&
-      known.proxyless === ref.proxyless;
+    const same = known && sameSidecar(known, ref);
     if (same && this.connected.has(ref.nodeId) && this.cache.has(ref.nodeId)) return ok(undefined);
     this.connected.add(ref.nodeId);
     const planned = this.planSidecar(this.view, ref);
@@ -236,9 +248,7 @@ export class Reconciler {
               );
         const name = outboundClusterName(u);
         // Shared by every consumer, unless locality failover makes priorities the caller's own.
-        const key = policy?.localityFailover
-          ? `${name}|${JSON.stringify(instance.locality)}`
-          : `${name}|${policy?.name ?? ''}`;
+        const key = `${name}|${policy ? `${policy.namespace}/${policy.name}` : ''}|${policy?.localityFailover ? JSON.stringify(instance.locality) : ''}`;
         let prepared = byCluster.get(key);
         if (!prepared)
           byCluster.set(
@@ -283,6 +293,16 @@ export class Reconciler {
     }
     return problems.length ? fail(problems) : ok(out);
   }
+}
+
+/** Whether two refs of one node would be planned alike (what its connect told us about it). */
+function sameSidecar(a: SidecarRef, b: SidecarRef): boolean {
+  return (
+    a.transport === b.transport &&
+    a.auditLogPath === b.auditLogPath &&
+    a.proxyless === b.proxyless &&
+    a.sdsDir === b.sdsDir
+  );
 }
 
 function consumersOf(view: MeshView, sidecars: Iterable<SidecarRef>): Map<string, Set<string>> {

@@ -28,6 +28,7 @@ import {
   faultFilter,
   needsFaultFilter,
   subsetClusterName,
+  otherServices,
   trafficRoutes,
   upstreamAssignments,
   upstreamClusters,
@@ -103,7 +104,16 @@ export function generateProxyless(
     const endpoints = view.endpoints.get(serviceKey(target));
     const cluster = edsCluster(name, view.mesh, tls, policy);
     out[LISTENER].push(apiListener(listener, upstream, needsFaultFilter(policy)));
-    out[ROUTE].push(clientRoute(upstream, view.mesh, policy, upstreamClusters(service)));
+    const clusterOf = upstreamClusters(service, view, 'grpc');
+    for (const ref of policy ? otherServices(policy) : []) {
+      if (!clusterOf(ref))
+        problems.push({
+          code: 'REFERENCE',
+          resource,
+          message: `TrafficPolicy ${policy!.namespace}/${policy!.name} routes to ${ref.service}.${ref.namespace}, which ${serviceKey(service)} does not call over gRPC`,
+        });
+    }
+    out[ROUTE].push(clientRoute(upstream, view.mesh, policy, clusterOf));
     out[CLUSTER].push(cluster);
     // Same name and generator as a sidecar's, so the reconciler's EDS-only pushes reach proxyless clients.
     out[ENDPOINT].push(...upstreamAssignments(name, port.name, endpoints, policy, instance.locality));
@@ -177,10 +187,10 @@ function proxylessRoute(route: JsonObject): JsonObject {
 }
 
 /**
- * gRPC balances round robin, ring hash or least request: MAGLEV becomes ring hash (affinity kept,
- * on the same header), RANDOM round robin.
+ * grpc-js-xds balances round robin or ring hash: MAGLEV becomes ring hash (affinity kept, on the
+ * same header), LEAST_REQUEST and RANDOM round robin.
  */
-const GRPC_LB = new Set(['ROUND_ROBIN', 'RING_HASH', 'LEAST_REQUEST']);
+const GRPC_LB = new Set(['ROUND_ROBIN', 'RING_HASH']);
 
 function edsCluster(
   name: string,

@@ -103,7 +103,7 @@ export function generateSidecar(
     for (const subset of policy?.subsets ?? [])
       push(renameEdsCluster(cluster, subsetClusterName(name, subset.name)));
     push(generateOutboundListener(upstream, target, port, instance, sidecar, needsFaultFilter(policy)));
-    const clusterOf = upstreamClusters(service);
+    const clusterOf = upstreamClusters(service, view, port.protocol);
     for (const ref of policy ? otherServices(policy) : []) {
       if (!clusterOf(ref))
         problems.push({

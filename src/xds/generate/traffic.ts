@@ -7,7 +7,7 @@
 import type { EndpointSet } from '../../discovery/endpoints.ts';
 import { generateLoadAssignment } from './endpoints.ts';
 import { outboundClusterName } from './names.ts';
-import type { Resource } from './types.ts';
+import type { MeshView, Resource } from './types.ts';
 import { IDEMPOTENT_METHODS, SAFE_RETRY_CONDITIONS } from '../../manifest/schema-traffic-policy.ts';
 import type {
   HeaderMatch,
@@ -187,11 +187,11 @@ export interface RouteContext {
   readonly protocol: Protocol;
 }
 
-function action(route: TrafficRoute, p: TrafficPolicy, c: RouteContext): JsonObject {
+function action(route: TrafficRoute, p: TrafficPolicy, c: RouteContext, mirrored: boolean): JsonObject {
   const base = routeAction(c.cluster, c.mesh, c.protocol, false);
   const nameOf = (subset: string | undefined, service?: ServiceRef) =>
     service
-      ? (c.clusterOf?.(service) ?? c.cluster)
+      ? (c.clusterOf?.(service) ?? `missing|${service.service}.${service.namespace}`)
       : subset
         ? subsetClusterName(c.cluster, subset)
         : c.cluster;
@@ -209,7 +209,7 @@ function action(route: TrafficRoute, p: TrafficPolicy, c: RouteContext): JsonObj
       grpc_timeout_header_max: duration(route.timeoutMs),
     };
   if (p.loadBalancer?.hashHeader) out.hash_policy = [{ header: { header_name: p.loadBalancer.hashHeader } }];
-  if (route.mirror) {
+  if (route.mirror && mirrored) {
     out.request_mirror_policies = [
       {
         cluster: nameOf(route.mirror.subset),
@@ -262,27 +262,32 @@ function retryVariants(
     }),
   });
   const fault = faulted ? faultConfig(route) : undefined;
-  const make = (name: string, m: JsonObject, on: readonly string[]): JsonObject => ({
+  // A mirrored request is executed by the shadow too: only requests safe to repeat are mirrored.
+  const make = (name: string, m: JsonObject, on: readonly string[], repeatable: boolean): JsonObject => ({
     name,
     match: m,
-    route: { ...action(route, p, c), retry_policy: retryPolicy(on, route.retries, p.localityFailover) },
+    route: {
+      ...action(route, p, c, repeatable),
+      retry_policy: retryPolicy(on, route.retries, p.localityFailover),
+    },
     ...(fault && { typed_per_filter_config: { [FAULT_FILTER]: fault } }),
   });
   const safe = route.retries
     ? route.retries.on.filter((x) => SAFE_RETRY_CONDITIONS.includes(x))
     : SAFE_RETRY_ON.split(',');
   const unsafe = route.retries?.on.filter((x) => !SAFE_RETRY_CONDITIONS.includes(x)) ?? [];
-  if (unsafe.length === 0) return [make(name, match([]), safe.length ? safe : SAFE_RETRY_ON.split(','))];
-  const all = route.retries!.on;
+  const safeOn = safe.length ? safe : SAFE_RETRY_ON.split(',');
+  if (unsafe.length === 0 && !route.mirror) return [make(name, match([]), safeOn, false)];
+  const all = unsafe.length ? route.retries!.on : safeOn;
   const idempotent = (methods.length ? methods : IDEMPOTENT_METHODS).filter((m) =>
     (IDEMPOTENT_METHODS as readonly string[]).includes(m),
   );
   return [
     ...(idempotent.length && c.protocol === 'http'
-      ? [make(`${name}-idempotent`, match([], idempotent), all)]
+      ? [make(`${name}-idempotent`, match([], idempotent), all, true)]
       : []),
-    make(`${name}-keyed`, match([{ name: p.idempotencyHeader, present_match: true }]), all),
-    make(`${name}-writes`, match([]), safe.length ? safe : SAFE_RETRY_ON.split(',')),
+    make(`${name}-keyed`, match([{ name: p.idempotencyHeader, present_match: true }]), all, true),
+    make(`${name}-writes`, match([]), safeOn, false),
   ];
 }
 
@@ -301,6 +306,21 @@ export function needsFaultFilter(p: TrafficPolicy | undefined): boolean {
 /** The HTTP fault filter for an HCM whose routes inject faults; per-route configs do the work. */
 export function faultFilter(): JsonObject {
   return { name: FAULT_FILTER, typed_config: { '@type': FAULT } };
+}
+
+/**
+ * A token bucket that sustains `rps` and holds `burst` (at least one fill): refilled every 50 ms
+ * (Envoy's finest) for fast rates, else one token every 1/rps s, so the rate is never capped at the
+ * burst size.
+ */
+function bucketOf(rps: number, burst: number): JsonObject {
+  const intervalMs = Math.max(50, Math.ceil(1000 / rps));
+  const perFill = Math.max(1, Math.round((rps * intervalMs) / 1000));
+  return {
+    max_tokens: Math.max(burst, perFill),
+    tokens_per_fill: perFill,
+    fill_interval: duration(intervalMs),
+  };
 }
 
 const LOCAL_RATE_LIMIT =
@@ -327,11 +347,7 @@ export function rateLimitFilters(
       typed_config: {
         '@type': LOCAL_RATE_LIMIT,
         stat_prefix: `${statPrefix}_rate_limit`,
-        token_bucket: {
-          max_tokens: limit.burst,
-          tokens_per_fill: limit.requestsPerSecond,
-          fill_interval: '1s',
-        },
+        token_bucket: bucketOf(limit.requestsPerSecond, limit.burst),
         filter_enabled: always,
         filter_enforced: always,
       },
@@ -345,9 +361,19 @@ export function otherServices(p: TrafficPolicy): ServiceRef[] {
 }
 
 /** The caller's cluster for one of its upstream services (its first port listed), if it calls it. */
-export function upstreamClusters(caller: Service): (ref: ServiceRef) => string | undefined {
+export function upstreamClusters(
+  caller: Service,
+  view: MeshView,
+  protocol: Protocol,
+): (ref: ServiceRef) => string | undefined {
   return (ref) => {
-    const u = caller.upstreams.find((x) => x.service === ref.service && x.namespace === ref.namespace);
+    const target = view.services.get(`${ref.service}.${ref.namespace}`);
+    const u = caller.upstreams.find(
+      (x) =>
+        x.service === ref.service &&
+        x.namespace === ref.namespace &&
+        target?.ports.find((port) => port.name === x.port)?.protocol === protocol,
+    );
     return u && outboundClusterName(u);
   };
 }

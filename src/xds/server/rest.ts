@@ -81,7 +81,10 @@ export class RestXds {
       });
       return true;
     }
-    void this.poll(req, res, typeUrl);
+    // A client that aborts mid-body must cost nothing but its own request.
+    this.poll(req, res, typeUrl).catch(() => {
+      if (!res.headersSent) res.destroy();
+    });
     return true;
   }
 

@@ -9,7 +9,7 @@ import { ok, type Result } from '../../../src/errors.ts';
 import { FileStore, type PersistedState } from '../../../src/store/file-store.ts';
 import { StateStore } from '../../../src/store/store.ts';
 import { SnapshotCache } from '../../../src/xds/cache/snapshot.ts';
-import { CLUSTER } from '../../../src/xds/resources/type-urls.ts';
+import { CLUSTER, LISTENER } from '../../../src/xds/resources/type-urls.ts';
 import type { ConnectContext } from '../../../src/xds/server/hooks.ts';
 import { SotwStream } from '../../../src/xds/server/sotw-stream.ts';
 import { StatusRegistry } from '../../../src/xds/status.ts';
@@ -65,6 +65,20 @@ describe('ControlPlane: one ordered publish path for applies and endpoints', () 
 
   it('publishes the planned endpoints', () => {
     expect(assignedAddresses(cache, EMR_NODE)).toEqual(['10.0.0.1']);
+  });
+
+  it('keeps what a sidecar said when it connects while an apply is being saved', async () => {
+    files.holdNextSave();
+    const applying = cp.apply(meshManifests('r2'));
+    await files.saving;
+    // EMR connects now as a proxyless gRPC client, after the apply was planned for an Envoy.
+    const connected = cp.hooks.connect({ ...emrNode, metadata: { 'clinimesh.proxyless': true } }, ads);
+    expect(connected.ok).toBe(true);
+    files.release();
+    expect((await applying).ok).toBe(true);
+    // Not an Envoy's listeners: the apply's publish planned it again as what it said it is.
+    const listeners = [...(cache.get(EMR_NODE, LISTENER)?.resources.keys() ?? [])];
+    expect(listeners.filter((l) => l.startsWith('inbound|'))).toEqual([]);
   });
 
   it('keeps an endpoint change that lands while an apply is being saved', async () => {

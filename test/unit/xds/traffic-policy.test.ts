@@ -229,17 +229,31 @@ describe('locality failover', () => {
 });
 
 describe('routing to another service and Consul tags as labels', () => {
-  it('sends a matched route to a service the caller also calls, and refuses one it does not', () => {
-    const toHis = policies.replace(
-      '    - to: [{ subset: v1, weight: 80 }, { subset: v2, weight: 20 }]',
-      '    - match: { headers: [{ name: x-legacy, present: true }] }\n      to: [{ service: his }]\n    - to: [{ subset: v1, weight: 80 }, { subset: v2, weight: 20 }]',
+  it('sends a matched route to another service the caller calls with the same protocol, and refuses others', () => {
+    const legacy = `apiVersion: clinimesh.io/v1alpha1
+kind: Service
+metadata: { name: his-legacy, namespace: clinical }
+spec:
+  ports: [{ name: http, port: 15002, targetPort: 8080, protocol: http }]
+  instances: [{ name: his-legacy-1, address: 10.0.0.12 }]
+`;
+    const withLegacy = services.replace(
+      '    - { service: his, port: http, localPort: 9001 }',
+      '    - { service: his, port: http, localPort: 9001 }\n    - { service: his-legacy, port: http, localPort: 9003 }',
     );
-    const r = generateSidecar(viewOf(`${services}---\n${toHis}`), emr(), { mtls: true });
+    const toLegacy = policies.replace(
+      '    - retries: { attempts: 3, on: [reset, 5xx] }',
+      '    - match: { headers: [{ name: x-legacy, present: true }] }\n      to: [{ service: his-legacy }]\n    - retries: { attempts: 3, on: [reset, 5xx] }',
+    );
+    const r = generateSidecar(viewOf(`${withLegacy}---\n${legacy}---\n${toLegacy}`), emr(), { mtls: true });
     if (!r.ok) throw new Error(JSON.stringify(r.errors));
-    const first = routesOf(r.value, 'outbound|grpc|imaging.clinical')[0]!;
-    expect((first.route as JsonObject).cluster).toBe('outbound|http|his.clinical');
-    const lab = `${services}---\napiVersion: clinimesh.io/v1alpha1\nkind: Service\nmetadata: { name: lab, namespace: clinical }\nspec:\n  ports: [{ name: http, port: 15031, targetPort: 8080, protocol: http }]\n  instances: [{ name: lab-1, address: 10.0.0.41 }]\n---\n${toHis.replace('to: [{ service: his }]', 'to: [{ service: lab }]')}`;
-    const refused = generateSidecar(viewOf(lab), emr(), { mtls: true });
+    const first = routesOf(r.value, 'outbound|http|his.clinical')[0]!;
+    expect((first.route as JsonObject).cluster).toBe('outbound|http|his-legacy.clinical');
+    // EMR calls imaging over gRPC only: an HTTP route cannot be sent there.
+    const toImaging = toLegacy.replace('to: [{ service: his-legacy }]', 'to: [{ service: imaging }]');
+    const refused = generateSidecar(viewOf(`${withLegacy}---\n${legacy}---\n${toImaging}`), emr(), {
+      mtls: true,
+    });
     expect(refused.ok).toBe(false);
     if (!refused.ok) expect(refused.errors.map((p) => p.code)).toEqual(['REFERENCE']);
   });
