@@ -17,6 +17,17 @@ export function scopeOf(
 ): ManifestScope {
   const id = manifestId(m);
   if (m.kind === 'Mesh') return { id, namespaces: undefined };
+  if (m.kind === 'TrafficPolicy' && 'routes' in m) {
+    // It shapes its callers' traffic too: the namespaces of `from` and of services it routes to.
+    const others = [
+      ...(m.from ?? []),
+      ...m.routes.flatMap((r) => r.to.flatMap((t) => (t.service ? [t.service] : []))),
+    ];
+    return {
+      id,
+      namespaces: [...new Set([m.namespace, m.destination.namespace, ...others.map((o) => o.namespace)])],
+    };
+  }
   if ('destination' in m) return { id, namespaces: [...new Set([m.namespace, m.destination.namespace])] };
   return { id, namespaces: m.namespace === undefined ? undefined : [m.namespace] };
 }

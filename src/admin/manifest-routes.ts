@@ -13,7 +13,7 @@ import { authorizeManifests, scopeOf } from './authorize.ts';
 import type { AdminCall } from './deps.ts';
 import { BODY_TOO_LARGE, readBody, send, sendProblems } from './respond.ts';
 
-const KINDS: readonly ManifestKind[] = ['Mesh', 'Service', 'AccessPolicy'];
+const KINDS: readonly ManifestKind[] = ['Mesh', 'Service', 'AccessPolicy', 'TrafficPolicy'];
 
 function refOf(m: Manifest): ManifestRef {
   return { kind: m.kind, name: m.name, namespace: 'namespace' in m ? m.namespace : undefined };
@@ -23,6 +23,18 @@ function refOf(m: Manifest): ManifestRef {
 function deleteScopes(call: AdminCall, refs: readonly ManifestRef[]) {
   const stored = new Map(call.deps.controlPlane.store.list().map((m) => [manifestId(m), m]));
   return refs.map((r) => scopeOf(stored.get(manifestId(r)) ?? r));
+}
+
+/**
+ * An apply is judged by what it writes and by what it replaces: an editor of A must not rewrite a
+ * policy that protects B (say, re-point its destination into A) any more than delete it.
+ */
+function applyScopes(call: AdminCall, manifests: readonly Manifest[]) {
+  const stored = new Map(call.deps.controlPlane.store.list().map((m) => [manifestId(m), m]));
+  return manifests.flatMap((m) => {
+    const old = stored.get(manifestId(m));
+    return old ? [scopeOf(m), scopeOf(old)] : [scopeOf(m)];
+  });
 }
 
 async function finish(
@@ -61,7 +73,7 @@ export async function applyOrDelete(call: AdminCall, action: 'apply' | 'delete')
   const refs = parsed.value.map(refOf);
   const forbidden = authorizeManifests(
     principal,
-    action === 'apply' ? parsed.value.map(scopeOf) : deleteScopes(call, refs),
+    action === 'apply' ? applyScopes(call, parsed.value) : deleteScopes(call, refs),
   );
   if (forbidden.length) {
     deps.metrics.applies.inc({ result: 'forbidden' });

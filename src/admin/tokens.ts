@@ -43,6 +43,7 @@ interface StoredToken extends TokenInfo {
 }
 
 const PREFIX = 'cmt_';
+const MAX_TTL_MS = 10 * 365 * 86_400_000;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 const NAMESPACE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
@@ -229,11 +230,11 @@ function checkNewToken(req: NewToken): Problem[] {
   for (const ns of req.namespaces)
     if (!NAMESPACE.test(ns))
       problems.push({ code: 'SCHEMA', field: 'namespaces', message: `"${ns}" is not a namespace name` });
-  if (req.ttlMs !== undefined && (!Number.isFinite(req.ttlMs) || req.ttlMs <= 0))
+  if (req.ttlMs !== undefined && (!Number.isFinite(req.ttlMs) || req.ttlMs <= 0 || req.ttlMs > MAX_TTL_MS))
     problems.push({
       code: 'SCHEMA',
       field: 'ttlSeconds',
-      message: 'ttl must be a positive number of seconds',
+      message: 'ttl must be a positive number of seconds, at most ten years',
     });
   return problems;
 }

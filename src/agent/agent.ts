@@ -239,13 +239,23 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     );
     const delay =
       delayMs ?? rotationDelayMs({ notBefore: issuedAt, notAfter }, o.random ?? Math.random, issuedAt);
-    timer = setTimeout(() => void renewAndReschedule(), delay);
+    // Node fires a timer longer than 2^31-1 ms at once: a very long lifetime renews early, not in a loop.
+    timer = setTimeout(() => void renewAndReschedule(), Math.min(delay, 2 ** 31 - 1));
     timer.unref();
   };
 
   let failures = 0;
   const renewAndReschedule = async (): Promise<Result<void>> => {
-    const result = await renew();
+    // A disk that refuses the new files (full, read-only) is a failed renewal, not a dead agent.
+    const result = await renew().catch((e: unknown) =>
+      fail<void>([
+        {
+          code: 'IO',
+          resource: sdsDir,
+          message: `cannot write the renewed certificates: ${(e as Error).message}`,
+        },
+      ]),
+    );
     if (result.ok) {
       failures = 0;
       lastError = undefined;
@@ -260,7 +270,13 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
           notAfterOf(held.workload.certChainPem).getTime(),
         ) - Date.now()
       : 0;
-    const retryMs = Math.min(30_000, 500 * 2 ** Math.min(failures, 6), Math.max(250, left / 4));
+    // Backoff, but sooner while the certificates still hold (never after a quarter of what is left);
+    // once they have expired, every 30 s at most rather than a tight loop.
+    const retryMs = Math.min(
+      30_000,
+      500 * 2 ** Math.min(failures, 6),
+      left > 0 ? Math.max(250, left / 4) : 30_000,
+    );
     const expiresInSeconds = Math.max(0, Math.round(left / 1000));
     const retryInSeconds = Math.round(retryMs / 1000);
     log.warn(
@@ -361,7 +377,13 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     writeFileSync(bootstrapPath, `${JSON.stringify(bootstrap, null, 2)}\n`);
   }
   schedule();
-  const poller = setInterval(() => void pollBundle(), o.bundlePollMs ?? 30_000);
+  const poller = setInterval(
+    () =>
+      void pollBundle().catch((e: unknown) =>
+        log.warn({ error: (e as Error).message }, 'trust bundle update failed'),
+      ),
+    o.bundlePollMs ?? 30_000,
+  );
   poller.unref();
   log.info(
     {

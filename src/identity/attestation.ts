@@ -1,7 +1,7 @@
 // Attestation: a workload proves who it is before anything is signed for it, with a one-time join
 // token an editor made, or a Kubernetes service-account token (TokenReview, audience-bound). The
 // identity comes from that proof only; what the agent asks for may narrow it, never widen it.
-import { fail, ok, type Result } from '../errors.ts';
+import { fail, ok, type Problem, type Result } from '../errors.ts';
 import type { JoinTokens } from './join-tokens.ts';
 import { CONTROL_PLANE_NAMESPACE } from '../ca/spiffe.ts';
 
@@ -15,6 +15,11 @@ export interface AttestedWorkload {
   readonly method: 'join-token' | 'kubernetes';
   /** Who vouched, for logs: `join-token <id>` or the service account's username. */
   readonly subject: string;
+  /**
+   * For one-time evidence (a join token): spend it once the certificates are signed, or release it
+   * if something later refuses, so that a refusal never burns the token.
+   */
+  readonly settle?: { spend(): Result<void>; release(): void };
 }
 
 /** What a Kubernetes TokenReview proves (see k8s-attestor.ts). */
@@ -39,8 +44,12 @@ export class Attestor {
     const attested = await this.prove(evidence);
     if (!attested.ok) return attested;
     const a = attested.value;
+    const refuse = (problems: Problem[]): Result<AttestedWorkload> => {
+      a.settle?.release();
+      return fail(problems);
+    };
     if (a.namespace === CONTROL_PLANE_NAMESPACE) {
-      return fail([
+      return refuse([
         {
           code: 'PERMISSION_DENIED',
           field: 'namespace',
@@ -49,7 +58,7 @@ export class Attestor {
       ]);
     }
     if (a.instance && requestedInstance && a.instance !== requestedInstance) {
-      return fail([
+      return refuse([
         {
           code: 'PERMISSION_DENIED',
           field: 'instance',
@@ -65,15 +74,16 @@ export class Attestor {
 
   private async prove(evidence: Evidence): Promise<Result<AttestedWorkload>> {
     if ('joinToken' in evidence) {
-      const claim = this.joinTokens.consume(evidence.joinToken);
-      if (!claim.ok) return claim;
-      const { namespace, service, instance, id } = claim.value;
+      const held = this.joinTokens.reserve(evidence.joinToken);
+      if (!held.ok) return held;
+      const { namespace, service, instance, id } = held.value.claim;
       return ok({
         namespace,
         service,
         ...(instance && { instance }),
         method: 'join-token',
         subject: `join-token ${id}`,
+        settle: { spend: held.value.spend, release: held.value.release },
       });
     }
     if (!this.kubernetes) {

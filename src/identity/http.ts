@@ -105,6 +105,10 @@ function provenIdentity(
   return ok({ namespace: m[2]!, service: m[3]! });
 }
 
+function abandon(res: ServerResponse): void {
+  if (!res.headersSent) res.destroy();
+}
+
 export function identityApi(deps: IdentityApiDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
   const log = (deps.log ?? rootLog).child({ component: 'identity' });
   return (req, res) => {
@@ -114,11 +118,12 @@ export function identityApi(deps: IdentityApiDeps): (req: IncomingMessage, res: 
       return true;
     }
     if (req.method === 'POST' && path === '/v1/agent/attest') {
-      void attest(deps, req, res, log);
+      // A client that aborts mid-body must cost nothing but its own request.
+      attest(deps, req, res, log).catch(() => abandon(res));
       return true;
     }
     if (req.method === 'POST' && path === '/v1/agent/renew') {
-      void renew(deps, req, res);
+      renew(deps, req, res).catch(() => abandon(res));
       return true;
     }
     return false;
@@ -158,6 +163,10 @@ async function attest(
   }
   const a = attested.value;
   const signed = deps.signer.sign(a, csrs.value);
+  // One-time evidence is spent only once the certificates exist; a refusal gives it back.
+  const spent = signed.ok ? (a.settle?.spend() ?? { ok: true as const, value: undefined }) : undefined;
+  if (!signed.ok) a.settle?.release();
+  if (spent && !spent.ok) return replyProblems(res, spent.errors);
   if (!signed.ok) {
     log.warn(
       { method: a.method, subject: a.subject, remoteAddress, reasons: signed.errors.map(formatProblem) },

@@ -66,6 +66,7 @@ export function parseJoinToken(token: string): { id: string; secret: string; pin
 
 export class JoinTokens {
   private readonly tokens = new Map<string, StoredToken>();
+  private readonly reserved = new Set<string>();
   private readonly now: () => Date;
 
   private constructor(private readonly o: JoinTokenOptions) {
@@ -119,25 +120,43 @@ export class JoinTokens {
     return ok({ id, token: `${PREFIX}.${id}.${secret}.${this.o.rootPin()}`, expiresAt });
   }
 
-  /** Spends a token: valid once, before it expires. Every refusal is the same to the caller. */
-  consume(token: string): Result<JoinTokenClaim> {
+  /**
+   * Holds a token for one attestation: valid once, before it expires, and not held by another
+   * attestation in flight. `spend` marks it used once the certificates are signed; `release` gives it
+   * back when something later refuses (a CSR, an instance), so a refusal never burns the token.
+   */
+  reserve(token: string): Result<{ claim: JoinTokenClaim; spend(): Result<void>; release(): void }> {
     const parsed = parseJoinToken(token);
     const stored = parsed && this.tokens.get(parsed.id);
     const refuse = (why: string) =>
-      fail<JoinTokenClaim>([
-        { code: 'UNAUTHENTICATED', field: 'joinToken', message: `join token refused: ${why}` },
-      ]);
+      fail<never>([{ code: 'UNAUTHENTICATED', field: 'joinToken', message: `join token refused: ${why}` }]);
     if (!parsed || !stored) return refuse('unknown token');
     if (!timingSafeEqual(Buffer.from(hashOf(parsed.secret), 'hex'), Buffer.from(stored.hash, 'hex')))
       return refuse('unknown token');
     if (stored.usedAt) return refuse(`token ${stored.id} was already used at ${stored.usedAt}`);
+    if (this.reserved.has(stored.id))
+      return refuse(`token ${stored.id} is being used by another attestation`);
     if (Date.parse(stored.expiresAt) <= this.now().getTime())
       return refuse(`token ${stored.id} expired at ${stored.expiresAt}`);
-    this.tokens.set(stored.id, { ...stored, usedAt: this.now().toISOString() });
-    const saved = this.save();
-    if (!saved.ok) return saved;
+    this.reserved.add(stored.id);
     const { id, namespace, service, instance } = stored;
-    return ok({ id, namespace, service, ...(instance && { instance }) });
+    return ok({
+      claim: { id, namespace, service, ...(instance && { instance }) },
+      spend: () => {
+        this.reserved.delete(id);
+        this.tokens.set(id, { ...stored, usedAt: this.now().toISOString() });
+        return this.save();
+      },
+      release: () => void this.reserved.delete(id),
+    });
+  }
+
+  /** Spends a token at once (reserve, then spend). */
+  consume(token: string): Result<JoinTokenClaim> {
+    const held = this.reserve(token);
+    if (!held.ok) return held;
+    const spent = held.value.spend();
+    return spent.ok ? ok(held.value.claim) : spent;
   }
 
   /** Tokens without their hashes, for the admin API. */

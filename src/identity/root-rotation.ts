@@ -70,8 +70,17 @@ export async function rotateRoot(
     return r;
   };
   if (phase === 'begin') {
+    // No certificate from the new root until every sidecar trusts it: signing waits for the ACKs.
+    d.signer.pause();
     const begun = d.ca.beginRootRotation();
-    if (!begun.ok) return refused(begun);
+    if (!begun.ok) {
+      d.signer.resume();
+      return refused(begun);
+    }
+    // The control plane accepts new-root clients at once; its serving certificate keeps its old-root
+    // chain during the overlap, until agents have written the new bundle for their Envoys (they poll
+    // it); it moves to the new root at `complete`.
+    d.onRootsChanged?.('begin');
     log.info(roots(d), 'root rotation begun: the new root joins the trust bundle');
     const lagging = await pushBundleAndWait(d);
     if (lagging.length)
@@ -81,9 +90,6 @@ export async function rotateRoot(
       );
     d.signer.adviseRenewal();
     log.info({ lagging: lagging.length }, 'node agents advised to renew from the new root');
-    // The serving certificate keeps its old-root chain during the overlap, until agents have
-    // written the new bundle for their Envoys (they poll it); it moves to the new root at `complete`.
-    d.onRootsChanged?.('begin');
     return ok({ phase, lagging });
   }
   const completed = d.ca.completeRootRotation();

@@ -53,7 +53,11 @@ export class ControlPlaneIdentity implements experimental.CertificateProvider {
     clearTimeout(this.timer);
     this.timer = setTimeout(
       () => this.refresh(),
-      rotationDelayMs({ notBefore: issuedAt, notAfter: cert.notAfter }, Math.random, issuedAt),
+      // Node fires a timer longer than 2^31-1 ms at once: a long lifetime refreshes early, not in a loop.
+      Math.min(
+        2 ** 31 - 1,
+        rotationDelayMs({ notBefore: issuedAt, notAfter: cert.notAfter }, Math.random, issuedAt),
+      ),
     ).unref();
     for (const l of this.caListeners) l(this.caUpdate());
     for (const l of this.identityListeners) l(this.identityUpdate());

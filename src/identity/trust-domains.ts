@@ -57,9 +57,14 @@ export class TrustDomains {
         ? await d.controlPlane.apply([{ ...mesh, trustDomain: next }])
         : await d.controlPlane.refresh();
     if (!replanned.ok) {
+      // Back to where it was: a CA on the new domain beside a stored Mesh on the old one would refuse
+      // the next start.
+      this.ca.migrateTrustDomain(from);
+      this.leaving = undefined;
+      d.serving.refresh();
       log.error(
         { reasons: replanned.errors.map(formatProblem) },
-        'trust-domain migration: re-planning the mesh under the new domain failed',
+        'trust-domain migration undone: re-planning the mesh under the new domain failed',
       );
       return replanned;
     }

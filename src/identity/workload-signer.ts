@@ -44,6 +44,8 @@ export interface TrustBundleView {
 export class WorkloadSigner {
   /** Bumped once every sidecar trusts a new root: agents holding older certificates renew. */
   private epoch = 0;
+  /** During a root rotation's wait for ACKs: nothing is signed (agents retry with backoff). */
+  private paused = false;
 
   constructor(
     private readonly ca: CertificateAuthority,
@@ -51,6 +53,10 @@ export class WorkloadSigner {
   ) {}
 
   sign(id: WorkloadId, req: SignRequest): Result<SignedIdentity> {
+    if (this.paused) {
+      const message = 'a root rotation is waiting for every sidecar to trust the new root; retry shortly';
+      return fail([{ code: 'IO', message }]);
+    }
     const xds = this.ca.signCsr(id, req.xdsCsr, { ttlMs: this.o.xdsTtlMs ?? 24 * 3_600_000 });
     const workload = this.ca.signCsr(
       id,
@@ -89,7 +95,16 @@ export class WorkloadSigner {
 
   /** Every agent renews at its next bundle poll (called once a new root is trusted everywhere). */
   adviseRenewal(): void {
+    this.paused = false;
     this.epoch++;
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
   }
 }
 

@@ -224,3 +224,33 @@ describe('the CA and plaintext ports at start', () => {
     ).rejects.toMatchObject({ problems: [expect.objectContaining({ field: 'host' })] });
   });
 });
+
+describe('one-time join tokens under refusal', () => {
+  it('gives a token back when a later check refuses it (an instance it is not bound to)', async () => {
+    const cp = await startControlPlane({
+      trustDomain: 'hospital.local',
+      xdsPort: 0,
+      xdsRestPort: 0,
+      adminPort: 0,
+    });
+    try {
+      const [his] = instances('his', 1);
+      await applyYaml(cp, [meshManifest, hisManifest([his!])].join('---\n'));
+      const caPem = cp.ca.trustBundle().join('\n');
+      const attest = (body: object) =>
+        callControlPlane<SignedIdentity>(
+          `${cp.host}:${cp.xdsRestPort}`,
+          'POST',
+          '/v1/agent/attest',
+          { caPem },
+          body,
+        );
+      const token = joinToken(cp, 'his', his!.name);
+      expect((await attest({ joinToken: token, instance: 'his-9', ...csrs() })).status).toBe(403);
+      expect((await attest({ joinToken: token, instance: his!.name, ...csrs() })).ok).toBe(true);
+      expect((await attest({ joinToken: token, instance: his!.name, ...csrs() })).status).toBe(401);
+    } finally {
+      await cp.stop();
+    }
+  });
+});

@@ -52,6 +52,25 @@ describe('admin API roles', () => {
     expect(services(cp)).toEqual(['ns-a/lab', 'ns-b/billing']);
   });
 
+  it('refuses an editor of A re-pointing a policy in A that protects B', async () => {
+    const policy = (destination: string) => `apiVersion: clinimesh.io/v1alpha1
+kind: AccessPolicy
+metadata: { name: guard, namespace: ns-a }
+spec:
+  destination: ${destination}
+  rules: [{ from: [{ service: lab, namespace: ns-a }] }]
+`;
+    const seeded = await adminRequest(cp, 'POST', '/v1/apply', {
+      body: policy('{ service: billing, namespace: ns-b }'),
+    });
+    expect(seeded.status).toBe(200);
+    const res = await adminRequest(cp, 'POST', '/v1/apply', { token: editorA, body: policy('lab') });
+    expect(res.status).toBe(403);
+    const stored = cp.controlPlane.store.list().find((m) => m.kind === 'AccessPolicy' && m.name === 'guard');
+    expect(stored && 'destination' in stored ? stored.destination.namespace : undefined).toBe('ns-b');
+    expect((await adminRequest(cp, 'DELETE', '/v1/manifests/AccessPolicy/ns-a/guard')).status).toBe(200);
+  });
+
   it('lets an editor of A apply to A', async () => {
     const res = await adminRequest(cp, 'POST', '/v1/apply', {
       token: editorA,
