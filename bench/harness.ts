@@ -6,7 +6,7 @@ import { runInNewContext } from 'node:vm';
 import type { EndpointSet } from '../src/discovery/endpoints.ts';
 import type { RunningControlPlane } from '../src/main.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, type TypeUrl } from '../src/xds/resources/type-urls.ts';
-import { EndpointBatcher } from '../src/control/endpoint-batcher.ts';
+import { EndpointBatcher } from '../src/discovery/endpoint-batcher.ts';
 import type { AckTracker, Change } from './ack-tracker.ts';
 import type { BenchMesh } from './mesh-gen.ts';
 import type { SimulatorPool } from './workers.ts';

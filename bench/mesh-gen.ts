@@ -13,7 +13,7 @@
 //   services are hubs called by hundreds of sidecars (as HIS is in a hospital) and most are called by
 //   a handful. A change to a hub is the expensive case the p99 must cover.
 import type { Endpoint, EndpointSet } from '../src/discovery/endpoints.ts';
-import { nodeId } from '../src/control/node-id.ts';
+import { nodeId } from '../src/xds/server/node-id.ts';
 import {
   parseManifestText,
   serviceKey,

@@ -1,6 +1,6 @@
 // What the admin API needs from the rest of the control plane, and what each route is handed.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ControlPlane } from '../control/control-plane.ts';
+import type { ControlPlane } from '../xds/plan/control-plane.ts';
 import type { Result } from '../errors.ts';
 import type { SnapshotCache } from '../xds/cache/snapshot.ts';
 import type { StatusRegistry } from '../xds/status.ts';

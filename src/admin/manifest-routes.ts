@@ -4,7 +4,7 @@
 // A body is either YAML (curl: `--data-binary @file.yaml`, named by `?file=`) or, from the CLI, JSON
 // `{files: [{name, text}]}`: each file parsed under its own name, so problems carry its exact
 // line:col and manifests keep it as their origin.
-import type { ApplyOutcome } from '../control/control-plane.ts';
+import type { ApplyOutcome } from '../xds/plan/control-plane.ts';
 import { fail, type Problem, type Result } from '../errors.ts';
 import { parseManifestSources, parseManifestText, type ManifestSource } from '../manifest/load.ts';
 import { manifestId, type Manifest, type ManifestKind } from '../manifest/types.ts';

@@ -4,7 +4,7 @@
 // only has to list where its policies write `retries` (RetrySite) to be checked.
 import { HTTP_METHODS } from '../manifest/schema-access-policy.ts';
 import type { Origin } from '../manifest/types.ts';
-import { SAFE_RETRY_ON } from '../xds/generate/routes.ts';
+import { SAFE_RETRY_ON } from '../xds/generate/route-action.ts';
 import { finding, locate, type Finding } from './finding.ts';
 
 export interface RetrySettings {

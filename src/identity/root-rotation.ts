@@ -9,7 +9,7 @@ import type { SnapshotCache } from '../xds/cache/snapshot.ts';
 import { SECRET } from '../xds/resources/type-urls.ts';
 import type { StatusRegistry } from '../xds/status.ts';
 import type { WorkloadSigner } from './workload-signer.ts';
-import type { Reconciler } from '../control/reconciler.ts';
+import type { Reconciler } from '../xds/plan/reconciler.ts';
 import { formatProblem } from '../errors.ts';
 import { log as rootLog, type Logger } from '../log.ts';
 

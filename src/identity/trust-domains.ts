@@ -5,7 +5,7 @@
 // one bundle poll of each other; calls between a renewed and a not-yet-renewed sidecar can be
 // refused in that window, so migrate in a quiet hour.
 import type { CertificateAuthority } from '../ca/index.ts';
-import type { ControlPlane } from '../control/control-plane.ts';
+import type { ControlPlane } from '../xds/plan/control-plane.ts';
 import { fail, formatProblem, ok, type Result } from '../errors.ts';
 import { log as rootLog, type Logger } from '../log.ts';
 import type { ControlPlaneIdentity } from './serving-identity.ts';

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { spiffeId } from '../../src/ca/spiffe.ts';
-import { nodeId } from '../../src/control/node-id.ts';
+import { nodeId } from '../../src/xds/server/node-id.ts';
 import { startControlPlane, type RunningControlPlane } from '../../src/main.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE } from '../../src/xds/resources/type-urls.ts';
 import { describeWithEnvoy, dumpLogsOnFailure, type EnvoyHandle } from '../helpers/envoy.ts';

@@ -9,7 +9,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { register as registerXds, XdsChannelCredentials } from '@grpc/grpc-js-xds';
-import { nodeId } from '../../src/control/node-id.ts';
+import { nodeId } from '../../src/xds/server/node-id.ts';
 import { startControlPlane, type RunningControlPlane } from '../../src/main.ts';
 import { hasVersion } from '../../src/xds/status.ts';
 import { PUSH_ORDER } from '../../src/xds/resources/type-urls.ts';

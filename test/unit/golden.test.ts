@@ -13,7 +13,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { nodeId } from '../../src/control/node-id.ts';
+import { nodeId } from '../../src/xds/server/node-id.ts';
 import type { EndpointSet } from '../../src/discovery/endpoints.ts';
 import { staticEndpoints } from '../../src/discovery/static.ts';
 import { parseManifestText } from '../../src/manifest/index.ts';

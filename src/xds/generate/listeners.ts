@@ -23,7 +23,8 @@ import {
   outboundListenerName,
 } from './names.ts';
 import { httpRbacFilter, needsRbac, networkRbacFilter } from './rbac.ts';
-import { routeAction, virtualHost } from './routes.ts';
+import { routeAction } from './route-action.ts';
+import { virtualHost } from './routes.ts';
 import { downstreamTls } from './secrets.ts';
 import { faultFilter, rateLimitFilters } from './traffic.ts';
 import type { Resource, SidecarRef } from './types.ts';

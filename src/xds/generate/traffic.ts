@@ -24,7 +24,7 @@ import type {
 } from '../../manifest/types.ts';
 import type { JsonObject } from '../resources/json.ts';
 import { duration } from './durations.ts';
-import { routeAction, SAFE_RETRY_ON } from './routes.ts';
+import { routeAction, SAFE_RETRY_ON } from './route-action.ts';
 
 export const FAULT_FILTER = 'envoy.filters.http.fault';
 const FAULT = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileStore } from '../../../src/store/file-store.ts';
 import { StateStore } from '../../../src/store/store.ts';
-import { meshManifests } from '../control/fixtures.ts';
+import { meshManifests } from '../plan/fixtures.ts';
 
 describe('StateStore', () => {
   let dir: string;

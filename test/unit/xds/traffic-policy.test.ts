@@ -2,7 +2,7 @@
 // clusters a split names, what a proxyless client is given, and that every resource passes Envoy's
 // protoc-gen-validate rules.
 import { describe, expect, it } from 'vitest';
-import { nodeId } from '../../../src/control/node-id.ts';
+import { nodeId } from '../../../src/xds/server/node-id.ts';
 import { staticEndpoints } from '../../../src/discovery/static.ts';
 import { checkManifestSet, parseManifestText } from '../../../src/manifest/index.ts';
 import { StateStore } from '../../../src/store/store.ts';

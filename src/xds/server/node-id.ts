@@ -1,7 +1,7 @@
 // Sidecar node ids: `<namespace>/<service>/<instance>`, e.g. `clinical/his/his-1`. Self-describing,
 // so status pages and logs need no lookup, and unambiguous because each part is a DNS label.
-import { fail, ok, type Result } from '../errors.ts';
-import type { SidecarRef, XdsTransport } from '../xds/generate/types.ts';
+import { fail, ok, type Result } from '../../errors.ts';
+import type { SidecarRef, XdsTransport } from '../generate/types.ts';
 
 // At most 63 characters, as DNS allows; the bound also keeps the match linear on hostile input.
 const LABEL = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;

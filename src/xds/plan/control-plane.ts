@@ -5,18 +5,18 @@
 // planning or saving, and an apply publishes its plan brought up to every endpoint set that arrived
 // after it was planned, so a slower change never publishes an older view over a newer one.
 // Sidecars that disconnect are released once they have stayed away for a grace period.
-import { fail, ok, type Problem, type Result } from '../errors.ts';
-import type { EndpointSet } from '../discovery/endpoints.ts';
-import { staticEndpoints } from '../discovery/static.ts';
-import { DEFAULT_MESH } from '../manifest/index.ts';
-import { fieldPosition } from '../manifest/problem-at.ts';
-import type { Instance, Manifest, Service } from '../manifest/types.ts';
-import type { DesiredState } from '../store/state.ts';
-import type { ManifestRef, SetChecker, StateStore } from '../store/store.ts';
-import type { MeshView, SidecarRef } from '../xds/generate/types.ts';
-import { log } from '../log.ts';
-import type { ConnectContext, XdsHooks } from '../xds/server/hooks.ts';
-import { nodeId, parseNodeId } from './node-id.ts';
+import { fail, ok, type Problem, type Result } from '../../errors.ts';
+import type { EndpointSet } from '../../discovery/endpoints.ts';
+import { staticEndpoints } from '../../discovery/static.ts';
+import { DEFAULT_MESH } from '../../manifest/index.ts';
+import { fieldPosition } from '../../manifest/problem-at.ts';
+import type { Instance, Manifest, Service } from '../../manifest/types.ts';
+import type { DesiredState } from '../../store/state.ts';
+import type { ManifestRef, SetChecker, StateStore } from '../../store/store.ts';
+import type { MeshView, SidecarRef } from '../generate/types.ts';
+import { log } from '../../log.ts';
+import type { ConnectContext, XdsHooks } from '../server/hooks.ts';
+import { nodeId, parseNodeId } from '../server/node-id.ts';
 import type { Reconciler } from './reconciler.ts';
 import { WorkerSetChecker } from './set-check.ts';
 

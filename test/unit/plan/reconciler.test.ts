@@ -1,7 +1,7 @@
 // The reconciler's narrow endpoint path builds the same assignments a full plan does.
 import { describe, expect, it } from 'vitest';
-import { ControlPlane } from '../../../src/control/control-plane.ts';
-import { Reconciler } from '../../../src/control/reconciler.ts';
+import { ControlPlane } from '../../../src/xds/plan/control-plane.ts';
+import { Reconciler } from '../../../src/xds/plan/reconciler.ts';
 import { StateStore } from '../../../src/store/store.ts';
 import { SnapshotCache } from '../../../src/xds/cache/snapshot.ts';
 import { ENDPOINT } from '../../../src/xds/resources/type-urls.ts';

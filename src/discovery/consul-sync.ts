@@ -1,8 +1,8 @@
 // Keeps Consul in step with the manifests: every service discovered through Consul is watched
 // (its endpoints flow, batched, into the control plane), and instances of services marked
 // `register: true` are registered with the local agent and deregistered when they go.
-import type { ConsulRegistrar } from '../discovery/consul-register.ts';
-import type { ConsulServiceStatus, ConsulWatcher } from '../discovery/consul.ts';
+import type { ConsulRegistrar } from './consul-register.ts';
+import type { ConsulServiceStatus, ConsulWatcher } from './consul.ts';
 import { formatProblem } from '../errors.ts';
 import type { Service } from '../manifest/types.ts';
 import type { DesiredState } from '../store/state.ts';

@@ -1,9 +1,9 @@
 // Who may fetch a sidecar's config: the workload whose certificate carries that sidecar's service
 // identity. A node id is only a claim; the TLS client certificate is the proof.
-import { spiffeId } from '../ca/spiffe.ts';
-import { fail, ok, type Result } from '../errors.ts';
-import type { SidecarRef } from '../xds/generate/types.ts';
-import type { ConnectContext } from '../xds/server/hooks.ts';
+import { spiffeId } from '../../ca/spiffe.ts';
+import { fail, ok, type Result } from '../../errors.ts';
+import type { SidecarRef } from '../generate/types.ts';
+import type { ConnectContext } from './hooks.ts';
 
 /** `trustDomains`: the CA's, first, and during a trust-domain migration the one it is leaving. */
 export function authenticateSidecar(

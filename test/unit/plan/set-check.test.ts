@@ -1,6 +1,6 @@
 // The whole-set manifest check gives the same answer on a worker thread as in place.
 import { describe, expect, it } from 'vitest';
-import { checkInPlace, WorkerSetChecker } from '../../../src/control/set-check.ts';
+import { checkInPlace, WorkerSetChecker } from '../../../src/xds/plan/set-check.ts';
 import type { Manifest } from '../../../src/manifest/index.ts';
 import { meshManifests } from './fixtures.ts';
 

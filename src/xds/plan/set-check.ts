@@ -5,11 +5,11 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Problem } from '../errors.ts';
-import { log } from '../log.ts';
-import { checkManifestSet } from '../manifest/index.ts';
-import type { Manifest } from '../manifest/types.ts';
-import type { SetChecker } from '../store/store.ts';
+import type { Problem } from '../../errors.ts';
+import { log } from '../../log.ts';
+import { checkManifestSet } from '../../manifest/index.ts';
+import type { Manifest } from '../../manifest/types.ts';
+import type { SetChecker } from '../../store/store.ts';
 
 /** Below this many documents the check takes a few milliseconds: a worker round trip costs more. */
 const WORKER_THRESHOLD = 500;

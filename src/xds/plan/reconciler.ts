@@ -5,17 +5,17 @@
 // ClusterLoadAssignments are rebuilt, and only sidecars that consume them get an EDS push.
 // Planning and publishing a whole mesh run in slices of at most SLICE_MS, yielding to the event loop
 // in between, so a large apply never stalls health checks or the xDS streams of other sidecars.
-import { fail, ok, type Problem, type Result } from '../errors.ts';
-import { serviceKey, type Service } from '../manifest/types.ts';
-import type { EndpointSet } from '../discovery/endpoints.ts';
-import type { SnapshotCache } from '../xds/cache/snapshot.ts';
-import { checkConsistency } from '../xds/cache/consistency.ts';
-import { trafficPolicyFor } from '../manifest/check-traffic.ts';
-import { generateSidecar, generateTrustBundle, outboundClusterName } from '../xds/generate/index.ts';
-import { upstreamAssignments } from '../xds/generate/traffic.ts';
-import type { MeshView, Resource, SidecarRef } from '../xds/generate/types.ts';
-import { ResourcePool, type PreparedResource } from '../xds/resources/prepared.ts';
-import { ENDPOINT, PUSH_ORDER, SECRET, type TypeUrl } from '../xds/resources/type-urls.ts';
+import { fail, ok, type Problem, type Result } from '../../errors.ts';
+import { serviceKey, type Service } from '../../manifest/types.ts';
+import type { EndpointSet } from '../../discovery/endpoints.ts';
+import type { SnapshotCache } from '../cache/snapshot.ts';
+import { checkConsistency } from '../cache/consistency.ts';
+import { trafficPolicyFor } from '../../manifest/check-traffic.ts';
+import { generateSidecar, generateTrustBundle, outboundClusterName } from '../generate/index.ts';
+import { upstreamAssignments } from '../generate/traffic.ts';
+import type { MeshView, Resource, SidecarRef } from '../generate/types.ts';
+import { ResourcePool, type PreparedResource } from '../resources/prepared.ts';
+import { ENDPOINT, PUSH_ORDER, SECRET, type TypeUrl } from '../resources/type-urls.ts';
 
 /** The longest the planner runs before it lets the event loop serve others. */
 const SLICE_MS = 20;

@@ -1,7 +1,7 @@
 // Coalesces bursts of endpoint changes: a service's latest set wins, and a batch is flushed once
 // changes pause for `debounceMs`, or at the latest `maxDelayMs` after the first pending change, so a
 // steady stream of changes can never starve pushes.
-import type { EndpointSet, EndpointSink } from '../discovery/endpoints.ts';
+import type { EndpointSet, EndpointSink } from './endpoints.ts';
 
 export interface BatcherOptions {
   readonly debounceMs?: number;

@@ -1,7 +1,7 @@
 // The endpoint batcher, on a fake clock: a burst becomes one push with each service's latest set,
 // a pause flushes it, and a change stream that never pauses is still pushed by the deadline.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { EndpointBatcher } from '../../../src/control/endpoint-batcher.ts';
+import { EndpointBatcher } from '../../../src/discovery/endpoint-batcher.ts';
 import type { EndpointSet } from '../../../src/discovery/endpoints.ts';
 
 const set = (service: string, instance: string): EndpointSet => ({
