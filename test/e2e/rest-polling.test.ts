@@ -2,7 +2,7 @@
 // carries EMR → HIS traffic just the same; changes reach it through the long poll.
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { startControlPlane, type RunningControlPlane } from '../../src/main.ts';
-import { describeWithEnvoy, dumpLogsOnFailure, type EnvoyHandle } from '../helpers/envoy.ts';
+import { describeWithEnvoy, dumpLogsOnFailure } from '../helpers/envoy.ts';
 import {
   applyYaml,
   EMR_TO_HIS_PORT,
@@ -13,6 +13,7 @@ import {
   meshManifest,
   NS,
   startSidecar,
+  type Sidecar,
 } from '../helpers/mesh.ts';
 import { httpRequest, startHttpUpstream, type ServedBy, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -20,7 +21,7 @@ import { credentialFor, restPoll } from '../helpers/xds-client.ts';
 
 describeWithEnvoy('REST-JSON polling sidecars', () => {
   let cp: RunningControlPlane;
-  const envoys: EnvoyHandle[] = [];
+  const envoys: Sidecar[] = [];
   const apps: Upstream[] = [];
   const his = instances('his', 2);
   const [emr] = instances('emr', 1) as [{ name: string; address: string }];
@@ -78,7 +79,14 @@ describeWithEnvoy('REST-JSON polling sidecars', () => {
   });
 
   it('answers an up-to-date poll with 304 after the long poll expires', async () => {
-    const node = { id: `${NS}/emr/${emr.name}`, cluster: 'emr' };
+    // The same node as EMR's sidecar, saying what it says (a node claiming other metadata would be
+    // re-planned for it, and the two would take turns).
+    const emrSidecar = envoys.find((e) => e.name === emr.name)!;
+    const node = {
+      id: `${NS}/emr/${emr.name}`,
+      cluster: 'emr',
+      metadata: { 'clinimesh.sds_dir': emrSidecar.agent.sdsDir },
+    };
     const cred = credentialFor(cp, 'emr');
     const first = await restPoll(cp, 'clusters', { node }, cred);
     expect(first.status).toBe(200);
