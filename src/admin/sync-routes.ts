@@ -4,7 +4,7 @@
 // yet: in flight, or not yet sent) or NOT SENT (it never asked for that type). `apply --wait` polls it.
 import type { SnapshotCache } from '../xds/cache/snapshot.ts';
 import { PUSH_ORDER, shortName, type TypeUrl } from '../xds/resources/type-urls.ts';
-import { hasVersion, type SidecarStatus, type TypeStatus } from '../xds/status.ts';
+import { hasVersion, type SidecarStatus, type StatusTransport, type TypeStatus } from '../xds/status.ts';
 import type { AdminCall } from './deps.ts';
 import { send } from './respond.ts';
 
@@ -22,7 +22,7 @@ export interface TypeSync {
 
 export interface SidecarSync {
   readonly node: string;
-  readonly transport: 'ads' | 'rest';
+  readonly transport: StatusTransport;
   readonly connectedSince: string;
   readonly ageSeconds: number;
   readonly types: Readonly<Record<string, TypeSync>>;

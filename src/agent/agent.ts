@@ -7,7 +7,12 @@
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { XDS_CA_SECRET, XDS_CLIENT_SECRET, envoyBootstrap } from '../bootstrap/envoy-bootstrap.ts';
+import {
+  XDS_CA_SECRET,
+  XDS_CLIENT_SECRET,
+  envoyBootstrap,
+  type BootstrapTransport,
+} from '../bootstrap/envoy-bootstrap.ts';
 import { grpcBootstrap } from '../bootstrap/grpc-bootstrap.ts';
 import { createCsr } from '../ca/csr.ts';
 import { rotationDelayMs } from '../ca/index.ts';
@@ -17,7 +22,6 @@ import { parseJoinToken } from '../identity/join-tokens.ts';
 import { rootPin } from '../identity/root-pin.ts';
 import type { SignedIdentity, TrustBundleView } from '../identity/workload-signer.ts';
 import { WORKLOAD_SECRET } from '../xds/generate/secrets.ts';
-import type { XdsTransport } from '../xds/generate/types.ts';
 import { callControlPlane, pinnedRoot, splitHostPort, type ClientTls } from './control-plane-client.ts';
 import {
   ensureSecretDir,
@@ -57,7 +61,7 @@ export interface AgentOptions {
   readonly instance?: string;
   /** Where envoy.json and sds/ are written. */
   readonly outDir: string;
-  readonly transport?: XdsTransport;
+  readonly transport?: BootstrapTransport;
   /** Where Envoy reaches xDS; default the control plane's host, port 18000 (ADS) or the agent port (REST). */
   readonly xdsAddress?: string;
   readonly envoyAdminPort?: number;
@@ -342,7 +346,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const [cpHost, cpPort] = splitHostPort(o.controlPlane);
   const [xdsHost, xdsPort] = o.xdsAddress
     ? splitHostPort(o.xdsAddress)
-    : [cpHost, transport === 'ads' ? 18000 : cpPort];
+    : [cpHost, transport === 'rest' ? cpPort : 18000];
   let proxy: XdsProxy | undefined;
   let bootstrapPath: string;
   if (o.proxyless) {

@@ -1,10 +1,17 @@
 // The Envoy bootstrap a sidecar starts from: who it is (node), where its control plane is, and
-// whether it streams (ADS over gRPC) or polls (REST-JSON). Everything else arrives over xDS.
+// whether it streams (ADS over gRPC, state of the world or incremental) or polls (REST-JSON).
+// Everything else arrives over xDS.
 import type { JsonObject } from '../xds/resources/json.ts';
 import { configSource } from '../xds/generate/config-source.ts';
 import { XDS_CLUSTER } from '../xds/generate/names.ts';
 import { fileSecretSource } from '../xds/generate/secrets.ts';
 import type { XdsTransport } from '../xds/generate/types.ts';
+
+/**
+ * How an Envoy talks to the control plane. 'delta' is ADS with incremental (DELTA_GRPC) messages;
+ * the config it is sent is the same as for 'ads', so generators only know 'ads' and 'rest'.
+ */
+export type BootstrapTransport = XdsTransport | 'delta';
 
 export interface BootstrapOptions {
   readonly nodeId: string;
@@ -13,7 +20,7 @@ export interface BootstrapOptions {
   readonly xdsHost: string;
   /** The gRPC port for ADS, the REST port for polling. */
   readonly xdsPort: number;
-  readonly transport: XdsTransport;
+  readonly transport: BootstrapTransport;
   readonly adminAddress?: string;
   /** 0 lets the OS pick; Envoy then reports it through --admin-address-path. */
   readonly adminPort?: number;
@@ -75,12 +82,12 @@ function xdsCluster(o: BootstrapOptions): JsonObject {
             },
           },
           // gRPC needs h2 negotiated; REST polling is HTTP/1.1.
-          alpn_protocols: o.transport === 'ads' ? ['h2'] : ['http/1.1'],
+          alpn_protocols: o.transport === 'rest' ? ['http/1.1'] : ['h2'],
         },
       },
     };
   }
-  if (o.transport === 'ads') {
+  if (o.transport !== 'rest') {
     cluster.typed_extension_protocol_options = {
       [HTTP_PROTOCOL_OPTIONS]: {
         '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
@@ -91,12 +98,12 @@ function xdsCluster(o: BootstrapOptions): JsonObject {
   return cluster;
 }
 
-function dynamicResources(transport: XdsTransport): JsonObject {
-  if (transport === 'ads') {
+function dynamicResources(transport: BootstrapTransport): JsonObject {
+  if (transport !== 'rest') {
     const ads = { ads: {}, resource_api_version: 'V3' };
     return {
       ads_config: {
-        api_type: 'GRPC',
+        api_type: transport === 'delta' ? 'DELTA_GRPC' : 'GRPC',
         transport_api_version: 'V3',
         grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER } }],
         set_node_on_first_message_only: true,

@@ -51,8 +51,8 @@ export async function agentCommand(args: string[]): Promise<number> {
   if (!values['out-dir']) throw new UsageError('--out-dir DIR is required');
   if (evidenceFlags !== 1)
     throw new UsageError('give exactly one of --join-token, --join-token-file, --k8s-token-file');
-  if (transport !== 'ads' && transport !== 'rest')
-    throw new UsageError(`--transport ${transport}: ads or rest`);
+  if (transport !== 'ads' && transport !== 'rest' && transport !== 'delta')
+    throw new UsageError(`--transport ${transport}: ads, rest or delta`);
   if (!(pollMs > 0)) throw new UsageError(`--bundle-poll ${values['bundle-poll']}: a duration such as 30s`);
   const adminPort = portOption('envoy-admin-port', values['envoy-admin-port']);
   const read = (file: string) => readFileSync(file, 'utf8').trim();

@@ -18,7 +18,7 @@ Checks manifests offline (directories recursively) and prints every problem as f
 An empty file or a directory without manifests is an error.`,
   agent: `Usage: clinimesh agent --control-plane HOST:PORT --out-dir DIR (--join-token T | --join-token-file F | --k8s-token-file F)
   [--instance NAME (default: the token's, else $POD_NAME, else the host name)] [--ca-file FILE]
-  [--transport ads|rest] [--xds-address HOST:PORT] [--envoy-admin-port 15000] [--audit-log PATH]
+  [--transport ads|rest|delta] [--xds-address HOST:PORT] [--envoy-admin-port 15000] [--audit-log PATH]
   [--bundle-poll 30s] [--proxyless [--xds-proxy-port 15010]]
 Attests this workload to the control plane (HTTPS port, default 18001), makes its keys locally, and
 writes DIR/envoy.json and DIR/sds/ for Envoy: run \`envoy -c DIR/envoy.json\` beside it.

@@ -23,7 +23,17 @@ export interface TypeStatus {
   lastNack?: NackRecord;
   pushes: number;
   nacks: number;
+  /** Delta streams: how many resources, and removals, the last response carried. */
+  lastPush?: PushCounts;
 }
+
+export interface PushCounts {
+  readonly resources: number;
+  readonly removed: number;
+}
+
+/** How a sidecar talks xDS: ADS state of the world, ADS incremental (delta), or REST polling. */
+export type StatusTransport = 'ads' | 'delta' | 'rest';
 
 /** The client has `version`: it ACKed it on this stream, or said it held it when it connected. */
 export function hasVersion(t: TypeStatus | undefined, version: string): boolean {
@@ -33,7 +43,7 @@ export function hasVersion(t: TypeStatus | undefined, version: string): boolean 
 export interface SidecarStatus {
   readonly streamId: number;
   readonly nodeId: string;
-  readonly transport: 'ads' | 'rest';
+  readonly transport: StatusTransport;
   readonly peer: string;
   readonly connectedSince: string;
   disconnectedAt?: string;
@@ -66,7 +76,7 @@ export class StatusRegistry {
     this.keepClosedMs = o.keepClosedMs ?? 60_000;
   }
 
-  open(nodeId: string, transport: 'ads' | 'rest', peer: string): SidecarStatus {
+  open(nodeId: string, transport: StatusTransport, peer: string): SidecarStatus {
     this.dropExpired();
     // A sidecar that is back replaces what its closed streams left.
     for (const [id, c] of this.closed) if (c.status.nodeId === nodeId) this.closed.delete(id);
@@ -110,11 +120,19 @@ export class StatusRegistry {
     return t;
   }
 
-  pushed(s: SidecarStatus, typeUrl: TypeUrl, version: string, nonce: string, bytes: number): void {
+  pushed(
+    s: SidecarStatus,
+    typeUrl: TypeUrl,
+    version: string,
+    nonce: string,
+    bytes: number,
+    counts?: PushCounts,
+  ): void {
     const t = this.type(s, typeUrl);
     t.sentVersion = version;
     t.pendingNonce = nonce;
     t.pushes++;
+    if (counts) t.lastPush = counts;
     this.events.onPush?.(typeUrl, bytes);
   }
 

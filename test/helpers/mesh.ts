@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { startAgent, type RunningAgent } from '../../src/agent/agent.ts';
 import type { RunningControlPlane } from '../../src/main.ts';
 import { parseManifestText } from '../../src/manifest/index.ts';
-import type { XdsTransport } from '../../src/xds/generate/types.ts';
+import type { BootstrapTransport } from '../../src/bootstrap/envoy-bootstrap.ts';
 import { startEnvoy, type EnvoyHandle } from './envoy.ts';
 import { loopbackAddress } from './ports.ts';
 
@@ -99,7 +99,7 @@ export function joinToken(
 }
 
 export interface AgentOptions {
-  readonly transport?: XdsTransport;
+  readonly transport?: BootstrapTransport;
   /** For a proxyless gRPC application: PEM files, a gRPC bootstrap and a local xDS proxy. */
   readonly proxyless?: boolean;
   /** How often the agent polls the trust bundle (root rotations); tests keep it short. */
@@ -125,7 +125,7 @@ export async function startNodeAgent(
     evidence: () => ({ joinToken: token }),
     outDir: dir,
     transport,
-    xdsAddress: `${cp.host}:${transport === 'ads' ? cp.xdsPort : cp.xdsRestPort}`,
+    xdsAddress: `${cp.host}:${transport === 'rest' ? cp.xdsRestPort : cp.xdsPort}`,
     envoyAdminPort: 0,
     bundlePollMs: o.bundlePollMs ?? 500,
     log: () => undefined,
@@ -150,7 +150,7 @@ export async function startSidecar(
   cp: RunningControlPlane,
   service: string,
   instance: string,
-  transport: XdsTransport = 'ads',
+  transport: BootstrapTransport = 'ads',
   metadata: Record<string, string> = {},
   agentOptions: Omit<AgentOptions, 'transport'> = {},
 ): Promise<Sidecar> {

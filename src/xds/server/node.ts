@@ -25,7 +25,7 @@ export interface XdsRequest {
 let desc: DescMessage | undefined;
 const requestDesc = () => (desc ??= messageDesc('envoy.service.discovery.v3.DiscoveryRequest'));
 
-interface DecodedRequest {
+export interface DecodedRequest {
   versionInfo: string;
   node?: {
     id: string;
@@ -37,6 +37,18 @@ interface DecodedRequest {
   typeUrl: string;
   responseNonce: string;
   errorDetail?: { code: number; message: string };
+}
+
+/** The decoded `node` of a request (SotW or delta) as NodeInfo. */
+export function nodeInfoOf(node: DecodedRequest['node']): NodeInfo | undefined {
+  return node
+    ? {
+        id: node.id,
+        cluster: node.cluster,
+        metadata: structJson(node.metadata),
+        userAgent: node.userAgentName,
+      }
+    : undefined;
 }
 
 function toRequest(m: DecodedRequest, metadataJson: JsonObject): XdsRequest {
