@@ -138,6 +138,35 @@ describeWithEnvoy('EMR calls HIS through Envoy sidecars configured over delta xD
     );
   });
 
+  it('finishes warming a cluster that changed while its endpoints did not', async () => {
+    // A TrafficPolicy changes EMR's HIS cluster (load balancing), not HIS's endpoints: Envoy
+    // re-creates the cluster and must get its assignment again to finish warming.
+    await applyYaml(
+      cp,
+      `apiVersion: clinimesh.io/v1alpha1
+kind: TrafficPolicy
+metadata: { name: his-lb, namespace: ${NS} }
+spec:
+  destination: his
+  loadBalancer: { policy: LEAST_REQUEST }
+`,
+    );
+    await waitFor(
+      async () =>
+        JSON.stringify(await emrEnvoy().adminJson('/config_dump?resource=dynamic_active_clusters')).includes(
+          'LEAST_REQUEST',
+        ),
+      { what: "EMR's Envoy to take the changed cluster", timeoutMs: 10_000 },
+    );
+    await waitFor(
+      async () =>
+        (await emrEnvoy().stats('cluster_manager.warming_clusters'))['cluster_manager.warming_clusters'] ===
+        0,
+      { what: "EMR's Envoy to finish warming it", timeoutMs: 5_000 },
+    );
+    expect((await callHis()).status).toBe(200);
+  });
+
   it('never had an update rejected, and every Envoy is still connected', async () => {
     for (const s of cp.statuses.all()) for (const t of s.types.values()) expect(t.lastNack).toBeUndefined();
     for (const e of envoys) {

@@ -20,6 +20,7 @@ import type { SnapshotCache, TypeSnapshot } from '../cache/snapshot.ts';
 import type { PreparedResource } from '../resources/prepared.ts';
 import {
   CLUSTER,
+  ENDPOINT,
   isTypeUrl,
   LISTENER,
   PUSH_ORDER,
@@ -267,6 +268,21 @@ export class DeltaStream {
         'delta push',
       );
     if (!this.io.send(bytes)) this.blocked = true;
+    if (typeUrl === CLUSTER)
+      this.resendAssignmentsOf(updates.filter((r) => previous.get(r.name) !== undefined));
+  }
+
+  /**
+   * Envoy re-creates a cluster that changed and waits for its assignment to finish warming it; over
+   * delta it does not ask again for a name it already holds, so the assignment is sent again (an EDS
+   * cluster's assignment bears its name).
+   */
+  private resendAssignmentsOf(changedClusters: readonly PreparedResource[]): void {
+    const eds = this.subs.get(ENDPOINT);
+    if (!changedClusters.length || !eds || !this.key) return;
+    for (const c of changedClusters) eds.client.delete(c.name);
+    const snapshot = this.cache.get(this.key, ENDPOINT);
+    if (snapshot) this.maybeSend(eds, snapshot);
   }
 
   /** Listeners or routes this client does not hold at the cache's current version. */
