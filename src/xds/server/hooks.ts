@@ -2,8 +2,8 @@
 // `connect` authenticates a node and makes sure the cache holds a snapshot for it; `disconnect` says
 // a transport let go of it (an ADS stream closed, a REST poller stopped polling), once per ADS stream
 // that connected and once per REST poller swept.
-import type { Result } from '../../errors.ts';
-import type { NodeInfo } from './node.ts';
+import { fail, ok, type Result } from '../../errors.ts';
+import { nodeTooLarge, type NodeInfo } from './node.ts';
 
 export interface ConnectContext {
   readonly transport: 'ads' | 'rest';
@@ -19,4 +19,21 @@ export interface XdsHooks {
   /** Returns the snapshot key for this node, or why it may not connect. */
   connect(node: NodeInfo, ctx: ConnectContext): Result<string>;
   disconnect?(key: string, ctx: ConnectContext): void;
+}
+
+/**
+ * The first request of a stream, admitted: it names a node, of bounded size, that `connect` accepts.
+ * Returns the node and its snapshot key, or the problem to close the stream with.
+ */
+export function admitNode(
+  node: NodeInfo | undefined,
+  hooks: XdsHooks,
+  ctx: ConnectContext,
+): Result<{ key: string; node: NodeInfo }> {
+  if (!node)
+    return fail([{ code: 'UNAUTHENTICATED', message: 'the first request of a stream must carry node' }]);
+  const tooLarge = nodeTooLarge(node);
+  if (tooLarge) return fail([tooLarge]);
+  const connected = hooks.connect(node, ctx);
+  return connected.ok ? ok({ key: connected.value, node }) : connected;
 }

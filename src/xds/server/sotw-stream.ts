@@ -28,8 +28,8 @@ import {
   type TypeUrl,
 } from '../resources/type-urls.ts';
 import { hasVersion, type SidecarStatus, type StatusRegistry } from '../status.ts';
-import type { ConnectContext, XdsHooks } from './hooks.ts';
-import { nodeTooLarge, type XdsRequest } from './node.ts';
+import { admitNode, type ConnectContext, type XdsHooks } from './hooks.ts';
+import type { XdsRequest } from './node.ts';
 import { encodeDiscoveryResponse } from './response.ts';
 
 interface Subscription {
@@ -164,22 +164,13 @@ export class SotwStream {
   }
 
   private open(req: XdsRequest): boolean {
-    if (!req.node) {
-      this.io.close({ code: 'UNAUTHENTICATED', message: 'the first request of a stream must carry node' });
+    const admitted = admitNode(req.node, this.hooks, this.ctx);
+    if (!admitted.ok) {
+      this.io.close(admitted.errors[0]!);
       return false;
     }
-    const tooLarge = nodeTooLarge(req.node);
-    if (tooLarge) {
-      this.io.close(tooLarge);
-      return false;
-    }
-    const result = this.hooks.connect(req.node, this.ctx);
-    if (!result.ok) {
-      this.io.close(result.errors[0]!);
-      return false;
-    }
-    this.key = result.value;
-    this.status = this.statuses.open(req.node.id, this.ctx.transport, this.ctx.peer);
+    this.key = admitted.value.key;
+    this.status = this.statuses.open(admitted.value.node.id, this.ctx.transport, this.ctx.peer);
     logger.info({ node: this.key, transport: this.ctx.transport, peer: this.ctx.peer }, 'sidecar connected');
     this.unwatch = this.cache.watch(this.key, (snapshot) => {
       const sub = this.subs.get(snapshot.typeUrl);
