@@ -28,7 +28,7 @@ import {
   faultFilter,
   needsFaultFilter,
   subsetClusterName,
-  otherServices,
+  routeTargetProblems,
   trafficRoutes,
   upstreamAssignments,
   upstreamClusters,
@@ -105,14 +105,7 @@ export function generateProxyless(
     const cluster = edsCluster(name, view.mesh, tls, policy);
     out[LISTENER].push(apiListener(listener, upstream, needsFaultFilter(policy)));
     const clusterOf = upstreamClusters(service, view, 'grpc');
-    for (const ref of policy ? otherServices(policy) : []) {
-      if (!clusterOf(ref))
-        problems.push({
-          code: 'REFERENCE',
-          resource,
-          message: `TrafficPolicy ${policy!.namespace}/${policy!.name} routes to ${ref.service}.${ref.namespace}, which ${serviceKey(service)} does not call over gRPC`,
-        });
-    }
+    problems.push(...routeTargetProblems(policy, clusterOf, service, 'grpc', resource));
     out[ROUTE].push(clientRoute(upstream, view.mesh, policy, clusterOf));
     out[CLUSTER].push(cluster);
     // Same name and generator as a sidecar's, so the reconciler's EDS-only pushes reach proxyless clients.

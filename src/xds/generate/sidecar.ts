@@ -11,7 +11,7 @@ import { generateProxyless } from './proxyless.ts';
 import { generateOutboundRoute } from './routes.ts';
 import {
   needsFaultFilter,
-  otherServices,
+  routeTargetProblems,
   subsetClusterName,
   upstreamAssignments,
   upstreamClusters,
@@ -104,14 +104,7 @@ export function generateSidecar(
       push(renameEdsCluster(cluster, subsetClusterName(name, subset.name)));
     push(generateOutboundListener(upstream, target, port, instance, sidecar, needsFaultFilter(policy)));
     const clusterOf = upstreamClusters(service, view, port.protocol);
-    for (const ref of policy ? otherServices(policy) : []) {
-      if (!clusterOf(ref))
-        problems.push({
-          code: 'REFERENCE',
-          resource,
-          message: `TrafficPolicy ${policy!.namespace}/${policy!.name} routes to ${ref.service}.${ref.namespace}, which ${service.name}.${service.namespace} does not list among its upstreams`,
-        });
-    }
+    problems.push(...routeTargetProblems(policy, clusterOf, service, port.protocol, resource));
     if (port.protocol !== 'tcp')
       push(generateOutboundRoute(name, port.protocol, view.mesh, policy, clusterOf));
   }

@@ -5,6 +5,7 @@
 // idempotent methods and requests carrying the idempotency header get the policy's conditions,
 // everything else only connect-failure/refused-stream/reset-before-request.
 import type { EndpointSet } from '../../discovery/endpoints.ts';
+import type { Problem } from '../../errors.ts';
 import { generateLoadAssignment } from './endpoints.ts';
 import { outboundClusterName } from './names.ts';
 import type { MeshView, Resource } from './types.ts';
@@ -355,9 +356,25 @@ export function rateLimitFilters(
   ];
 }
 
-/** Other services a policy's routes send to. */
-export function otherServices(p: TrafficPolicy): ServiceRef[] {
-  return p.routes.flatMap((r) => r.to.flatMap((t) => (t.service ? [t.service] : [])));
+/**
+ * A policy's routes may send to another service only over a cluster the caller has for it (one of its
+ * upstreams, same protocol): one REFERENCE problem per service that is not.
+ */
+export function routeTargetProblems(
+  policy: TrafficPolicy | undefined,
+  clusterOf: (ref: ServiceRef) => string | undefined,
+  caller: Service,
+  protocol: Protocol,
+  resource: string,
+): Problem[] {
+  const targets = policy?.routes.flatMap((r) => r.to.flatMap((t) => (t.service ? [t.service] : []))) ?? [];
+  return targets
+    .filter((ref) => !clusterOf(ref))
+    .map((ref) => ({
+      code: 'REFERENCE' as const,
+      resource,
+      message: `TrafficPolicy ${policy!.namespace}/${policy!.name} routes to ${ref.service}.${ref.namespace}, which ${caller.name}.${caller.namespace} does not call over ${protocol}`,
+    }));
 }
 
 /** The caller's cluster for one of its upstream services (its first port listed), if it calls it. */

@@ -29,8 +29,9 @@ import {
   WILDCARD_TYPES,
   type TypeUrl,
 } from '../resources/type-urls.ts';
-import { hasVersion, type SidecarStatus, type StatusRegistry } from '../status.ts';
+import type { SidecarStatus, StatusRegistry } from '../status.ts';
 import { encodeDeltaResponse, type DeltaRequest } from './delta-wire.ts';
+import { routesPending } from './make-before-break.ts';
 import { admitNode, type ConnectContext, type XdsHooks } from './hooks.ts';
 import type { StreamIo } from './sotw-stream.ts';
 
@@ -275,15 +276,8 @@ export class DeltaStream {
     if (snapshot) this.maybeSend(eds, snapshot);
   }
 
-  /** Listeners or routes this client does not hold at the cache's current version. */
   private routesPending(): boolean {
-    return ([LISTENER, ROUTE] as const).some((t) => {
-      const sub = this.subs.get(t);
-      const current = this.cache.get(this.key!, t);
-      return (
-        sub !== undefined && current !== undefined && !hasVersion(this.status!.types.get(t), current.version)
-      );
-    });
+    return routesPending(this.cache, this.key!, this.status!, (t) => this.subs.has(t));
   }
 
   /** Once listeners and routes are in sync, remove the clusters that were kept for them. */

@@ -27,7 +27,8 @@ import {
   WILDCARD_TYPES,
   type TypeUrl,
 } from '../resources/type-urls.ts';
-import { hasVersion, type SidecarStatus, type StatusRegistry } from '../status.ts';
+import type { SidecarStatus, StatusRegistry } from '../status.ts';
+import { routesPending } from './make-before-break.ts';
 import { admitNode, type ConnectContext, type XdsHooks } from './hooks.ts';
 import type { XdsRequest } from './node.ts';
 import { encodeDiscoveryResponse } from './response.ts';
@@ -237,15 +238,8 @@ export class SotwStream {
     if (!this.io.send(bytes)) this.blocked = true;
   }
 
-  /** Listeners or routes this client has not yet ACKed at the cache's current version. */
   private routesPending(): boolean {
-    return ([LISTENER, ROUTE] as const).some((t) => {
-      const sub = this.subs.get(t);
-      const current = this.cache.get(this.key!, t);
-      return (
-        sub !== undefined && current !== undefined && !hasVersion(this.status!.types.get(t), current.version)
-      );
-    });
+    return routesPending(this.cache, this.key!, this.status!, (t) => this.subs.has(t));
   }
 
   /** Once listeners and routes are ACKed, send the final CDS without the drained clusters. */
