@@ -297,7 +297,7 @@ export class ControlPlane {
   private trustDomainProblems(state: DesiredState): Problem[] {
     const fixed = this.trustDomain?.();
     if (!fixed || state.mesh === DEFAULT_MESH || state.mesh.trustDomain === fixed) return [];
-    const message = `the CA serves trust domain ${fixed}; changing it to ${state.mesh.trustDomain} is an explicit migration (clinimesh ca migrate-trust-domain)`;
+    const message = `the CA serves trust domain ${fixed}; changing it to ${state.mesh.trustDomain} is an explicit migration (admin: POST /v1/ca/trust-domain {"trustDomain": "…"})`;
     return [
       {
         code: 'CONFLICT',
