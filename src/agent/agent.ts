@@ -22,7 +22,8 @@ import { parseJoinToken } from '../identity/join-tokens.ts';
 import { rootPin } from '../identity/root-pin.ts';
 import type { SignedIdentity, TrustBundleView } from '../identity/workload-signer.ts';
 import { WORKLOAD_SECRET } from '../xds/generate/secrets.ts';
-import { callControlPlane, pinnedRoot, splitHostPort, type ClientTls } from './control-plane-client.ts';
+import { pinnedRoot, type ClientTls } from './control-plane-client.ts';
+import { ControlPlaneAddresses } from './control-plane-addresses.ts';
 import {
   ensureSecretDir,
   PEM_FILES,
@@ -52,8 +53,12 @@ function agentLog(log: AgentOptions['log']): AgentLog {
 }
 
 export interface AgentOptions {
-  /** The control plane's TLS port for agents and REST xDS, `host:port` (default port 18001). */
-  readonly controlPlane: string;
+  /**
+   * The control plane's TLS port for agents and REST xDS, `host:port` (default port 18001): one
+   * replica, several (a list, or `a:1,b:2`), or one Kubernetes Service name in front of them. Calls
+   * fail over from a replica that cannot be reached to the next.
+   */
+  readonly controlPlane: string | readonly string[];
   /** How the workload proves itself; read again whenever the agent must re-attest. */
   readonly evidence: () => Evidence | undefined;
   /** Roots to trust on first contact; else the root pinned in the join token. */
@@ -62,8 +67,11 @@ export interface AgentOptions {
   /** Where envoy.json and sds/ are written. */
   readonly outDir: string;
   readonly transport?: BootstrapTransport;
-  /** Where Envoy reaches xDS; default the control plane's host, port 18000 (ADS) or the agent port (REST). */
-  readonly xdsAddress?: string;
+  /**
+   * Where Envoy reaches xDS, one or several `host:port`; default each control-plane host, port 18000
+   * (ADS) or its agent port (REST). Envoy's bootstrap lists every one.
+   */
+  readonly xdsAddress?: string | readonly string[];
   readonly envoyAdminPort?: number;
   readonly auditLog?: string;
   /** How often the trust bundle is polled (root rotations); default 30 s. */
@@ -129,6 +137,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   mkdirSync(outDir, { recursive: true, mode: 0o700 });
   ensureSecretDir(sdsDir);
   const transport = o.transport ?? 'ads';
+  const replicas = new ControlPlaneAddresses(o.controlPlane);
   let held: Held | undefined;
   let renewals = 0;
   let lastError: string | undefined;
@@ -167,7 +176,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
           message: 'no trust anchor: pass --ca-file, or a join token (it pins the CA root)',
         },
       ]);
-    const bundle = await callControlPlane<TrustBundleView>(o.controlPlane, 'GET', '/v1/agent/bundle', {});
+    const bundle = await replicas.call<TrustBundleView>('GET', '/v1/agent/bundle', {});
     if (!bundle.ok) return bundle;
     const root = pinnedRoot(bundle.value.trustBundlePem, token.pin, rootPin);
     return root
@@ -175,7 +184,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       : fail([
           {
             code: 'UNAUTHENTICATED',
-            resource: o.controlPlane,
+            resource: replicas.current,
             message: 'the control plane at this address does not hold the CA root pinned in the join token',
           },
         ]);
@@ -190,8 +199,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     const roots = await firstContactRoots();
     if (!roots.ok) return roots;
     const { body, keys } = csrPair();
-    const signed = await callControlPlane<SignedIdentity & { instance?: string }>(
-      o.controlPlane,
+    const signed = await replicas.call<SignedIdentity & { instance?: string }>(
       'POST',
       '/v1/agent/attest',
       { caPem: roots.value },
@@ -206,13 +214,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const renew = async (): Promise<Result<void>> => {
     if (!held) return attest();
     const { body, keys } = csrPair();
-    const signed = await callControlPlane<SignedIdentity>(
-      o.controlPlane,
-      'POST',
-      '/v1/agent/renew',
-      tlsFor(held),
-      body,
-    );
+    const signed = await replicas.call<SignedIdentity>('POST', '/v1/agent/renew', tlsFor(held), body);
     if (signed.ok) {
       install(signed.value, keys);
       renewals++;
@@ -293,12 +295,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
 
   const pollBundle = async (): Promise<void> => {
     if (!held || stopped) return;
-    const bundle = await callControlPlane<TrustBundleView>(
-      o.controlPlane,
-      'GET',
-      '/v1/agent/bundle',
-      tlsFor(held),
-    );
+    const bundle = await replicas.call<TrustBundleView>('GET', '/v1/agent/bundle', tlsFor(held));
     if (!bundle.ok || !held) return;
     if (bundle.value.trustBundlePem !== held.identity.trustBundlePem) {
       writeTrustBundle(sdsDir, XDS_CA_SECRET, bundle.value.trustBundlePem);
@@ -343,10 +340,10 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       },
     ]);
   const nodeId = `${h.identity.namespace}/${h.identity.service}/${instance}`;
-  const [cpHost, cpPort] = splitHostPort(o.controlPlane);
-  const [xdsHost, xdsPort] = o.xdsAddress
-    ? splitHostPort(o.xdsAddress)
-    : [cpHost, transport === 'rest' ? cpPort : 18000];
+  // REST polling goes to the agent port itself; ADS to port 18000 of the same hosts unless told.
+  const xdsServers = o.xdsAddress
+    ? new ControlPlaneAddresses(o.xdsAddress).endpoints()
+    : replicas.endpoints(transport === 'rest' ? undefined : 18000);
   let proxy: XdsProxy | undefined;
   let bootstrapPath: string;
   if (o.proxyless) {
@@ -355,7 +352,8 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       certChainPem: held!.xds.certChainPem,
       keyPem: held!.xds.keyPem,
     });
-    proxy = await startXdsProxy(`${xdsHost}:${xdsPort}`, cp, o.proxyless.xdsProxyPort ?? 0);
+    const upstreams = xdsServers.map((s) => `${s.host}:${s.port}`);
+    proxy = await startXdsProxy(upstreams, cp, o.proxyless.xdsProxyPort ?? 0);
     bootstrapPath = join(outDir, 'grpc-bootstrap.json');
     const certificates = {
       certFile: join(pemDir, PEM_FILES.cert),
@@ -370,8 +368,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     const bootstrap = envoyBootstrap({
       nodeId,
       cluster: h.identity.service,
-      xdsHost,
-      xdsPort,
+      xdsServers,
       transport,
       adminPort: o.envoyAdminPort ?? 15000,
       metadata: o.auditLog ? { 'clinimesh.audit_log': o.auditLog } : {},

@@ -2,7 +2,9 @@
 // gRPC's xDS clients cannot speak TLS to a control plane, so the application dials this loopback
 // port in plaintext and the agent carries each ADS stream, byte for byte, to the control plane over
 // mutual TLS with its own credential. The control plane then authenticates the application's node
-// exactly as it does an Envoy's, and needs no plaintext port.
+// exactly as it does an Envoy's, and needs no plaintext port. With several control-plane replicas,
+// each stream goes to the one that last worked; a stream that fails as UNAVAILABLE moves the next
+// stream (the application re-opens it) to the next replica.
 import * as grpc from '@grpc/grpc-js';
 import { CONTROL_PLANE_SAN_REGEX } from '../bootstrap/envoy-bootstrap.ts';
 
@@ -45,10 +47,12 @@ function upstreamCredentials(c: ProxyCredential): grpc.ChannelCredentials {
  * opened after a renewal use the renewed certificate.
  */
 export async function startXdsProxy(
-  controlPlane: string,
+  controlPlanes: readonly string[],
   credential: () => ProxyCredential,
   port = 0,
 ): Promise<XdsProxy> {
+  if (controlPlanes.length === 0) throw new TypeError('the xDS proxy needs a control plane');
+  let current = 0;
   const server = new grpc.Server();
   const clients = new Set<grpc.Client>();
   const service: grpc.ServiceDefinition = {
@@ -64,7 +68,8 @@ export async function startXdsProxy(
   };
   server.addService(service, {
     StreamAggregatedResources: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
-      const client = new grpc.Client(controlPlane, upstreamCredentials(credential()));
+      const target = current;
+      const client = new grpc.Client(controlPlanes[target]!, upstreamCredentials(credential()));
       clients.add(client);
       const upstream = client.makeBidiStreamRequest(ADS_METHOD, bytes, bytes);
       const finish = () => {
@@ -79,6 +84,8 @@ export async function startXdsProxy(
       });
       upstream.on('data', (b: Buffer) => call.write(b));
       upstream.on('error', (e: grpc.ServiceError) => {
+        if (e.code === grpc.status.UNAVAILABLE && current === target)
+          current = (target + 1) % controlPlanes.length;
         // The control plane's verdict (PERMISSION_DENIED, UNAVAILABLE…) reaches the application as is.
         call.emit('error', { code: e.code, details: e.details, metadata: e.metadata });
         finish();

@@ -1,6 +1,7 @@
 // The Envoy bootstrap a sidecar starts from: who it is (node), where its control plane is, and
 // whether it streams (ADS over gRPC, state of the world or incremental) or polls (REST-JSON).
-// Everything else arrives over xDS.
+// Everything else arrives over xDS. The control plane may be several replicas (or one DNS name in
+// front of them): the xDS cluster lists them all and is tuned to leave a dead one within seconds.
 import type { JsonObject } from '../xds/resources/json.ts';
 import { configSource } from '../xds/generate/config-source.ts';
 import { XDS_CLUSTER } from '../xds/generate/names.ts';
@@ -17,9 +18,11 @@ export interface BootstrapOptions {
   readonly nodeId: string;
   /** Envoy's node.cluster: the service name. */
   readonly cluster: string;
-  readonly xdsHost: string;
-  /** The gRPC port for ADS, the REST port for polling. */
-  readonly xdsPort: number;
+  /**
+   * Every control-plane replica (or one name a DNS lookup expands to all of them): the gRPC port for
+   * ADS, the REST port for polling. Versions are content hashes, so any replica will do.
+   */
+  readonly xdsServers: readonly XdsServer[];
   readonly transport: BootstrapTransport;
   readonly adminAddress?: string;
   /** 0 lets the OS pick; Envoy then reports it through --admin-address-path. */
@@ -36,6 +39,11 @@ export const XDS_CA_SECRET = 'xds-ca';
 export const SDS_DIR_METADATA = 'clinimesh.sds_dir';
 export const CONTROL_PLANE_SAN_REGEX = '^spiffe://[^/]+/ns/clinimesh-system/sa/control-plane$';
 
+export interface XdsServer {
+  readonly host: string;
+  readonly port: number;
+}
+
 export interface BootstrapTls {
   /** The node agent's secret directory (absolute): Envoy watches it and reloads what the agent renews. */
   readonly sdsDir: string;
@@ -43,18 +51,43 @@ export interface BootstrapTls {
 
 const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
+/**
+ * Leaving a dead replica quickly: a refused or timed-out connect ejects it at once (for a few seconds,
+ * never for long, so a whole control plane coming back is found again soon); HTTP/2 and TCP keepalives
+ * find a replica that vanished without closing its connections (a node lost, a partition).
+ */
+const FAILOVER: JsonObject = {
+  connect_timeout: '1s',
+  lb_policy: 'ROUND_ROBIN',
+  // A DNS name (a headless Kubernetes Service) is re-resolved every 5 s (Envoy's default), so
+  // replicas that come and go are seen.
+  outlier_detection: {
+    split_external_local_origin_errors: true,
+    consecutive_local_origin_failure: 1,
+    enforcing_consecutive_local_origin_failure: 100,
+    interval: '1s',
+    base_ejection_time: '2s',
+    max_ejection_time: '10s',
+    max_ejection_percent: 100,
+  },
+  upstream_connection_options: {
+    tcp_keepalive: { keepalive_probes: 3, keepalive_time: 10, keepalive_interval: 3 },
+  },
+};
+
 function xdsCluster(o: BootstrapOptions): JsonObject {
+  if (o.xdsServers.length === 0) throw new TypeError('a bootstrap needs at least one xDS server');
   const cluster: JsonObject = {
     name: XDS_CLUSTER,
     type: 'STRICT_DNS',
-    connect_timeout: '1s',
+    ...FAILOVER,
     load_assignment: {
       cluster_name: XDS_CLUSTER,
       endpoints: [
         {
-          lb_endpoints: [
-            { endpoint: { address: { socket_address: { address: o.xdsHost, port_value: o.xdsPort } } } },
-          ],
+          lb_endpoints: o.xdsServers.map((s) => ({
+            endpoint: { address: { socket_address: { address: s.host, port_value: s.port } } },
+          })),
         },
       ],
     },
@@ -91,12 +124,20 @@ function xdsCluster(o: BootstrapOptions): JsonObject {
     cluster.typed_extension_protocol_options = {
       [HTTP_PROTOCOL_OPTIONS]: {
         '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
-        explicit_http_config: { http2_protocol_options: {} },
+        explicit_http_config: {
+          // A stream to a replica that stopped answering is closed within ~15 s and re-opened elsewhere.
+          http2_protocol_options: { connection_keepalive: { interval: '10s', timeout: '5s' } },
+        },
       },
     };
   }
   return cluster;
 }
+
+/** Re-opening the ADS stream after a replica died: soon (Envoy's default waits up to 30 s), jittered. */
+const STREAM_RETRY: JsonObject = {
+  retry_back_off: { base_interval: '0.25s', max_interval: '2s' },
+};
 
 function dynamicResources(transport: BootstrapTransport): JsonObject {
   if (transport !== 'rest') {
@@ -105,7 +146,7 @@ function dynamicResources(transport: BootstrapTransport): JsonObject {
       ads_config: {
         api_type: transport === 'delta' ? 'DELTA_GRPC' : 'GRPC',
         transport_api_version: 'V3',
-        grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER } }],
+        grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER, retry_policy: STREAM_RETRY } }],
         set_node_on_first_message_only: true,
       },
       cds_config: ads,

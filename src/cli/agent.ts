@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { startAgent } from '../agent/agent.ts';
+import { parseAddresses } from '../agent/control-plane-addresses.ts';
 import { startAgentStatusServer } from '../agent/status-server.ts';
 import { applyLogLevel } from './log-level.ts';
 import { ClinimeshError, formatProblem } from '../errors.ts';
@@ -18,7 +19,7 @@ function seconds(text: string | undefined, fallback: number): number {
 
 export async function agentCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine(args, {
-    'control-plane': { type: 'string', default: process.env.CLINIMESH_CONTROL_PLANE },
+    'control-plane': { type: 'string', multiple: true },
     'out-dir': { type: 'string' },
     'join-token': { type: 'string', default: process.env.CLINIMESH_JOIN_TOKEN },
     'join-token-file': { type: 'string' },
@@ -26,7 +27,7 @@ export async function agentCommand(args: string[]): Promise<number> {
     instance: { type: 'string' },
     'ca-file': { type: 'string' },
     transport: { type: 'string', default: 'ads' },
-    'xds-address': { type: 'string' },
+    'xds-address': { type: 'string', multiple: true },
     'envoy-admin-port': { type: 'string', default: '15000' },
     'audit-log': { type: 'string' },
     'bundle-poll': { type: 'string' },
@@ -46,7 +47,9 @@ export async function agentCommand(args: string[]): Promise<number> {
   const evidenceFlags = [values['join-token'], values['join-token-file'], values['k8s-token-file']].filter(
     Boolean,
   ).length;
-  if (!values['control-plane'])
+  // Repeated flags, `a:1,b:2`, or $CLINIMESH_CONTROL_PLANE in either form: every replica.
+  const controlPlanes = parseAddresses(values['control-plane'] ?? process.env.CLINIMESH_CONTROL_PLANE ?? []);
+  if (controlPlanes.length === 0)
     throw new UsageError('--control-plane HOST:PORT is required (or $CLINIMESH_CONTROL_PLANE)');
   if (!values['out-dir']) throw new UsageError('--out-dir DIR is required');
   if (evidenceFlags !== 1)
@@ -64,7 +67,7 @@ export async function agentCommand(args: string[]): Promise<number> {
   };
   try {
     const agent = await startAgent({
-      controlPlane: values['control-plane'],
+      controlPlane: controlPlanes,
       evidence,
       caPem: values['ca-file'] ? readFileSync(values['ca-file'], 'utf8') : undefined,
       instance:

@@ -16,12 +16,14 @@ Runs the control plane until SIGINT/SIGTERM. Ports are 0-65535 (0: any free port
   validate: `Usage: clinimesh validate FILE|DIR…
 Checks manifests offline (directories recursively) and prints every problem as file:line:col.
 An empty file or a directory without manifests is an error.`,
-  agent: `Usage: clinimesh agent --control-plane HOST:PORT --out-dir DIR (--join-token T | --join-token-file F | --k8s-token-file F)
+  agent: `Usage: clinimesh agent --control-plane HOST:PORT… --out-dir DIR (--join-token T | --join-token-file F | --k8s-token-file F)
   [--instance NAME (default: the token's, else $POD_NAME, else the host name)] [--ca-file FILE]
-  [--transport ads|rest|delta] [--xds-address HOST:PORT] [--envoy-admin-port 15000] [--audit-log PATH]
+  [--transport ads|rest|delta] [--xds-address HOST:PORT…] [--envoy-admin-port 15000] [--audit-log PATH]
   [--bundle-poll 30s] [--proxyless [--xds-proxy-port 15010]]
 Attests this workload to the control plane (HTTPS port, default 18001), makes its keys locally, and
 writes DIR/envoy.json and DIR/sds/ for Envoy: run \`envoy -c DIR/envoy.json\` beside it.
+Several replicas: repeat --control-plane (or give A:P,B:P, or one Service name in front of them);
+the agent's calls and Envoy's xDS stream fail over between them (--xds-address repeats likewise).
 With --proxyless it serves a proxyless gRPC application instead: DIR/grpc-bootstrap.json (set
 GRPC_XDS_BOOTSTRAP to it), certificate files in DIR/certs/, and a loopback xDS proxy that carries the
 application's ADS stream to the control plane over the agent's mutual TLS.`,
