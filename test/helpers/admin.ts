@@ -23,14 +23,17 @@ export interface AdminRequestOptions {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
-export function adminCredentialOf(cp: RunningControlPlane) {
+/** What an admin call needs: a control plane in this process, or a replica in a child process. */
+export type AdminTarget = Pick<RunningControlPlane, 'adminUrl' | 'adminCredential'>;
+
+export function adminCredentialOf(cp: AdminTarget) {
   const cred = cp.adminCredential;
   if (!cred) throw new Error('the control plane has no admin credential');
   return cred;
 }
 
 export function adminRequest(
-  cp: RunningControlPlane,
+  cp: AdminTarget,
   method: string,
   path: string,
   o: AdminRequestOptions = {},
