@@ -41,6 +41,8 @@ export function statusFor(problems: readonly Problem[]): number {
   if (problems.some((p) => p.code === 'PERMISSION_DENIED')) return 403;
   if (problems.some((p) => p.code === 'NOT_FOUND')) return 404;
   if (problems.some((p) => p.code === 'CONFLICT')) return 409;
+  // Consul (the shared store) could not be reached or refused: the change may work on a retry.
+  if (problems.some((p) => p.code === 'CONSUL')) return 503;
   if (problems.some((p) => p.code === 'IO')) return 500;
   return 400;
 }

@@ -1,5 +1,5 @@
 // `clinimesh serve` (and `npm start`): run the control plane until SIGINT/SIGTERM.
-import { consulConfigFromEnv, type ConsulConfig } from '../discovery/consul-config.ts';
+import { consulConfigFromEnv, type ConsulConfig } from '../consul/config.ts';
 import { ClinimeshError, formatProblem, type Problem } from '../errors.ts';
 import { kubernetesConfigFromEnv, type KubernetesConfig } from '../identity/k8s-config.ts';
 import { startControlPlane, type RunningControlPlane } from '../main.ts';

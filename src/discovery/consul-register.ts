@@ -5,9 +5,9 @@ import type { Problem, Result } from '../errors.ts';
 import { fail, ok } from '../errors.ts';
 import type { Instance, Service } from '../manifest/types.ts';
 import { manifestId, serviceKey } from '../manifest/types.ts';
-import { goDuration } from './consul-blocking.ts';
-import type { ConsulHttp } from './consul-client.ts';
-import { ConsulHttpError } from './consul-client.ts';
+import { goDuration } from '../consul/blocking.ts';
+import type { ConsulHttp } from '../consul/http.ts';
+import { ConsulHttpError } from '../consul/http.ts';
 
 /** The JSON body of `PUT /v1/agent/service/register`, in Consul's field names. */
 export interface AgentServiceRegistration {

@@ -9,15 +9,15 @@ import type {
   LoopSettings,
   LoopStatus,
   RateLimit,
-} from './consul-blocking.ts';
+} from '../consul/blocking.ts';
 import {
   BlockingQueryLoop,
   DEFAULT_BACKOFF,
   DEFAULT_RATE_LIMIT,
   goDuration,
   systemClock,
-} from './consul-blocking.ts';
-import type { ConsulHttp, ConsulResponse } from './consul-client.ts';
+} from '../consul/blocking.ts';
+import type { ConsulHttp, ConsulResponse } from '../consul/http.ts';
 import { canonicalEndpoints, endpointsFromEntries, parseHealthEntries } from './consul-health.ts';
 import { log as rootLog, type Logger } from '../log.ts';
 

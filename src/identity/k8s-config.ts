@@ -1,7 +1,7 @@
 // Where the control plane reaches the Kubernetes API to review workloads' service-account tokens,
 // read the way client-go's InClusterConfig reads it: KUBERNETES_SERVICE_HOST/PORT (always set by the
 // kubelet, even with enableServiceLinks: false) and the pod's own service-account files, with flags
-// overriding each. Pure, like consul-config.ts: files are read later, on every review
+// overriding each. Pure, like consul/config.ts: files are read later, on every review
 // (`readKubernetesCredentials`), because the kubelet rotates the token file in place.
 import { readFile } from 'node:fs/promises';
 import type { Problem, Result } from '../errors.ts';

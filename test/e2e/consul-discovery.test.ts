@@ -3,7 +3,7 @@
 // critical stops getting it without a failed request, and when Consul goes away the sidecars keep
 // the last known instances until it is back.
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { consulConfigFromEnv } from '../../src/discovery/consul-config.ts';
+import { consulConfigFromEnv } from '../../src/consul/config.ts';
 import { startControlPlane, type RunningControlPlane } from '../../src/main.ts';
 import { ConsulDouble } from '../consul-double/server.ts';
 import { adminRequest } from '../helpers/admin.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createConsulClient } from '../../../src/discovery/consul-client.ts';
-import { consulConfigFromEnv, parseConsulAddress } from '../../../src/discovery/consul-config.ts';
+import { createConsulClient } from '../../../src/consul/http.ts';
+import { consulConfigFromEnv, parseConsulAddress } from '../../../src/consul/config.ts';
 
 const fields = (r: ReturnType<typeof consulConfigFromEnv>) =>
   r.ok ? [] : r.errors.map((p) => [p.code, p.field]);

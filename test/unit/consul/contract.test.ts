@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConsulWatcher } from '../../../src/discovery/consul.ts';
-import type { ConsulHttp } from '../../../src/discovery/consul-client.ts';
+import type { ConsulHttp } from '../../../src/consul/http.ts';
 import { ConsulRegistrar, registrationId } from '../../../src/discovery/consul-register.ts';
 import type { Service } from '../../../src/manifest/types.ts';
 import { waitFor } from '../../helpers/wait.ts';

@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConsulWatcher } from '../../../src/discovery/consul.ts';
 import type { ConsulWatcherOptions } from '../../../src/discovery/consul.ts';
-import type { ConsulHttp } from '../../../src/discovery/consul-client.ts';
+import type { ConsulHttp } from '../../../src/consul/http.ts';
 import { ConsulDouble } from '../../consul-double/server.ts';
 import { waitFor } from '../../helpers/wait.ts';
 import { clientFor, RecordingSink, TestClock } from './helpers.ts';

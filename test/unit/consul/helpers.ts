@@ -1,9 +1,9 @@
 // Helpers for the Consul suites: a sink that records every pushed set, a clock whose `now` tests move
 // by hand while its timers stay real (and are counted), and a client for an address.
-import type { Clock } from '../../../src/discovery/consul-blocking.ts';
-import type { ConsulHttp } from '../../../src/discovery/consul-client.ts';
-import { createConsulClient } from '../../../src/discovery/consul-client.ts';
-import { consulConfigFromEnv } from '../../../src/discovery/consul-config.ts';
+import type { Clock } from '../../../src/consul/blocking.ts';
+import type { ConsulHttp } from '../../../src/consul/http.ts';
+import { createConsulClient } from '../../../src/consul/http.ts';
+import { consulConfigFromEnv } from '../../../src/consul/config.ts';
 import type { Endpoint, EndpointSet, EndpointSink } from '../../../src/discovery/endpoints.ts';
 
 export class RecordingSink implements EndpointSink {

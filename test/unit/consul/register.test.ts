@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ConsulHttp } from '../../../src/discovery/consul-client.ts';
+import type { ConsulHttp } from '../../../src/consul/http.ts';
 import {
   ConsulRegistrar,
   registrationsFor,

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConsulHttpError, createConsulClient } from '../../../src/discovery/consul-client.ts';
-import { consulConfigFromEnv } from '../../../src/discovery/consul-config.ts';
+import { ConsulHttpError, createConsulClient } from '../../../src/consul/http.ts';
+import { consulConfigFromEnv } from '../../../src/consul/config.ts';
 
 interface Issued {
   keyPem: string;

@@ -2,7 +2,7 @@
 // that leaves the catalog ends with an empty set.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConsulWatcher } from '../../../src/discovery/consul.ts';
-import type { ConsulHttp } from '../../../src/discovery/consul-client.ts';
+import type { ConsulHttp } from '../../../src/consul/http.ts';
 import { ConsulDouble } from '../../consul-double/server.ts';
 import { waitFor } from '../../helpers/wait.ts';
 import { clientFor, RecordingSink } from './helpers.ts';

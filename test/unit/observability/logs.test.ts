@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCsr } from '../../../src/ca/csr.ts';
-import type { ConsulHttp, ConsulResponse } from '../../../src/discovery/consul-client.ts';
+import type { ConsulHttp, ConsulResponse } from '../../../src/consul/http.ts';
 import { ConsulWatcher } from '../../../src/discovery/consul.ts';
 import { Attestor } from '../../../src/identity/attestation.ts';
 import { identityApi } from '../../../src/identity/http.ts';
@@ -100,6 +100,7 @@ describe('Consul outage and recovery', () => {
         );
       },
       put: () => Promise.reject(new Error('unused')),
+      delete: () => Promise.reject(new Error('unused')),
       close: () => undefined,
     };
     const watcher = new ConsulWatcher({

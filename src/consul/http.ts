@@ -10,7 +10,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import Consul from 'consul';
 import type { Problem, Result } from '../errors.ts';
 import { fail, ok } from '../errors.ts';
-import type { ConsulConfig, ConsulSetting } from './consul-config.ts';
+import type { ConsulConfig, ConsulSetting } from './config.ts';
 
 export type ConsulQuery = Readonly<Record<string, string | readonly string[] | undefined>>;
 
@@ -39,6 +39,10 @@ export class ConsulHttpError extends Error {
     message: string,
     readonly kind: ConsulFailureKind,
     readonly status?: number,
+    /** The decoded answer of an `http` failure (a rolled-back /v1/txn answers 409 with its errors). */
+    readonly body?: unknown,
+    /** X-Consul-Index of an `http` failure (a KV read of a missing key answers 404 with one). */
+    readonly index?: bigint,
   ) {
     super(message);
     this.name = 'ConsulHttpError';
@@ -48,20 +52,24 @@ export class ConsulHttpError extends Error {
 export interface ConsulHttp {
   /** GET `/v1<path>` (path already URL-encoded); adds `dc` when the config names a datacenter. */
   get(path: string, query?: ConsulQuery, options?: ConsulCallOptions): Promise<ConsulResponse>;
-  /** PUT `/v1<path>` with a JSON body. */
+  /** PUT `/v1<path>` with a JSON body, or a Buffer sent as is (a KV value). */
   put(
     path: string,
     body?: unknown,
     query?: ConsulQuery,
     options?: ConsulCallOptions,
   ): Promise<ConsulResponse>;
+  /** The datacenter the config names, for calls that must say it themselves (KV writes, /v1/txn). */
+  readonly datacenter?: string;
+  /** DELETE `/v1<path>`. */
+  delete(path: string, query?: ConsulQuery, options?: ConsulCallOptions): Promise<ConsulResponse>;
   /** Closes pooled connections; in-flight requests should be aborted first. */
   close(): void;
 }
 
 // The part of the `consul` package's request layer (papi's documented `_request`) used here.
 interface PapiRequest {
-  method: 'GET' | 'PUT';
+  method: 'GET' | 'PUT' | 'DELETE';
   path: string;
   query?: Record<string, string | string[]>;
   body?: unknown;
@@ -210,6 +218,8 @@ function toError(err: unknown, signal: AbortSignal | undefined): ConsulHttpError
       `consul: HTTP ${status}${body ? `: ${body.slice(0, 200)}` : ''}`,
       'http',
       status,
+      e.response.body,
+      parseConsulIndex(header(e.response.headers, 'x-consul-index')),
     );
   }
   return new ConsulHttpError(message, 'network');
@@ -218,12 +228,11 @@ function toError(err: unknown, signal: AbortSignal | undefined): ConsulHttpError
 class PapiConsulHttp implements ConsulHttp {
   constructor(
     private readonly papi: PapiClient,
-    private readonly datacenter: string | undefined,
+    readonly datacenter: string | undefined,
   ) {}
 
   get(path: string, query?: ConsulQuery, options: ConsulCallOptions = {}): Promise<ConsulResponse> {
-    const withDc = this.datacenter && query?.dc === undefined ? { ...query, dc: this.datacenter } : query;
-    return this.send({ method: 'GET', path, query: toPapiQuery(withDc) }, options);
+    return this.send({ method: 'GET', path, query: toPapiQuery(this.withDc(query)) }, options);
   }
 
   put(
@@ -233,8 +242,17 @@ class PapiConsulHttp implements ConsulHttp {
     options: ConsulCallOptions = {},
   ): Promise<ConsulResponse> {
     const request: PapiRequest = { method: 'PUT', path, query: toPapiQuery(query) };
-    if (body !== undefined) Object.assign(request, { body, type: 'json' });
+    if (Buffer.isBuffer(body)) Object.assign(request, { body });
+    else if (body !== undefined) Object.assign(request, { body, type: 'json' });
     return this.send(request, options);
+  }
+
+  delete(path: string, query?: ConsulQuery, options: ConsulCallOptions = {}): Promise<ConsulResponse> {
+    return this.send({ method: 'DELETE', path, query: toPapiQuery(query) }, options);
+  }
+
+  private withDc(query: ConsulQuery | undefined): ConsulQuery | undefined {
+    return this.datacenter && query?.dc === undefined ? { ...query, dc: this.datacenter } : query;
   }
 
   close(): void {

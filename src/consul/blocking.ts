@@ -2,7 +2,7 @@
 // docs: reset the index when it goes backwards, never block on an index below 1, and rate-limit with
 // a token bucket (burst 2) rather than a sleep. Failures back off exponentially with jitter and leave
 // whatever the caller last derived from a good answer untouched (fail-static lives with the caller).
-import type { ConsulResponse } from './consul-client.ts';
+import type { ConsulResponse } from './http.ts';
 
 /** Time as the loop sees it; injected so tests control staleness and backoff without real waiting. */
 export interface Clock {
