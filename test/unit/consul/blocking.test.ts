@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Clock } from '../../../src/consul/blocking.ts';
-import {
-  backoffDelay,
-  goDuration,
-  nextIndex,
-  sleep,
-  TokenBucket,
-} from '../../../src/consul/blocking.ts';
+import { backoffDelay, goDuration, nextIndex, sleep, TokenBucket } from '../../../src/consul/blocking.ts';
 import { TestClock } from './helpers.ts';
 
 describe('the next blocking index (Consul docs, implementation details)', () => {
