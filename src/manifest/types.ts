@@ -53,6 +53,8 @@ export interface AccessRule {
   readonly from: readonly ServiceRef[];
   /** Absent: any request (and, for TCP ports, the connection). Empty lists mean "any". */
   readonly http?: { readonly methods: readonly string[]; readonly paths: readonly PathMatch[] };
+  /** Names of the destination's ports the rule opens; absent: all of them. */
+  readonly ports?: readonly string[];
 }
 
 /** Who may call a destination service; once one exists for a destination, all else is denied. */

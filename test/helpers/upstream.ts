@@ -105,6 +105,50 @@ export async function startTcpEchoUpstream({ name, host, port = 0 }: UpstreamOpt
   };
 }
 
+export interface TcpUpstream extends Upstream {
+  /** Bytes the upstream has read from all its connections. */
+  readonly bytesReceived: number;
+}
+
+/**
+ * A TCP application that counts every connection it accepts and every byte it reads: it writes
+ * `greeting` on accept when one is given (a server-first protocol: SMTP, MySQL, many HL7 engines),
+ * echoes what it reads, and answers a half-close with `bye` before closing its side.
+ */
+export async function startTcpUpstream({
+  name,
+  host,
+  port = 0,
+  greeting,
+}: UpstreamOptions & { greeting?: string }): Promise<TcpUpstream> {
+  let count = 0;
+  let bytesReceived = 0;
+  const server = createTcpServer({ allowHalfOpen: true }, (socket) => {
+    count++;
+    socket.on('error', () => socket.destroy());
+    if (greeting) socket.write(greeting);
+    socket.on('data', (d: Buffer) => {
+      bytesReceived += d.length;
+      socket.write(d);
+    });
+    socket.on('end', () => socket.end('bye'));
+  });
+  const sockets = trackSockets(server);
+  const bound = await listen(server, host, port);
+  return {
+    name,
+    host,
+    port: bound,
+    get count() {
+      return count;
+    },
+    get bytesReceived() {
+      return bytesReceived;
+    },
+    close: () => closeServer(server, sockets),
+  };
+}
+
 export interface HttpRequestOptions {
   method?: string;
   headers?: OutgoingHttpHeaders;

@@ -57,14 +57,28 @@ export const TCP_AUDIT_OPTIONS: JsonObject = {
   access_log_flush_interval: '60s',
 };
 
-export function tcpAuditLog(path: string, destination: string, enforced: boolean): JsonObject {
+/**
+ * One line per TCP connection (mesh callers: per tunnel) and event: when it is up, every minute,
+ * and at its end (`event` says which; the end line has the totals). `tunnel`: the connection came
+ * through an HTTP/2 CONNECT tunnel, so the decision is the HTTP RBAC filter's, taken before the
+ * application was connected; otherwise it is network RBAC's (the PERMISSIVE plaintext chain).
+ */
+export function tcpAuditLog(
+  path: string,
+  target: { destination: string; port: string },
+  enforced: boolean,
+  tunnel: boolean,
+): JsonObject {
   return fileLog(path, {
     time: '%START_TIME%',
+    event: '%ACCESS_LOG_TYPE%',
     source: '%DOWNSTREAM_PEER_URI_SAN%',
-    destination,
+    destination: target.destination,
+    port: target.port,
+    ...(tunnel && { status: '%RESPONSE_CODE%' }),
     bytes_received: '%BYTES_RECEIVED%',
     bytes_sent: '%BYTES_SENT%',
     duration_ms: '%DURATION%',
-    ...decision(NETWORK_RBAC, enforced),
+    ...decision(tunnel ? HTTP_RBAC : NETWORK_RBAC, enforced),
   });
 }

@@ -5,6 +5,7 @@ import { CLUSTER } from '../resources/type-urls.ts';
 import { configSource } from './config-source.ts';
 import { duration } from './durations.ts';
 import { upstreamTls } from './secrets.ts';
+import { tunnelClusterOptions } from './tcp-tunnel.ts';
 import { inboundClusterName } from './names.ts';
 import { applyClusterPolicy } from './traffic.ts';
 import type { Resource, XdsTransport } from './types.ts';
@@ -32,6 +33,7 @@ export function generateOutboundCluster(
   tls?: { spiffeId: string; sni: string; sdsDir?: string },
   policy?: TrafficPolicy,
 ): Resource {
+  const tunnel = protocol === 'tcp' && tls !== undefined;
   const body: JsonObject = {
     name,
     type: 'EDS',
@@ -49,9 +51,13 @@ export function generateOutboundCluster(
       base_ejection_time: '30s',
       max_ejection_percent: 50,
     },
-    ...protocolOptions(protocol),
+    // Mesh TCP rides in HTTP/2 CONNECT tunnels to the destination's sidecar (tcp-tunnel.ts).
+    ...(tunnel ? tunnelClusterOptions() : protocolOptions(protocol)),
   };
-  if (tls) body.transport_socket = upstreamTls(tls.spiffeId, tls.sni, { transport, sdsDir: tls.sdsDir });
+  if (tls) {
+    const sources = { transport, sdsDir: tls.sdsDir };
+    body.transport_socket = upstreamTls(tls.spiffeId, tls.sni, sources, tunnel ? ['h2'] : []);
+  }
   return { typeUrl: CLUSTER, name, body: policy ? applyClusterPolicy(body, policy) : body };
 }
 

@@ -1,6 +1,7 @@
 // Listeners: inbound (peers → this instance's app) per service port, outbound (app → upstream) per
-// upstream. HTTP and gRPC go through the HTTP connection manager, TCP through tcp_proxy. Inbound
-// listeners terminate mutual TLS, enforce authorization and write the audit trail.
+// upstream. HTTP and gRPC go through the HTTP connection manager, TCP through tcp_proxy (between
+// sidecars under mTLS, inside an HTTP/2 CONNECT tunnel: tcp-tunnel.ts). Inbound listeners terminate
+// mutual TLS, enforce authorization and write the audit trail.
 import { spiffeId } from '../../ca/spiffe.ts';
 import type {
   AccessPolicy,
@@ -26,12 +27,12 @@ import { httpRbacFilter, needsRbac, networkRbacFilter } from './rbac.ts';
 import { routeAction } from './route-action.ts';
 import { virtualHost } from './routes.ts';
 import { downstreamTls } from './secrets.ts';
+import { tcpProxyFilter, tunnelAuthority, tunnelTerminationFilter } from './tcp-tunnel.ts';
 import { faultFilter, rateLimitFilters } from './traffic.ts';
 import type { Resource, SidecarRef } from './types.ts';
 
 const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const ROUTER = 'envoy.extensions.filters.http.router.v3.Router';
-const TCP_PROXY = 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
 const TLS_INSPECTOR = 'envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector';
 
 function socketAddress(address: string, port: number): JsonObject {
@@ -67,19 +68,6 @@ function httpConnectionManager(
   return { name: 'envoy.filters.network.http_connection_manager', typed_config: config };
 }
 
-function tcpProxy(statPrefix: string, cluster: string, accessLog?: JsonObject): JsonObject {
-  const config: JsonObject = {
-    '@type': `type.googleapis.com/${TCP_PROXY}`,
-    stat_prefix: statPrefix,
-    cluster,
-  };
-  if (accessLog) {
-    config.access_log = [accessLog];
-    config.access_log_options = TCP_AUDIT_OPTIONS;
-  }
-  return { name: 'envoy.filters.network.tcp_proxy', typed_config: config };
-}
-
 function isHttp(p: Protocol): boolean {
   return p === 'http' || p === 'grpc';
 }
@@ -96,55 +84,99 @@ export interface InboundContext {
   readonly mtls: boolean;
 }
 
-function inboundFilters(port: ServicePort, c: InboundContext, name: string): JsonObject[] {
-  const cluster = inboundClusterName(port);
-  const statPrefix = `inbound_${port.name}`;
-  const enforced = needsRbac(c.mesh, c.policies);
-  const auditPath = c.mesh.audit.enabled ? (c.sidecar.auditLogPath ?? c.mesh.audit.path) : undefined;
-  const destination = spiffeId(c.mesh.trustDomain, {
-    namespace: c.service.namespace,
-    service: c.service.name,
-  });
-  if (isHttp(port.protocol)) {
-    return [
-      httpConnectionManager(
-        statPrefix,
-        {
-          route_config: {
-            name,
-            virtual_hosts: [virtualHost('local', routeAction(cluster, c.mesh, port.protocol, false))],
-            // Only Envoy may claim a request's original path; a caller's copy is dropped.
-            request_headers_to_remove: ['x-envoy-original-path'],
-          },
-        },
-        {
-          filters: [
-            ...(enforced ? [httpRbacFilter(c.mesh, c.policies)] : []),
-            ...rateLimitFilters(port, c.traffic, statPrefix),
-          ],
-          accessLog: auditPath ? httpAuditLog(auditPath, destination, enforced) : undefined,
-          inbound: c.mtls,
-        },
-      ),
-    ];
-  }
+interface InboundPlan {
+  readonly cluster: string;
+  readonly statPrefix: string;
+  readonly enforced: boolean;
+  readonly auditPath?: string;
+  readonly destination: string;
+}
+
+function inboundPlan(port: ServicePort, c: InboundContext): InboundPlan {
+  return {
+    cluster: inboundClusterName(port),
+    statPrefix: `inbound_${port.name}`,
+    enforced: needsRbac(c.mesh, c.policies),
+    auditPath: c.mesh.audit.enabled ? (c.sidecar.auditLogPath ?? c.mesh.audit.path) : undefined,
+    destination: spiffeId(c.mesh.trustDomain, { namespace: c.service.namespace, service: c.service.name }),
+  };
+}
+
+function inboundHttpFilters(port: ServicePort, c: InboundContext, name: string): JsonObject[] {
+  const p = inboundPlan(port, c);
   return [
-    ...(enforced ? [networkRbacFilter(c.mesh, c.policies, statPrefix)] : []),
-    tcpProxy(statPrefix, cluster, auditPath ? tcpAuditLog(auditPath, destination, enforced) : undefined),
+    httpConnectionManager(
+      p.statPrefix,
+      {
+        route_config: {
+          name,
+          virtual_hosts: [virtualHost('local', routeAction(p.cluster, c.mesh, port.protocol, false))],
+          // Only Envoy may claim a request's original path; a caller's copy is dropped.
+          request_headers_to_remove: ['x-envoy-original-path'],
+        },
+      },
+      {
+        filters: [
+          ...(p.enforced ? [httpRbacFilter(c.mesh, c.policies, port)] : []),
+          ...rateLimitFilters(port, c.traffic, p.statPrefix),
+        ],
+        accessLog: p.auditPath ? httpAuditLog(p.auditPath, p.destination, p.enforced) : undefined,
+        inbound: c.mtls,
+      },
+    ),
+  ];
+}
+
+/** Mesh callers of a TCP port: CONNECT tunnels, authorized before the application is connected. */
+function inboundTunnelFilters(port: ServicePort, c: InboundContext, name: string): JsonObject[] {
+  const p = inboundPlan(port, c);
+  const target = { destination: p.destination, port: port.name };
+  return [
+    tunnelTerminationFilter({
+      statPrefix: p.statPrefix,
+      routeName: name,
+      cluster: p.cluster,
+      filters: p.enforced ? [httpRbacFilter(c.mesh, c.policies, port)] : [],
+      accessLog: p.auditPath ? tcpAuditLog(p.auditPath, target, p.enforced, true) : undefined,
+    }),
+  ];
+}
+
+/**
+ * Raw TCP to a TCP port: without mTLS (plain generation) and for PERMISSIVE's plaintext chain. Its
+ * network RBAC decides after the application is connected, so it cannot be leak-free; callers in
+ * the mesh never take this path.
+ */
+function inboundRawTcpFilters(port: ServicePort, c: InboundContext): JsonObject[] {
+  const p = inboundPlan(port, c);
+  const target = { destination: p.destination, port: port.name };
+  return [
+    ...(p.enforced ? [networkRbacFilter(c.mesh, c.policies, port, p.statPrefix)] : []),
+    tcpProxyFilter({
+      statPrefix: p.statPrefix,
+      cluster: p.cluster,
+      accessLog: p.auditPath
+        ? { log: tcpAuditLog(p.auditPath, target, p.enforced, false), options: TCP_AUDIT_OPTIONS }
+        : undefined,
+    }),
   ];
 }
 
 export function generateInboundListener(port: ServicePort, c: InboundContext): Resource {
   const name = inboundListenerName(port);
-  const filters = inboundFilters(port, c, name);
+  const http = isHttp(port.protocol);
+  const plain = http ? inboundHttpFilters(port, c, name) : inboundRawTcpFilters(port, c);
   const body: JsonObject = {
     name,
     address: socketAddress(c.instance.address, port.port),
     traffic_direction: 'INBOUND',
-    filter_chains: [{ filters }],
+    filter_chains: [{ filters: plain }],
   };
   if (c.mtls) {
-    const tls = { filters, transport_socket: downstreamTls(c.mesh.trustDomain, c.sidecar) };
+    const tls = {
+      filters: http ? plain : inboundTunnelFilters(port, c, name),
+      transport_socket: downstreamTls(c.mesh.trustDomain, c.sidecar, http ? [] : ['h2']),
+    };
     if (c.mesh.mtls.mode === 'STRICT') body.filter_chains = [tls];
     else {
       // PERMISSIVE, for migrating a service into the mesh: TLS when the client speaks it, else plaintext.
@@ -156,21 +188,27 @@ export function generateInboundListener(port: ServicePort, c: InboundContext): R
       ];
       body.filter_chains = [
         { name: 'mtls', filter_chain_match: { transport_protocol: 'tls' }, ...tls },
-        { name: 'plaintext', filter_chain_match: { transport_protocol: 'raw_buffer' }, filters },
+        { name: 'plaintext', filter_chain_match: { transport_protocol: 'raw_buffer' }, filters: plain },
       ];
     }
   }
   return { typeUrl: LISTENER, name, body };
 }
 
-/** `faults`: the route table injects faults (drills), so the HCM carries the fault filter. */
+export interface OutboundOptions {
+  /** The route table injects faults (drills), so the HCM carries the fault filter. */
+  readonly faults?: boolean;
+  /** The mesh encrypts: TCP goes through a CONNECT tunnel to the destination's sidecar. */
+  readonly mtls?: boolean;
+}
+
 export function generateOutboundListener(
   upstream: Upstream,
   target: Service,
   port: ServicePort,
   instance: Instance,
   sidecar: SidecarRef,
-  faults = false,
+  { faults = false, mtls = false }: OutboundOptions = {},
 ): Resource {
   const name = outboundListenerName(upstream);
   const cluster = outboundClusterName(upstream);
@@ -181,7 +219,11 @@ export function generateOutboundListener(
         { rds: { config_source: configSource(sidecar.transport), route_config_name: cluster } },
         { filters: faults ? [faultFilter()] : [] },
       )
-    : tcpProxy(statPrefix, cluster);
+    : tcpProxyFilter({
+        statPrefix,
+        cluster,
+        tunnel: mtls ? tunnelAuthority(target, port.port) : undefined,
+      });
   return {
     typeUrl: LISTENER,
     name,

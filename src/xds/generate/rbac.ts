@@ -1,9 +1,11 @@
 // Authorization as Envoy RBAC. Principals are SPIFFE IDs from verified client certificates; a
 // destination with AccessPolicies (or a mesh that denies by default) gets an ALLOW-list, so anything
 // not allowed is denied. The same rules run as shadow rules so the audit log can record the decision
-// of every request, allowed or not.
+// of every request, allowed or not. Each inbound listener serves one port and carries only the rules
+// that apply to it (a rule's `ports`, or all ports when it names none). On a TCP port, rules with
+// `http` conditions do not apply, and the rest open the connection.
 import { spiffeId } from '../../ca/spiffe.ts';
-import type { AccessPolicy, AccessRule, Mesh, PathMatch } from '../../manifest/types.ts';
+import type { AccessPolicy, AccessRule, Mesh, PathMatch, ServicePort } from '../../manifest/types.ts';
 import type { JsonObject } from '../resources/json.ts';
 
 export const HTTP_RBAC = 'envoy.filters.http.rbac';
@@ -41,12 +43,22 @@ function httpPermissions(rule: AccessRule): JsonObject[] {
   return parts.length ? [{ and_rules: { rules: parts } }] : [{ any: true }];
 }
 
-/** The RBAC policy set; for TCP (`http` false) only rules without HTTP conditions apply. */
-export function rbacRules(mesh: Mesh, policies: readonly AccessPolicy[], http: boolean): JsonObject {
+/** The port of a listener, as RBAC sees it: its name (for rules' `ports`) and whether it speaks HTTP. */
+export type RbacPort = Pick<ServicePort, 'name' | 'protocol'>;
+
+/** Whether `rule` applies to connections and requests on `port`. */
+export function ruleAppliesTo(rule: AccessRule, port: RbacPort): boolean {
+  if (rule.ports && !rule.ports.includes(port.name)) return false;
+  return port.protocol !== 'tcp' || !rule.http;
+}
+
+/** The RBAC policy set of one port's listener. */
+export function rbacRules(mesh: Mesh, policies: readonly AccessPolicy[], port: RbacPort): JsonObject {
+  const http = port.protocol !== 'tcp';
   const out: JsonObject = {};
   for (const policy of [...policies].sort((a, b) => a.name.localeCompare(b.name))) {
     policy.rules.forEach((rule, i) => {
-      if (!http && rule.http) return;
+      if (!ruleAppliesTo(rule, port)) return;
       out[`${policy.namespace}/${policy.name}#${i}`] = {
         permissions: http ? httpPermissions(rule) : [{ any: true }],
         principals: principals(mesh, rule),
@@ -56,8 +68,12 @@ export function rbacRules(mesh: Mesh, policies: readonly AccessPolicy[], http: b
   return { action: 'ALLOW', policies: out };
 }
 
-export function httpRbacFilter(mesh: Mesh, policies: readonly AccessPolicy[]): JsonObject {
-  const rules = rbacRules(mesh, policies, true);
+/**
+ * HTTP RBAC for an HTTP or gRPC port, and for a TCP port whose mesh callers come through a CONNECT
+ * tunnel (tcp-tunnel.ts): there it decides on the CONNECT, before the application is connected.
+ */
+export function httpRbacFilter(mesh: Mesh, policies: readonly AccessPolicy[], port: RbacPort): JsonObject {
+  const rules = rbacRules(mesh, policies, port);
   return {
     name: HTTP_RBAC,
     typed_config: {
@@ -68,12 +84,18 @@ export function httpRbacFilter(mesh: Mesh, policies: readonly AccessPolicy[]): J
   };
 }
 
+/**
+ * Network RBAC, only for a TCP port's plaintext chain (PERMISSIVE, callers outside the mesh). It
+ * decides on the caller's first bytes, after tcp_proxy has connected the application, so it cannot
+ * keep a server-first application from greeting a denied caller: that is what PERMISSIVE accepts.
+ */
 export function networkRbacFilter(
   mesh: Mesh,
   policies: readonly AccessPolicy[],
+  port: RbacPort,
   statPrefix: string,
 ): JsonObject {
-  const rules = rbacRules(mesh, policies, false);
+  const rules = rbacRules(mesh, policies, port);
   return {
     name: NETWORK_RBAC,
     typed_config: {

@@ -49,9 +49,10 @@ export function generateTrustBundle(trustBundlePem: string): Resource[] {
   ];
 }
 
-function commonTls(sources: SecretSources, sans: JsonObject[]): JsonObject {
+function commonTls(sources: SecretSources, sans: JsonObject[], alpn: readonly string[] = []): JsonObject {
   return {
     tls_params: { tls_minimum_protocol_version: 'TLSv1_2' },
+    ...(alpn.length && { alpn_protocols: [...alpn] }),
     tls_certificate_sds_secret_configs: [
       {
         name: WORKLOAD_SECRET,
@@ -68,28 +69,43 @@ function commonTls(sources: SecretSources, sans: JsonObject[]): JsonObject {
   };
 }
 
-/** Inbound: a client certificate from this mesh's CA with an identity in its trust domain. */
-export function downstreamTls(trustDomain: string, sources: SecretSources): JsonObject {
+/**
+ * Inbound: a client certificate from this mesh's CA with an identity in its trust domain. `alpn`:
+ * what the listener speaks inside TLS, when it is not left to the HTTP codec to detect (`h2` for
+ * TCP tunnels).
+ */
+export function downstreamTls(
+  trustDomain: string,
+  sources: SecretSources,
+  alpn: readonly string[] = [],
+): JsonObject {
   return {
     name: 'envoy.transport_sockets.tls',
     typed_config: {
       '@type': `type.googleapis.com/${TLS}.DownstreamTlsContext`,
       require_client_certificate: true,
-      common_tls_context: commonTls(sources, [
-        { san_type: 'URI', matcher: { prefix: `spiffe://${trustDomain}/` } },
-      ]),
+      common_tls_context: commonTls(
+        sources,
+        [{ san_type: 'URI', matcher: { prefix: `spiffe://${trustDomain}/` } }],
+        alpn,
+      ),
     },
   };
 }
 
 /** Outbound: only the exact SPIFFE identity of the service we mean to reach is accepted. */
-export function upstreamTls(targetSpiffeId: string, sni: string, sources: SecretSources): JsonObject {
+export function upstreamTls(
+  targetSpiffeId: string,
+  sni: string,
+  sources: SecretSources,
+  alpn: readonly string[] = [],
+): JsonObject {
   return {
     name: 'envoy.transport_sockets.tls',
     typed_config: {
       '@type': `type.googleapis.com/${TLS}.UpstreamTlsContext`,
       sni,
-      common_tls_context: commonTls(sources, [{ san_type: 'URI', matcher: { exact: targetSpiffeId } }]),
+      common_tls_context: commonTls(sources, [{ san_type: 'URI', matcher: { exact: targetSpiffeId } }], alpn),
     },
   };
 }

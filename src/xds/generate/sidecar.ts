@@ -102,7 +102,12 @@ export function generateSidecar(
       push(assignment);
     for (const subset of policy?.subsets ?? [])
       push(renameEdsCluster(cluster, subsetClusterName(name, subset.name)));
-    push(generateOutboundListener(upstream, target, port, instance, sidecar, needsFaultFilter(policy)));
+    push(
+      generateOutboundListener(upstream, target, port, instance, sidecar, {
+        faults: needsFaultFilter(policy),
+        mtls: options.mtls,
+      }),
+    );
     const clusterOf = upstreamClusters(service, view, port.protocol);
     problems.push(...routeTargetProblems(policy, clusterOf, service, port.protocol, resource));
     if (port.protocol !== 'tcp')
