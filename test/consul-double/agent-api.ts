@@ -117,12 +117,18 @@ export interface Registration {
   readonly checks: CheckInput[];
 }
 
-/** The service and checks of a register body; `ns` is the namespace from the query or header. */
+/** The service and checks of a register body; `ns` places it in a namespace (test control only). */
 export function parseRegistration(body: unknown, ns: string | undefined): Registration {
   if (!isObject(body)) throw new BadRequest('Request decode failed: body must be a JSON object');
   const name = optString(body, 'Name');
   if (!name) throw new BadRequest('Missing service name');
   const id = optString(body, 'ID') || name;
+  const bodyNs = optString(body, 'Namespace');
+  // Open-source Consul has no namespaces: its decoder knows no such field.
+  if (bodyNs && bodyNs !== DEFAULT_NAMESPACE)
+    throw new BadRequest(
+      'Request decode failed: json: unknown field "Namespace" - Namespaces are a Consul Enterprise feature',
+    );
   const port = field(body, 'Port') ?? 0;
   if (!Number.isInteger(port) || (port as number) < 0 || (port as number) > 65535)
     throw new BadRequest('Request decode failed: Port must be an integer');
@@ -134,7 +140,7 @@ export function parseRegistration(body: unknown, ns: string | undefined): Regist
   const service: ServiceInput = {
     id,
     name,
-    namespace: optString(body, 'Namespace') || ns || DEFAULT_NAMESPACE,
+    namespace: ns || DEFAULT_NAMESPACE,
     tags: tags as string[],
     address: optString(body, 'Address') ?? '',
     port: port as number,

@@ -7,9 +7,21 @@ import type { CatalogState, ServiceRecord } from './state.ts';
 
 export type Access = 'management' | 'read' | 'anonymous';
 
+export interface ReadBody {
+  readonly body: unknown;
+  readonly filtered: boolean;
+  /** 200 unless set (KV answers 404 when nothing matches, with the index headers still set). */
+  readonly status?: number;
+  /** Sent as-is instead of JSON (`?raw`). */
+  readonly raw?: Buffer;
+}
+
 export interface ReadResult {
+  /** The index the answer carries (X-Consul-Index); a query whose index is past it answers at once. */
   readonly index: () => number;
-  readonly body: (access: Access) => { body: unknown; filtered: boolean };
+  /** What a held query waits on to pass its index; `index` unless the endpoint watches less than it reports. */
+  readonly wakeIndex?: () => number;
+  readonly body: (access: Access) => ReadBody;
 }
 
 function filterOf(q: URLSearchParams): Predicate {

@@ -1,19 +1,28 @@
 // An in-process double of the Consul HTTP API endpoints clinimesh uses, on 127.0.0.1 (port 0 first, the
 // same port after a restart). It follows Consul's documentation: blocking queries (`index`, `wait` as a
 // Go duration, default 5 m, max 10 m, plus up to wait/16 of jitter; X-Consul-Index per result), health
-// filtering (`passing`, `tag`, a subset of `filter`), ACL tokens (header, bearer or `?token=`), JSON
-// shapes as Consul writes them. Test controls change state directly, even while the double is "down".
+// filtering, KV with CAS and locks, `/v1/txn`, sessions, ACL tokens (header, bearer or `?token=`), JSON
+// shapes as Consul writes them, and open-source Consul's refusals (namespaces, unknown routes). Test
+// controls change state directly, even while the double is down, and move its clock.
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { AgentChecks } from './agent-checks.ts';
-import { BadRequest, parseCheckUpdate, parseRegistration } from './agent-api.ts';
-import { parseGoDuration } from './duration.ts';
+import { BadRequest, parseRegistration } from './agent-api.ts';
+import { agentRoutes } from './agent-routes.ts';
+import { answerRead } from './blocking.ts';
+import { catalogRoutes, statusRoutes } from './catalog-api.ts';
+import { DoubleClock } from './clock.ts';
 import { FilterError } from './filter.ts';
-import { catalogService, catalogServices, healthService } from './reads.ts';
-import type { Access, ReadResult } from './reads.ts';
+import { header, HttpError, readRaw, sendText } from './http.ts';
+import { kvRoutes } from './kv-api.ts';
+import { KvStore } from './kv-store.ts';
+import type { Access } from './reads.ts';
+import { CriticalReaper } from './reaper.ts';
+import type { RouteContext, RouteFamily } from './route.ts';
 import { CatalogState, DEFAULT_NAMESPACE } from './state.ts';
 import type { CheckStatus } from './state.ts';
+import { txnRoutes } from './txn-api.ts';
 
 export interface ConsulDoubleOptions {
   readonly datacenter?: string;
@@ -28,20 +37,14 @@ export interface RecordedRequest {
   readonly query: URLSearchParams;
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const DEFAULT_WAIT_MS = 5 * 60_000;
-const MAX_WAIT_MS = 10 * 60_000;
+/** How the double is unreachable: `refuse` closes the port (ECONNREFUSED), `hang` accepts and never answers. */
+export type Outage = 'refuse' | 'hang';
 
 export class ConsulDouble {
   readonly state: CatalogState;
+  readonly kv: KvStore;
+  /** The double's time: real time plus what tests add with `advanceClock`. */
+  readonly clock = new DoubleClock();
   readonly node: string;
   /** Every API request received, oldest first (bounded). */
   readonly requests: RecordedRequest[] = [];
@@ -51,9 +54,12 @@ export class ConsulDouble {
   private readonly sockets = new Set<Socket>();
   private readonly waiters = new Set<() => void>();
   private readonly checks: AgentChecks;
+  private readonly reaper: CriticalReaper;
+  private readonly families: RouteFamily[];
   private failures: Array<{ status: number; body: string }> = [];
   private boundPort = 0;
   private running = false;
+  private hanging = false;
 
   private constructor(private readonly options: ConsulDoubleOptions) {
     this.state = new CatalogState(options.datacenter ?? 'dc1');
@@ -83,6 +89,15 @@ export class ConsulDouble {
       false,
     );
     this.checks = new AgentChecks(this.state, this.node);
+    this.reaper = new CriticalReaper(this.state, this.node, this.clock);
+    this.kv = new KvStore(this.state, this.clock);
+    this.families = [
+      catalogRoutes(this.state),
+      statusRoutes,
+      agentRoutes(this.state, this.node, this.checks),
+      kvRoutes(this.kv),
+      txnRoutes(this.kv),
+    ];
     this.server = createServer((req, res) => void this.handle(req, res));
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
@@ -111,8 +126,9 @@ export class ConsulDouble {
     return this.waiters.size;
   }
 
-  /** Starts listening (again, on the same port after `stop()`). */
+  /** Starts listening (again, on the same port after `stop()`), or ends a `pause('hang')`. */
   async start(): Promise<void> {
+    this.hanging = false;
     if (this.running) return;
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
@@ -124,17 +140,41 @@ export class ConsulDouble {
     this.boundPort = (this.server.address() as AddressInfo).port;
     this.running = true;
     this.checks.start();
+    this.reaper.start();
   }
 
-  /** Goes down like a crashed agent: connections reset, held queries dropped, checks paused. */
+  /** Goes down like a crashed agent: connections reset, held queries dropped, checks paused; state kept. */
   async stop(): Promise<void> {
+    this.hanging = false;
     if (!this.running) return;
     this.running = false;
     this.checks.stop();
+    this.reaper.stop();
     for (const finish of [...this.waiters]) finish();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const socket of this.sockets) socket.destroy();
     await closed;
+  }
+
+  /**
+   * Makes the double unreachable until `resume()`: `refuse` (default) is `stop()`; `hang` keeps the port
+   * open but answers nothing, as a partitioned network does (clients see timeouts, not refusals).
+   */
+  async pause(outage: Outage = 'refuse'): Promise<void> {
+    if (outage === 'refuse') return this.stop();
+    this.hanging = true;
+    for (const finish of [...this.waiters]) finish();
+  }
+
+  /** Ends `pause()`: listening on the same port, with the state it had; hung connections are reset. */
+  async resume(): Promise<void> {
+    if (this.hanging) for (const socket of this.sockets) socket.destroy();
+    await this.start();
+  }
+
+  /** Moves the double's clock forward: due TTLs, lock-delays and reaps happen now. */
+  advanceClock(ms: number): void {
+    this.clock.advance(ms);
   }
 
   /** The next `n` API requests fail with `status` (default 500, as when there is no cluster leader). */
@@ -163,7 +203,7 @@ export class ConsulDouble {
     });
   }
 
-  /** Replaces a service's checks with plain ones whose status only tests (or the API) change. */
+  /** Replaces a service's checks with plain ones whose status only tests change. */
   setChecks(
     serviceId: string,
     checks: ReadonlyArray<{ CheckID?: string; Name?: string; Status: CheckStatus }>,
@@ -184,6 +224,7 @@ export class ConsulDouble {
     });
   }
 
+  /** Sets any check's status (test control; the API lets only TTL checks be set). */
   setCheckStatus(checkId: string, status: CheckStatus, output = '', node = this.node): void {
     if (this.state.updateCheck(node, checkId, status, output) === 'unknown')
       throw new Error(`no check ${checkId} on ${node}`);
@@ -195,6 +236,7 @@ export class ConsulDouble {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.hanging) return; // the socket stays open, unanswered, until resume() resets it
     const url = new URL(req.url ?? '/', 'http://consul');
     const method = req.method ?? 'GET';
     this.requests.push({ method, path: url.pathname, query: url.searchParams });
@@ -202,8 +244,12 @@ export class ConsulDouble {
     try {
       const failure = this.failures.shift();
       if (failure) throw new HttpError(failure.status, failure.body);
-      const body = method === 'PUT' ? await readBody(req) : undefined;
-      await this.route(method, url, req, res, body);
+      const body = method === 'GET' || method === 'HEAD' ? Buffer.alloc(0) : await readRaw(req);
+      const family = this.families.find((f) => f.matches(url.pathname));
+      // Consul's catch-all index handler answers any other path with an empty 404.
+      if (!family) throw new HttpError(404, '');
+      if (family.namespaced !== false) refuseNamespaces(req, url.searchParams);
+      await family.handle(this.context(method, url, req, res, body));
     } catch (err) {
       const status =
         err instanceof HttpError
@@ -212,148 +258,52 @@ export class ConsulDouble {
             ? 400
             : 500;
       if (!res.headersSent && !res.destroyed) {
-        res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
-        res.end((err as Error).message);
+        if (err instanceof HttpError) for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
+        sendText(res, status, (err as Error).message);
       }
     }
   }
 
-  private async route(
+  private context(
     method: string,
     url: URL,
     req: IncomingMessage,
     res: ServerResponse,
-    body: unknown,
-  ): Promise<void> {
-    const p = url.pathname;
+    body: Buffer,
+  ): RouteContext {
     const q = url.searchParams;
-    const ns = q.get('ns') || header(req, 'x-consul-namespace') || DEFAULT_NAMESPACE;
-    let m: RegExpExecArray | null;
-    const expect = (want: string): void => {
-      if (method !== want) throw new HttpError(405, `method ${method} not allowed`);
+    return {
+      method,
+      path: url.pathname,
+      q,
+      req,
+      res,
+      body,
+      access: () => this.authorize(req, q),
+      requireWrite: (permission) => {
+        const access = this.authorize(req, q);
+        if (access !== 'management') throw this.denied(access, permission);
+      },
+      read: (result) =>
+        answerRead(
+          {
+            state: this.state,
+            waiters: this.waiters,
+            running: () => this.running && !this.hanging,
+            knownLeader: () => this.knownLeader,
+            datacenter: this.state.datacenter,
+          },
+          req,
+          res,
+          q,
+          () => this.authorize(req, q),
+          result,
+        ),
+      leaderHeaders: () => {
+        res.setHeader('X-Consul-KnownLeader', String(this.knownLeader));
+        res.setHeader('X-Consul-LastContact', '0');
+      },
     };
-    if ((m = /^\/v1\/health\/service\/([^/]+)$/.exec(p))) {
-      expect('GET');
-      return this.read(req, res, q, healthService(this.state, decodeURIComponent(m[1]!), ns, q));
-    }
-    if (p === '/v1/catalog/services') {
-      expect('GET');
-      return this.read(req, res, q, catalogServices(this.state, ns, q));
-    }
-    if ((m = /^\/v1\/catalog\/service\/([^/]+)$/.exec(p))) {
-      expect('GET');
-      return this.read(req, res, q, catalogService(this.state, decodeURIComponent(m[1]!), ns, q));
-    }
-    if (p === '/v1/status/leader') return sendJson(res, 200, '127.0.0.1:8300');
-    expect('PUT');
-    const access = this.authorize(req, q);
-    if (access !== 'management') throw this.denied(access, 'service:write');
-    if (p === '/v1/agent/service/register') {
-      const { service, checks } = parseRegistration(body, ns);
-      this.state.registerService(this.node, service, checks, q.has('replace-existing-checks'));
-      return sendJson(res, 200, undefined);
-    }
-    if ((m = /^\/v1\/agent\/service\/deregister\/([^/]+)$/.exec(p))) {
-      const id = decodeURIComponent(m[1]!);
-      if (!this.deregisterService(id))
-        throw new HttpError(
-          404,
-          `Unknown service ID "${id}". Ensure that the service ID is passed, not the service name.`,
-        );
-      return sendJson(res, 200, undefined);
-    }
-    if ((m = /^\/v1\/agent\/service\/maintenance\/([^/]+)$/.exec(p)))
-      return this.maintenance(decodeURIComponent(m[1]!), q, res);
-    if ((m = /^\/v1\/agent\/check\/(pass|warn|fail|update)\/([^/]+)$/.exec(p))) {
-      const checkId = decodeURIComponent(m[2]!);
-      const verb = m[1]!;
-      const update =
-        verb === 'update'
-          ? parseCheckUpdate(body)
-          : {
-              status: ({ pass: 'passing', warn: 'warning', fail: 'critical' } as const)[verb as 'pass']!,
-              output: q.get('note') ?? '',
-            };
-      if (this.state.updateCheck(this.node, checkId, update.status, update.output) === 'unknown')
-        throw new HttpError(404, `Unknown check ID "${checkId}"`);
-      this.checks.refreshTtl(checkId);
-      return sendJson(res, 200, undefined);
-    }
-    throw new HttpError(404, `404 page not found`);
-  }
-
-  private maintenance(serviceId: string, q: URLSearchParams, res: ServerResponse): void {
-    const enable = q.get('enable');
-    if (enable !== 'true' && enable !== 'false') throw new BadRequest('Missing value for enable');
-    if (!this.state.findService(this.node, serviceId))
-      throw new HttpError(404, `Unknown service ID "${serviceId}"`);
-    const checkId = `_service_maintenance:${serviceId}`;
-    if (enable === 'true') {
-      this.state.addServiceCheck(this.node, serviceId, {
-        checkId,
-        name: 'Service Maintenance Mode',
-        status: 'critical',
-        notes:
-          q.get('reason') ||
-          'Maintenance mode is enabled for this service, but no reason was provided. This is a default message.',
-        definition: {},
-      });
-    } else {
-      this.state.removeCheck(this.node, checkId);
-    }
-    sendJson(res, 200, undefined);
-  }
-
-  /** A read with Consul's blocking-query semantics and headers. */
-  private async read(
-    req: IncomingMessage,
-    res: ServerResponse,
-    q: URLSearchParams,
-    result: ReadResult,
-  ): Promise<void> {
-    const dc = q.get('dc');
-    if (dc && dc !== this.state.datacenter) throw new HttpError(500, 'No path to datacenter');
-    if (q.has('stale') && q.has('consistent'))
-      throw new BadRequest('Cannot specify ?stale with ?consistent, conflicting semantics.');
-    const indexText = q.get('index');
-    if (indexText !== null && !/^\d+$/.test(indexText)) throw new BadRequest('Invalid index');
-    const waitText = q.get('wait');
-    const waitMs = waitText === null ? DEFAULT_WAIT_MS : parseGoDuration(waitText);
-    if (waitMs === undefined || waitMs < 0) throw new BadRequest('Invalid wait time');
-    const access = this.authorize(req, q);
-    const minIndex = indexText === null ? 0 : Number(indexText);
-    if (minIndex > 0) await this.block(result.index, minIndex, Math.min(waitMs, MAX_WAIT_MS), res);
-    if (res.destroyed || !this.running) return;
-    const { body, filtered } = result.body(access);
-    res.setHeader('X-Consul-Index', String(Math.max(1, result.index())));
-    res.setHeader('X-Consul-KnownLeader', String(this.knownLeader));
-    res.setHeader('X-Consul-LastContact', '0');
-    res.setHeader(
-      'X-Consul-Effective-Consistency',
-      q.has('stale') ? 'stale' : q.has('consistent') ? 'consistent' : 'leader',
-    );
-    if (filtered) res.setHeader('X-Consul-Results-Filtered-By-ACLs', 'true');
-    sendJson(res, 200, body);
-  }
-
-  /** Holds until the result's index passes `minIndex`, `wait` (+ up to wait/16) passes, or the client leaves. */
-  private block(index: () => number, minIndex: number, waitMs: number, res: ServerResponse): Promise<void> {
-    if (index() > minIndex) return Promise.resolve();
-    return new Promise((resolve) => {
-      const finish = (): void => {
-        clearTimeout(timer);
-        unsubscribe();
-        res.off('close', finish);
-        this.waiters.delete(finish);
-        resolve();
-      };
-      const timer = setTimeout(finish, waitMs + Math.random() * (waitMs / 16));
-      const unsubscribe = this.state.onChange(() => {
-        if (index() > minIndex) finish();
-      });
-      res.on('close', finish);
-      this.waiters.add(finish);
-    });
   }
 
   private authorize(req: IncomingMessage, q: URLSearchParams): Access {
@@ -376,31 +326,14 @@ export class ConsulDouble {
   }
 }
 
-function header(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8').trim();
-  if (text === '') return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw new BadRequest(`Request decode failed: ${(err as Error).message}`);
-  }
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  if (res.destroyed) return;
-  if (body === undefined) {
-    res.writeHead(status, { 'content-length': '0' });
-    res.end();
-    return;
-  }
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
+/** Open-source Consul refuses a namespace (and a partition) in the header or the query with a 400. */
+function refuseNamespaces(req: IncomingMessage, q: URLSearchParams): void {
+  if (header(req, 'x-consul-namespace'))
+    throw new BadRequest('Invalid header: "X-Consul-Namespace" - Namespaces are a Consul Enterprise feature');
+  if (q.get('ns'))
+    throw new BadRequest('Invalid query parameter: "ns" - Namespaces are a Consul Enterprise feature');
+  if (header(req, 'x-consul-partition'))
+    throw new BadRequest('Invalid header: "X-Consul-Partition" - Partitions are a Consul Enterprise feature');
+  if (q.get('partition'))
+    throw new BadRequest('Invalid query parameter: "partition" - Partitions are a Consul Enterprise feature');
 }

@@ -1,5 +1,5 @@
 // The double's own promises, beyond the shared contract: parameter validation, filtering, catalog
-// endpoints, ACL token sources, namespaces, TTLs and the test controls (stop/start, failNext).
+// endpoints, ACL token sources, no namespaces, TTLs and the test controls (stop/start, failNext).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsulDouble } from '../../consul-double/server.ts';
 import { httpRequest } from '../../helpers/upstream.ts';
@@ -229,19 +229,25 @@ describe('the Consul double', () => {
     expect(denied.body).toMatch(/^Permission denied/);
   });
 
-  it('keeps namespaces apart (ns query, X-Consul-Namespace header, Namespace field)', async () => {
-    expect(
-      (await put('/v1/agent/service/register', { ID: 'emr-ns', Name: 'emr', Port: 1, Namespace: 'clinical' }))
-        .status,
-    ).toBe(200);
-    expect(await json('/v1/health/service/emr')).toEqual([]);
-    expect((await json('/v1/health/service/emr?ns=clinical')).map((e) => e.Service!.Namespace)).toEqual([
-      'clinical',
-    ]);
-    const viaHeader = await httpRequest(`http://${double.address}/v1/health/service/emr`, {
-      headers: { 'x-consul-token': TOKEN, 'x-consul-namespace': 'clinical' },
+  it('has no namespaces, as open-source Consul: a Namespace field other than default is refused', async () => {
+    const res = await put('/v1/agent/service/register', {
+      ID: 'emr-ns',
+      Name: 'emr',
+      Port: 1,
+      Namespace: 'clinical',
     });
-    expect(JSON.parse(viaHeader.body)).toHaveLength(1);
+    expect([res.status, res.body]).toEqual([
+      400,
+      'Request decode failed: json: unknown field "Namespace" - Namespaces are a Consul Enterprise feature',
+    ]);
+    const plain = await put('/v1/agent/service/register', {
+      ID: 'emr-ns',
+      Name: 'emr',
+      Port: 1,
+      Namespace: 'default',
+    });
+    expect(plain.status).toBe(200);
+    expect((await json('/v1/health/service/emr')).map((e) => e.Service!.ID)).toEqual(['emr-ns']);
     double.deregisterService('emr-ns');
   });
 
@@ -257,5 +263,22 @@ describe('the Consul double', () => {
     expect(await get('/v1/health/service/lab')).toMatchObject({ status: 503, body: 'overloaded' });
     expect((await get('/v1/health/service/lab')).status).toBe(503);
     expect((await get('/v1/health/service/lab')).status).toBe(200);
+  });
+
+  it('pauses as a partition (connections held, unanswered) and resumes on the same port with its state', async () => {
+    const port = double.port;
+    await double.pause('hang');
+    await expect(
+      httpRequest(`http://${double.address}/v1/health/service/lab`, { timeoutMs: 500 }),
+    ).rejects.toThrow(/no complete response/);
+    double.registerService({ ID: 'lab-4', Name: 'lab', Port: 9004 });
+    await double.resume();
+    expect(double.port).toBe(port);
+    expect((await json('/v1/health/service/lab')).map((e) => e.Service!.ID)).toContain('lab-4');
+    await double.pause();
+    await expect(get('/v1/health/service/lab')).rejects.toThrow(/ECONNREFUSED/);
+    await double.resume();
+    expect((await get('/v1/health/service/lab')).status).toBe(200);
+    double.deregisterService('lab-4');
   });
 });

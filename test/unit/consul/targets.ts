@@ -4,6 +4,8 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { ConsulDouble } from '../../consul-double/server.ts';
 import { freePort } from '../../helpers/ports.ts';
 import { waitFor } from '../../helpers/wait.ts';
@@ -18,7 +20,15 @@ export interface ConsulTarget {
   readonly aclEnabled: boolean;
   /** Blocking queries the target is holding, where it can tell (the double). */
   heldQueries?(): number;
+  /** Moves the target's clock (the double); a real Consul only has real time. */
+  advanceClock?(ms: number): void;
   close(): Promise<void>;
+}
+
+/** Lets `ms` of the target's time pass: at once on the double, by waiting on a real Consul. */
+export async function elapse(target: ConsulTarget, ms: number): Promise<void> {
+  if (target.advanceClock) target.advanceClock(ms);
+  else await sleep(ms);
 }
 
 export const MANAGEMENT_TOKEN = 'c1a7e0d2-5b1e-4c8e-9a57-0d0b1e000001';
@@ -31,6 +41,7 @@ export async function startDoubleTarget(): Promise<ConsulTarget & { double: Cons
     token: MANAGEMENT_TOKEN,
     aclEnabled: true,
     heldQueries: () => double.pendingBlockingQueries,
+    advanceClock: (ms) => double.advanceClock(ms),
     close: () => double.stop(),
   };
 }
@@ -118,4 +129,36 @@ async function startDevAgent(binary: string): Promise<ConsulTarget> {
     throw new Error(`${(err as Error).message}\n--- consul log ---\n${log}`, { cause: err });
   }
   return { address, token: MANAGEMENT_TOKEN, aclEnabled: true, close };
+}
+
+/**
+ * Declares the same cases against the double and, when there is one, a real Consul (skipped with a
+ * printed reason otherwise). `cases` gets the live target once `beforeAll` has started it.
+ */
+export function contractSuite(title: string, cases: (target: () => ConsulTarget) => void): void {
+  const run = (name: string, make: () => Promise<ConsulTarget>): void => {
+    describe(`${title}: ${name}`, () => {
+      let target: ConsulTarget | undefined;
+      beforeAll(async () => {
+        target = await make();
+      });
+      afterAll(async () => {
+        await target?.close();
+      });
+      cases(() => {
+        if (!target) throw new Error('the target did not start');
+        return target;
+      });
+    });
+  };
+  run('in-process double', startDoubleTarget);
+  const unavailable = realConsulUnavailable();
+  if (unavailable) {
+    console.warn(`[${title}] skipping the real-Consul run: ${unavailable}`);
+    describe.skip(`${title}: real Consul`, () => {
+      it('needs CONSUL_HTTP_ADDR or `consul` on PATH', () => {});
+    });
+  } else {
+    run('real Consul', startRealTarget);
+  }
 }
