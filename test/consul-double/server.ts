@@ -20,6 +20,8 @@ import { KvStore } from './kv-store.ts';
 import type { Access } from './reads.ts';
 import { CriticalReaper } from './reaper.ts';
 import type { RouteContext, RouteFamily } from './route.ts';
+import { sessionRoutes } from './session-api.ts';
+import { SessionStore } from './sessions.ts';
 import { CatalogState, DEFAULT_NAMESPACE } from './state.ts';
 import type { CheckStatus } from './state.ts';
 import { txnRoutes } from './txn-api.ts';
@@ -29,6 +31,8 @@ export interface ConsulDoubleOptions {
   readonly nodeName?: string;
   /** Enables ACLs with default-deny: `management` may do anything, `read` tokens may only read. */
   readonly acl?: { readonly management: string; readonly read?: readonly string[] };
+  /** Consul's `session_ttl_min`: the shortest session TTL accepted (default 10 s). */
+  readonly sessionTtlMinMs?: number;
 }
 
 export interface RecordedRequest {
@@ -43,6 +47,7 @@ export type Outage = 'refuse' | 'hang';
 export class ConsulDouble {
   readonly state: CatalogState;
   readonly kv: KvStore;
+  readonly sessions: SessionStore;
   /** The double's time: real time plus what tests add with `advanceClock`. */
   readonly clock = new DoubleClock();
   readonly node: string;
@@ -91,12 +96,14 @@ export class ConsulDouble {
     this.checks = new AgentChecks(this.state, this.node);
     this.reaper = new CriticalReaper(this.state, this.node, this.clock);
     this.kv = new KvStore(this.state, this.clock);
+    this.sessions = new SessionStore(this.state, this.kv, this.clock, options.sessionTtlMinMs);
     this.families = [
       catalogRoutes(this.state),
       statusRoutes,
       agentRoutes(this.state, this.node, this.checks),
       kvRoutes(this.kv),
       txnRoutes(this.kv),
+      sessionRoutes(this.sessions, this.node),
     ];
     this.server = createServer((req, res) => void this.handle(req, res));
     this.server.on('connection', (socket: Socket) => {
@@ -141,6 +148,7 @@ export class ConsulDouble {
     this.running = true;
     this.checks.start();
     this.reaper.start();
+    this.sessions.start();
   }
 
   /** Goes down like a crashed agent: connections reset, held queries dropped, checks paused; state kept. */
@@ -150,6 +158,7 @@ export class ConsulDouble {
     this.running = false;
     this.checks.stop();
     this.reaper.stop();
+    this.sessions.stop();
     for (const finish of [...this.waiters]) finish();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const socket of this.sockets) socket.destroy();
