@@ -90,21 +90,31 @@ export class CertificateAuthority {
   }
 
   /** A CA brought as PEM text (the keys of a Kubernetes secret, say); it is kept in memory only. */
-  static fromPem(pem: CaPem, opts: Omit<CaOptions, 'dir' | 'create'>): Result<CertificateAuthority> {
+  static fromPem(pem: CaPem, opts: Omit<CaOptions, 'dir' | 'create'>): Promise<Result<CertificateAuthority>> {
     return CertificateAuthority.#start(opts, new MemoryCaStore(pem));
   }
 
-  static #start(opts: Omit<CaOptions, 'dir'>, store: CaStore): Result<CertificateAuthority> {
+  /** A CA kept in `store` (Consul KV, shared by replicas): loaded, or generated there on first start. */
+  static openIn(store: CaStore, opts: Omit<CaOptions, 'dir'>): Promise<Result<CertificateAuthority>> {
+    return CertificateAuthority.#start(opts, store);
+  }
+
+  static async #start(opts: Omit<CaOptions, 'dir'>, store: CaStore): Promise<Result<CertificateAuthority>> {
     const settings = resolveSettings(opts);
     if (!settings.ok) return settings;
     const s = settings.value;
-    const stored = store.load();
+    let stored = await store.load();
     if (!stored.ok) return stored;
     if (stored.value === undefined) {
       if (!s.create) return missingCa(store.location);
       const state = { current: generate(s), previousRoots: [] };
-      const saved = store.save(state);
-      return saved.ok ? ok(new CertificateAuthority(s, store, state)) : saved;
+      const saved = await store.save(state);
+      if (saved.ok) return ok(new CertificateAuthority(s, store, state));
+      // Another replica made the CA first: use its.
+      if (saved.errors[0]?.code !== 'CONFLICT') return saved;
+      stored = await store.load();
+      if (!stored.ok) return stored;
+      if (stored.value === undefined) return saved;
     }
     const state = loadState(stored.value, s.now(), store.location);
     if (!state.ok) return state;
@@ -113,7 +123,7 @@ export class CertificateAuthority {
     if (recorded.value !== undefined && recorded.value !== s.trustDomain)
       return trustDomainMismatch(recorded.value, s.trustDomain, store.location);
     // A brought root that does not name its trust domain: pin the one it is first opened with.
-    const pinned = recorded.value === undefined ? store.saveTrustDomain(s.trustDomain) : ok(undefined);
+    const pinned = recorded.value === undefined ? await store.saveTrustDomain(s.trustDomain) : ok(undefined);
     const notes = pinned.ok ? [] : [unpinnedNote(s.trustDomain, store.location)];
     return ok(new CertificateAuthority(s, store, state.value, notes));
   }
@@ -202,10 +212,10 @@ export class CertificateAuthority {
    * `spiffe://<old>` SAN — a certificate cannot be edited — and the next root rotation makes one that
    * names `next`. Certificates already issued keep their old SPIFFE IDs until they are renewed.
    */
-  migrateTrustDomain(next: string): Result<void> {
+  async migrateTrustDomain(next: string): Promise<Result<void>> {
     const problems = trustDomainProblems(next);
     if (problems.length > 0) return fail(problems);
-    const saved = this.#store.saveTrustDomain(next);
+    const saved = await this.#store.saveTrustDomain(next);
     if (!saved.ok) return saved;
     this.#trustDomain = next;
     return ok(undefined);
@@ -221,7 +231,7 @@ export class CertificateAuthority {
    * on, and the old root stays in the trust bundle until `completeRootRotation`. The old root's key is
    * dropped: a retiring root never signs again.
    */
-  beginRootRotation(next?: CaPem): Result<void> {
+  async beginRootRotation(next?: CaPem): Promise<Result<void>> {
     if (this.rotating) return problem('a root rotation is in progress: complete it before starting another');
     let current: CaHierarchy;
     if (next) {
@@ -242,18 +252,41 @@ export class CertificateAuthority {
   }
 
   /** Retires the roots a rotation kept trusted. Do it once every workload holds a certificate from the new root. */
-  completeRootRotation(): Result<void> {
+  async completeRootRotation(): Promise<Result<void>> {
     if (!this.rotating) return problem('no root rotation is in progress');
     return this.#commit({ current: this.#state.current, previousRoots: [] });
   }
 
-  #commit(state: CaState): Result<void> {
-    const saved = this.#store.save(state);
+  async #commit(state: CaState): Promise<Result<void>> {
+    const saved = await this.#store.save(state);
     if (!saved.ok) return saved;
+    this.#adopt(state);
+    return ok(undefined);
+  }
+
+  #adopt(state: CaState): void {
     this.#state = state;
     this.#issuer = issuerOf(state.current);
     this.#caKeys = caKeysOf(state);
-    return ok(undefined);
+  }
+
+  /**
+   * Reads the store again and signs with what it holds now (a shared store that another replica
+   * rotated or migrated). Resolves to whether the roots or the trust domain changed; a store that
+   * cannot be read or holds something unusable leaves the CA as it was.
+   */
+  async reload(): Promise<Result<boolean>> {
+    const stored = await this.#store.load();
+    if (!stored.ok) return stored;
+    if (stored.value === undefined) return missingCa(this.#store.location);
+    const state = loadState(stored.value, this.#settings.now(), this.#store.location);
+    if (!state.ok) return state;
+    const recorded = recordedTrustDomain(stored.value, state.value.current.root, this.#store.location);
+    if (!recorded.ok) return recorded;
+    const before = [this.#trustDomain, ...this.trustBundle()].join('\n');
+    this.#adopt(state.value);
+    if (recorded.value !== undefined) this.#trustDomain = recorded.value;
+    return ok([this.#trustDomain, ...this.trustBundle()].join('\n') !== before);
   }
 
   /** What the CA is, safe to log or return from the admin API. */

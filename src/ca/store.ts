@@ -29,19 +29,26 @@ export interface CaState {
 }
 
 export interface CaStore {
-  /** For messages: a directory, or `memory`. */
+  /** For messages: a directory, `memory`, or `consul:<prefix>`. */
   readonly location: string;
   /** `undefined` when nothing is stored yet (the CA is then generated). */
-  load(): Result<StoredCa | undefined>;
-  save(state: CaState): Result<void>;
+  load(): Promise<Result<StoredCa | undefined>>;
+  /**
+   * Stores a state. A shared store refuses (code CONFLICT) a save over a state it did not load: two
+   * replicas that both generate a CA, or both rotate, never overwrite each other.
+   */
+  save(state: CaState): Promise<Result<void>>;
   /** Records the trust domain durably (the `trust-domain` file). */
-  saveTrustDomain(trustDomain: string): Result<void>;
+  saveTrustDomain(trustDomain: string): Promise<Result<void>>;
   /** Notes for the operator about what was loaded (a key readable by others, say); never fatal. */
   warnings(): Problem[];
 }
 
-/** The files a state is written as. Keys are exported here, on the way to their 0600 files, and nowhere else. */
-function filesOf(state: CaState): Map<string, string> {
+/**
+ * The files a state is written as. Keys are exported here, on the way to their 0600 files (or to be
+ * sealed for a shared store), and nowhere else.
+ */
+export function filesOf(state: CaState): Map<string, string> {
   const { root, intermediate } = state.current;
   const files = new Map<string, string>([['ca.crt', root.pem]]);
   if (root.key) files.set('ca.key', root.key.exportPem());
@@ -55,7 +62,7 @@ function filesOf(state: CaState): Map<string, string> {
 export class FileCaStore implements CaStore {
   constructor(readonly location: string) {}
 
-  load(): Result<StoredCa | undefined> {
+  async load(): Promise<Result<StoredCa | undefined>> {
     return this.#io('read', () => {
       this.#recover();
       const read = (name: string): string | undefined => {
@@ -90,7 +97,7 @@ export class FileCaStore implements CaStore {
     });
   }
 
-  save(state: CaState): Result<void> {
+  async save(state: CaState): Promise<Result<void>> {
     return this.#io('write', () => {
       fs.mkdirSync(this.location, { recursive: true, mode: 0o700 });
       fs.chmodSync(this.location, 0o700);
@@ -106,7 +113,7 @@ export class FileCaStore implements CaStore {
     });
   }
 
-  saveTrustDomain(trustDomain: string): Result<void> {
+  async saveTrustDomain(trustDomain: string): Promise<Result<void>> {
     return this.#io('write', () => {
       const tmp = path.join(this.location, `${TRUST_DOMAIN_FILE}.tmp`);
       writeDurably(tmp, `${trustDomain}\n`);
@@ -197,15 +204,15 @@ export class MemoryCaStore implements CaStore {
     };
   }
 
-  load(): Result<StoredCa | undefined> {
+  async load(): Promise<Result<StoredCa | undefined>> {
     return ok(this.#initial);
   }
 
-  save(): Result<void> {
+  async save(): Promise<Result<void>> {
     return ok(undefined);
   }
 
-  saveTrustDomain(): Result<void> {
+  async saveTrustDomain(): Promise<Result<void>> {
     return ok(undefined);
   }
 

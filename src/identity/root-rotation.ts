@@ -72,7 +72,7 @@ export async function rotateRoot(
   if (phase === 'begin') {
     // No certificate from the new root until every sidecar trusts it: signing waits for the ACKs.
     d.signer.pause();
-    const begun = d.ca.beginRootRotation();
+    const begun = await d.ca.beginRootRotation();
     if (!begun.ok) {
       d.signer.resume();
       return refused(begun);
@@ -92,7 +92,7 @@ export async function rotateRoot(
     log.info({ lagging: lagging.length }, 'node agents advised to renew from the new root');
     return ok({ phase, lagging });
   }
-  const completed = d.ca.completeRootRotation();
+  const completed = await d.ca.completeRootRotation();
   if (!completed.ok) return refused(completed);
   d.onRootsChanged?.('complete');
   log.info(

@@ -41,7 +41,7 @@ export class TrustDomains {
     const log = (d.log ?? rootLog).child({ component: 'ca', from, to: next });
     if (next === from)
       return fail([{ code: 'CONFLICT', field: 'trustDomain', message: `the mesh already is ${from}` }]);
-    const migrated = this.ca.migrateTrustDomain(next);
+    const migrated = await this.ca.migrateTrustDomain(next);
     if (!migrated.ok) {
       log.warn({ reasons: migrated.errors.map(formatProblem) }, 'trust-domain migration refused');
       return migrated;
@@ -59,7 +59,7 @@ export class TrustDomains {
     if (!replanned.ok) {
       // Back to where it was: a CA on the new domain beside a stored Mesh on the old one would refuse
       // the next start.
-      this.ca.migrateTrustDomain(from);
+      await this.ca.migrateTrustDomain(from);
       this.leaving = undefined;
       d.serving.refresh();
       log.error(

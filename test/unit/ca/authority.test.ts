@@ -177,10 +177,10 @@ describe('a CA the operator brings', () => {
     ]);
   });
 
-  it('can come from PEM strings (a Kubernetes secret) and is kept in memory', () => {
+  it('can come from PEM strings (a Kubernetes secret) and is kept in memory', async () => {
     const dir = broughtDir('secret');
     const read = (f: string) => readFileSync(path.join(dir, f), 'utf8');
-    const ca = CertificateAuthority.fromPem(
+    const ca = await CertificateAuthority.fromPem(
       { 'ca.crt': read('ca.crt'), 'ca.key': read('ca.key') },
       { trustDomain: 'clinic.example' },
     );
@@ -189,11 +189,11 @@ describe('a CA the operator brings', () => {
     expect(opensslVerify(tmp.dir, ca.value.issueWorkload(his).certChainPem, [read('ca.crt')]).status).toBe(0);
   });
 
-  it('keeps trusting a retiring root brought beside it (a secret mid-rotation)', () => {
+  it('keeps trusting a retiring root brought beside it (a secret mid-rotation)', async () => {
     const dir = broughtDir('secret-rotating');
     const old = broughtDir('secret-old');
     const read = (d: string, f: string) => readFileSync(path.join(d, f), 'utf8');
-    const ca = CertificateAuthority.fromPem(
+    const ca = await CertificateAuthority.fromPem(
       {
         'ca.crt': read(dir, 'ca.crt'),
         'ca.key': read(dir, 'ca.key'),

@@ -48,7 +48,7 @@ describe('opening a CA directory', () => {
     const dir = path.join(tmp.dir, 'truncated-previous');
     const ca = await open(dir);
     if (!ca.ok) throw new Error(JSON.stringify(ca.errors));
-    expect(ca.value.beginRootRotation().ok).toBe(true);
+    expect((await ca.value.beginRootRotation()).ok).toBe(true);
     const file = path.join(dir, 'previous-ca.crt');
     const whole = readFileSync(file, 'utf8');
     writeFileSync(file, whole.slice(0, whole.length - 40)); // the END line lost

@@ -24,7 +24,7 @@ describe('root rotation', () => {
       const oldRoot = ca.trustBundle()[0]!;
       const oldLeaf = ca.issueWorkload(emr);
 
-      expect(ca.beginRootRotation().ok).toBe(true);
+      expect((await ca.beginRootRotation()).ok).toBe(true);
       expect(ca.rotating).toBe(true);
       const bundle = ca.trustBundle();
       expect(bundle).toHaveLength(2);
@@ -44,7 +44,7 @@ describe('root rotation', () => {
       expect(opensslVerify(tmp.dir, newLeaf.certChainPem, bundle).status).toBe(0);
       expect(opensslVerify(tmp.dir, newLeaf.certChainPem, [oldRoot]).status).not.toBe(0);
 
-      expect(ca.completeRootRotation().ok).toBe(true);
+      expect((await ca.completeRootRotation()).ok).toBe(true);
       expect(ca.rotating).toBe(false);
       expect(ca.trustBundle()).toEqual([newRoot]);
       expect(opensslVerify(tmp.dir, newLeaf.certChainPem, ca.trustBundle()).status).toBe(0);
@@ -56,7 +56,7 @@ describe('root rotation', () => {
     const dir = path.join(tmp.dir, 'persisted');
     const ca = await openCa(dir, true);
     const oldRoot = ca.trustBundle()[0]!;
-    ca.beginRootRotation();
+    await ca.beginRootRotation();
     expect(readdirSync(dir).sort()).toEqual([
       'ca.crt',
       'ca.key',
@@ -73,7 +73,7 @@ describe('root rotation', () => {
     const leaf = restarted.issueWorkload(emr);
     expect(opensslVerify(tmp.dir, leaf.certChainPem, [ca.trustBundle()[0]!]).status).toBe(0);
 
-    expect(restarted.completeRootRotation().ok).toBe(true);
+    expect((await restarted.completeRootRotation()).ok).toBe(true);
     expect(readdirSync(dir)).not.toContain('previous-ca.crt');
     expect((await openCa(dir, true)).trustBundle()).toEqual([ca.trustBundle()[0]!]);
   });
@@ -83,22 +83,24 @@ describe('root rotation', () => {
     const oldRoot = ca.trustBundle()[0]!;
     opensslRoot(tmp.dir, 'next');
     const read = (f: string) => readFileSync(path.join(tmp.dir, f), 'utf8');
-    expect(ca.beginRootRotation({ 'ca.crt': read('next.crt'), 'ca.key': read('next.key') }).ok).toBe(true);
+    expect((await ca.beginRootRotation({ 'ca.crt': read('next.crt'), 'ca.key': read('next.key') })).ok).toBe(
+      true,
+    );
     expect(ca.trustBundle().map(fingerprint)).toEqual([fingerprint(read('next.crt')), fingerprint(oldRoot)]);
     expect(opensslVerify(tmp.dir, ca.issueWorkload(emr).certChainPem, [read('next.crt')]).status).toBe(0);
   });
 
   it('refuses to start twice, to complete what never started, or to rotate to the same root', async () => {
     const ca = await openCa(path.join(tmp.dir, 'misuse'));
-    const complete = ca.completeRootRotation();
+    const complete = await ca.completeRootRotation();
     expect(!complete.ok && complete.errors[0]!.code).toBe('CA');
-    const sameRoot = ca.beginRootRotation({
+    const sameRoot = await ca.beginRootRotation({
       'ca.crt': ca.trustBundle()[0]!,
       'ca.key': readFileSync(path.join(tmp.dir, 'misuse', 'ca.key'), 'utf8'),
     });
     expect(!sameRoot.ok && sameRoot.errors[0]!.message).toBe('the next root is the current root');
-    expect(ca.beginRootRotation().ok).toBe(true);
-    const again = ca.beginRootRotation();
+    expect((await ca.beginRootRotation()).ok).toBe(true);
+    const again = await ca.beginRootRotation();
     expect(!again.ok && again.errors[0]!.code).toBe('CA');
   });
 });

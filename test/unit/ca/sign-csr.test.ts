@@ -133,7 +133,7 @@ describe('a CSR carrying a CA key', () => {
     const dir = path.join(tmp.dir, 'retiring');
     const ca = await openCa(dir);
     const oldRoot = caKey(dir, 'ca.key');
-    expect(ca.beginRootRotation().ok).toBe(true);
+    expect((await ca.beginRootRotation()).ok).toBe(true);
     expect(refusal(ca.signCsr(his, createCsr(oldRoot)))).toEqual([['CA', 'csr.publicKey']]);
     expect(refusal(ca.signCsr(his, createCsr(caKey(dir, 'ca.key'))))).toEqual([['CA', 'csr.publicKey']]);
     // and after a restart mid-rotation, where the retiring root comes back from previous-ca.crt

@@ -7,7 +7,7 @@ import { opensslRoot, tempDir } from './helpers.ts';
 
 const his = { namespace: 'clinical', service: 'his' };
 type Opened = Awaited<ReturnType<typeof CertificateAuthority.open>>;
-const refusal = (r: Opened | ReturnType<CertificateAuthority['migrateTrustDomain']>) =>
+const refusal = (r: Opened | Awaited<ReturnType<CertificateAuthority['migrateTrustDomain']>>) =>
   r.ok ? 'accepted' : r.errors.map((e) => [e.code, e.field]);
 
 async function openCa(dir: string, trustDomain: string): Promise<CertificateAuthority> {
@@ -42,7 +42,7 @@ describe('the trust domain of a generated CA', () => {
     const dir = path.join(tmp.dir, 'migrate');
     const ca = await openCa(dir, 'clinic.example');
     const rootBefore = readFileSync(path.join(dir, 'ca.crt'), 'utf8');
-    expect(ca.migrateTrustDomain('hospital.example').ok).toBe(true);
+    expect((await ca.migrateTrustDomain('hospital.example')).ok).toBe(true);
     expect(ca.trustDomain).toBe('hospital.example');
     expect(ca.spiffeId(his)).toBe('spiffe://hospital.example/ns/clinical/sa/his');
     expect(readFileSync(path.join(dir, 'trust-domain'), 'utf8')).toBe('hospital.example\n');
@@ -61,14 +61,14 @@ describe('the trust domain of a generated CA', () => {
   it('names the new trust domain in the next generated root', async () => {
     const dir = path.join(tmp.dir, 'migrate-rotate');
     const ca = await openCa(dir, 'clinic.example');
-    expect(ca.migrateTrustDomain('hospital.example').ok).toBe(true);
-    expect(ca.beginRootRotation().ok).toBe(true);
+    expect((await ca.migrateTrustDomain('hospital.example')).ok).toBe(true);
+    expect((await ca.beginRootRotation()).ok).toBe(true);
     expect(new X509Certificate(ca.trustBundle()[0]!).subjectAltName).toBe('URI:spiffe://hospital.example');
   });
 
   it('refuses a migration to a name that is not a trust domain', async () => {
     const ca = await openCa(path.join(tmp.dir, 'bad-migration'), 'clinic.example');
-    expect(refusal(ca.migrateTrustDomain('Hospital Example'))).toEqual([['CA', 'trustDomain']]);
+    expect(refusal(await ca.migrateTrustDomain('Hospital Example'))).toEqual([['CA', 'trustDomain']]);
     expect(ca.trustDomain).toBe('clinic.example');
   });
 });
@@ -101,12 +101,12 @@ describe('the trust domain of a brought CA', () => {
     expect(ca.warnings.map((w) => [w.code, w.field])).toEqual([['CA', 'trust-domain']]);
   });
 
-  it('may come as a secret key beside the PEM', () => {
+  it('may come as a secret key beside the PEM', async () => {
     const dir = brought('secret');
     const read = (f: string) => readFileSync(path.join(dir, f), 'utf8');
     const pem = { 'ca.crt': read('ca.crt'), 'ca.key': read('ca.key'), 'trust-domain': 'clinic.example\n' };
-    expect(CertificateAuthority.fromPem(pem, { trustDomain: 'clinic.example' }).ok).toBe(true);
-    const other = CertificateAuthority.fromPem(pem, { trustDomain: 'hospital.example' });
+    expect((await CertificateAuthority.fromPem(pem, { trustDomain: 'clinic.example' })).ok).toBe(true);
+    const other = await CertificateAuthority.fromPem(pem, { trustDomain: 'hospital.example' });
     expect(!other.ok && other.errors.map((e) => [e.code, e.field])).toEqual([['CA', 'trustDomain']]);
   });
 });
