@@ -1,7 +1,7 @@
 // Wires the pieces together; nothing else does. `startControlPlane` is what `npm start` (the CLI's
 // `serve`) and the end-to-end tests run.
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAdminListener, type AdminCredential } from './admin/index.ts';
 import { CertificateAuthority } from './ca/index.ts';
@@ -22,6 +22,12 @@ import type { ConsulConfig } from './consul/config.ts';
 import { ConsulRegistrar } from './discovery/consul-register.ts';
 import { ConsulWatcher } from './discovery/consul.ts';
 import { rotateRoot } from './identity/root-rotation.ts';
+import {
+  openSharedStore,
+  startReplication,
+  type ReplicaOptions,
+  type Replication,
+} from './identity/replicas.ts';
 import { Metrics, timeApplies } from './admin/metrics.ts';
 import { heldCertificateExpiries } from './identity/certificate-expiries.ts';
 import { ControlPlane } from './xds/plan/control-plane.ts';
@@ -84,6 +90,17 @@ export interface ControlPlaneOptions {
   readonly longPollMs?: number;
   /** How long a disconnected sidecar's state and status are kept for its return (default 60 s). */
   readonly disconnectGraceMs?: number;
+  /**
+   * `consul`: several replicas share state through Consul KV (the `consul` options say where): the
+   * CA with its keys sealed by `caKekFile`, and a leader for singleton duties. Default `file`.
+   */
+  readonly store?: 'file' | 'consul';
+  /** KV prefix under which clinimesh keeps its state (default `clinimesh`). */
+  readonly storePrefix?: string;
+  /** The key-encryption key for the CA's keys in a shared store: a file of 32 random bytes. */
+  readonly caKekFile?: string;
+  /** This replica's name, for leadership and logs (default the host name). */
+  readonly replicaName?: string;
 }
 
 export interface RunningControlPlane {
@@ -116,6 +133,23 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
+function replicaOptionsOf(o: ControlPlaneOptions): ReplicaOptions {
+  const missing = (field: string, message: string) =>
+    new ClinimeshError([{ code: 'CONSUL', field, message }]);
+  if (!o.consul) throw missing('store', '--store consul needs Consul: --consul-addr or CONSUL_HTTP_ADDR');
+  if (!o.caKekFile)
+    throw missing(
+      'ca-kek-file',
+      '--store consul keeps the CA in Consul sealed with a key: give --ca-kek-file',
+    );
+  return {
+    consul: o.consul,
+    prefix: o.storePrefix ?? 'clinimesh',
+    kekFile: o.caKekFile,
+    replica: o.replicaName ?? hostname(),
+  };
+}
+
 function orThrow<T>(r: Result<T>): T {
   if (!r.ok) throw new ClinimeshError(r.errors);
   return r.value;
@@ -138,13 +172,17 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
   const caTrustDomain =
     o.trustDomain ??
     (initialMesh?.kind === 'Mesh' ? initialMesh.trustDomain : store.current().mesh.trustDomain);
+  const replicaOptions = o.store === 'consul' ? replicaOptionsOf(o) : undefined;
+  const shared = replicaOptions && orThrow(await openSharedStore(replicaOptions));
+  const caOptions = {
+    trustDomain: caTrustDomain,
+    workloadTtlMs: o.workloadCertTtlMs,
+    create: !hasState || o.newCa === true,
+  };
   const ca = orThrow(
-    await CertificateAuthority.open({
-      dir: caDir,
-      trustDomain: caTrustDomain,
-      workloadTtlMs: o.workloadCertTtlMs,
-      create: !hasState || o.newCa === true,
-    }),
+    shared
+      ? await CertificateAuthority.openIn(shared.caStore, caOptions)
+      : await CertificateAuthority.open({ dir: caDir, ...caOptions }),
   );
   reconciler.useSecrets({ trustBundlePem: () => ca.trustBundle().join('\n') });
   const trustDomains = new TrustDomains(ca);
@@ -217,6 +255,10 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
     onRootsChanged: (phase: 'begin' | 'complete') =>
       phase === 'begin' ? serving.refreshTrust() : serving.refresh(),
   };
+  let replication: Replication | undefined;
+  const leaderOnly = <T>(what: string, duty: () => Promise<Result<T>>) =>
+    replication ? replication.asLeader(what, duty) : duty();
+  metrics.watchLeadership(() => replication?.isLeader() ?? true);
   metrics.watchConsul(() => consul?.status() ?? []);
   metrics.watchSidecars(() => statuses.all());
   metrics.watchCertificates(() => heldCertificateExpiries(ca, serving));
@@ -230,11 +272,17 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
         ready: () => ready,
         ca: {
           describe: () => ca.describe(),
-          rotateRoot: (phase) => rotateRoot(rotation, phase),
-          migrateTrustDomain: (next) => trustDomains.migrate(next, { controlPlane, signer, serving }),
+          rotateRoot: (phase) => leaderOnly('root rotation', () => rotateRoot(rotation, phase)),
+          migrateTrustDomain: (next) =>
+            leaderOnly('trust-domain migration', () =>
+              trustDomains.migrate(next, { controlPlane, signer, serving }),
+            ),
         },
         joinTokens,
-        extraStatus: () => (consul ? { consul: consul.status() } : {}),
+        extraStatus: () => ({
+          ...(consul && { consul: consul.status() }),
+          ...(replication && { replication: replication.status() }),
+        }),
       },
       identity: serving,
       host: o.adminHost ?? '127.0.0.1',
@@ -244,6 +292,8 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
       metricsPublic: o.metricsPublic,
     }),
   );
+  if (replicaOptions && shared)
+    replication = orThrow(await startReplication(replicaOptions, shared, rotation, serving, admin.url));
   ready = true;
   return {
     controlPlane,
@@ -266,6 +316,8 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
     adminCredentialPath: admin.credentialPath,
     stop: async () => {
       ready = false;
+      await replication?.stop();
+      shared?.http.close();
       serving.stop();
       consul?.stop();
       batcher.stop();

@@ -99,6 +99,18 @@ export class Metrics {
     this.applyDuration.observe({ result }, seconds);
   }
 
+  /** 1 on the replica that holds the leader lock (singleton duties run there), else 0. */
+  watchLeadership(isLeader: () => boolean): void {
+    new Gauge({
+      name: 'clinimesh_leader',
+      help: 'Whether this replica is the elected leader (1) or not (0); a single replica always leads',
+      registers: [this.registry],
+      collect() {
+        this.set(isLeader() ? 1 : 0);
+      },
+    });
+  }
+
   /** Sidecars by sync state, read from the status registry at scrape time. */
   watchSidecars(all: () => readonly SidecarStatus[]): void {
     new Gauge({

@@ -29,6 +29,10 @@ const OPTIONS = {
   'xds-insecure': { type: 'boolean', default: false },
   'xds-plaintext-port': { type: 'string' },
   consul: { type: 'boolean', default: false },
+  store: { type: 'string', default: 'file' },
+  'store-prefix': { type: 'string' },
+  'ca-kek-file': { type: 'string' },
+  'replica-name': { type: 'string' },
   'consul-addr': { type: 'string' },
   'consul-token': { type: 'string' },
   'consul-cacert': { type: 'string' },
@@ -95,9 +99,11 @@ export async function runServe(args: string[]): Promise<number> {
   });
   if (!kubernetes.ok) return printProblems(kubernetes.errors);
   const k8s: KubernetesConfig | undefined = kubernetes.value;
+  const store = values.store;
+  if (store !== 'file' && store !== 'consul') throw new UsageError(`--store ${store}: file or consul`);
   let consul: ConsulConfig | undefined;
   // Consul is used when asked for, or when its address is in the environment (as Consul's own tools do).
-  if (values.consul || values['consul-addr'] || process.env.CONSUL_HTTP_ADDR) {
+  if (values.consul || store === 'consul' || values['consul-addr'] || process.env.CONSUL_HTTP_ADDR) {
     const config = consulConfigFromEnv(process.env, {
       address: values['consul-addr'],
       token: values['consul-token'],
@@ -131,6 +137,10 @@ export async function runServe(args: string[]): Promise<number> {
       xdsTls: !values['xds-insecure'],
       plaintextXdsPort: ports.plaintext,
       consul,
+      store,
+      storePrefix: values['store-prefix'],
+      caKekFile: values['ca-kek-file'] ?? process.env.CLINIMESH_CA_KEK_FILE,
+      replicaName: values['replica-name'] ?? process.env.POD_NAME,
     });
   } catch (e) {
     if (e instanceof ClinimeshError) return printProblems(e.problems);

@@ -12,7 +12,10 @@ export const USAGE: Readonly<Record<string, string>> = {
   [--workload-cert-ttl 24h] [--agent-credential-ttl 24h]
   [--k8s-api-url URL] [--k8s-token-file F] [--k8s-ca-file F] [--k8s-audience clinimesh]
   [--consul] [--consul-addr A] [--consul-token T] [--consul-cacert F] [--consul-client-cert F] [--consul-client-key F]
-Runs the control plane until SIGINT/SIGTERM. Ports are 0-65535 (0: any free port).`,
+  [--store file|consul [--store-prefix clinimesh] --ca-kek-file F [--replica-name NAME]]
+Runs the control plane until SIGINT/SIGTERM. Ports are 0-65535 (0: any free port).
+--store consul: replicas share state in Consul KV; the CA's keys are sealed with the 32-byte key in
+--ca-kek-file (the same on every replica); one elected leader runs root rotations.`,
   validate: `Usage: clinimesh validate FILE|DIR…
 Checks manifests offline (directories recursively) and prints every problem as file:line:col.
 An empty file or a directory without manifests is an error.`,

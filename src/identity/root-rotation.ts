@@ -8,7 +8,7 @@ import type { CertificateAuthority } from '../ca/index.ts';
 import type { SnapshotCache } from '../xds/cache/snapshot.ts';
 import { SECRET } from '../xds/resources/type-urls.ts';
 import type { StatusRegistry } from '../xds/status.ts';
-import type { WorkloadSigner } from './workload-signer.ts';
+import type { SignerState, WorkloadSigner } from './workload-signer.ts';
 import type { Reconciler } from '../xds/plan/reconciler.ts';
 import { formatProblem } from '../errors.ts';
 import { log as rootLog, type Logger } from '../log.ts';
@@ -25,7 +25,16 @@ export interface RootRotationDeps {
   readonly onRootsChanged?: (phase: 'begin' | 'complete') => void;
   /** Default the process logger. */
   readonly log?: Logger;
+  /**
+   * Replicas sharing the CA: each step's signer state is recorded before the rotation goes on, so
+   * every replica pauses and advises alike, and a new leader can finish a rotation its predecessor
+   * began (`finishRootRotation`).
+   */
+  readonly shared?: { record(step: RotationStep, signer: SignerState): Promise<Result<void>> };
 }
+
+/** Where a rotation stands: `awaiting-acks` between a begin and its advice to renew. */
+export type RotationStep = 'awaiting-acks' | 'idle';
 
 export interface RotationOutcome {
   readonly phase: 'begin' | 'complete';
@@ -60,6 +69,25 @@ function roots(d: RootRotationDeps) {
   return { root: ca.root.fingerprint256, previousRoots: ca.previousRoots.map((r) => r.fingerprint256) };
 }
 
+/**
+ * The second half of `begin`: the new bundle pushed and ACKed, then agents advised to renew. A new
+ * leader runs it when the rotation state says its predecessor stopped in between.
+ */
+export async function finishRootRotation(d: RootRotationDeps): Promise<Result<RotationOutcome>> {
+  const log = (d.log ?? rootLog).child({ component: 'ca', phase: 'begin' });
+  const lagging = await pushBundleAndWait(d);
+  if (lagging.length)
+    log.warn(
+      { lagging: lagging.length, sidecars: lagging.slice(0, 20) },
+      'sidecars did not ACK the new trust bundle in time; they get it when they reconnect',
+    );
+  d.signer.adviseRenewal();
+  const recorded = (await d.shared?.record('idle', d.signer.sharedState())) ?? ok(undefined);
+  if (!recorded.ok) return recorded;
+  log.info({ lagging: lagging.length }, 'node agents advised to renew from the new root');
+  return ok({ phase: 'begin', lagging });
+}
+
 export async function rotateRoot(
   d: RootRotationDeps,
   phase: 'begin' | 'complete',
@@ -82,15 +110,7 @@ export async function rotateRoot(
     // it); it moves to the new root at `complete`.
     d.onRootsChanged?.('begin');
     log.info(roots(d), 'root rotation begun: the new root joins the trust bundle');
-    const lagging = await pushBundleAndWait(d);
-    if (lagging.length)
-      log.warn(
-        { lagging: lagging.length, sidecars: lagging.slice(0, 20) },
-        'sidecars did not ACK the new trust bundle in time; they get it when they reconnect',
-      );
-    d.signer.adviseRenewal();
-    log.info({ lagging: lagging.length }, 'node agents advised to renew from the new root');
-    return ok({ phase, lagging });
+    return finishRootRotation(d);
   }
   const completed = await d.ca.completeRootRotation();
   if (!completed.ok) return refused(completed);

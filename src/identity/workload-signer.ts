@@ -41,6 +41,11 @@ export interface TrustBundleView {
   readonly renewalEpoch: number;
 }
 
+export interface SignerState {
+  readonly renewalEpoch: number;
+  readonly paused: boolean;
+}
+
 export class WorkloadSigner {
   /** Bumped once every sidecar trusts a new root: agents holding older certificates renew. */
   private epoch = 0;
@@ -105,6 +110,17 @@ export class WorkloadSigner {
 
   resume(): void {
     this.paused = false;
+  }
+
+  /** What replicas share: the renewal epoch and whether signing waits for a rotation. */
+  sharedState(): SignerState {
+    return { renewalEpoch: this.epoch, paused: this.paused };
+  }
+
+  /** Takes the state another replica (the leader) recorded, so every replica answers agents alike. */
+  adopt(state: SignerState): void {
+    this.epoch = state.renewalEpoch;
+    this.paused = state.paused;
   }
 }
 
