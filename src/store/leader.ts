@@ -32,6 +32,10 @@ export interface LeaderOptions {
   readonly ttlMs?: number;
   /** Consul's lock-delay after a session is invalidated (default 5 s). */
   readonly lockDelayMs?: number;
+  /** How often the session is renewed (default a third of the TTL). */
+  readonly renewEveryMs?: number;
+  /** The clock leadership is judged by (tests move it). */
+  readonly now?: () => number;
   /** Called on every change of leadership (true: this replica leads now). */
   readonly onChange?: (leader: boolean) => void;
   readonly log?: Logger;
@@ -47,17 +51,21 @@ export class LeaderElection {
   #stopped = false;
   readonly #abort = new AbortController();
   readonly #ttlMs: number;
+  readonly #renewMs: number;
+  readonly #now: () => number;
   readonly #log: Logger;
   #loops: Promise<unknown>[] = [];
 
   constructor(private readonly o: LeaderOptions) {
     this.#ttlMs = Math.max(10_000, o.ttlMs ?? 10_000);
+    this.#renewMs = o.renewEveryMs ?? this.#ttlMs / 3;
+    this.#now = o.now ?? Date.now;
     this.#log = (o.log ?? rootLog).child({ component: 'leader', replica: o.replica });
   }
 
   /** Whether this replica leads now (false as soon as it may not). */
   isLeader(): boolean {
-    if (this.#leader && Date.now() - this.#lastConfirmed > this.#ttlMs)
+    if (this.#leader && this.#now() - this.#lastConfirmed > this.#ttlMs)
       this.#lose('session not confirmed for a TTL');
     return this.#leader;
   }
@@ -116,7 +124,7 @@ export class LeaderElection {
     const id = (res.body as { ID?: unknown } | null)?.ID;
     if (typeof id !== 'string') throw new Error('session create answered without an ID');
     this.#session = id;
-    this.#lastConfirmed = Date.now();
+    this.#lastConfirmed = this.#now();
   }
 
   /** Keeps the session alive; a session Consul no longer knows is replaced, leadership dropped. */
@@ -128,7 +136,7 @@ export class LeaderElection {
           await this.o.http.put(`/session/renew/${this.#session}`, undefined, undefined, {
             timeoutMs: this.#ttlMs / 3,
           });
-          this.#lastConfirmed = Date.now();
+          this.#lastConfirmed = this.#now();
         }
         if (!this.#leader) await this.#tryAcquire();
       } catch (e) {
@@ -138,10 +146,10 @@ export class LeaderElection {
           continue;
         }
         this.#log.warn({ err: (e as Error).message }, 'cannot reach Consul to renew the session');
-        if (Date.now() - this.#lastConfirmed > this.#ttlMs)
+        if (this.#now() - this.#lastConfirmed > this.#ttlMs)
           this.#lose('Consul unreachable for a whole session TTL');
       }
-      await sleep(this.#ttlMs / 3, undefined, { signal: this.#abort.signal }).catch(() => undefined);
+      await sleep(this.#renewMs, undefined, { signal: this.#abort.signal }).catch(() => undefined);
     }
   }
 
