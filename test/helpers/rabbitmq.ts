@@ -2,15 +2,7 @@
 // port its own (AMQP on the asked host, Erlang distribution and epmd on 127.0.0.1, all from freePort), so
 // parallel suites never meet. Stopped by its PID, then its epmd (which daemonizes) is killed by port.
 import { spawnSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,7 +69,7 @@ function writeConfig({ dir, host, port }: Layout): void {
     `listeners.tcp.1 = ${host}:${port}`,
     'loopback_users = none',
     'log.console = false',
-    'log.file.level = info',
+    'log.file.level = debug',
   ];
   writeFileSync(join(dir, 'rabbitmq.conf'), `${conf.join('\n')}\n`);
   writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
@@ -103,13 +95,10 @@ function rabbitEnv({ dir, host, port, distPort, epmdPort, nodename }: Layout): N
   };
 }
 
-function brokerLog(dir: string): string {
-  const logDir = join(dir, 'log');
-  if (!existsSync(logDir)) return '';
-  return readdirSync(logDir)
-    .filter((f) => f.endsWith('.log'))
-    .map((f) => readFileSync(join(logDir, f), 'utf8'))
-    .join('\n');
+/** The node's main log (the upgrade log beside it is not wanted). */
+function brokerLog({ dir, nodename }: Layout): string {
+  const file = join(dir, 'log', `${nodename}.log`);
+  return existsSync(file) ? readFileSync(file, 'utf8') : '';
 }
 
 export async function startRabbitMq(options: StartRabbitMqOptions = {}): Promise<RabbitMq> {
@@ -135,13 +124,13 @@ export async function startRabbitMq(options: StartRabbitMqOptions = {}): Promise
   });
   let finalLog: string | undefined;
   const logTail = (lines = 60): string => {
-    const text = finalLog ?? `${broker.log()}\n--- broker log ---\n${brokerLog(dir)}`;
+    const text = finalLog ?? `${broker.log()}\n--- broker log ---\n${brokerLog(layout)}`;
     return lastLines(text, lines);
   };
   const stop = async (): Promise<void> => {
     await broker.stop();
     killEpmd();
-    finalLog ??= `${broker.log()}\n--- broker log ---\n${brokerLog(dir)}`;
+    finalLog ??= `${broker.log()}\n--- broker log ---\n${brokerLog(layout)}`;
     rmSync(dir, { recursive: true, force: true });
   };
   try {
@@ -163,7 +152,7 @@ export async function startRabbitMq(options: StartRabbitMqOptions = {}): Promise
     dir,
     logTail,
     acceptedConnections: () =>
-      (finalLog ?? brokerLog(dir)).split('\n').filter((l) => l.includes('accepting AMQP connection')),
+      (finalLog ?? brokerLog(layout)).split('\n').filter((l) => l.includes('accepting AMQP connection')),
     ctl: (args) => {
       const run = spawnSync(install.ctl, ['-n', layout.nodename, ...args], {
         env: { ...env },
