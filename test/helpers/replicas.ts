@@ -46,6 +46,14 @@ export interface ReplicaOptions {
   readonly args: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
   readonly startTimeoutMs?: number;
+  /**
+   * For a restart in place: the address, xDS ports and data dir of the replica it replaces (its
+   * sidecars reconnect to the same address). Default: a fresh address, port 0, a new data dir.
+   */
+  readonly host?: string;
+  readonly xdsPort?: number;
+  readonly xdsRestPort?: number;
+  readonly dataDir?: string;
 }
 
 function bannerPort(out: string, label: RegExp): number | undefined {
@@ -54,17 +62,17 @@ function bannerPort(out: string, label: RegExp): number | undefined {
 }
 
 export async function startReplica(o: ReplicaOptions): Promise<Replica> {
-  const host = loopbackAddress();
-  const dataDir = await mkdtemp(join(tmpdir(), `clinimesh-${o.name}-`));
+  const host = o.host ?? loopbackAddress();
+  const dataDir = o.dataDir ?? (await mkdtemp(join(tmpdir(), `clinimesh-${o.name}-`)));
   const args = [
     'bin/clinimesh.js',
     'serve',
     '--host',
     host,
     '--xds-port',
-    '0',
+    String(o.xdsPort ?? 0),
     '--xds-rest-port',
-    '0',
+    String(o.xdsRestPort ?? 0),
     '--admin-port',
     '0',
     '--data-dir',
