@@ -3,12 +3,14 @@
 // each through its own sidecar, and every message arrives once. Pharmacy has no AccessPolicy for the
 // broker: its AMQP handshake fails. A client that skips the mesh and speaks plaintext to the broker's
 // sidecar gets nothing either.
+import { setTimeout as sleep } from 'node:timers/promises';
 import amqp from 'amqplib';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { startControlPlane, type RunningControlPlane } from '../../src/main.ts';
 import { messageIds, startConsumer, startPublisher, tally } from '../helpers/amqp.ts';
 import { describeWithRabbitMq, startRabbitMq, type RabbitMq } from '../helpers/brokers.ts';
 import { dumpLogsOnFailure, type EnvoyHandle } from '../helpers/envoy.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { applyYaml, instances, meshManifest, NS, serviceManifest, startSidecar } from '../helpers/mesh.ts';
 
 const [his, lis, pharmacy, rabbitmq] = instances('x', 4).map((i, n) => ({
@@ -102,15 +104,16 @@ describeWithRabbitMq(
         await Promise.all([publisher.close(), consumer.close()]);
       }
       // Both connections crossed the broker's sidecar as mutual TLS: its inbound listener completed
-      // the handshakes and proxied them to the broker.
+      // the handshakes and connected them to the broker.
       const stats = await brokerSidecar().stats(
-        '^(tcp\\.inbound_amqp\\.downstream_cx_total|listener\\..*\\.ssl\\.handshake)$',
+        '^(cluster\\.inbound\\|amqp\\.upstream_cx_total|listener\\..*\\.ssl\\.handshake)$',
       );
-      expect(stats['tcp.inbound_amqp.downstream_cx_total']).toBeGreaterThanOrEqual(2);
+      expect(stats['cluster.inbound|amqp.upstream_cx_total']).toBeGreaterThanOrEqual(2);
       expect(stats[`listener.${rabbitmq.address}_${AMQP_MESH_PORT}.ssl.handshake`]).toBeGreaterThanOrEqual(2);
     });
 
-    it('fails the AMQP handshake of a caller without an AccessPolicy (pharmacy)', async () => {
+    it('fails the AMQP handshake of a caller without an AccessPolicy (pharmacy), before the broker sees it', async () => {
+      const before = broker.acceptedConnections().length;
       const outcome = await amqp.connect(viaSidecar(pharmacy.address), { timeout: 5_000 }).then(
         async (conn) => {
           await conn.close();
@@ -119,9 +122,16 @@ describeWithRabbitMq(
         (err: Error) => `refused: ${err.message}`,
       );
       expect(outcome).toMatch(/^refused/);
-      // HIS, with a policy, still connects on the same path.
+      // HIS, with a policy, still connects on the same path; its connection is also the barrier in the
+      // broker's log: every connection pharmacy's attempt caused would be logged before it.
       const conn = await amqp.connect(viaSidecar(his.address));
       await conn.close();
+      await waitFor(async () => broker.acceptedConnections().length > before, {
+        what: "the broker's log to record HIS's connection",
+      });
+      await sleep(500);
+      // The broker never saw pharmacy: the denial came before any connection to it.
+      expect(broker.acceptedConnections().slice(before)).toHaveLength(1);
     });
 
     it('gives a plaintext AMQP client at the broker sidecar nothing (mTLS is required)', async () => {
