@@ -10,7 +10,7 @@ import type { EndpointSet } from '../../discovery/endpoints.ts';
 import { staticEndpoints } from '../../discovery/static.ts';
 import { DEFAULT_MESH } from '../../manifest/index.ts';
 import { fieldPosition } from '../../manifest/problem-at.ts';
-import type { Instance, Manifest, Service } from '../../manifest/types.ts';
+import type { Instance, Manifest, Mesh, Service } from '../../manifest/types.ts';
 import type { DesiredState } from '../../store/state.ts';
 import type { ManifestRef, SetChecker, StateStore } from '../../store/store.ts';
 import type { MeshView, SidecarRef } from '../generate/types.ts';
@@ -56,6 +56,10 @@ export class ControlPlane {
   private readonly releaseAfterMs: number;
   private readonly checkSet: SetChecker;
   private readonly stopChecker: () => void = () => undefined;
+  /** Parts of the last view, kept so an unchanged part is the same object in the next one. */
+  private mesh: { from: Mesh; view: Mesh } | undefined;
+  private readonly staticSets = new WeakMap<Service, EndpointSet>();
+  private readonly discoveredServices = new WeakMap<Service, { set: EndpointSet; service: Service }>();
 
   constructor(
     readonly store: StateStore,
@@ -151,9 +155,9 @@ export class ControlPlane {
     return out;
   }
 
-  /** Re-plans and publishes the current state (after a discovery change that adds sidecars). */
+  /** Re-plans every sidecar from the current state and publishes what differs. */
   refresh(): Promise<Result<ApplyOutcome>> {
-    return this.change({}, false, true);
+    return this.enqueuePlanning(() => this.runChange({}, false, true, true));
   }
 
   readonly hooks: XdsHooks = {
@@ -245,10 +249,16 @@ export class ControlPlane {
     return next;
   }
 
+  /**
+   * Plans the sidecars the change affects (every sidecar when `full`, or when the Mesh changed),
+   * commits, and publishes. `force` publishes even when the stored state did not change (a
+   * discovery change alters the view, not the store).
+   */
   private async runChange(
     change: { apply?: readonly Manifest[]; delete?: readonly ManifestRef[] },
     dryRun: boolean,
     force: boolean,
+    full = false,
   ): Promise<Result<ApplyOutcome>> {
     const started = performance.now();
     const epoch = this.endpointEpoch;
@@ -259,7 +269,8 @@ export class ControlPlane {
     if (refused.length) return fail(refused);
     const view = this.view(state);
     const sidecars = this.sidecarsOf(view);
-    const plan = await this.reconciler.plan(view, sidecars);
+    const affected = full ? undefined : this.reconciler.affectedSidecars(view, sidecars);
+    const plan = await this.reconciler.plan(view, sidecars, affected);
     if (!plan.ok) return fail(plan.errors);
     const outcome = {
       revision: state.revision,
@@ -286,6 +297,7 @@ export class ControlPlane {
       revision: state.revision,
       touched: proposal.value.touched.length,
       sidecars: sidecars.length,
+      sidecarsPlanned: plan.value.size,
       sidecarsPushed: pushed,
       durationMs,
     };
@@ -309,23 +321,42 @@ export class ControlPlane {
     ];
   }
 
+  /**
+   * The mesh as generators see it. What did not change is the very object it was in the last view
+   * (memoised by the manifest it derives from), so comparing views is mostly comparing identities.
+   */
   private view(state: DesiredState): MeshView {
     const endpoints = new Map<string, EndpointSet>();
     const services = new Map(state.services);
     for (const [key, service] of state.services) {
-      const set = service.discovery.mode === 'static' ? staticEndpoints(service) : this.discovered.get(key);
+      const set = service.discovery.mode === 'static' ? this.staticSet(service) : this.discovered.get(key);
       if (set) endpoints.set(key, set);
-      if (service.discovery.mode === 'consul' && set)
-        services.set(key, withDiscoveredInstances(service, set));
+      if (service.discovery.mode === 'consul' && set) services.set(key, this.withInstances(service, set));
     }
     const trustDomain = this.trustDomain?.() ?? state.mesh.trustDomain;
+    if (this.mesh?.from !== state.mesh || this.mesh.view.trustDomain !== trustDomain)
+      this.mesh = { from: state.mesh, view: { ...state.mesh, trustDomain } };
     return {
-      mesh: { ...state.mesh, trustDomain },
+      mesh: this.mesh.view,
       services,
       endpoints,
       policies: state.policies,
       traffic: state.traffic,
     };
+  }
+
+  private staticSet(service: Service): EndpointSet {
+    let set = this.staticSets.get(service);
+    if (!set) this.staticSets.set(service, (set = staticEndpoints(service)));
+    return set;
+  }
+
+  private withInstances(service: Service, set: EndpointSet): Service {
+    const known = this.discoveredServices.get(service);
+    if (known?.set === set) return known.service;
+    const merged = withDiscoveredInstances(service, set);
+    this.discoveredServices.set(service, { set, service: merged });
+    return merged;
   }
 
   /** Every declared or discovered instance has a sidecar; a connected one keeps its transport. */

@@ -1,12 +1,14 @@
 // Turns desired state plus endpoints into published snapshots, as Kuma's reconcile loop does:
 // generate → prepare (validate against protoc-gen-validate, encode once, content-hash) → check
-// consistency → publish. A full plan is validated before anything is published, so an apply that
-// would produce a bad resource fails whole. Endpoint changes take a narrow path: only the affected
+// consistency → publish. A plan is validated before anything is published, so an apply that would
+// produce a bad resource fails whole. A change plans only the sidecars the dependency index says it
+// touches (all of them when the Mesh changed); the others keep their snapshots, which a full plan
+// would reproduce exactly. Endpoint changes take a narrower path still: only the affected
 // ClusterLoadAssignments are rebuilt, and only sidecars that consume them get an EDS push.
 // Planning and publishing a whole mesh run in slices of at most SLICE_MS, yielding to the event loop
 // in between, so a large apply never stalls health checks or the xDS streams of other sidecars.
 import { fail, ok, type Problem, type Result } from '../../errors.ts';
-import { serviceKey, type Service } from '../../manifest/types.ts';
+import { serviceKey } from '../../manifest/types.ts';
 import type { EndpointSet } from '../../discovery/endpoints.ts';
 import type { SnapshotCache } from '../cache/snapshot.ts';
 import { checkConsistency } from '../cache/consistency.ts';
@@ -16,6 +18,7 @@ import { upstreamAssignments } from '../generate/traffic.ts';
 import type { MeshView, Resource, SidecarRef } from '../generate/types.ts';
 import { ResourcePool, type PreparedResource } from '../resources/prepared.ts';
 import { ENDPOINT, PUSH_ORDER, SECRET, type TypeUrl } from '../resources/type-urls.ts';
+import { DependencyIndex, viewChange } from './dependency-index.ts';
 
 /** The longest the planner runs before it lets the event loop serve others. */
 const SLICE_MS = 20;
@@ -44,8 +47,9 @@ export class Reconciler {
   private readonly connected = new Set<string>();
   private secrets: TrustBundleSource | undefined;
   private poolSizeAfterPrune = 0;
-  /** serviceKey → node ids whose sidecars call it: who gets an EDS push when it moves. */
-  private consumers = new Map<string, Set<string>>();
+  private bundle: { pem: string; resources: PreparedResource[] } | undefined;
+  /** What each planned sidecar derives from, and who calls whom (who gets an EDS push). */
+  private readonly index = new DependencyIndex();
 
   constructor(readonly cache: SnapshotCache) {}
 
@@ -61,12 +65,37 @@ export class Reconciler {
     return this.sidecars.get(nodeId);
   }
 
-  /** Generates and prepares every sidecar's snapshot, yielding every SLICE_MS; publishes nothing. */
-  async plan(view: MeshView, sidecars: Iterable<SidecarRef>): Promise<Result<Plan>> {
+  /**
+   * The sidecars whose resources may differ between the published view and `view`: those the
+   * dependency index names for what changed, plus sidecars that are new or connected differently.
+   * Undefined when every sidecar must be planned (nothing published yet, or the Mesh changed).
+   */
+  affectedSidecars(view: MeshView, sidecars: Iterable<SidecarRef>): Set<string> | undefined {
+    if (!this.view) return undefined;
+    const change = viewChange(this.view, view);
+    if (change.mesh) return undefined;
+    const out = this.index.affected(change);
+    for (const ref of sidecars) {
+      const known = this.sidecars.get(ref.nodeId);
+      if (!known || !sameSidecar(known, ref) || !this.cache.has(ref.nodeId)) out.add(ref.nodeId);
+    }
+    return out;
+  }
+
+  /**
+   * Generates and prepares the snapshots of `sidecars` (only those in `only`, when given), yielding
+   * every SLICE_MS; publishes nothing.
+   */
+  async plan(
+    view: MeshView,
+    sidecars: Iterable<SidecarRef>,
+    only?: ReadonlySet<string>,
+  ): Promise<Result<Plan>> {
     const plan: Plan = new Map();
     const problems: Problem[] = [];
     let sliceStart = performance.now();
     for (const ref of sidecars) {
+      if (only && !only.has(ref.nodeId)) continue;
       const result = this.planSidecar(view, ref);
       if (result.ok) plan.set(ref.nodeId, result.value);
       else problems.push(...result.errors);
@@ -79,8 +108,9 @@ export class Reconciler {
   }
 
   /**
-   * Makes `plan` what sidecars see (nodes not in it lose their snapshot), yielding every SLICE_MS:
-   * pushes to connected sidecars happen here. `newer` are endpoint sets that arrived after the plan
+   * Makes `plan` what sidecars see, yielding every SLICE_MS: pushes to connected sidecars happen
+   * here. Sidecars not in `sidecars` lose their snapshot; those in `sidecars` but not in `plan`
+   * (a plan of the affected sidecars only) keep theirs. `newer` are endpoint sets that arrived after the plan
    * was made (and were already pushed): the plan's assignments are brought up to them, so a plan
    * never publishes older endpoints over newer ones. Between slices `arriving()` hands over endpoint
    * sets that came meanwhile: they are pushed at once and the rest of the plan is brought up to
@@ -107,18 +137,26 @@ export class Reconciler {
     const replan = new Set<string>();
     for (const [id, ref] of planned) {
       const current = this.sidecars.get(id);
+      const differs = current !== undefined && !sameSidecar(current, ref);
+      if (differs) planned.set(id, current);
+      // Unplanned sidecars were not affected: what the cache holds for them is current.
+      if (!plan.has(id)) continue;
       const connectedSincePlan =
         this.connected.has(id) &&
         this.secrets !== undefined &&
         !ref.proxyless &&
         !plan.get(id)?.[SECRET].length;
-      if (current && !sameSidecar(current, ref)) planned.set(id, current);
-      if ((current && !sameSidecar(current, ref)) || connectedSincePlan) replan.add(id);
+      if (differs || connectedSincePlan) replan.add(id);
     }
+    const full = plan.size === planned.size;
     this.sidecars = planned;
     this.declared = new Set(this.sidecars.keys());
-    this.consumers = consumersOf(view, this.sidecars.values());
-    for (const node of this.cache.nodeIds()) if (!plan.has(node)) this.cache.delete(node);
+    for (const node of this.cache.nodeIds())
+      if (!planned.has(node)) {
+        this.cache.delete(node);
+        this.index.delete(node);
+      }
+    for (const id of plan.keys()) this.index.set(view, this.sidecars.get(id)!);
     let byCluster: Assignments = new Map();
     let pushed = 0;
     let sliceStart = performance.now();
@@ -144,8 +182,10 @@ export class Reconciler {
       if (more.length) byCluster = new Map();
       sliceStart = performance.now();
     }
-    this.pool.retain(this.cache.liveResources());
-    this.poolSizeAfterPrune = this.pool.size;
+    if (full) {
+      this.pool.retain(this.cache.liveResources());
+      this.poolSizeAfterPrune = this.pool.size;
+    } else this.prunePoolNowAndThen();
     return pushed;
   }
 
@@ -157,10 +197,7 @@ export class Reconciler {
     this.connected.delete(nodeId);
     if (this.declared.has(nodeId)) return 'kept';
     this.sidecars.delete(nodeId);
-    for (const [service, nodes] of this.consumers) {
-      nodes.delete(nodeId);
-      if (nodes.size === 0) this.consumers.delete(service);
-    }
+    this.index.delete(nodeId);
     this.cache.delete(nodeId);
     return 'forgotten';
   }
@@ -175,7 +212,16 @@ export class Reconciler {
     if (!this.view) return fail([{ code: 'NOT_FOUND', message: 'no mesh state has been applied yet' }]);
     const known = this.sidecars.get(ref.nodeId);
     const same = known && sameSidecar(known, ref);
-    if (same && this.connected.has(ref.nodeId) && this.cache.has(ref.nodeId)) return ok(undefined);
+    if (same && this.cache.has(ref.nodeId)) {
+      // Planned already, as it connects now: its snapshot is current; connecting adds the trust bundle.
+      if (this.connected.has(ref.nodeId)) return ok(undefined);
+      const bundle = this.trustBundle(ref);
+      if (bundle.ok) {
+        this.connected.add(ref.nodeId);
+        if (bundle.value) this.cache.set(ref.nodeId, { [SECRET]: bundle.value });
+        return ok(undefined);
+      }
+    }
     this.connected.add(ref.nodeId);
     const planned = this.planSidecar(this.view, ref);
     if (!planned.ok) {
@@ -183,7 +229,7 @@ export class Reconciler {
       return planned;
     }
     this.sidecars.set(ref.nodeId, ref);
-    addConsumer(this.consumers, this.view, ref);
+    this.index.set(this.view, ref);
     this.cache.set(ref.nodeId, planned.value);
     return ok(undefined);
   }
@@ -191,10 +237,27 @@ export class Reconciler {
   /** Re-sends a sidecar's trust bundle (a root rotation changed it). */
   refreshSecrets(nodeId: string): void {
     const ref = this.sidecars.get(nodeId);
-    if (!ref || !this.secrets || !this.connected.has(nodeId)) return;
-    const prepared = generateTrustBundle(this.secrets.trustBundlePem()).map((r) => this.pool.prepare(r));
-    const resources = prepared.flatMap((p) => (p.ok ? [p.value] : []));
-    if (resources.length === prepared.length) this.cache.set(nodeId, { [SECRET]: resources });
+    if (!ref || !this.connected.has(nodeId)) return;
+    const bundle = this.trustBundle(ref);
+    if (bundle.ok && bundle.value) this.cache.set(nodeId, { [SECRET]: bundle.value });
+  }
+
+  /**
+   * The prepared trust bundle a connected sidecar is sent (undefined: none, for proxyless clients and
+   * without TLS), prepared once per bundle rather than once per sidecar.
+   */
+  private trustBundle(ref: SidecarRef): Result<PreparedResource[] | undefined> {
+    if (!this.secrets || ref.proxyless) return ok(undefined);
+    const pem = this.secrets.trustBundlePem();
+    if (this.bundle?.pem === pem) return ok(this.bundle.resources);
+    const resources: PreparedResource[] = [];
+    for (const r of generateTrustBundle(pem)) {
+      const prepared = this.pool.prepare(r);
+      if (!prepared.ok) return prepared;
+      resources.push(prepared.value);
+    }
+    this.bundle = { pem, resources };
+    return ok(resources);
   }
 
   /** The narrow path: new endpoints for one service → EDS pushes to its consumers only. */
@@ -206,7 +269,7 @@ export class Reconciler {
     let pushed = 0;
     // One assignment per cluster name, shared by every consumer (they are the same resource).
     const byCluster: Assignments = new Map();
-    for (const node of this.consumers.get(set.service) ?? []) {
+    for (const node of this.index.callersOf(set.service)) {
       const current = this.cache.get(node, ENDPOINT);
       const next = current && this.withEndpoints(node, current.resources, [set], byCluster);
       if (next && this.cache.set(node, { [ENDPOINT]: next }).length) pushed++;
@@ -278,13 +341,17 @@ export class Reconciler {
     const generated = generateSidecar(view, ref, { mtls: this.secrets !== undefined });
     if (!generated.ok) return generated;
     const resources: Record<TypeUrl, readonly Resource[]> = { ...generated.value };
-    // Proxyless gRPC clients read certificates from files (certificate providers), never over SDS.
-    if (this.secrets && this.connected.has(ref.nodeId) && !ref.proxyless)
-      resources[SECRET] = generateTrustBundle(this.secrets.trustBundlePem());
     const problems = checkConsistency(ref.nodeId, resources);
     const out = {} as PreparedSnapshot;
+    // Proxyless gRPC clients read certificates from files (certificate providers), never over SDS.
+    const bundle = this.connected.has(ref.nodeId) ? this.trustBundle(ref) : ok(undefined);
+    if (!bundle.ok) problems.push(...bundle.errors);
     for (const typeUrl of PUSH_ORDER) {
       out[typeUrl] = [];
+      if (typeUrl === SECRET && bundle.ok && bundle.value) {
+        out[typeUrl] = bundle.value;
+        continue;
+      }
       for (const r of resources[typeUrl]) {
         const prepared = this.pool.prepare(r);
         if (prepared.ok) out[typeUrl].push(prepared.value);
@@ -303,24 +370,6 @@ function sameSidecar(a: SidecarRef, b: SidecarRef): boolean {
     a.proxyless === b.proxyless &&
     a.sdsDir === b.sdsDir
   );
-}
-
-function consumersOf(view: MeshView, sidecars: Iterable<SidecarRef>): Map<string, Set<string>> {
-  const out = new Map<string, Set<string>>();
-  for (const ref of sidecars) addConsumer(out, view, ref);
-  return out;
-}
-
-function addConsumer(consumers: Map<string, Set<string>>, view: MeshView, ref: SidecarRef): void {
-  const own: Service | undefined = view.services.get(
-    serviceKey({ name: ref.service, namespace: ref.namespace }),
-  );
-  for (const u of own?.upstreams ?? []) {
-    const key = serviceKey({ name: u.service, namespace: u.namespace });
-    const set = consumers.get(key) ?? new Set<string>();
-    set.add(ref.nodeId);
-    consumers.set(key, set);
-  }
 }
 
 /** The same bad cluster generated for 40 sidecars is one problem, not 40. */

@@ -1,0 +1,143 @@
+// What each sidecar's resources derive from, and the reverse: which sidecars a change touches. The
+// one place that knows it (the reconciler asks it; nothing else keeps a consumer list). A sidecar of
+// service S is generated from:
+// - the Mesh (every sidecar: a Mesh change re-plans everything);
+// - S itself (ports, its own instance, upstreams), the AccessPolicies and TrafficPolicies whose
+//   destination is S (inbound RBAC and rate limits);
+// - for each upstream T of S: T's Service (ports, identity), T's TrafficPolicies (clusters, routes,
+//   subsets) and T's endpoints (its ClusterLoadAssignments).
+// So a change to Service or TrafficPolicies of T touches T's own sidecars and T's callers; an
+// AccessPolicy change touches the destination's own sidecars; new endpoints touch the callers only.
+import type { MeshView, SidecarRef } from '../generate/types.ts';
+import { serviceKey, type Service } from '../../manifest/types.ts';
+
+/** What differs between two views of the mesh, by serviceKey. */
+export interface ViewChange {
+  /** The Mesh (or the trust domain) changed: every sidecar derives from it. */
+  readonly mesh: boolean;
+  /** Services added, removed or changed (their discovered instances included). */
+  readonly services: ReadonlySet<string>;
+  /** Destinations whose AccessPolicies changed. */
+  readonly access: ReadonlySet<string>;
+  /** Destinations whose TrafficPolicies changed. */
+  readonly traffic: ReadonlySet<string>;
+  /** Services whose endpoint set changed. */
+  readonly endpoints: ReadonlySet<string>;
+}
+
+/** Documents compared without where they came from: the same content read from another file is no change. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (k, v: unknown) => (k === 'origin' ? undefined : v));
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return a === b || (a !== undefined && b !== undefined && canonical(a) === canonical(b));
+}
+
+function sameList(a: readonly unknown[] | undefined, b: readonly unknown[] | undefined): boolean {
+  if (a === b) return true;
+  if ((a?.length ?? 0) !== (b?.length ?? 0)) return false;
+  return (a ?? []).every((x, i) => same(x, b![i]));
+}
+
+function changedKeys<V>(
+  a: ReadonlyMap<string, V> | undefined,
+  b: ReadonlyMap<string, V> | undefined,
+  equal: (x: V | undefined, y: V | undefined) => boolean,
+): Set<string> {
+  const out = new Set<string>();
+  if (a === b) return out;
+  for (const key of new Set([...(a?.keys() ?? []), ...(b?.keys() ?? [])]))
+    if (!equal(a?.get(key), b?.get(key))) out.add(key);
+  return out;
+}
+
+/**
+ * What differs from `prev` to `next`. Unchanged parts are usually the very same objects (the control
+ * plane keeps them across views), so most comparisons are identity checks; content is compared only
+ * when identities differ (a re-apply of the same files parses new objects).
+ */
+export function viewChange(prev: MeshView, next: MeshView): ViewChange {
+  const optional = <V>(x: V | undefined, y: V | undefined) =>
+    x === y || (x !== undefined && y !== undefined && same(x, y));
+  return {
+    mesh: !same(prev.mesh, next.mesh),
+    services: changedKeys(prev.services, next.services, optional),
+    access: changedKeys(prev.policies, next.policies, sameList),
+    traffic: changedKeys(prev.traffic, next.traffic, sameList),
+    endpoints: changedKeys(prev.endpoints, next.endpoints, optional),
+  };
+}
+
+interface Inputs {
+  readonly own: string;
+  readonly upstreams: readonly string[];
+}
+
+export class DependencyIndex {
+  /** serviceKey → its own sidecars. */
+  private readonly own = new Map<string, Set<string>>();
+  /** serviceKey → sidecars whose service calls it (they consume its endpoints). */
+  private readonly callers = new Map<string, Set<string>>();
+  private readonly inputs = new Map<string, Inputs>();
+
+  /** Records what `ref`'s resources derive from in `view` (replacing what was recorded). */
+  set(view: MeshView, ref: SidecarRef): void {
+    this.delete(ref.nodeId);
+    const own = serviceKey({ name: ref.service, namespace: ref.namespace });
+    const service: Service | undefined = view.services.get(own);
+    const upstreams = [
+      ...new Set(
+        (service?.upstreams ?? []).map((u) => serviceKey({ name: u.service, namespace: u.namespace })),
+      ),
+    ];
+    this.inputs.set(ref.nodeId, { own, upstreams });
+    add(this.own, own, ref.nodeId);
+    for (const key of upstreams) add(this.callers, key, ref.nodeId);
+  }
+
+  delete(nodeId: string): void {
+    const inputs = this.inputs.get(nodeId);
+    if (!inputs) return;
+    this.inputs.delete(nodeId);
+    remove(this.own, inputs.own, nodeId);
+    for (const key of inputs.upstreams) remove(this.callers, key, nodeId);
+  }
+
+  /** Sidecars that call `service` (who gets an EDS push when its endpoints move). */
+  callersOf(service: string): ReadonlySet<string> {
+    return this.callers.get(service) ?? EMPTY;
+  }
+
+  /** Sidecars whose resources `change` may alter (all of them when the Mesh changed). */
+  affected(change: ViewChange): Set<string> {
+    if (change.mesh) return new Set(this.inputs.keys());
+    const out = new Set<string>();
+    const addAll = (nodes: ReadonlySet<string> | undefined) => nodes?.forEach((n) => out.add(n));
+    for (const key of change.services) {
+      addAll(this.own.get(key));
+      addAll(this.callers.get(key));
+    }
+    for (const key of change.traffic) {
+      addAll(this.own.get(key));
+      addAll(this.callers.get(key));
+    }
+    for (const key of change.access) addAll(this.own.get(key));
+    for (const key of change.endpoints) addAll(this.callers.get(key));
+    return out;
+  }
+}
+
+const EMPTY: ReadonlySet<string> = new Set();
+
+function add(index: Map<string, Set<string>>, key: string, node: string): void {
+  const set = index.get(key);
+  if (set) set.add(node);
+  else index.set(key, new Set([node]));
+}
+
+function remove(index: Map<string, Set<string>>, key: string, node: string): void {
+  const set = index.get(key);
+  set?.delete(node);
+  if (set?.size === 0) index.delete(key);
+}
