@@ -10,9 +10,13 @@ export function noSuchService(ref: ServiceRef, services: readonly Service[]): st
   return `no Service ${ref.namespace}/${ref.service}${didYouMean(ref.service, sameNamespace)}`;
 }
 
-export function checkUpstreamReferences(services: readonly Service[]): Problem[] {
+/** The upstreams of `subjects` (default: every service) against the whole set `services`. */
+export function checkUpstreamReferences(
+  services: readonly Service[],
+  subjects: readonly Service[] = services,
+): Problem[] {
   const byKey = new Map(services.map((s) => [serviceKey(s), s]));
-  return services.flatMap((s) =>
+  return subjects.flatMap((s) =>
     s.upstreams.flatMap((u, i): Problem[] => {
       const at = (field: string, message: string): Problem[] => [
         problemAt(s.origin, manifestId(s), `spec.upstreams[${i}].${field}`, 'REFERENCE', message),

@@ -30,7 +30,7 @@ export function checkManifestSet(ms: readonly Manifest[]): Problem[] {
 type ManifestOf<K extends ManifestKind> = Extract<Manifest, { kind: K }>;
 
 /** A duplicated document is reported once, as DUPLICATE; the other checks see its first definition only. */
-function firstDefinitions<K extends ManifestKind>(ms: readonly Manifest[], kind: K): ManifestOf<K>[] {
+export function firstDefinitions<K extends ManifestKind>(ms: readonly Manifest[], kind: K): ManifestOf<K>[] {
   const first = new Map<string, ManifestOf<K>>();
   for (const m of ms) {
     const id = manifestId(m);

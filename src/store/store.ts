@@ -27,8 +27,15 @@ export interface Change {
   readonly delete?: readonly ManifestRef[];
 }
 
-/** Every cross-document problem of a whole manifest set (`checkManifestSet`, wherever it runs). */
-export type SetChecker = (manifests: readonly Manifest[]) => Promise<readonly Problem[]>;
+/**
+ * Every cross-document problem of a whole manifest set (`checkManifestSet`, wherever it runs).
+ * `touched` names the documents that differ from the committed set, which passed this check: a
+ * checker may look only at what reaches them (`checkManifestChange`).
+ */
+export type SetChecker = (
+  manifests: readonly Manifest[],
+  touched?: readonly string[],
+) => Promise<readonly Problem[]>;
 
 export interface Proposal {
   readonly state: DesiredState;
@@ -104,8 +111,6 @@ export class StateStore {
     const next = this.nextManifests(change);
     if (!next.ok) return next;
     const base = this.state;
-    const problems = await checkSet([...next.value.values()]);
-    if (problems.length) return fail(problems);
     // Comparing thousands of documents is sliced too, yielding to the event loop in between.
     const touched: string[] = [];
     let sliceStart = performance.now();
@@ -116,6 +121,8 @@ export class StateStore {
         sliceStart = performance.now();
       }
     }
+    const problems = await checkSet([...next.value.values()], touched);
+    if (problems.length) return fail(problems);
     if (this.state !== base)
       return fail([
         {

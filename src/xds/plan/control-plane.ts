@@ -59,6 +59,7 @@ export class ControlPlane {
   /** Parts of the last view, kept so an unchanged part is the same object in the next one. */
   private mesh: { from: Mesh; view: Mesh } | undefined;
   private readonly staticSets = new WeakMap<Service, EndpointSet>();
+  private readonly nodeIds = new WeakMap<Service, string[]>();
   private readonly discoveredServices = new WeakMap<Service, { set: EndpointSet; service: Service }>();
 
   constructor(
@@ -345,6 +346,18 @@ export class ControlPlane {
     };
   }
 
+  private nodeIdsOf(service: Service): string[] {
+    let ids = this.nodeIds.get(service);
+    if (!ids)
+      this.nodeIds.set(
+        service,
+        (ids = service.instances.map((i) =>
+          nodeId({ namespace: service.namespace, service: service.name, instance: i.name }),
+        )),
+      );
+    return ids;
+  }
+
   private staticSet(service: Service): EndpointSet {
     let set = this.staticSets.get(service);
     if (!set) this.staticSets.set(service, (set = staticEndpoints(service)));
@@ -363,8 +376,9 @@ export class ControlPlane {
   private sidecarsOf(view: MeshView): SidecarRef[] {
     const out: SidecarRef[] = [];
     for (const service of view.services.values()) {
-      for (const instance of service.instances) {
-        const id = nodeId({ namespace: service.namespace, service: service.name, instance: instance.name });
+      const ids = this.nodeIdsOf(service);
+      for (const [k, instance] of service.instances.entries()) {
+        const id = ids[k]!;
         const known = this.reconciler.sidecar(id);
         out.push({
           nodeId: id,

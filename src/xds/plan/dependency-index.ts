@@ -47,8 +47,8 @@ function changedKeys<V>(
 ): Set<string> {
   const out = new Set<string>();
   if (a === b) return out;
-  for (const key of new Set([...(a?.keys() ?? []), ...(b?.keys() ?? [])]))
-    if (!equal(a?.get(key), b?.get(key))) out.add(key);
+  for (const [key, x] of a ?? []) if (!equal(x, b?.get(key))) out.add(key);
+  for (const [key, y] of b ?? []) if (!a?.has(key) && !equal(undefined, y)) out.add(key);
   return out;
 }
 

@@ -262,7 +262,8 @@ export class Reconciler {
 
   /** The narrow path: new endpoints for one service → EDS pushes to its consumers only. */
   updateEndpoints(set: EndpointSet): number {
-    if (!this.view) return 0;
+    // A service whose instances the manifest declares takes its endpoints from there, not discovery.
+    if (!this.view || this.view.services.get(set.service)?.discovery.mode === 'static') return 0;
     const endpoints = new Map(this.view.endpoints);
     endpoints.set(set.service, set);
     this.view = { ...this.view, endpoints };

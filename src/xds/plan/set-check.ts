@@ -1,5 +1,6 @@
-// Where an apply's cross-document check runs. Small sets are checked in place; large ones on a
-// worker thread, so the event loop (health checks, xDS streams, endpoint pushes) keeps moving while
+// Where an apply's cross-document check runs. A change to a few documents is checked in place, for
+// what reaches them only (checkManifestChange); small sets are checked whole in place; large ones on
+// a worker thread, so the event loop (health checks, xDS streams, endpoint pushes) keeps moving while
 // thousands of documents are checked. A worker that cannot start falls back to checking in place,
 // once and for all.
 import { extname } from 'node:path';
@@ -7,12 +8,15 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Problem } from '../../errors.ts';
 import { log } from '../../log.ts';
+import { checkManifestChange } from '../../manifest/check-change.ts';
 import { checkManifestSet } from '../../manifest/index.ts';
 import type { Manifest } from '../../manifest/types.ts';
 import type { SetChecker } from '../../store/store.ts';
 
 /** Below this many documents the check takes a few milliseconds: a worker round trip costs more. */
 const WORKER_THRESHOLD = 500;
+/** Up to this many touched documents, checking what reaches them costs less than a worker round trip. */
+const CHANGE_THRESHOLD = 50;
 
 const logger = log.child({ component: 'control-plane' });
 
@@ -29,7 +33,9 @@ export class WorkerSetChecker {
     { resolve: (p: readonly Problem[]) => void; manifests: readonly Manifest[] }
   >();
 
-  readonly check: SetChecker = (manifests) => {
+  readonly check: SetChecker = (manifests, touched) => {
+    if (touched && touched.length <= CHANGE_THRESHOLD)
+      return Promise.resolve(checkManifestChange(manifests, touched));
     if (manifests.length < WORKER_THRESHOLD || this.broken) return checkInPlace(manifests);
     const worker = this.start();
     if (!worker) return checkInPlace(manifests);

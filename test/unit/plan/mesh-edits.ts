@@ -13,6 +13,8 @@ const NS = 'clinical';
 const name = (i: number) => `s${i}`;
 
 interface InstanceSpec {
+  /** Where its sidecar listens: its own address, one shared with others, or every address. */
+  readonly host?: 'shared' | 'any';
   readonly zone: 'a' | 'b';
   readonly weight: number;
   readonly version: 'v1' | 'v2';
@@ -37,11 +39,19 @@ export type Edit =
   | { op: 'connect'; i: number; k: number; transport: 'ads' | 'rest'; proxyless: boolean };
 
 const index = fc.integer({ min: 0, max: SERVICES - 1 });
-const instance = fc.record({
-  zone: fc.constantFrom('a' as const, 'b' as const),
-  weight: fc.integer({ min: 1, max: 3 }),
-  version: fc.constantFrom('v1' as const, 'v2' as const),
-});
+const instance = fc.record(
+  {
+    host: fc.oneof(
+      { weight: 8, arbitrary: fc.constant(undefined) },
+      { weight: 1, arbitrary: fc.constant('shared' as const) },
+      { weight: 1, arbitrary: fc.constant('any' as const) },
+    ),
+    zone: fc.constantFrom('a' as const, 'b' as const),
+    weight: fc.integer({ min: 1, max: 3 }),
+    version: fc.constantFrom('v1' as const, 'v2' as const),
+  },
+  { requiredKeys: ['zone', 'weight', 'version'] },
+);
 
 export const edit: fc.Arbitrary<Edit> = fc.oneof(
   {
@@ -127,7 +137,7 @@ export function manifestOf(e: Edit): Manifest | undefined {
     case 'service': {
       const instances = e.instances.map(
         (x, k) =>
-          `    - { name: ${name(e.i)}-${k + 1}, address: 127.0.${e.i + 1}.${k + 1}, appAddress: 127.0.${e.i + 1}.${k + 1}, locality: { region: eu, zone: ${x.zone} }, weight: ${x.weight}, meta: { version: ${x.version} } }`,
+          `    - { name: ${name(e.i)}-${k + 1}, address: ${x.host === 'shared' ? '127.0.9.9' : x.host === 'any' ? '0.0.0.0' : `127.0.${e.i + 1}.${k + 1}`}, appAddress: 127.0.${e.i + 1}.${k + 1}, locality: { region: eu, zone: ${x.zone} }, weight: ${x.weight}, meta: { version: ${x.version} } }`,
       );
       const upstreams = e.upstreams
         .filter((u) => u !== e.i)

@@ -1,0 +1,95 @@
+// The cross-document check of a change, costing what the change touches: the documents it added,
+// changed or removed, and the documents whose references reach them, instead of the whole set. It
+// reports exactly what checkManifestSet would for the new set, provided the set before the change
+// passed that check (every committed set did): a problem in the new set then involves a touched
+// document, either as the one at fault or as the one it names. What is checked per rule:
+// - identity (duplicates, one Mesh): the whole set, a map lookup per document;
+// - a Service's own entries: touched Services;
+// - upstream references: touched Services and the Services that call one;
+// - socket bindings: touched Services, with every Service sharing a host with them (and those
+//   binding a wildcard), in the set's order, so the one blamed is the one the full check blames;
+// - AccessPolicies and TrafficPolicies: touched ones and those naming a touched Service; for
+//   TrafficPolicies also every policy on the destination of a touched one (who governs whom).
+import type { Problem } from '../errors.ts';
+import { checkSocketBindings } from './check-bindings.ts';
+import { checkDocumentIdentity } from './check-identity.ts';
+import { checkAccessPolicies } from './check-policies.ts';
+import { checkUpstreamReferences } from './check-references.ts';
+import { checkServiceEntries } from './check-service.ts';
+import { firstDefinitions } from './check-set.ts';
+import { checkTrafficPolicies } from './check-traffic.ts';
+import {
+  manifestId,
+  serviceKey,
+  type AccessPolicy,
+  type Manifest,
+  type Service,
+  type ServiceRef,
+  type TrafficPolicy,
+} from './types.ts';
+
+const WILDCARDS = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0']);
+
+/** `Service clinical/his` → `his.clinical` (a removed Service is known only by its id). */
+function serviceKeyOfId(id: string): string | undefined {
+  const m = /^Service ([^/ ]+)\/(.+)$/.exec(id);
+  return m ? `${m[2]}.${m[1]}` : undefined;
+}
+
+const refKey = (r: ServiceRef) => serviceKey({ name: r.service, namespace: r.namespace });
+
+/** Every problem checkManifestSet(ms) has, given that the set before the change to `touched` had none. */
+export function checkManifestChange(ms: readonly Manifest[], touched: readonly string[]): Problem[] {
+  const ids = new Set(touched);
+  if (ids.size === 0) return [];
+  const keys = new Set(touched.flatMap((id) => serviceKeyOfId(id) ?? []));
+  const services = firstDefinitions(ms, 'Service');
+  const changed = services.filter((s) => ids.has(manifestId(s)));
+  const callers = services.filter(
+    (s) => ids.has(manifestId(s)) || s.upstreams.some((u) => keys.has(refKey(u))),
+  );
+  return [
+    ...checkDocumentIdentity(ms),
+    ...changed.flatMap(checkServiceEntries),
+    ...checkUpstreamReferences(services, callers),
+    ...checkSocketBindings(neighbours(services, changed)),
+    ...checkAccessPolicies(
+      firstDefinitions(ms, 'AccessPolicy').filter((p) => ids.has(manifestId(p)) || namesAny(p, keys)),
+      services,
+    ),
+    ...checkTrafficPolicies(trafficSubjects(firstDefinitions(ms, 'TrafficPolicy'), ids, keys), services),
+  ];
+}
+
+/** Services that could bind a socket one of `changed` binds: same host, or a wildcard anywhere. */
+function neighbours(services: readonly Service[], changed: readonly Service[]): Service[] {
+  const hostsOf = (s: Service) =>
+    s.instances.flatMap((i) => [i.address.toLowerCase(), i.appAddress.toLowerCase()]);
+  const hosts = new Set(changed.flatMap(hostsOf));
+  const mine = new Set(changed);
+  const wildcard = [...hosts].some((h) => WILDCARDS.has(h));
+  return services.filter(
+    (s) => mine.has(s) || hostsOf(s).some((h) => wildcard || hosts.has(h) || WILDCARDS.has(h)),
+  );
+}
+
+function namesAny(p: AccessPolicy, keys: ReadonlySet<string>): boolean {
+  return keys.has(refKey(p.destination)) || p.rules.some((r) => r.from.some((f) => keys.has(refKey(f))));
+}
+
+function trafficSubjects(
+  policies: readonly TrafficPolicy[],
+  ids: ReadonlySet<string>,
+  keys: ReadonlySet<string>,
+): TrafficPolicy[] {
+  const destinations = new Set(
+    policies.filter((p) => ids.has(manifestId(p))).map((p) => refKey(p.destination)),
+  );
+  const names = (p: TrafficPolicy) =>
+    keys.has(refKey(p.destination)) ||
+    (p.from ?? []).some((f) => keys.has(refKey(f))) ||
+    p.routes.some((r) => r.to.some((t) => t.service !== undefined && keys.has(refKey(t.service))));
+  return policies.filter(
+    (p) => ids.has(manifestId(p)) || destinations.has(refKey(p.destination)) || names(p),
+  );
+}

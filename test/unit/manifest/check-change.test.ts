@@ -1,0 +1,53 @@
+// Checking a change costs what it touches and reports what the whole-set check reports: over random
+// edit sequences from a valid set (services added, changed and removed, sockets shared, policies
+// naming services that come and go), the problems of checkManifestChange equal those of
+// checkManifestSet on the new set.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { checkManifestChange } from '../../../src/manifest/check-change.ts';
+import { checkManifestSet } from '../../../src/manifest/index.ts';
+import { manifestId, type Manifest } from '../../../src/manifest/types.ts';
+import { deletedBy, edit, manifestOf, seedServices } from '../plan/mesh-edits.ts';
+
+const canonical = (m: Manifest) => JSON.stringify(m, (k, v: unknown) => (k === 'origin' ? undefined : v));
+const sorted = (problems: readonly unknown[]) => problems.map((p) => JSON.stringify(p)).sort();
+
+describe('checkManifestChange', () => {
+  it('reports the same problems as checking the whole set, over random edit sequences', () => {
+    let rejected = 0;
+    let accepted = 0;
+    fc.assert(
+      fc.property(fc.array(edit, { minLength: 1, maxLength: 20 }), (random) => {
+        let current = new Map<string, Manifest>();
+        for (const e of [...seedServices(), ...random]) {
+          const next = new Map(current);
+          const m = manifestOf(e);
+          const gone = deletedBy(e);
+          if (m) next.set(manifestId(m), m);
+          else if (gone) next.delete(manifestId(gone));
+          else continue;
+          const touched = [...new Set([...current.keys(), ...next.keys()])].filter((id) => {
+            const a = current.get(id);
+            const b = next.get(id);
+            return !a || !b || canonical(a) !== canonical(b);
+          });
+          const full = checkManifestSet([...next.values()]);
+          expect(sorted(checkManifestChange([...next.values()], touched))).toEqual(sorted(full));
+          // Only a set without problems is committed, as the store does.
+          if (full.length === 0) {
+            current = next;
+            accepted++;
+          } else rejected++;
+        }
+      }),
+      { numRuns: 300 },
+    );
+    // Both outcomes must be exercised for the comparison to mean anything.
+    expect(rejected).toBeGreaterThan(100);
+    expect(accepted).toBeGreaterThan(300);
+  });
+
+  it('checks nothing when nothing changed', () => {
+    expect(checkManifestChange([], [])).toEqual([]);
+  });
+});
