@@ -1,8 +1,10 @@
 // The double's agent runs the checks registered on its node, as a Consul agent does: HTTP checks
 // (2xx passing, 429 warning, anything else critical), TCP checks (connect → passing) at their
-// Interval (at least 1 s, Consul's minimum), and TTL checks that turn critical when not refreshed.
+// Interval (at least 1 s, Consul's minimum), and TTL checks that turn critical when not refreshed
+// (on the double's clock, so a test can let a TTL run out with `advanceClock`).
 // Everything pauses while the double is stopped, and nothing outlives `stop()`.
 import { connect } from 'node:net';
+import type { DoubleClock } from './clock.ts';
 import { parseGoDuration } from './duration.ts';
 import type { CatalogState, CheckRecord, CheckStatus } from './state.ts';
 
@@ -37,7 +39,8 @@ function probeTcp(target: string, timeoutMs: number): Promise<[CheckStatus, stri
 }
 
 export class AgentChecks {
-  private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Check ID → cancels its next run. */
+  private readonly timers = new Map<string, () => void>();
   /** Checks whose probe is in flight (no timer, but not to be scheduled again). */
   private readonly busy = new Set<string>();
   private unsubscribe: (() => void) | undefined;
@@ -45,6 +48,7 @@ export class AgentChecks {
   constructor(
     private readonly state: CatalogState,
     private readonly node: string,
+    private readonly clock: DoubleClock,
   ) {}
 
   start(): void {
@@ -56,15 +60,14 @@ export class AgentChecks {
   stop(): void {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
-    for (const timer of this.timers.values()) clearTimeout(timer);
+    for (const cancel of this.timers.values()) cancel();
     this.timers.clear();
     this.busy.clear();
   }
 
   /** A TTL check was updated through the API: its clock restarts. */
   refreshTtl(checkId: string): void {
-    const timer = this.timers.get(checkId);
-    if (timer) clearTimeout(timer);
+    this.timers.get(checkId)?.();
     this.timers.delete(checkId);
     this.reconcile();
   }
@@ -78,18 +81,24 @@ export class AgentChecks {
       if (!this.timers.has(check.checkId) && !this.busy.has(check.checkId))
         this.schedule(check, check.type === 'ttl' ? ttlMs(check) : 0);
     }
-    for (const [id, timer] of this.timers) {
+    for (const [id, cancel] of this.timers) {
       if (!live.has(id)) {
-        clearTimeout(timer);
+        cancel();
         this.timers.delete(id);
       }
     }
   }
 
   private schedule(check: CheckRecord, delayMs: number): void {
-    const timer = setTimeout(() => void this.run(check.checkId), delayMs);
+    const run = (): void => void this.run(check.checkId);
+    if (check.type === 'ttl') {
+      this.timers.set(check.checkId, this.clock.at(this.clock.now() + delayMs, run));
+      return;
+    }
+    // Probes touch real sockets: they run on real time.
+    const timer = setTimeout(run, delayMs);
     timer.unref();
-    this.timers.set(check.checkId, timer);
+    this.timers.set(check.checkId, () => clearTimeout(timer));
   }
 
   private async run(checkId: string): Promise<void> {

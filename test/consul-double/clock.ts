@@ -1,6 +1,7 @@
 // The double's clock: real time plus whatever a test adds with `advance`. Timers (session TTLs,
-// lock-delays, DeregisterCriticalServiceAfter) fire on real time, or at once when an advance passes
-// their deadline, so a test can make "20 s later" happen deterministically without waiting.
+// lock-delays, TTL checks, DeregisterCriticalServiceAfter) fire on real time, or at once when an
+// advance passes their deadline, so a test can make "20 s later" happen without waiting. A manual
+// clock stands still between advances (nothing fires on its own), for exact deadlines.
 
 interface Timer {
   readonly at: number;
@@ -11,9 +12,14 @@ interface Timer {
 export class DoubleClock {
   private offsetMs = 0;
   private readonly timers = new Set<Timer>();
+  private readonly frozenAt: number | undefined;
+
+  constructor(manual = false) {
+    this.frozenAt = manual ? Date.now() : undefined;
+  }
 
   now(): number {
-    return Date.now() + this.offsetMs;
+    return (this.frozenAt ?? Date.now()) + this.offsetMs;
   }
 
   /** Moves time forward by `ms` and runs every timer now due, oldest deadline first. */
@@ -44,6 +50,7 @@ export class DoubleClock {
 
   private arm(timer: Timer): void {
     clearTimeout(timer.handle);
+    if (this.frozenAt !== undefined) return;
     // Node timers overflow past 2^31-1 ms; re-arm from there.
     const delay = Math.min(Math.max(0, timer.at - this.now()), 2 ** 31 - 1);
     timer.handle = setTimeout(() => {

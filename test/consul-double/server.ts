@@ -33,6 +33,8 @@ export interface ConsulDoubleOptions {
   readonly acl?: { readonly management: string; readonly read?: readonly string[] };
   /** Consul's `session_ttl_min`: the shortest session TTL accepted (default 10 s). */
   readonly sessionTtlMinMs?: number;
+  /** The clock stands still between `advanceClock` calls (TTLs and delays never pass on their own). */
+  readonly manualClock?: boolean;
 }
 
 export interface RecordedRequest {
@@ -49,7 +51,7 @@ export class ConsulDouble {
   readonly kv: KvStore;
   readonly sessions: SessionStore;
   /** The double's time: real time plus what tests add with `advanceClock`. */
-  readonly clock = new DoubleClock();
+  readonly clock: DoubleClock;
   readonly node: string;
   /** Every API request received, oldest first (bounded). */
   readonly requests: RecordedRequest[] = [];
@@ -67,6 +69,7 @@ export class ConsulDouble {
   private hanging = false;
 
   private constructor(private readonly options: ConsulDoubleOptions) {
+    this.clock = new DoubleClock(options.manualClock);
     this.state = new CatalogState(options.datacenter ?? 'dc1');
     this.node = options.nodeName ?? 'consul-double';
     this.state.addNode({
@@ -93,7 +96,7 @@ export class ConsulDouble {
       [],
       false,
     );
-    this.checks = new AgentChecks(this.state, this.node);
+    this.checks = new AgentChecks(this.state, this.node, this.clock);
     this.reaper = new CriticalReaper(this.state, this.node, this.clock);
     this.kv = new KvStore(this.state, this.clock);
     this.sessions = new SessionStore(this.state, this.kv, this.clock, options.sessionTtlMinMs);
