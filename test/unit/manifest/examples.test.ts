@@ -14,7 +14,10 @@ describe('the example manifests', () => {
     expect(manifests.map((m) => m.kind).sort()).toEqual([
       'AccessPolicy',
       'AccessPolicy',
+      'AccessPolicy',
       'Mesh',
+      'Service',
+      'Service',
       'Service',
       'Service',
       'Service',
@@ -57,6 +60,27 @@ describe('the example manifests', () => {
     expect(policies.has('emr')).toBe(false);
     const mesh = manifests.find((m): m is Mesh => m.kind === 'Mesh');
     expect(mesh?.authorization).toEqual({ defaultAction: 'ALLOW' });
+  });
+
+  it('carry clinical messaging: HIS publishes to RabbitMQ over AMQP, LIS consumes, no one else connects', async () => {
+    const manifests = valueOf(await loadManifests(['manifests/examples']));
+    const services = new Map(
+      manifests.filter((m): m is Service => m.kind === 'Service').map((s) => [s.name, s]),
+    );
+    expect(services.get('rabbitmq')?.ports).toEqual([
+      { name: 'amqp', port: 15672, targetPort: 5672, protocol: 'tcp' },
+    ]);
+    for (const client of ['his', 'lis'])
+      expect(services.get(client)?.upstreams).toContainEqual({
+        service: 'rabbitmq',
+        namespace: 'clinical',
+        port: 'amqp',
+        localPort: 5672,
+      });
+    const policy = manifests.find(
+      (m): m is AccessPolicy => m.kind === 'AccessPolicy' && m.destination.service === 'rabbitmq',
+    );
+    expect(policy?.rules.flatMap((r) => r.from.map((f) => f.service)).sort()).toEqual(['his', 'lis']);
   });
 
   it('are loaded in sorted path order, each with the position of its document', async () => {
