@@ -1,13 +1,12 @@
 // Rules over AccessPolicies: every service a policy names exists (CM0006), and every upstream a
 // Service declares is one its destination's policies let it call (CM0007), else the call is denied.
+import { ruleAppliesTo } from '../manifest/access-rules.ts';
 import { noSuchService } from '../manifest/check-references.ts';
 import { where } from '../manifest/problem-at.ts';
 import {
   manifestId,
   type AccessPolicy,
-  type AccessRule,
   type Service,
-  type ServicePort,
   type ServiceRef,
   type Upstream,
 } from '../manifest/types.ts';
@@ -43,9 +42,6 @@ export function policyReferenceFindings(ctx: AnalysisContext): Finding[] {
 const names = (caller: Service) => (ref: ServiceRef) =>
   ref.service === caller.name && ref.namespace === caller.namespace;
 
-/** A TCP port is opened only by rules without `http` conditions; HTTP and gRPC ports by any rule. */
-const opens = (port: ServicePort) => (rule: AccessRule) => port.protocol !== 'tcp' || rule.http === undefined;
-
 function deniedUpstream(ctx: AnalysisContext, caller: Service, u: Upstream, i: number): Finding[] {
   const target = ctx.findService(u);
   const port = target?.ports.find((p) => p.name === u.port);
@@ -69,15 +65,27 @@ function deniedUpstream(ctx: AnalysisContext, caller: Service, u: Upstream, i: n
       `add an AccessPolicy with destination ${target.name} and a rule from ${callerRef}`,
     );
   }
-  if (policies.some((p) => p.rules.some((r) => r.from.some(names(caller)) && opens(port)(r)))) return [];
+  const listing = policies.flatMap((p) => p.rules.filter((r) => r.from.some(names(caller))));
+  if (listing.some((r) => ruleAppliesTo(r, port))) return [];
   const first = policies[0]!;
-  const httpOnly = policies.some((p) => p.rules.some((r) => r.from.some(names(caller))));
-  const message = httpOnly
-    ? `calls ${manifestId(target)} on tcp port ${port.name}, but only rules with http conditions list it, and those do not open tcp ports: every connection will be closed`
-    : `calls ${manifestId(target)}, but no AccessPolicy of that service lets ${manifestId(caller)} call it: every call will be denied`;
+  const rules = where(first.origin, 'spec.rules');
+  if (listing.length === 0) {
+    return denied(
+      `calls ${manifestId(target)}, but no AccessPolicy of that service lets ${manifestId(caller)} call it: every call will be denied`,
+      `add ${callerRef} to the from list of a rule in ${manifestId(first)} (${rules}), or remove the upstream`,
+    );
+  }
+  // Listed, but not for this port: the rules name other ports, or hold http conditions a tcp port cannot.
+  const onPort = listing.filter((r) => !r.ports || r.ports.includes(port.name));
+  if (onPort.length > 0) {
+    return denied(
+      `calls ${manifestId(target)} on tcp port ${port.name}, but only rules with http conditions list it, and those do not open tcp ports: every connection will be closed`,
+      `add ${callerRef} to the from list of a rule without http conditions in ${manifestId(first)} (${rules}), or remove the upstream`,
+    );
+  }
   return denied(
-    message,
-    `add ${callerRef} to the from list of a rule${httpOnly ? ' without http conditions' : ''} in ${manifestId(first)} (${where(first.origin, 'spec.rules')}), or remove the upstream`,
+    `calls ${manifestId(target)} on port ${port.name}, but the rules that list ${manifestId(caller)} name only other ports: every call will be denied`,
+    `add ${port.name} to the ports of a rule that lists ${callerRef} in ${manifestId(first)} (${rules}), or remove the upstream`,
   );
 }
 

@@ -1,5 +1,5 @@
-// kind: AccessPolicy — which services may call a destination service and, for its HTTP and gRPC
-// ports, with which methods and paths. Whether the services named exist is a set check
+// kind: AccessPolicy — which services may call a destination service, on which of its ports and,
+// for its HTTP and gRPC ports, with which methods and paths. Whether the services named exist is a set check
 // (check-policies.ts); this file reads one document.
 import { isMap, isScalar } from 'yaml';
 import { dnsLabel } from './field-values.ts';
@@ -78,13 +78,16 @@ const httpRule: Reader<HttpRule> = (r, node, path) => {
 
 function ruleReader(ownNamespace: string): Reader<AccessRule> {
   return (r, node, path) => {
-    const m = mapOf(['from', 'http'])(r, node, path);
+    const m = mapOf(['from', 'ports', 'http'])(r, node, path);
     const from = m?.required('from', listOf(serviceRefReader(ownNamespace)));
     if (from?.length === 0) r.reportAt(childPath(path, 'from'), 'a rule needs at least one caller');
+    // Port names of the destination; whether it has them is a set check (check-policies.ts).
+    const ports = m?.has('ports') ? complete(nonEmptyOptionalList(m, 'ports', dnsLabel)) : undefined;
     const http = m?.optional('http', httpRule);
     const callers = complete(from);
     if (callers === undefined || (m?.has('http') && http === undefined)) return undefined;
-    return { from: callers, ...(http && { http }) };
+    if (m?.has('ports') && !ports?.length) return undefined;
+    return { from: callers, ...(ports && { ports }), ...(http && { http }) };
   };
 }
 

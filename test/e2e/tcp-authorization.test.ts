@@ -1,6 +1,6 @@
 // TCP authorization that leaks nothing, with real Envoy: HIS publishes ADT events to the message
 // broker (a server-first protocol: the broker greets on accept) and sends HL7 over MLLP (client
-// first); PACS has no policy. A denied caller must get no byte from the broker and the broker must
+// first); LIS may only use the broker's HTTP port; PACS has no policy. A denied caller must get no byte from the broker and the broker must
 // never see its connection, which network RBAC after tcp_proxy cannot give: mesh TCP goes through an
 // HTTP/2 CONNECT tunnel authorized before the application is connected. Every tunnel leaves audit
 // lines with the caller's identity, the port, the decision, the bytes and the duration.
@@ -21,7 +21,8 @@ import {
 } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const [mq, his, pacs] = instances('tcp', 3) as [
+const [mq, his, lis, pacs] = instances('tcp', 4) as [
+  { name: string; address: string },
   { name: string; address: string },
   { name: string; address: string },
   { name: string; address: string },
@@ -57,13 +58,16 @@ ${serviceManifest({
   instances: [{ name: 'mq-1', address: mq.address }],
 })}---
 ${caller('his', his)}---
+${caller('lis', lis)}---
 ${caller('pacs', pacs)}---
 apiVersion: clinimesh.io/v1alpha1
 kind: AccessPolicy
 metadata: { name: mq-publishers, namespace: ${NS} }
 spec:
   destination: mq
-  rules: [{ from: [{ service: his }] }]
+  rules:
+    - { from: [{ service: his }], ports: [amqp, mllp] }
+    - { from: [{ service: lis }], ports: [http] }
 `;
 
 interface Talk {
@@ -143,6 +147,7 @@ describeWithEnvoy('TCP authorization that leaks nothing, with real Envoy', () =>
     apps.push(amqp, mllp, await startHttpUpstream({ name: 'mq-http', host: mq.address, port: 8080 }));
     envoys.push(await startSidecar(cp, 'mq', 'mq-1', 'ads', { 'clinimesh.audit_log': auditFile() }));
     envoys.push(await startSidecar(cp, 'his', 'his-1'));
+    envoys.push(await startSidecar(cp, 'lis', 'lis-1'));
     envoys.push(await startSidecar(cp, 'pacs', 'pacs-1'));
     await waitFor(
       async () =>
@@ -150,6 +155,11 @@ describeWithEnvoy('TCP authorization that leaks nothing, with real Envoy', () =>
           GREETING,
         ),
       { what: 'HIS to reach the broker through its tunnel', timeoutMs: 30_000 },
+    );
+    await waitFor(
+      async () =>
+        (await httpRequest(`http://${lis.address}:${LOCAL.http}/`).catch(() => undefined))?.status === 200,
+      { what: 'LIS to reach the broker over HTTP', timeoutMs: 30_000 },
     );
     await waitFor(
       async () => (await httpRequest(`http://${pacs.address}:${LOCAL.http}/`).catch(() => undefined))?.status,
@@ -203,6 +213,19 @@ describeWithEnvoy('TCP authorization that leaks nothing, with real Envoy', () =>
     expect(t.received).toBe('MSH|^~\\&|HISbye');
   });
 
+  it('opens only the ports a rule names: HIS may publish but not use the HTTP port', async () => {
+    expect((await httpRequest(`http://${his.address}:${LOCAL.http}/queues`)).status).toBe(403);
+    expect((await httpRequest(`http://${lis.address}:${LOCAL.http}/queues`)).status).toBe(200);
+  });
+
+  it('opens only the ports a rule names: LIS may use the HTTP port but gets nothing from AMQP', async () => {
+    const before = amqp.count;
+    const t = await talk(lis.address, LOCAL.amqp, { send: PUBLISH });
+    expect(t.received).toBe('');
+    expect(t.closedByPeer).toBe(true);
+    expect(amqp.count - before).toBe(0);
+  });
+
   it('audits every tunnel with the caller, the port, the decision, the bytes and the duration', async () => {
     const allowed = await waitFor(
       async () =>
@@ -223,7 +246,10 @@ describeWithEnvoy('TCP authorization that leaks nothing, with real Envoy', () =>
     const denied = (await auditLines()).filter((l) => l.port && l.authz === 'denied');
     expect(denied.length).toBeGreaterThanOrEqual(4);
     for (const l of denied) {
-      expect(l.source).toBe(`spiffe://hospital.local/ns/${NS}/sa/pacs`);
+      expect([
+        `spiffe://hospital.local/ns/${NS}/sa/pacs`,
+        `spiffe://hospital.local/ns/${NS}/sa/lis`,
+      ]).toContain(l.source);
       expect(String(l.status)).toBe('403');
       // What it was sent is the 403's own body, never the application's.
       expect(Number(l.bytes_received)).toBe(0);

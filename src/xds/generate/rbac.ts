@@ -5,7 +5,8 @@
 // that apply to it (a rule's `ports`, or all ports when it names none). On a TCP port, rules with
 // `http` conditions do not apply, and the rest open the connection.
 import { spiffeId } from '../../ca/spiffe.ts';
-import type { AccessPolicy, AccessRule, Mesh, PathMatch, ServicePort } from '../../manifest/types.ts';
+import { ruleAppliesTo, type RulePort } from '../../manifest/access-rules.ts';
+import type { AccessPolicy, AccessRule, Mesh, PathMatch } from '../../manifest/types.ts';
 import type { JsonObject } from '../resources/json.ts';
 
 export const HTTP_RBAC = 'envoy.filters.http.rbac';
@@ -43,17 +44,8 @@ function httpPermissions(rule: AccessRule): JsonObject[] {
   return parts.length ? [{ and_rules: { rules: parts } }] : [{ any: true }];
 }
 
-/** The port of a listener, as RBAC sees it: its name (for rules' `ports`) and whether it speaks HTTP. */
-export type RbacPort = Pick<ServicePort, 'name' | 'protocol'>;
-
-/** Whether `rule` applies to connections and requests on `port`. */
-export function ruleAppliesTo(rule: AccessRule, port: RbacPort): boolean {
-  if (rule.ports && !rule.ports.includes(port.name)) return false;
-  return port.protocol !== 'tcp' || !rule.http;
-}
-
 /** The RBAC policy set of one port's listener. */
-export function rbacRules(mesh: Mesh, policies: readonly AccessPolicy[], port: RbacPort): JsonObject {
+export function rbacRules(mesh: Mesh, policies: readonly AccessPolicy[], port: RulePort): JsonObject {
   const http = port.protocol !== 'tcp';
   const out: JsonObject = {};
   for (const policy of [...policies].sort((a, b) => a.name.localeCompare(b.name))) {
@@ -72,7 +64,7 @@ export function rbacRules(mesh: Mesh, policies: readonly AccessPolicy[], port: R
  * HTTP RBAC for an HTTP or gRPC port, and for a TCP port whose mesh callers come through a CONNECT
  * tunnel (tcp-tunnel.ts): there it decides on the CONNECT, before the application is connected.
  */
-export function httpRbacFilter(mesh: Mesh, policies: readonly AccessPolicy[], port: RbacPort): JsonObject {
+export function httpRbacFilter(mesh: Mesh, policies: readonly AccessPolicy[], port: RulePort): JsonObject {
   const rules = rbacRules(mesh, policies, port);
   return {
     name: HTTP_RBAC,
@@ -92,7 +84,7 @@ export function httpRbacFilter(mesh: Mesh, policies: readonly AccessPolicy[], po
 export function networkRbacFilter(
   mesh: Mesh,
   policies: readonly AccessPolicy[],
-  port: RbacPort,
+  port: RulePort,
   statPrefix: string,
 ): JsonObject {
   const rules = rbacRules(mesh, policies, port);

@@ -141,6 +141,20 @@ describe("CM0007 an upstream the destination's policies do not let the caller ca
     ]);
   });
 
+  it('is a warning for a port the rules that list the caller do not name', async () => {
+    const file = 'upstream-denied/fail-ports.yaml';
+    const findings = await analyzeFixture(file);
+    expect(findings.map(brief)).toEqual([
+      {
+        code: 'CM0007',
+        severity: 'warning',
+        at: positionIn(file, 'his, port: hl7'),
+        resource: 'Service clinical/emr',
+      },
+    ]);
+    expect(findings[0]?.fix).toContain('add hl7 to the ports');
+  });
+
   it('is a warning for a destination without policies in a mesh that denies by default', async () => {
     const file = 'upstream-denied/fail-no-policy.yaml';
     expect((await analyzeFixture(file)).map(brief)).toEqual([

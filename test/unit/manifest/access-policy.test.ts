@@ -131,6 +131,62 @@ describe('AccessPolicy parsing', () => {
   });
 });
 
+describe('AccessPolicy rules limited to ports', () => {
+  const mixed = pacs.replace(
+    '[{ name: dicom, port: 15031, protocol: tcp }]',
+    '[{ name: dicom, port: 15031, protocol: tcp }, { name: web, port: 15032, protocol: http }]',
+  );
+
+  it('reads the port names a rule opens', () => {
+    const text = policy(
+      '  destination: pacs\n  rules:\n    - { from: [{ service: emr }], ports: [dicom] }\n',
+    );
+    const [parsed] = parse(text) as [AccessPolicy];
+    expect(parsed.rules[0]?.ports).toEqual(['dicom']);
+    expect(checkManifestSet(parse(mixed, emr, text))).toEqual([]);
+  });
+
+  it('refuses an empty ports list, which would read as "none" but mean "all"', () => {
+    const text = policy('  destination: pacs\n  rules:\n    - { from: [{ service: emr }], ports: [] }\n');
+    expect(errorsOf(parseManifestText(text, 'a.yaml')).map((p) => p.field)).toEqual(['spec.rules[0].ports']);
+  });
+
+  it('reports a port the destination does not have, at its line, suggesting the name meant', () => {
+    const text = policy(`  destination: pacs
+  rules:
+    - from: [{ service: emr }]
+      ports:
+        - dicom
+        - dicon
+`);
+    const problems = checkManifestSet(parse(mixed, emr, text));
+    expect(problems.map(brief)).toEqual([
+      { code: 'REFERENCE', field: 'spec.rules[0].ports[1]', line: lineOf(text, 'dicon') },
+    ]);
+    expect(problems[0]?.message).toContain('"dicom"');
+  });
+
+  it('rejects http conditions on a rule that names a tcp port', () => {
+    const text = policy(`  destination: pacs
+  rules:
+    - from: [{ service: emr }]
+      ports: [web, dicom]
+      http: { methods: [GET] }
+`);
+    expect(checkManifestSet(parse(mixed, emr, text)).map(brief)).toEqual([
+      { code: 'CONFLICT', field: 'spec.rules[0].ports[1]', line: lineOf(text, 'ports:') },
+    ]);
+  });
+
+  it('lets http conditions limit a rule that names only http ports', () => {
+    const text = policy(`  destination: pacs
+  rules:
+    - { from: [{ service: emr }], ports: [web], http: { methods: [GET] } }
+`);
+    expect(checkManifestSet(parse(mixed, emr, text))).toEqual([]);
+  });
+});
+
 describe('AccessPolicy set checks', () => {
   it('accepts a policy whose destination and callers exist', () => {
     const text = policy(`  destination: his
