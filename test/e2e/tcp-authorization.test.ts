@@ -46,7 +46,8 @@ const caller = (name: string, i: { address: string }) =>
 const manifests = `apiVersion: clinimesh.io/v1alpha1
 kind: Mesh
 metadata: { name: hospital }
-spec: { trustDomain: hospital.local, mtls: { mode: STRICT } }
+# A short request timeout: it bounds HTTP requests, and must never end a quiet TCP tunnel.
+spec: { trustDomain: hospital.local, mtls: { mode: STRICT }, defaults: { requestTimeout: 2s } }
 ---
 ${serviceManifest({
   name: 'mq',
@@ -212,6 +213,20 @@ describeWithEnvoy('TCP authorization that leaks nothing, with real Envoy', () =>
     });
     expect(t.received).toBe('MSH|^~\\&|HISbye');
   });
+
+  it('keeps a quiet tunnel open: no HTTP timeout (the mesh request timeout, a stream idle timer) ends it', async () => {
+    const socket = netConnect({ host: his.address, port: LOCAL.amqp });
+    try {
+      let got = '';
+      socket.on('data', (d: Buffer) => (got += d.toString()));
+      await waitFor(async () => got === GREETING, { what: 'the greeting' });
+      await new Promise((r) => setTimeout(r, 5_000));
+      socket.write(PUBLISH);
+      await waitFor(async () => got === `${GREETING}${PUBLISH}`, { what: 'the echo after 5 s of quiet' });
+    } finally {
+      socket.destroy();
+    }
+  }, 30_000);
 
   it('opens only the ports a rule names: HIS may publish but not use the HTTP port', async () => {
     expect((await httpRequest(`http://${his.address}:${LOCAL.http}/queues`)).status).toBe(403);
