@@ -18,12 +18,13 @@ import { WorkloadSigner } from './identity/workload-signer.ts';
 import { authenticateSidecar } from './xds/server/xds-auth.ts';
 import { EndpointBatcher, type BatcherOptions } from './discovery/endpoint-batcher.ts';
 import { createConsulClient } from './consul/http.ts';
-import type { ConsulConfig } from './consul/config.ts';
+import { consulAddressUrl, type ConsulConfig } from './consul/config.ts';
 import { ConsulRegistrar } from './discovery/consul-register.ts';
 import { ConsulWatcher } from './discovery/consul.ts';
 import { rotateRoot } from './identity/root-rotation.ts';
 import {
   openSharedStore,
+  type SharedStore,
   startReplication,
   type ReplicaOptions,
   type Replication,
@@ -34,8 +35,12 @@ import { ControlPlane } from './xds/plan/control-plane.ts';
 import { Reconciler } from './xds/plan/reconciler.ts';
 import { ClinimeshError, type Result } from './errors.ts';
 import { loadManifests } from './manifest/index.ts';
-import { serviceKey } from './manifest/types.ts';
+import { serviceKey, type Manifest } from './manifest/types.ts';
+import type { CommitNote, StateBackend } from './store/backend.ts';
+import { ConsulBackend, DEFAULT_STORE_PREFIX } from './store/consul-backend.ts';
+import { ConsulKv } from './store/consul-kv.ts';
 import { FileStore } from './store/file-store.ts';
+import { MemoryBackend } from './store/memory-backend.ts';
 import { StateStore } from './store/store.ts';
 import { SnapshotCache } from './xds/cache/snapshot.ts';
 import { startXdsServers, type XdsServers } from './xds/server/index.ts';
@@ -91,8 +96,9 @@ export interface ControlPlaneOptions {
   /** How long a disconnected sidecar's state and status are kept for its return (default 60 s). */
   readonly disconnectGraceMs?: number;
   /**
-   * `consul`: several replicas share state through Consul KV (the `consul` options say where): the
-   * CA with its keys sealed by `caKekFile`, and a leader for singleton duties. Default `file`.
+   * `consul`: several replicas share state through Consul KV (the `consul` options say where): desired
+   * state, history and tokens, the CA with its keys sealed by `caKekFile`, and a leader for singleton
+   * duties. Default `file` (the data dir's files, or memory without one).
    */
   readonly store?: 'file' | 'consul';
   /** KV prefix under which clinimesh keeps its state (default `clinimesh`). */
@@ -144,7 +150,7 @@ function replicaOptionsOf(o: ControlPlaneOptions): ReplicaOptions {
     );
   return {
     consul: o.consul,
-    prefix: o.storePrefix ?? 'clinimesh',
+    prefix: storePrefix(o),
     kekFile: o.caKekFile,
     replica: o.replicaName ?? hostname(),
   };
@@ -155,12 +161,46 @@ function orThrow<T>(r: Result<T>): T {
   return r.value;
 }
 
+/** The history's author for manifests applied at start (`serve -f`). */
+const START_UP: CommitNote = { author: { tokenId: '-', name: 'start-up' }, role: 'system', action: 'apply' };
+
+/** `clinimesh`: the KV prefix without its trailing slash (keys are `<prefix>/state/…`, `<prefix>/ca/…`). */
+function storePrefix(o: ControlPlaneOptions): string {
+  return (o.storePrefix ?? DEFAULT_STORE_PREFIX).replace(/\/+$/, '');
+}
+
+function openBackend(o: ControlPlaneOptions, shared: SharedStore | undefined): StateBackend {
+  if (shared && o.consul)
+    return new ConsulBackend(shared.kv, {
+      address: consulAddressUrl(o.consul.address),
+      prefix: storePrefix(o),
+    });
+  return o.dataDir ? new FileStore(o.dataDir) : new MemoryBackend();
+}
+
+/**
+ * Manifests given at start, as one apply when the backend takes them in one commit, else in parts
+ * that each validate on their own (meshes, then services, then policies that refer to them).
+ */
+function importParts(manifests: readonly Manifest[], max: number | undefined): Manifest[][] {
+  if (!manifests.length) return [];
+  if (max === undefined || manifests.length <= max) return [[...manifests]];
+  const order = ['Mesh', 'Service', 'TrafficPolicy', 'AccessPolicy'];
+  const sorted = [...manifests].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind));
+  const parts: Manifest[][] = [];
+  for (let i = 0; i < sorted.length; i += max) parts.push(sorted.slice(i, i + max));
+  return parts;
+}
+
 export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<RunningControlPlane> {
   const host = o.host ?? '127.0.0.1';
   const metrics = new Metrics();
   const statuses = new StatusRegistry(metrics.statusEvents(), { keepClosedMs: o.disconnectGraceMs });
   const cache = new SnapshotCache();
-  const store = new StateStore(o.dataDir ? new FileStore(o.dataDir) : undefined);
+  const replicaOptions = o.store === 'consul' ? replicaOptionsOf(o) : undefined;
+  const shared = replicaOptions && orThrow(await openSharedStore(replicaOptions));
+  const backend = openBackend(o, shared);
+  const store = new StateStore(backend);
   orThrow(await store.restore());
   const reconciler = new Reconciler(cache);
   // Without a data dir the CA is as ephemeral as the state: a temporary one, removed at stop.
@@ -172,8 +212,6 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
   const caTrustDomain =
     o.trustDomain ??
     (initialMesh?.kind === 'Mesh' ? initialMesh.trustDomain : store.current().mesh.trustDomain);
-  const replicaOptions = o.store === 'consul' ? replicaOptionsOf(o) : undefined;
-  const shared = replicaOptions && orThrow(await openSharedStore(replicaOptions));
   const caOptions = {
     trustDomain: caTrustDomain,
     workloadTtlMs: o.workloadCertTtlMs,
@@ -196,8 +234,8 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
   // The control plane's own identity serves xDS and the admin API; it follows root rotations.
   const serving = new ControlPlaneIdentity(ca, ['localhost', host]);
   const joinTokens = orThrow(
-    JoinTokens.open({
-      file: o.dataDir ? join(o.dataDir, 'join-tokens.json') : undefined,
+    await JoinTokens.open({
+      records: backend.records('join-tokens'),
       rootPin: () => rootPin(ca.trustBundle()[0]!),
       knownService: (namespace, service) =>
         store.current().services.has(serviceKey({ namespace, name: service })),
@@ -218,6 +256,10 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
     },
   );
   timeApplies(controlPlane, metrics);
+  // A commit made on another replica is planned and published here like one of ours.
+  store.subscribe((_state, _touched, origin) => {
+    if (origin.remote) void controlPlane.followStore();
+  });
 
   const batcher = new EndpointBatcher((sets) => controlPlane.updateEndpoints(sets), o.endpointBatch);
   let consul: ConsulSync | undefined;
@@ -228,7 +270,8 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
     store.subscribe((state) => void sync.sync(state));
   }
   orThrow(await controlPlane.start());
-  if (initial.length) orThrow(await controlPlane.apply(initial));
+  for (const part of importParts(initial, backend.maxChangesPerCommit))
+    orThrow(await controlPlane.apply(part, false, START_UP));
   await consul?.sync(store.current());
 
   let ready = false;
@@ -288,6 +331,7 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
       host: o.adminHost ?? '127.0.0.1',
       port: o.adminPort ?? 19000,
       dataDir: o.dataDir,
+      store: { tokens: backend.records('admin-tokens'), history: backend.history },
       allowedHosts: o.adminAllowedHosts,
       metricsPublic: o.metricsPublic,
     }),
@@ -322,7 +366,10 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
       consul?.stop();
       batcher.stop();
       controlPlane.stop();
+      store.close();
+      joinTokens.close();
       await Promise.all([admin.close(), xds.close()]);
+      await backend.close();
       if (tempCaDir) await rm(tempCaDir, { recursive: true, force: true });
     },
   };

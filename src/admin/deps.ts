@@ -16,7 +16,7 @@ export interface JoinTokenIssuer {
     instance?: string;
     ttlMs?: number;
     createdBy: string;
-  }): Result<{ id: string; token: string; expiresAt: string }>;
+  }): Result<{ id: string; token: string; expiresAt: string; saved: Promise<Result<void>> }>;
 }
 
 export interface AdminDeps {

@@ -1,8 +1,9 @@
 // The admin API's own HTTPS listener (default 127.0.0.1:19000, apart from xDS): serves with the
 // control plane's certificate and follows its rotation without a restart; opens the token store and
-// history from the data dir; makes the bootstrap admin credential on first start.
+// history from the store backend (or the data dir); makes the bootstrap admin credential on first start.
 import type { Server } from 'node:https';
 import { ok, type Result } from '../errors.ts';
+import type { HistoryLog, RecordSet } from '../store/backend.ts';
 import { AdminCredentialFile, type AdminCredential } from './credential.ts';
 import type { AdminDeps } from './deps.ts';
 import { History } from './history.ts';
@@ -31,6 +32,8 @@ export interface AdminListenerOptions {
   readonly host: string;
   readonly port: number;
   readonly dataDir?: string;
+  /** The store backend's operator tokens and history (shared by replicas); default: in `dataDir`. */
+  readonly store?: { readonly tokens: RecordSet; readonly history: HistoryLog };
   readonly allowedHosts?: readonly string[];
   readonly metricsPublic?: boolean;
 }
@@ -64,9 +67,9 @@ function listen(server: Server, port: number, host: string): Promise<number> {
 }
 
 export async function startAdminListener(o: AdminListenerOptions): Promise<Result<AdminListener>> {
-  const tokens = await TokenStore.open(o.dataDir);
+  const tokens = await TokenStore.open(o.store?.tokens ?? o.dataDir);
   if (!tokens.ok) return tokens;
-  const history = await History.open(o.dataDir);
+  const history = await History.open(o.store?.history ?? o.dataDir);
   if (!history.ok) return history;
   const deps: AdminDeps = {
     ...o.deps,
@@ -103,6 +106,7 @@ export async function startAdminListener(o: AdminListenerOptions): Promise<Resul
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
+      tokens.value.close();
       await closed;
     },
   });

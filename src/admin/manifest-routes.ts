@@ -10,6 +10,7 @@ import { parseManifestSources, parseManifestText, type ManifestSource } from '..
 import { manifestId, type Manifest, type ManifestKind } from '../manifest/types.ts';
 import type { ManifestRef } from '../store/store.ts';
 import { authorizeManifests, scopeOf } from './authorize.ts';
+import { commitNote } from './history.ts';
 import type { AdminCall } from './deps.ts';
 import { BODY_TOO_LARGE, readBody, send, sendProblems } from './respond.ts';
 
@@ -37,25 +38,11 @@ function applyScopes(call: AdminCall, manifests: readonly Manifest[]) {
   });
 }
 
-async function finish(
-  call: AdminCall,
-  result: Result<ApplyOutcome>,
-  action: 'apply' | 'delete',
-  dryRun: boolean,
-): Promise<void> {
-  const { deps, res, principal } = call;
+function finish(call: AdminCall, result: Result<ApplyOutcome>): void {
+  const { deps, res } = call;
   deps.metrics.applies.inc({ result: result.ok ? 'ok' : 'rejected' });
   if (!result.ok) return sendProblems(res, result.errors);
-  // Only what changed the state is history: a dry run or an identical apply touched nothing.
-  if (!dryRun && result.value.changed) {
-    const recorded = await deps.history.record(principal, {
-      action,
-      revision: result.value.revision,
-      touched: result.value.touched,
-    });
-    // The change is committed either way; say so, and that the history could not be written.
-    if (!recorded.ok) return send(res, 200, { ...result.value, warnings: recorded.errors });
-  }
+  // The store wrote the history entry with the commit (a dry run or an identical apply has none).
   send(res, 200, result.value);
 }
 
@@ -81,8 +68,10 @@ export async function applyOrDelete(call: AdminCall, action: 'apply' | 'delete')
   }
   const dryRun = url.searchParams.get('dryRun') === 'true';
   const cp = deps.controlPlane;
-  const result = action === 'apply' ? await cp.apply(parsed.value, dryRun) : await cp.delete(refs, dryRun);
-  return finish(call, result, action, dryRun);
+  const note = commitNote(principal, action);
+  const result =
+    action === 'apply' ? await cp.apply(parsed.value, dryRun, note) : await cp.delete(refs, dryRun, note);
+  return finish(call, result);
 }
 
 function isJson(contentType: string | undefined): boolean {
@@ -132,5 +121,6 @@ export async function deleteOne(
   const forbidden = authorizeManifests(call.principal, deleteScopes(call, [ref]));
   if (forbidden.length) return sendProblems(call.res, forbidden, 403);
   const dryRun = call.url.searchParams.get('dryRun') === 'true';
-  return finish(call, await call.deps.controlPlane.delete([ref], dryRun), 'delete', dryRun);
+  const note = commitNote(call.principal, 'delete');
+  return finish(call, await call.deps.controlPlane.delete([ref], dryRun, note));
 }

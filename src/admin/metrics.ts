@@ -186,7 +186,7 @@ export class Metrics {
   }
 }
 
-/** What `timeApplies` wraps: the control plane's apply and delete (a dry run is the last argument). */
+/** What `timeApplies` wraps: the control plane's apply and delete (a dry run is a `true` argument). */
 export interface Applier<A extends unknown[], D extends unknown[], T> {
   apply(...args: A): Promise<Result<T>>;
   delete(...args: D): Promise<Result<T>>;
@@ -195,7 +195,7 @@ export interface Applier<A extends unknown[], D extends unknown[], T> {
 /**
  * Times every apply and delete through `target` (the admin API, start-up manifests and trust-domain
  * migrations alike) into clinimesh_apply_duration_seconds, without the callers knowing. Dry runs
- * (a `true` last argument) are not observed: they publish nothing.
+ * (a `true` argument) are not observed: they publish nothing.
  */
 export function timeApplies<A extends unknown[], D extends unknown[], T>(
   target: Applier<A, D, T>,
@@ -204,7 +204,7 @@ export function timeApplies<A extends unknown[], D extends unknown[], T>(
   const timed =
     <Args extends unknown[]>(fn: (...args: Args) => Promise<Result<T>>) =>
     async (...args: Args): Promise<Result<T>> => {
-      if (args.at(-1) === true) return fn(...args);
+      if (args.includes(true)) return fn(...args);
       const started = performance.now();
       const seconds = () => (performance.now() - started) / 1000;
       try {

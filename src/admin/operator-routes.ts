@@ -115,6 +115,10 @@ export async function createJoinToken(call: AdminCall): Promise<void> {
     createdBy: author(call),
   });
   if (!issued.ok) return sendProblems(call.res, issued.errors);
+  // Every replica must know the token before the agent may present it to any of them.
+  const saved = await issued.value.saved;
+  if (!saved.ok) return sendProblems(call.res, saved.errors);
+  const reply = { id: issued.value.id, token: issued.value.token, expiresAt: issued.value.expiresAt };
   const detail = {
     namespace: namespace as string,
     service: service as string,
@@ -124,7 +128,7 @@ export async function createJoinToken(call: AdminCall): Promise<void> {
     call,
     { action: 'join-token-create', touched: [`join-token ${issued.value.id}`], detail },
     201,
-    issued.value,
+    reply,
   );
 }
 
@@ -180,7 +184,7 @@ export async function migrateTrustDomain(call: AdminCall): Promise<void> {
   );
 }
 
-export function history(call: AdminCall): void {
+export async function history(call: AdminCall): Promise<void> {
   const raw = call.url.searchParams.get('limit');
   const limit = raw === null ? undefined : Number(raw);
   if (limit !== undefined && !(Number.isInteger(limit) && limit > 0))
@@ -189,5 +193,7 @@ export function history(call: AdminCall): void {
       [{ code: 'SCHEMA', field: 'limit', message: 'limit must be a positive integer' }],
       400,
     );
-  send(call.res, 200, { entries: call.deps.history.list(limit) });
+  const entries = await call.deps.history.list(limit);
+  if (!entries.ok) return sendProblems(call.res, entries.errors);
+  send(call.res, 200, { entries: entries.value });
 }

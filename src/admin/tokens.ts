@@ -1,12 +1,14 @@
 // Operator tokens for the admin API: `cmt_<id>_<secret>` bearer tokens with 32 random bytes of
-// secret, kept only as SHA-256 hashes (compared in constant time) in `<data-dir>/tokens.json`
-// (0600, replaced durably), or in memory without a data dir. A token's secret is shown once, when
-// it is created; listing shows everything but the secret and its hash.
+// secret, kept only as SHA-256 hashes (compared in constant time) in the store backend's
+// `admin-tokens` records (`<data-dir>/tokens.json`, 0600, or Consul KV, shared by every replica,
+// whose changes this store follows). A token's secret is shown once, when it is created; listing
+// shows everything but the secret and its hash.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { fail, ok, type Problem, type Result } from '../errors.ts';
-import { SerialWriter, writeFileDurably } from '../store/durable-file.ts';
+import type { RecordSet, StoredRecord } from '../store/backend.ts';
+import { adminTokensFormat, FileRecordSet } from '../store/file-records.ts';
+import { MemoryRecordSet } from '../store/memory-backend.ts';
+import { join } from 'node:path';
 
 export const ROLES = ['admin', 'editor', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
@@ -87,37 +89,45 @@ function publicInfo(t: StoredToken): TokenInfo {
   };
 }
 
+function tokensOf(records: ReadonlyMap<string, StoredRecord>): Map<string, StoredToken> {
+  const out = new Map<string, StoredToken>();
+  for (const [id, r] of records) if (isStoredToken(r.value)) out.set(id, r.value);
+  return out;
+}
+
 export class TokenStore {
-  private readonly writer = new SerialWriter();
+  private readonly unwatch: () => void;
 
   private constructor(
     private tokens: ReadonlyMap<string, StoredToken>,
-    private readonly path: string | undefined,
-  ) {}
+    private readonly records: RecordSet,
+  ) {
+    // Tokens created or revoked on another replica count here too.
+    this.unwatch = records.watch((all) => (this.tokens = tokensOf(all)));
+  }
 
-  /** Reads `<dataDir>/tokens.json` (absent: no tokens yet); without a data dir, an empty in-memory store. */
-  static async open(dataDir: string | undefined): Promise<Result<TokenStore>> {
-    if (!dataDir) return ok(new TokenStore(new Map(), undefined));
-    const path = join(dataDir, 'tokens.json');
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return ok(new TokenStore(new Map(), path));
+  /**
+   * Opens the tokens kept in `source`: a backend's record set, a data dir (`tokens.json`), or
+   * nothing (in memory).
+   */
+  static async open(source: RecordSet | string | undefined): Promise<Result<TokenStore>> {
+    const records =
+      typeof source === 'string'
+        ? new FileRecordSet(join(source, adminTokensFormat.file), adminTokensFormat)
+        : (source ?? new MemoryRecordSet());
+    const loaded = await records.load();
+    if (!loaded.ok) return loaded;
+    const bad = [...loaded.value.values()].find((r) => !isStoredToken(r.value));
+    if (bad)
       return fail([
-        { code: 'IO', resource: path, message: `cannot read the token store: ${(e as Error).message}` },
+        { code: 'IO', resource: 'operator tokens', message: 'the token store has an unexpected shape' },
       ]);
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      return fail([{ code: 'IO', resource: path, message: 'the token store is not valid JSON' }]);
-    }
-    const list = (json as { tokens?: unknown }).tokens;
-    if (!Array.isArray(list) || !list.every(isStoredToken))
-      return fail([{ code: 'IO', resource: path, message: 'the token store has an unexpected shape' }]);
-    return ok(new TokenStore(new Map(list.map((t) => [t.id, t])), path));
+    return ok(new TokenStore(tokensOf(loaded.value), records));
+  }
+
+  /** Stops following changes made elsewhere. */
+  close(): void {
+    this.unwatch();
   }
 
   get size(): number {
@@ -163,49 +173,23 @@ export class TokenStore {
       ...(req.ttlMs ? { expiresAt: new Date(now.getTime() + req.ttlMs).toISOString() } : {}),
       sha256: sha256(token).toString('hex'),
     };
-    const saved = await this.replace((tokens) => new Map([...tokens, [id, stored]]));
-    return saved.ok ? ok({ info: publicInfo(stored), token }) : saved;
+    const saved = await this.records.put(id, stored, 'absent');
+    if (!saved.ok) return saved;
+    if (!saved.value)
+      return fail([{ code: 'CONFLICT', resource: `token ${id}`, message: 'token id taken; retry' }]);
+    this.tokens = new Map([...this.tokens, [id, stored]]);
+    return ok({ info: publicInfo(stored), token });
   }
 
   async revoke(id: string): Promise<Result<TokenInfo>> {
     const stored = this.tokens.get(id);
     if (!stored) return fail([{ code: 'NOT_FOUND', resource: `token ${id}`, message: 'no such token' }]);
-    const saved = await this.replace((tokens) => {
-      const next = new Map(tokens);
-      next.delete(id);
-      return next;
-    });
-    return saved.ok ? ok(publicInfo(stored)) : saved;
-  }
-
-  /**
-   * Persists first, then switches memory over, so a failed write changes nothing. The change is
-   * applied to the tokens as they are when its turn comes, so concurrent changes never lose one.
-   */
-  private replace(
-    change: (tokens: ReadonlyMap<string, StoredToken>) => ReadonlyMap<string, StoredToken>,
-  ): Promise<Result<void>> {
-    return this.writer.run(async () => {
-      const next = change(this.tokens);
-      if (this.path) {
-        try {
-          await writeFileDurably(
-            this.path,
-            `${JSON.stringify({ version: 1, tokens: [...next.values()] }, null, 2)}\n`,
-          );
-        } catch (e) {
-          return fail([
-            {
-              code: 'IO',
-              resource: this.path,
-              message: `cannot write the token store: ${(e as Error).message}`,
-            },
-          ]);
-        }
-      }
-      this.tokens = next;
-      return ok(undefined);
-    });
+    const removed = await this.records.remove(id, 'any');
+    if (!removed.ok) return removed;
+    const next = new Map(this.tokens);
+    next.delete(id);
+    this.tokens = next;
+    return ok(publicInfo(stored));
   }
 }
 

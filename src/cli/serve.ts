@@ -1,5 +1,5 @@
 // `clinimesh serve` (and `npm start`): run the control plane until SIGINT/SIGTERM.
-import { consulConfigFromEnv, type ConsulConfig } from '../consul/config.ts';
+import { consulAddressUrl, consulConfigFromEnv, type ConsulConfig } from '../consul/config.ts';
 import { ClinimeshError, formatProblem, type Problem } from '../errors.ts';
 import { kubernetesConfigFromEnv, type KubernetesConfig } from '../identity/k8s-config.ts';
 import { startControlPlane, type RunningControlPlane } from '../main.ts';
@@ -101,6 +101,11 @@ export async function runServe(args: string[]): Promise<number> {
   const k8s: KubernetesConfig | undefined = kubernetes.value;
   const store = values.store;
   if (store !== 'file' && store !== 'consul') throw new UsageError(`--store ${store}: file or consul`);
+  if (
+    values['store-prefix'] !== undefined &&
+    !/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/?$/.test(values['store-prefix'])
+  )
+    throw new UsageError('--store-prefix is a Consul KV path such as clinimesh or prod/clinimesh');
   let consul: ConsulConfig | undefined;
   // Consul is used when asked for, or when its address is in the environment (as Consul's own tools do).
   if (values.consul || store === 'consul' || values['consul-addr'] || process.env.CONSUL_HTTP_ADDR) {
@@ -173,6 +178,9 @@ export async function runServe(args: string[]): Promise<number> {
     );
   console.log(
     `  Consul:           ${consul ? 'watching services with discovery.mode consul' : 'off (manifests only)'}`,
+  );
+  console.log(
+    `  state store:      ${store === 'consul' && consul ? `Consul KV ${consulAddressUrl(consul.address)}/v1/kv/${values['store-prefix'] ?? 'clinimesh'}/ (shared by replicas)` : `files in ${values['data-dir']} (one replica)`}`,
   );
   if (first && cp.xdsTls) {
     const instance = first.instances[0]!.name;

@@ -19,7 +19,7 @@ export interface AttestedWorkload {
    * For one-time evidence (a join token): spend it once the certificates are signed, or release it
    * if something later refuses, so that a refusal never burns the token.
    */
-  readonly settle?: { spend(): Result<void>; release(): void };
+  readonly settle?: { spend(): Promise<Result<void>>; release(): void };
 }
 
 /** What a Kubernetes TokenReview proves (see k8s-attestor.ts). */
@@ -74,7 +74,7 @@ export class Attestor {
 
   private async prove(evidence: Evidence): Promise<Result<AttestedWorkload>> {
     if ('joinToken' in evidence) {
-      const held = this.joinTokens.reserve(evidence.joinToken);
+      const held = await this.joinTokens.reserve(evidence.joinToken);
       if (!held.ok) return held;
       const { namespace, service, instance, id } = held.value.claim;
       return ok({

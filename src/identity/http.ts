@@ -164,7 +164,7 @@ async function attest(
   const a = attested.value;
   const signed = deps.signer.sign(a, csrs.value);
   // One-time evidence is spent only once the certificates exist; a refusal gives it back.
-  const spent = signed.ok ? (a.settle?.spend() ?? { ok: true as const, value: undefined }) : undefined;
+  const spent = signed.ok ? await (a.settle?.spend() ?? { ok: true as const, value: undefined }) : undefined;
   if (!signed.ok) a.settle?.release();
   if (spent && !spent.ok) return replyProblems(res, spent.errors);
   if (!signed.ok) {

@@ -13,7 +13,16 @@ import {
   type Service,
   type TrafficPolicy,
 } from '../manifest/types.ts';
-import type { FileStore } from './file-store.ts';
+import {
+  isStaleBase,
+  staleBase,
+  type CommitNote,
+  type HistoryEntry,
+  type StateBackend,
+  type StoredState,
+} from './backend.ts';
+import { SerialWriter } from './durable-file.ts';
+import { MemoryBackend } from './memory-backend.ts';
 import type { DesiredState } from './state.ts';
 
 export interface ManifestRef {
@@ -69,24 +78,63 @@ function buildState(revision: number, manifests: readonly Manifest[]): DesiredSt
   return { revision, mesh, services, policies, traffic };
 }
 
-export type StateListener = (state: DesiredState, touched: readonly string[]) => void;
+/** Where a commit was made: here, or on another replica (seen through the backend's watch). */
+export interface CommitOrigin {
+  readonly remote: boolean;
+}
+
+export type StateListener = (state: DesiredState, touched: readonly string[], origin: CommitOrigin) => void;
 
 export class StateStore {
   private manifests = new Map<string, Manifest>();
   private state: DesiredState = buildState(0, []);
   private readonly listeners = new Set<StateListener>();
+  /** Local commits and remote catch-ups take turns, so revisions reach listeners in order. */
+  private readonly turns = new SerialWriter();
+  private unwatch: () => void = () => undefined;
 
-  constructor(private readonly persistence?: FileStore) {}
+  constructor(readonly backend: StateBackend = new MemoryBackend()) {}
 
-  /** Restores what was last committed, if a persistence directory holds it. */
+  /** Restores what was last committed, then follows commits made elsewhere (shared backends). */
   async restore(): Promise<Result<void>> {
-    if (!this.persistence) return ok(undefined);
-    const loaded = await this.persistence.load();
+    const loaded = await this.backend.load();
     if (!loaded.ok) return loaded;
-    if (!loaded.value) return ok(undefined);
-    this.manifests = new Map(loaded.value.manifests.map((m) => [manifestId(m), m]));
-    this.state = buildState(loaded.value.revision, loaded.value.manifests);
+    if (loaded.value) this.adopt(loaded.value, false);
+    this.unwatch();
+    this.unwatch = this.backend.watch((state) => void this.catchUp(state));
     return ok(undefined);
+  }
+
+  /** Stops following the backend (the backend itself is closed by whoever opened it). */
+  close(): void {
+    this.unwatch();
+    this.unwatch = () => undefined;
+  }
+
+  /**
+   * Takes a newer state committed elsewhere, exactly as a local commit: listeners hear it with what
+   * it touched. Older or equal revisions (our own commits, seen again by the watch) are ignored.
+   */
+  catchUp(remote: StoredState): Promise<void> {
+    return this.turns.run(() => {
+      if (remote.revision > this.state.revision) this.adopt(remote, true);
+      return Promise.resolve();
+    });
+  }
+
+  private adopt(stored: StoredState, notify: boolean): void {
+    const next = new Map(stored.manifests.map((m) => [manifestId(m), m]));
+    const touched = notify
+      ? [...new Set([...this.manifests.keys(), ...next.keys()])].filter((id) => this.differs(id, next))
+      : [];
+    this.manifests = next;
+    this.state = buildState(stored.revision, stored.manifests);
+    if (notify) for (const l of this.listeners) l(this.state, touched, { remote: true });
+  }
+
+  /** Whether the store moved since `p` was proposed (a commit elsewhere): propose again on top. */
+  moved(p: Proposal): boolean {
+    return p.state.revision !== this.state.revision + 1;
   }
 
   current(): DesiredState {
@@ -169,25 +217,56 @@ export class StateStore {
     return { state, manifests, changed, touched };
   }
 
-  /** Persists first, then makes the proposal current and tells listeners; a no-op when unchanged. */
-  async commit(p: Proposal): Promise<Result<boolean>> {
-    if (!p.changed) return ok(false);
-    if (p.state.revision !== this.state.revision + 1) {
-      return fail([
-        {
-          code: 'CONFLICT',
-          message: `state moved to revision ${this.state.revision} since this change was proposed`,
-        },
-      ]);
-    }
-    if (this.persistence) {
-      const saved = await this.persistence.save({ revision: p.state.revision, manifests: p.manifests });
-      if (!saved.ok) return saved;
-    }
-    this.manifests = new Map(p.manifests.map((m) => [manifestId(m), m]));
-    this.state = p.state;
-    for (const l of this.listeners) l(p.state, p.touched);
-    return ok(true);
+  /**
+   * Persists first (only what changed, with its history entry), then makes the proposal current
+   * and tells listeners; a no-op when unchanged. When the backend says another replica committed
+   * first, the store catches up and answers CONFLICT: `moved(p)` is then true and the caller may
+   * propose the change again on top.
+   */
+  commit(p: Proposal, note?: CommitNote, now = new Date()): Promise<Result<boolean>> {
+    if (!p.changed) return Promise.resolve(ok(false));
+    return this.turns.run(async () => {
+      const base = this.state.revision;
+      if (p.state.revision !== base + 1) {
+        return fail([staleBase('this replica', p.state.revision - 1, base)]);
+      }
+      const next = new Map(p.manifests.map((m) => [manifestId(m), m]));
+      const upserts = p.touched.flatMap((id) => next.get(id) ?? []);
+      const removed = p.touched.filter((id) => !next.has(id));
+      const history: HistoryEntry | undefined = note && {
+        time: now.toISOString(),
+        author: { tokenId: note.author.tokenId, name: note.author.name },
+        role: note.role,
+        action: note.action,
+        revision: p.state.revision,
+        touched: p.touched,
+        ...(note.detail ? { detail: note.detail } : {}),
+      };
+      const saved = await this.backend.commit({
+        base,
+        revision: p.state.revision,
+        upserts,
+        removed,
+        touched: p.touched,
+        manifests: p.manifests,
+        ...(history ? { history } : {}),
+      });
+      if (!saved.ok) {
+        if (isStaleBase(saved.errors)) await this.refresh();
+        return saved;
+      }
+      this.manifests = next;
+      this.state = p.state;
+      for (const l of this.listeners) l(p.state, p.touched, { remote: false });
+      return ok(true);
+    });
+  }
+
+  /** Reads the backend again and takes what is newer (after a lost commit race). */
+  private async refresh(): Promise<void> {
+    const loaded = await this.backend.load();
+    if (loaded.ok && loaded.value && loaded.value.revision > this.state.revision)
+      this.adopt(loaded.value, true);
   }
 
   subscribe(listener: StateListener): () => void {

@@ -12,6 +12,7 @@ import { DEFAULT_MESH } from '../../manifest/index.ts';
 import { fieldPosition } from '../../manifest/problem-at.ts';
 import type { Instance, Manifest, Mesh, Service } from '../../manifest/types.ts';
 import type { DesiredState } from '../../store/state.ts';
+import { isStaleBase, type CommitNote } from '../../store/backend.ts';
 import type { ManifestRef, SetChecker, StateStore } from '../../store/store.ts';
 import type { MeshView, SidecarRef } from '../generate/types.ts';
 import { log } from '../../log.ts';
@@ -35,6 +36,9 @@ export interface ControlPlaneTuning {
 }
 
 const logger = log.child({ component: 'control-plane' });
+
+/** How often one change is proposed again after losing the commit race to another replica. */
+const MAX_COMMIT_RACES = 8;
 
 export class ControlPlane {
   /** Endpoints learned from dynamic sources (Consul), by serviceKey; static ones come from state. */
@@ -92,12 +96,13 @@ export class ControlPlane {
     return this.change({});
   }
 
-  apply(manifests: readonly Manifest[], dryRun = false): Promise<Result<ApplyOutcome>> {
-    return this.change({ apply: manifests }, dryRun);
+  /** `note` says who asked, for the history written with the commit. */
+  apply(manifests: readonly Manifest[], dryRun = false, note?: CommitNote): Promise<Result<ApplyOutcome>> {
+    return this.change({ apply: manifests }, dryRun, false, note);
   }
 
-  delete(refs: readonly ManifestRef[], dryRun = false): Promise<Result<ApplyOutcome>> {
-    return this.change({ delete: refs }, dryRun);
+  delete(refs: readonly ManifestRef[], dryRun = false, note?: CommitNote): Promise<Result<ApplyOutcome>> {
+    return this.change({ delete: refs }, dryRun, false, note);
   }
 
   /**
@@ -154,6 +159,14 @@ export class ControlPlane {
       if (at > epoch && set && view.services.get(service)?.discovery.mode === 'consul') out.push(set);
     }
     return out;
+  }
+
+  /**
+   * Plans and publishes only what the store's state now changes (a commit another replica made),
+   * through the same dependency index as a local apply.
+   */
+  followStore(): Promise<Result<ApplyOutcome>> {
+    return this.enqueuePlanning(() => this.runChange({}, false, true));
   }
 
   /** Re-plans every sidecar from the current state and publishes what differs. */
@@ -234,8 +247,41 @@ export class ControlPlane {
     change: { apply?: readonly Manifest[]; delete?: readonly ManifestRef[] },
     dryRun = false,
     force = false,
+    note?: CommitNote,
   ): Promise<Result<ApplyOutcome>> {
-    return this.enqueuePlanning(() => this.runChange(change, dryRun, force));
+    return this.enqueuePlanning(() => this.changeOnLatest(change, dryRun, force, note));
+  }
+
+  /**
+   * With a shared store another replica may commit between our proposal and our commit: the change
+   * is then proposed again on top of the new state, and refused with a CONFLICT naming the revision
+   * when it no longer validates there (or keeps losing the race).
+   */
+  private async changeOnLatest(
+    change: { apply?: readonly Manifest[]; delete?: readonly ManifestRef[] },
+    dryRun: boolean,
+    force: boolean,
+    note: CommitNote | undefined,
+  ): Promise<Result<ApplyOutcome>> {
+    let lost = 0;
+    for (;;) {
+      const result = await this.runChange(change, dryRun, force, false, note);
+      if (result.ok) return result;
+      if (isStaleBase(result.errors) && lost < MAX_COMMIT_RACES) {
+        lost++;
+        continue;
+      }
+      if (lost === 0 || isStaleBase(result.errors)) return result;
+      const revision = this.store.current().revision;
+      return fail([
+        {
+          code: 'CONFLICT',
+          resource: 'state revision',
+          message: `another replica committed revision ${revision} first, and this change no longer applies on top of it`,
+        },
+        ...result.errors,
+      ]);
+    }
   }
 
   private enqueuePlanning<T>(task: () => Promise<T>): Promise<T> {
@@ -260,6 +306,7 @@ export class ControlPlane {
     dryRun: boolean,
     force: boolean,
     full = false,
+    note?: CommitNote,
   ): Promise<Result<ApplyOutcome>> {
     const started = performance.now();
     const epoch = this.endpointEpoch;
@@ -280,7 +327,7 @@ export class ControlPlane {
       sidecars: sidecars.length,
     };
     if (dryRun) return ok(outcome);
-    const committed = await this.store.commit(proposal.value);
+    const committed = await this.store.commit(proposal.value, note);
     if (!committed.ok) return committed;
     // Identical applies change nothing and push nothing (the start-up publish always runs).
     let pushed = 0;

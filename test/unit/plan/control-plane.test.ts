@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ControlPlane } from '../../../src/xds/plan/control-plane.ts';
 import { Reconciler } from '../../../src/xds/plan/reconciler.ts';
 import { ok, type Result } from '../../../src/errors.ts';
-import { FileStore, type PersistedState } from '../../../src/store/file-store.ts';
+import type { CommitRequest } from '../../../src/store/backend.ts';
+import { FileStore } from '../../../src/store/file-store.ts';
 import { StateStore } from '../../../src/store/store.ts';
 import { SnapshotCache } from '../../../src/xds/cache/snapshot.ts';
 import { CLUSTER, LISTENER } from '../../../src/xds/resources/type-urls.ts';
@@ -31,11 +32,11 @@ class GatedFileStore extends FileStore {
     this.open?.();
   }
 
-  override async save(state: PersistedState): Promise<Result<void>> {
+  override async commit(c: CommitRequest): Promise<Result<void>> {
     this.startedSaving?.();
     await this.gate;
     this.gate = undefined;
-    return super.save(state);
+    return super.commit(c);
   }
 }
 
