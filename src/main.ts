@@ -38,7 +38,6 @@ import { loadManifests } from './manifest/index.ts';
 import { serviceKey, type Manifest } from './manifest/types.ts';
 import type { CommitNote, StateBackend } from './store/backend.ts';
 import { ConsulBackend, DEFAULT_STORE_PREFIX } from './store/consul-backend.ts';
-import { ConsulKv } from './store/consul-kv.ts';
 import { FileStore } from './store/file-store.ts';
 import { MemoryBackend } from './store/memory-backend.ts';
 import { StateStore } from './store/store.ts';

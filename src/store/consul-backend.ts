@@ -17,7 +17,7 @@ import {
   type StateBackend,
   type StoredState,
 } from './backend.ts';
-import type { ConsulKv} from './consul-kv.ts';
+import type { ConsulKv } from './consul-kv.ts';
 import { TXN_MAX_BYTES, TXN_MAX_OPS, txnSize, type KvEntry, type TxnOp } from './consul-kv.ts';
 import { watchKv, type KvWatch } from './consul-kv-watch.ts';
 import { ConsulHistory, ConsulRecordSet, historyKey } from './consul-records.ts';
