@@ -83,7 +83,7 @@ describe('shared through Consul KV', () => {
     const planes = stores.map((s) => new ControlPlane(s, new Reconciler(new SnapshotCache())));
     try {
       for (const [i, s] of stores.entries())
-        s.subscribe((_st, _t, o) => o.remote && void planes[i]!.refresh());
+        s.subscribe((_st, _t, o) => o.remote && void planes[i]!.followStore());
       const results = await Promise.all(
         Array.from({ length: 12 }, (_, i) => planes[i % 2]!.apply([service(`svc-${i}`, 16000 + i)])),
       );
