@@ -47,6 +47,7 @@ function serviceSpec(s: Service): Doc {
       port: p.port,
       targetPort: p.targetPort,
       protocol: p.protocol,
+      ...(p.instancePorts && { instancePorts: { ...p.instancePorts } }),
     })),
     discovery,
     instances: s.instances.map((i) => ({

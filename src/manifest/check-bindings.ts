@@ -1,5 +1,6 @@
 // Socket bindings implied by the manifests: each instance's sidecar listens on (address, port) for
-// every service port and on (appAddress, localPort) for every upstream; its application listens on
+// every service port and on (appAddress, localPort) for every upstream, plus (appAddress, base+k) for
+// every ordinal k of an upstream port with instancePorts; its application listens on
 // (appAddress, targetPort). Two of these on the same socket cannot both bind (CONFLICT).
 //
 // Addresses identify hosts here (the examples run a whole mesh on 127.0.0.x), with one exception:
@@ -7,7 +8,7 @@
 // 127.0.0.1 and every service on its own host may well listen on 8080.
 import type { Problem } from '../errors.ts';
 import { problemAt, where } from './problem-at.ts';
-import { manifestId, type Service } from './types.ts';
+import { manifestId, serviceKey, type Service } from './types.ts';
 
 interface Socket {
   readonly host: string;
@@ -22,8 +23,11 @@ interface Socket {
 
 const WILDCARDS = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0']);
 
-function socketsOf(s: Service): Socket[] {
+function socketsOf(s: Service, byKey: ReadonlyMap<string, Service>): Socket[] {
   const id = manifestId(s);
+  const exposedOf = (u: Service['upstreams'][number]) =>
+    byKey.get(serviceKey({ name: u.service, namespace: u.namespace }))?.ports.find((p) => p.name === u.port)
+      ?.instancePorts;
   return s.instances.flatMap((inst, i) => {
     const base = { service: s, instance: `${id}/${inst.name}` };
     return [
@@ -43,14 +47,25 @@ function socketsOf(s: Service): Socket[] {
         appOnly: true,
         what: `the application of ${id} instance ${inst.name}`,
       })),
-      ...s.upstreams.map((u, j) => ({
-        ...base,
-        host: inst.appAddress,
-        port: u.localPort,
-        field: `spec.upstreams[${j}].localPort`,
-        appOnly: false,
-        what: `the outbound listener for ${u.service} of ${id} instance ${inst.name}`,
-      })),
+      // Each upstream's local port, then its per-instance range, in the order written: the later
+      // upstream is the one blamed.
+      ...s.upstreams.flatMap((u, j) => {
+        const exposed = exposedOf(u);
+        const listener = (port: number, field: string, what: string): Socket => ({
+          ...base,
+          host: inst.appAddress,
+          port,
+          field: `spec.upstreams[${j}].${field}`,
+          appOnly: false,
+          what: `the outbound listener for ${u.service}${what} of ${id} instance ${inst.name}`,
+        });
+        return [
+          listener(u.localPort, 'localPort', ''),
+          ...Array.from({ length: exposed?.count ?? 0 }, (_, k) =>
+            listener((exposed?.base ?? 0) + k, 'port', ` instance ${k} (instancePorts of port ${u.port})`),
+          ),
+        ];
+      }),
     ];
   });
 }
@@ -102,7 +117,8 @@ class SocketIndex {
 export function checkSocketBindings(services: readonly Service[]): Problem[] {
   const index = new SocketIndex();
   const problems: Problem[] = [];
-  for (const socket of services.flatMap(socketsOf)) {
+  const byKey = new Map(services.map((s) => [serviceKey(s), s]));
+  for (const socket of services.flatMap((s) => socketsOf(s, byKey))) {
     const earlier = index.candidates(socket).find((other) => collide(other, socket));
     if (earlier) {
       problems.push(

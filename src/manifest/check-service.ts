@@ -1,8 +1,10 @@
 // Rules inside one Service: unique port names and numbers, unique instance names, unique upstream
-// local ports, no upstream to itself. Run at parse time on the entries that could be read (so these
+// local ports, no upstream to itself except on a per-instance port (brokers calling their peers),
+// and on such a port every instance has its own ordinal below `count`. Run at parse time on the entries that could be read (so these
 // problems come out together with type errors), and again by checkManifestSet for manifests that
 // were built in code rather than parsed.
 import type { Problem } from '../errors.ts';
+import { instanceOrdinal, ORDINAL_META } from './instance-ordinal.ts';
 import { problemAt, where } from './problem-at.ts';
 import { manifestId, type Instance, type Origin, type ServicePort, type Upstream } from './types.ts';
 
@@ -38,20 +40,63 @@ export function checkServiceEntries(s: ServiceDraft): Problem[] {
     ...unique(s.ports, 'spec.ports', 'port', 'port number'),
     ...unique(s.instances, 'spec.instances', 'name', 'instance name'),
     ...unique(s.upstreams, 'spec.upstreams', 'localPort', 'local port'),
+    ...instanceOrdinalProblems(s, resource),
     ...s.upstreams.flatMap((u, i) =>
-      u !== undefined && u.service === s.name && u.namespace === s.namespace
+      u !== undefined &&
+      u.service === s.name &&
+      u.namespace === s.namespace &&
+      !s.ports.some((p) => p?.name === u.port && p.instancePorts !== undefined)
         ? [
             problemAt(
               s.origin,
               resource,
               `spec.upstreams[${i}].service`,
               'REFERENCE',
-              'a service cannot be its own upstream',
+              'a service can be its own upstream only on a port with instancePorts (each instance reaching its peers)',
             ),
           ]
         : [],
     ),
   ];
+}
+
+/**
+ * When a port has instancePorts: each instance has an ordinal, no two share one, and each is below
+ * the count of every such port.
+ */
+function instanceOrdinalProblems(s: ServiceDraft, resource: string): Problem[] {
+  const exposing = s.ports.filter((p): p is ServicePort => p?.instancePorts !== undefined);
+  if (exposing.length === 0) return [];
+  const problems: Problem[] = [];
+  const owner = new Map<number, number>();
+  s.instances.forEach((inst, i) => {
+    if (!inst) return;
+    const field = `spec.instances[${i}].name`;
+    const problem = (code: 'SCHEMA' | 'DUPLICATE', message: string) =>
+      problems.push(problemAt(s.origin, resource, field, code, message));
+    const ordinal = instanceOrdinal(inst.name, inst.meta);
+    if (ordinal === undefined)
+      return problem(
+        'SCHEMA',
+        `port ${exposing[0]!.name} has instancePorts, so instance ${inst.name} needs an ordinal: a "-<k>" name suffix (${inst.name}-0) or meta ${ORDINAL_META}`,
+      );
+    for (const port of exposing) {
+      const count = port.instancePorts!.count;
+      if (ordinal >= count)
+        problem(
+          'SCHEMA',
+          `instance ${inst.name} has ordinal ${ordinal}, but port ${port.name} exposes ordinals 0..${count - 1} (instancePorts.count ${count})`,
+        );
+    }
+    const first = owner.get(ordinal);
+    if (first === undefined) owner.set(ordinal, i);
+    else
+      problem(
+        'DUPLICATE',
+        `ordinal ${ordinal} of instance ${inst.name} is already that of spec.instances[${first}] (${where(s.origin, `spec.instances[${first}].name`)})`,
+      );
+  });
+  return problems;
 }
 
 /** Every entry whose key an earlier entry already had, with the index of that earlier entry. */

@@ -4,7 +4,16 @@ import { isMap, isScalar } from 'yaml';
 import { checkServiceEntries } from './check-service.ts';
 import { dnsLabel, ipAddress, portNumber } from './field-values.ts';
 import { DEFAULT_NAMESPACE, type KindSchema } from './kind-schema.ts';
-import type { DiscoveryMode, Instance, Locality, Protocol, Service, ServicePort, Upstream } from './types.ts';
+import type {
+  DiscoveryMode,
+  Instance,
+  InstancePorts,
+  Locality,
+  Protocol,
+  Service,
+  ServicePort,
+  Upstream,
+} from './types.ts';
 import {
   bool,
   childPath,
@@ -27,14 +36,39 @@ export const SERVICE_DEFAULTS = {
   weight: 1,
 } as const;
 
+/** At most this many instances per port: a caller binds one listener per ordinal. */
+export const MAX_INSTANCE_PORTS = 256;
+
+const readInstancePorts: Reader<InstancePorts> = (r, node, path) => {
+  const m = mapOf(['base', 'count'])(r, node, path);
+  const base = m?.required('base', portNumber);
+  const count = m?.required('count', intIn(1, MAX_INSTANCE_PORTS));
+  if (base === undefined || count === undefined) return undefined;
+  if (base + count - 1 > 65535) {
+    r.reportAt(
+      childPath(path, 'count'),
+      `base ${base} + count ${count} runs past port 65535 (the last ordinal would be ${base + count - 1})`,
+    );
+    return undefined;
+  }
+  return { base, count };
+};
+
 const readPort: Reader<ServicePort> = (r, node, path) => {
-  const m = mapOf(['name', 'port', 'targetPort', 'protocol'])(r, node, path);
+  const m = mapOf(['name', 'port', 'targetPort', 'protocol', 'instancePorts'])(r, node, path);
   const name = m?.required('name', dnsLabel);
   const port = m?.required('port', portNumber);
   const targetPort = m?.optional('targetPort', portNumber);
   const protocol = m?.required('protocol', oneOf<Protocol>(['http', 'grpc', 'tcp']));
+  const instancePorts = m?.optional('instancePorts', readInstancePorts);
+  // Per-instance listeners are plain TCP proxies; HTTP would need a route table per instance.
+  if (instancePorts !== undefined && protocol !== undefined && protocol !== 'tcp')
+    r.reportAt(
+      childPath(path, 'instancePorts'),
+      `instancePorts needs protocol tcp (this port is ${protocol})`,
+    );
   if (name === undefined || port === undefined || protocol === undefined) return undefined;
-  return { name, port, targetPort: targetPort ?? port, protocol };
+  return { name, port, targetPort: targetPort ?? port, protocol, ...(instancePorts && { instancePorts }) };
 };
 
 const readLocality: Reader<Locality> = (r, node, path) => {

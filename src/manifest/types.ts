@@ -80,6 +80,18 @@ export interface ServicePort {
   /** The port the application itself listens on, behind its sidecar. */
   readonly targetPort: number;
   readonly protocol: Protocol;
+  /**
+   * Each instance also reachable on its own: callers get a listener per instance at
+   * `<appAddress>:base+k` for the instance with ordinal k (0 ≤ k < count), beside the
+   * load-balanced `localPort`. For peers that must reach one given instance (Kafka brokers).
+   */
+  readonly instancePorts?: InstancePorts;
+}
+
+/** Per-instance exposure of a TCP port; `count` fixes the ordinals, so listeners depend on manifests only. */
+export interface InstancePorts {
+  readonly base: number;
+  readonly count: number;
 }
 
 export interface Instance {

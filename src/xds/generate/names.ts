@@ -6,6 +6,26 @@ export function outboundClusterName(u: Pick<Upstream, 'service' | 'namespace' | 
   return `outbound|${u.port}|${u.service}.${u.namespace}`;
 }
 
+/**
+ * `outbound|kafka#1|kafka.imaging`: the cluster (and assignment) of the instance with ordinal 1 on a
+ * port with instancePorts. `#` is never in a port name, so it cannot collide with another port's.
+ */
+export function instanceClusterName(
+  u: Pick<Upstream, 'service' | 'namespace' | 'port'>,
+  ordinal: number,
+): string {
+  return outboundClusterName(instanceUpstream(u, ordinal, 0));
+}
+
+/** The upstream as seen by one instance's listener: its cluster and its local port base+k. */
+export function instanceUpstream<U extends Pick<Upstream, 'service' | 'namespace' | 'port'>>(
+  u: U,
+  ordinal: number,
+  base: number,
+): U & { localPort: number } {
+  return { ...u, port: `${u.port}#${ordinal}`, localPort: base + ordinal };
+}
+
 /** The route configuration for an HTTP/gRPC upstream is named like its cluster. */
 export const outboundRouteName = outboundClusterName;
 

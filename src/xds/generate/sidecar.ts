@@ -6,6 +6,7 @@ import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, type TypeUrl } from '../res
 import { trafficPolicyFor } from '../../manifest/check-traffic.ts';
 import { generateInboundCluster, generateOutboundCluster, renameEdsCluster } from './clusters.ts';
 import { generateInboundListener, generateOutboundListener } from './listeners.ts';
+import { instanceAssignments, instanceClusters, instanceUpstreams } from './instance-ports.ts';
 import { outboundClusterName } from './names.ts';
 import { generateProxyless } from './proxyless.ts';
 import { generateOutboundRoute } from './routes.ts';
@@ -102,12 +103,13 @@ export function generateSidecar(
       push(assignment);
     for (const subset of policy?.subsets ?? [])
       push(renameEdsCluster(cluster, subsetClusterName(name, subset.name)));
-    push(
-      generateOutboundListener(upstream, target, port, instance, sidecar, {
-        faults: needsFaultFilter(policy),
-        mtls: options.mtls,
-      }),
-    );
+    const outbound = { faults: needsFaultFilter(policy), mtls: options.mtls };
+    push(generateOutboundListener(upstream, target, port, instance, sidecar, outbound));
+    // A port with instancePorts: each instance on its own local port too (Kafka brokers).
+    for (const r of instanceClusters(upstream, port, cluster)) push(r);
+    for (const r of instanceAssignments(upstream, port, endpoints)) push(r);
+    for (const u of instanceUpstreams(upstream, port))
+      push(generateOutboundListener(u, target, port, instance, sidecar, { mtls: options.mtls }));
     const clusterOf = upstreamClusters(service, view, port.protocol);
     problems.push(...routeTargetProblems(policy, clusterOf, service, port.protocol, resource));
     if (port.protocol !== 'tcp')

@@ -14,6 +14,7 @@ import type { SnapshotCache } from '../cache/snapshot.ts';
 import { checkConsistency } from '../cache/consistency.ts';
 import { trafficPolicyFor } from '../../manifest/check-traffic.ts';
 import { generateSidecar, generateTrustBundle, outboundClusterName } from '../generate/index.ts';
+import { instanceAssignments } from '../generate/instance-ports.ts';
 import { upstreamAssignments } from '../generate/traffic.ts';
 import type { MeshView, Resource, SidecarRef } from '../generate/types.ts';
 import { ResourcePool, type PreparedResource } from '../resources/prepared.ts';
@@ -317,9 +318,10 @@ export class Reconciler {
         if (!prepared)
           byCluster.set(
             key,
-            (prepared = upstreamAssignments(name, port.name, set, policy, instance.locality).map((r) =>
-              this.pool.prepare(r),
-            )),
+            (prepared = [
+              ...upstreamAssignments(name, port.name, set, policy, instance.locality),
+              ...instanceAssignments(u, port, set),
+            ].map((r) => this.pool.prepare(r))),
           );
         for (const p of prepared) if (p.ok) next.set(p.value.name, p.value);
         touched = true;
