@@ -36,7 +36,20 @@ describe('the example manifests', () => {
     );
     expect(services.get('his')?.instances.map((i) => i.name)).toEqual(['his-1', 'his-2']);
     expect(services.get('emr')?.upstreams.map((u) => u.service)).toEqual(['his', 'imaging']);
-    expect(services.get('imaging')?.upstreams.map((u) => u.service)).toEqual(['his']);
+    expect(services.get('imaging')?.upstreams.map((u) => u.service)).toEqual(['his', 'kafka']);
+  });
+
+  it('put imaging events on a three-broker Kafka whose brokers each have their own port', async () => {
+    const manifests = valueOf(await loadManifests(['manifests/examples']));
+    const kafka = manifests.find((m): m is Service => m.kind === 'Service' && m.name === 'kafka');
+    expect(kafka?.ports.map((p) => [p.name, p.instancePorts])).toEqual([
+      ['kafka', { base: 29092, count: 3 }],
+      ['controller', { base: 29192, count: 3 }],
+    ]);
+    expect(kafka?.upstreams.map((u) => `${u.service}:${u.port}`)).toEqual([
+      'kafka:kafka',
+      'kafka:controller',
+    ]);
   });
 
   it('let HIS accept EMR and imaging on patient paths, imaging accept EMR, and leave EMR open', async () => {
