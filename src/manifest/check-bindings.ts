@@ -114,10 +114,14 @@ class SocketIndex {
   }
 }
 
-export function checkSocketBindings(services: readonly Service[]): Problem[] {
+/** `all`: where upstream targets are looked up (their instancePorts), when `services` is part of the set. */
+export function checkSocketBindings(
+  services: readonly Service[],
+  all: readonly Service[] = services,
+): Problem[] {
   const index = new SocketIndex();
   const problems: Problem[] = [];
-  const byKey = new Map(services.map((s) => [serviceKey(s), s]));
+  const byKey = new Map(all.map((s) => [serviceKey(s), s]));
   for (const socket of services.flatMap((s) => socketsOf(s, byKey))) {
     const earlier = index.candidates(socket).find((other) => collide(other, socket));
     if (earlier) {

@@ -6,8 +6,9 @@
 // - identity (duplicates, one Mesh): the whole set, a map lookup per document;
 // - a Service's own entries: touched Services;
 // - upstream references: touched Services and the Services that call one;
-// - socket bindings: touched Services, with every Service sharing a host with them (and those
-//   binding a wildcard), in the set's order, so the one blamed is the one the full check blames;
+// - socket bindings: touched Services and their callers (a target's instancePorts decide sockets of
+//   its callers), with every Service sharing a host with them (and those binding a wildcard), in the
+//   set's order, so the one blamed is the one the full check blames;
 // - AccessPolicies and TrafficPolicies: touched ones and those naming a touched Service; for
 //   TrafficPolicies also every policy on the destination of a touched one (who governs whom).
 import type { Problem } from '../errors.ts';
@@ -52,7 +53,7 @@ export function checkManifestChange(ms: readonly Manifest[], touched: readonly s
     ...checkDocumentIdentity(ms),
     ...changed.flatMap(checkServiceEntries),
     ...checkUpstreamReferences(services, callers),
-    ...checkSocketBindings(neighbours(services, changed)),
+    ...checkSocketBindings(neighbours(services, callers), services),
     ...checkAccessPolicies(
       firstDefinitions(ms, 'AccessPolicy').filter((p) => ids.has(manifestId(p)) || namesAny(p, keys)),
       services,

@@ -1,5 +1,6 @@
 // Random edits of a small mesh, for property tests of incremental planning and validation: four
-// services (HTTP, gRPC or TCP; static or Consul-discovered; 0–2 instances; calling each other),
+// services (HTTP, gRPC or TCP, TCP with instancePorts or not; static or Consul-discovered; 0–2
+// instances; calling each other),
 // AccessPolicies, TrafficPolicies (subsets, splits, locality failover, per-caller), the Mesh,
 // Consul endpoint sets (some with instances that become sidecars) and sidecars connecting over ADS,
 // REST or as proxyless clients. Manifests are written as YAML and parsed, so they carry exactly the
@@ -28,6 +29,8 @@ export type Edit =
       consul: boolean;
       instances: InstanceSpec[];
       upstreams: number[];
+      /** A TCP port's instancePorts base (0: none); 9002 collides with callers' local ports. */
+      instancePorts?: 0 | 9002 | 29000;
     }
   | { op: 'deleteService'; i: number }
   | { op: 'access'; dest: number; from: number[]; http: boolean }
@@ -63,6 +66,7 @@ export const edit: fc.Arbitrary<Edit> = fc.oneof(
       consul: fc.boolean(),
       instances: fc.array(instance, { maxLength: 2 }),
       upstreams: fc.uniqueArray(index, { maxLength: 3 }),
+      instancePorts: fc.constantFrom(0 as const, 9002 as const, 29000 as const),
     }),
   },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('deleteService' as const), i: index }) },
@@ -145,7 +149,7 @@ export function manifestOf(e: Edit): Manifest | undefined {
       return parse(`kind: Service
 metadata: { name: ${name(e.i)}, namespace: ${NS} }
 spec:
-  ports: [{ name: web, port: 15001, targetPort: 8080, protocol: ${e.protocol} }]
+  ports: [{ name: web, port: 15001, targetPort: 8080, protocol: ${e.protocol}${e.protocol === 'tcp' && e.instancePorts ? `, instancePorts: { base: ${e.instancePorts}, count: 3 }` : ''} }]
   discovery: { mode: ${e.consul || !e.instances.length ? 'consul' : 'static'} }
   instances:${instances.length ? `\n${instances.join('\n')}` : ' []'}
   upstreams:${upstreams.length ? `\n${upstreams.join('\n')}` : ' []'}
