@@ -15,11 +15,11 @@ import { wallNow } from './stats.ts';
 
 const ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 /** envoy.config.cluster.v3.Cluster.DiscoveryType.EDS */
-const DISCOVERY_TYPE_EDS = 3;
-const identity = (b: Buffer): Buffer => b;
+export const DISCOVERY_TYPE_EDS = 3;
+export const identity = (b: Buffer): Buffer => b;
 
 // The few fields read from decoded messages, as protobuf-es shapes them (oneofs are {case, value}).
-interface AnyMessage {
+export interface AnyMessage {
   readonly typeUrl: string;
   readonly value: Uint8Array;
 }
@@ -29,16 +29,16 @@ interface DecodedResponse {
   readonly typeUrl: string;
   readonly nonce: string;
 }
-interface TypedConfig {
+export interface TypedConfig {
   readonly configType: { readonly case?: string; readonly value?: AnyMessage };
 }
-interface DecodedCluster {
+export interface DecodedCluster {
   readonly name: string;
   readonly clusterDiscoveryType: { readonly case?: string; readonly value?: number };
   readonly edsClusterConfig?: { readonly serviceName: string };
   readonly transportSocket?: TypedConfig;
 }
-interface DecodedListener {
+export interface DecodedListener {
   readonly filterChains: readonly {
     readonly filters: readonly TypedConfig[];
     readonly transportSocket?: TypedConfig;
@@ -57,7 +57,7 @@ interface DecodedTlsContext {
     };
   };
 }
-interface DecodedHcm {
+export interface DecodedHcm {
   readonly routeSpecifier: { readonly case?: string; readonly value?: { readonly routeConfigName?: string } };
 }
 interface DecodedSocketAddress {
@@ -79,7 +79,7 @@ interface DecodedLoadAssignment {
 }
 
 const descs = new Map<string, DescMessage>();
-function decode<T>(typeName: string, bytes: Uint8Array): T {
+export function decode<T>(typeName: string, bytes: Uint8Array): T {
   let d = descs.get(typeName);
   if (!d) descs.set(typeName, (d = messageDesc(typeName)));
   return fromBinary(d, bytes) as unknown as T;
@@ -111,10 +111,10 @@ function encodeRequest(r: Request): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-const typeNameOf = (any: AnyMessage) => any.typeUrl.slice(any.typeUrl.indexOf('/') + 1);
+export const typeNameOf = (any: AnyMessage) => any.typeUrl.slice(any.typeUrl.indexOf('/') + 1);
 
 /** Secrets a TLS transport socket asks for over SDS (certificate and validation context). */
-function secretNames(socket: TypedConfig | undefined, into: Set<string>): void {
+export function secretNames(socket: TypedConfig | undefined, into: Set<string>): void {
   const any = socket?.configType.case === 'typedConfig' ? socket.configType.value : undefined;
   if (!any?.typeUrl.endsWith('TlsContext')) return;
   const common = decode<DecodedTlsContext>(typeNameOf(any), any.value).commonTlsContext;
@@ -161,7 +161,7 @@ function fromListeners(resources: readonly AnyMessage[]): Wanted {
   return { names: [...names].sort(), secrets };
 }
 
-function markersIn(resources: readonly AnyMessage[]): number[] {
+export function markersIn(resources: readonly AnyMessage[]): number[] {
   const out: number[] = [];
   for (const r of resources) {
     const cla = decode<DecodedLoadAssignment>('envoy.config.endpoint.v3.ClusterLoadAssignment', r.value);

@@ -5,6 +5,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { EndpointSet } from '../src/discovery/endpoints.ts';
 import type { RunningControlPlane } from '../src/main.ts';
+import type { Manifest } from '../src/manifest/index.ts';
+import { hasVersion, type StatusRegistry } from '../src/xds/status.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, type TypeUrl } from '../src/xds/resources/type-urls.ts';
 import { EndpointBatcher } from '../src/discovery/endpoint-batcher.ts';
 import type { AckTracker, Change } from './ack-tracker.ts';
@@ -14,6 +16,12 @@ import type { SimulatorPool } from './workers.ts';
 export interface BenchContext {
   readonly cp: RunningControlPlane;
   readonly mesh: BenchMesh;
+  /** The manifests in force now (applies edit them one Service at a time). */
+  readonly manifests: Manifest[];
+  /** Bytes of EDS responses sent, by transport (SotW or delta). */
+  readonly bytes: TransportBytes;
+  /** Sidecars on incremental (delta) ADS. */
+  readonly deltaNodes: ReadonlySet<string>;
   readonly tracker: AckTracker;
   readonly pool: SimulatorPool;
   /** The endpoints each service has now; every change builds on the last one. */
@@ -95,6 +103,25 @@ export class EndpointChanges {
   }
 }
 
+/**
+ * EDS bytes sent per transport, read where every push is recorded (the StatusRegistry's `pushed`),
+ * so SotW and delta sidecars answering the same change can be compared.
+ */
+export class TransportBytes {
+  sotw = 0;
+  delta = 0;
+
+  constructor(statuses: StatusRegistry) {
+    const pushed = statuses.pushed.bind(statuses);
+    statuses.pushed = (s, typeUrl, version, nonce, bytes, counts) => {
+      pushed(s, typeUrl, version, nonce, bytes, counts);
+      if (typeUrl !== ENDPOINT) return;
+      if (s.transport === 'delta') this.delta += bytes;
+      else this.sotw += bytes;
+    };
+  }
+}
+
 export interface PushCounters {
   readonly pushes: number;
   readonly bytes: number;
@@ -131,7 +158,8 @@ export function steadySidecars(cp: RunningControlPlane): number {
       const snapshot = cp.cache.get(s.nodeId, t);
       // A sidecar with only TCP upstreams has no route configuration to ask for (nor secrets, without mTLS).
       if ((t === ROUTE || t === SECRET) && (!snapshot || snapshot.resources.size === 0)) return true;
-      return snapshot !== undefined && s.types.get(t)?.ackedVersion === snapshot.version;
+      // A delta stream with nothing to send holds the version without a response to ACK.
+      return snapshot !== undefined && hasVersion(s.types.get(t), snapshot.version);
     });
     if (ok) steady.add(s.nodeId);
   }
@@ -143,7 +171,7 @@ export async function waitSteady(
   cp: RunningControlPlane,
   want: number,
   timeoutMs: number,
-  pollMs = 50,
+  pollMs = 250,
 ): Promise<number> {
   const deadline = performance.now() + timeoutMs;
   let seen = 0;

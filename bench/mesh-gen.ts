@@ -1,8 +1,12 @@
 // The benchmark's mesh, generated deterministically from a seed so every run measures the same
 // topology. Choices (and why):
-// - Every service is discovered through Consul (`discovery.mode: consul`): its endpoints reach the
-//   control plane through `updateEndpoints`, the same narrow EDS-only path a Consul change takes, so
-//   "1000 Consul services with churn" (issue 4) and "an endpoint change" (issue 2) are one path.
+// - Most services are discovered through Consul (`discovery.mode: consul`): their endpoints reach
+//   the control plane through `updateEndpoints`, the same narrow EDS-only path a Consul change takes,
+//   so "1000 Consul services with churn" (issue 4) and "an endpoint change" (issue 2) are one path.
+//   Every odd-numbered service with sidecars declares its instances instead (`static`): its
+//   endpoints change by editing the manifest and applying it (issue 12's "apply of one Service edit").
+// - Sidecars alternate between state-of-the-world ADS and incremental (delta) ADS, so the bytes an
+//   endpoint change costs can be compared between the two on the same changes.
 // - N sidecars are spread over the first `meshed` services, 1–3 instances each (declared in the
 //   manifest, so each has a node id). The other services have no sidecar: they are Consul-only
 //   workloads (VMs, appliances) with 1–3 endpoints that meshed services still call. Their Consul
@@ -39,6 +43,8 @@ export interface SidecarSpec {
   readonly namespace: string;
   /** Envoy's `--service-cluster`: the service name. */
   readonly cluster: string;
+  /** State-of-the-world ADS or incremental (delta) ADS. */
+  readonly transport: 'sotw' | 'delta';
 }
 
 export interface BenchMesh {
@@ -49,6 +55,8 @@ export interface BenchMesh {
   /** serviceKey → node ids of the sidecars whose EDS includes that service. */
   readonly consumers: Map<string, string[]>;
   readonly serviceKeys: string[];
+  /** Services discovered through Consul (endpoint changes come through `updateEndpoints`). */
+  readonly consulKeys: ReadonlySet<string>;
   /** Draws a service index by popularity (the same law that picked upstreams). */
   readonly popular: () => number;
   readonly meshedServices: number;
@@ -166,8 +174,11 @@ export function generateMesh(spec: MeshSpec): BenchMesh {
         nodeId: nodeId({ namespace: NAMESPACE, service: service.name, instance: inst.name }),
         namespace: NAMESPACE,
         cluster: service.name,
+        transport: sidecars.length % 2 ? 'delta' : 'sotw',
       });
-    endpoints.set(serviceKey(service), initialEndpoints(service, i, 1 + Math.floor(rand() * 3)));
+    const external = 1 + Math.floor(rand() * 3);
+    if (service.discovery.mode === 'consul')
+      endpoints.set(serviceKey(service), initialEndpoints(service, i, external));
   }
   return {
     manifests: [mesh, ...services],
@@ -175,6 +186,7 @@ export function generateMesh(spec: MeshSpec): BenchMesh {
     sidecars,
     consumers: consumersOf(services),
     serviceKeys: services.map(serviceKey),
+    consulKeys: new Set(services.filter((s) => s.discovery.mode === 'consul').map(serviceKey)),
     popular,
     meshedServices: counts.length,
   };
@@ -186,7 +198,10 @@ function buildService(i: number, instances: number, nextHost: () => number, upst
     name: name(i),
     namespace: NAMESPACE,
     ports: [{ name: protocolOf(i), port: MESH_PORT, targetPort: APP_PORT, protocol: protocolOf(i) }],
-    discovery: { mode: 'consul', consulName: name(i), register: false },
+    discovery:
+      i % 2 && instances > 0
+        ? { mode: 'static', register: false }
+        : { mode: 'consul', consulName: name(i), register: false },
     instances: Array.from({ length: instances }, (_, k) => {
       const address = addressOf(1, nextHost());
       return {

@@ -3,24 +3,25 @@
 // process.memoryUsage report), connects N simulated sidecars from worker processes, and measures
 // connect, one-at-a-time endpoint changes and a burst of churn. Results go to stdout and RESULTS.md.
 //
-// Environment: BENCH_SIDECARS=100,1000 (sizes), BENCH_QUICK=1 (100 only), BENCH_CHANGES (50),
+// Environment: BENCH_SIDECARS=1000,2000 (sizes; default 1000,2000,5000), BENCH_QUICK=1 (100 only),
+// BENCH_CHANGES (50), BENCH_APPLIES (30), BENCH_DEADLINE_MIN (9.5; on a machine others load too),
 // BENCH_BURST (200), BENCH_WORKERS (cores, 2–4), BENCH_STREAMS_PER_CHANNEL (1), BENCH_SEED,
 // BENCH_XDS_TLS=0 (plaintext xDS instead of mutual TLS), BENCH_PROFILE=1 (a CPU profile per phase
 // in bench/out/; timings then include profiler overhead).
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { AckTracker } from './ack-tracker.ts';
-import type { BenchContext } from './harness.ts';
+import { TransportBytes, type BenchContext } from './harness.ts';
 import { generateMesh } from './mesh-gen.ts';
 import { profiled } from './profile.ts';
 import { renderReport, writeResults, type RunConfig, type SizeResult } from './report.ts';
-import { churn, connectAll, reapplyOneService, sequentialChanges } from './scenarios.ts';
+import { applyEdits, churn, connectAll, reapplyOneService, sequentialChanges } from './scenarios.ts';
 import { startMeshPlane, type StartedPlane } from './setup.ts';
 import { SimulatorPool } from './workers.ts';
 
 const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
 /** The whole run must stay under 10 minutes on 2 cores; past this it is abandoned, workers killed. */
-const RUN_DEADLINE_MS = 9.5 * 60_000;
+const RUN_DEADLINE_MS = (Number(process.env.BENCH_DEADLINE_MIN) || 9.5) * 60_000;
 const CONNECT_TIMEOUT_MS = 180_000;
 const CHANGE_TIMEOUT_MS = 10_000;
 const CHURN_TIMEOUT_MS = 60_000;
@@ -32,16 +33,22 @@ function intEnv(name: string, fallback: number): number {
   return Number.isInteger(v) && v > 0 ? v : fallback;
 }
 
+const FULL_RUN = '1000,2000,5000';
+
 function sizes(): number[] {
   if (process.env.BENCH_QUICK === '1') return [100];
-  const list = (process.env.BENCH_SIDECARS ?? '100,1000,2000').split(',').map((s) => Number(s.trim()));
-  if (list.some((n) => !Number.isInteger(n) || n < 1 || n > 3000))
-    throw new Error('BENCH_SIDECARS: a list of sizes from 1 to 3000');
+  const list = (process.env.BENCH_SIDECARS ?? FULL_RUN).split(',').map((s) => Number(s.trim()));
+  if (list.some((n) => !Number.isInteger(n) || n < 1 || n > 6000))
+    throw new Error('BENCH_SIDECARS: a list of sizes from 1 to 6000');
   return list;
 }
 
+/** 1000 services up to 2000 sidecars; beyond, two sidecars per service (5000 sidecars = 2500 services). */
+const servicesFor = (sidecars: number) => Math.max(1000, Math.ceil(sidecars / 2));
+
 const config: RunConfig = {
   services: 1000,
+  applies: intEnv('BENCH_APPLIES', 30),
   upstreams: 3,
   changes: intEnv('BENCH_CHANGES', 50),
   burst: intEnv('BENCH_BURST', 200),
@@ -58,8 +65,9 @@ process.on('SIGINT', () => process.exit(130));
 
 async function runSize(sidecars: number): Promise<SizeResult> {
   const log = (m: string) => console.log(`[${sidecars}] ${m}`);
+  const services = servicesFor(sidecars);
   const mesh = generateMesh({
-    services: config.services,
+    services,
     sidecars,
     upstreamsPerService: config.upstreams,
     seed: config.seed,
@@ -70,7 +78,7 @@ async function runSize(sidecars: number): Promise<SizeResult> {
   try {
     plane = await startMeshPlane(mesh, config.xdsTls, String(sidecars));
     const { cp } = plane;
-    log(`applied ${config.services} services / ${sidecars} sidecars in ${plane.applyMs.toFixed(0)} ms`);
+    log(`applied ${services} services / ${sidecars} sidecars in ${plane.applyMs.toFixed(0)} ms`);
     const pooled = () => cp.controlPlane.reconciler.pool.size;
     const ctx: BenchContext = {
       cp,
@@ -78,6 +86,9 @@ async function runSize(sidecars: number): Promise<SizeResult> {
       tracker: new AckTracker(cp.statuses),
       pool,
       endpoints: new Map(mesh.endpoints),
+      manifests: [...mesh.manifests],
+      bytes: new TransportBytes(cp.statuses),
+      deltaNodes: new Set(mesh.sidecars.filter((s) => s.transport === 'delta').map((s) => s.nodeId)),
     };
     const phase = <T>(name: string, run: () => Promise<T>) => profiled(`${sidecars}-${name}`, run);
 
@@ -91,6 +102,10 @@ async function runSize(sidecars: number): Promise<SizeResult> {
     );
     log(
       `${sequential.changes} changes: p50 ${sequential.allAcked.p50.toFixed(1)} ms, p99 ${sequential.allAcked.p99.toFixed(1)} ms`,
+    );
+    const applies = await phase('applies', () => applyEdits(ctx, config.applies, CHANGE_TIMEOUT_MS));
+    log(
+      `${applies.applies} applies of one Service edit: p50 ${applies.allAcked.p50.toFixed(1)} ms, p99 ${applies.allAcked.p99.toFixed(1)} ms, CPU mean ${applies.totalCpuMs.mean.toFixed(1)} ms`,
     );
     const poolAfterChanges = pooled();
     ctx.tracker.reset();
@@ -126,11 +141,12 @@ async function runSize(sidecars: number): Promise<SizeResult> {
     const workers = await pool.collect();
     return {
       sidecars,
-      services: config.services,
+      services,
       meshedServices: mesh.meshedServices,
       applyMs: plane.applyMs,
       connect,
       sequential,
+      applies,
       burst,
       stream,
       reapply,
@@ -155,11 +171,15 @@ async function main(): Promise<number> {
   deadline.unref();
   const list = sizes();
   const results: SizeResult[] = [];
-  for (const n of list) results.push(await runSize(n));
-  const report = renderReport(results, config, startedAt, Date.now() - startedAt.getTime());
+  const fullRun = list.join(',') === FULL_RUN;
+  let report = '';
+  for (const n of list) {
+    results.push(await runSize(n));
+    // Written after every size, so a run cut short by its deadline still leaves what it measured.
+    report = renderReport(results, config, startedAt, Date.now() - startedAt.getTime());
+    writeResults(RESULTS, fullRun ? 'xds-scale' : 'xds-scale-partial', report);
+  }
   console.log(`\n${report}`);
-  const fullRun = list.join(',') === '100,1000,2000';
-  writeResults(RESULTS, fullRun ? 'xds-scale' : 'xds-scale-partial', report);
   console.log(`results written to ${RESULTS}${fullRun ? '' : ' (partial-run section)'}`);
   return 0;
 }

@@ -15,6 +15,9 @@ import { MARKER_BASE, type XdsTlsMaterial } from './ipc.ts';
 import type { Manifest } from '../src/manifest/index.ts';
 import { flapFirstEndpoint, moveFirstEndpoint, seededRandom } from './mesh-gen.ts';
 import { cpuMs, summarize, type Summary } from './stats.ts';
+import type { TypeSnapshot } from '../src/xds/cache/snapshot.ts';
+import { ENDPOINT } from '../src/xds/resources/type-urls.ts';
+import { encodeDeltaResponse } from '../src/xds/server/delta-wire.ts';
 
 export interface ConnectResult {
   readonly sidecars: number;
@@ -69,16 +72,50 @@ export interface SequentialResult {
   readonly bytesPerChange: Summary;
   readonly cpuMsPerChange: Summary;
   readonly syncMs: Summary;
+  readonly transports: TransportBytesPerChange;
 }
 
-/** Picks services that some sidecar consumes, by popularity, so hubs get changed as often as they would. */
-function changeTargets(ctx: BenchContext, count: number): string[] {
+/**
+ * Picks services that some sidecar consumes, by popularity, so hubs get changed as often as they
+ * would: Consul-discovered ones (`consul`) or ones whose instances the manifest declares.
+ */
+function changeTargets(ctx: BenchContext, count: number, consul: boolean): string[] {
   const out: string[] = [];
   for (let tries = 0; out.length < count && tries < count * 1000; tries++) {
     const key = ctx.mesh.serviceKeys[ctx.mesh.popular()]!;
-    if ((ctx.mesh.consumers.get(key)?.length ?? 0) > 0) out.push(key);
+    if ((ctx.mesh.consumers.get(key)?.length ?? 0) > 0 && ctx.mesh.consulKeys.has(key) === consul)
+      out.push(key);
   }
   return out;
+}
+
+/** EDS bytes an endpoint change needs at least: per affected delta sidecar, one response with only the assignments that changed. */
+function minimumDeltaBytes(before: ReadonlyMap<string, TypeSnapshot | undefined>, ctx: BenchContext): number {
+  let total = 0;
+  for (const [node, was] of before) {
+    const now = ctx.cp.cache.get(node, ENDPOINT);
+    if (!now || now.version === was?.version) continue;
+    const changed = [...now.resources.values()].filter((r) => was?.resources.get(r.name)?.hash !== r.hash);
+    const removed = [...(was?.resources.keys() ?? [])].filter((n) => !now.resources.has(n));
+    total += encodeDeltaResponse({
+      systemVersion: now.version,
+      typeUrl: ENDPOINT,
+      nonce: '1',
+      resources: changed,
+      removed,
+    }).length;
+  }
+  return total;
+}
+
+export interface TransportBytesPerChange {
+  /** EDS bytes to SotW sidecars, to delta sidecars, and the least delta could have sent. */
+  readonly sotw: Summary;
+  readonly delta: Summary;
+  readonly deltaMinimum: Summary;
+  /** Affected sidecars per change on each transport. */
+  readonly sotwSidecars: Summary;
+  readonly deltaSidecars: Summary;
 }
 
 export async function sequentialChanges(
@@ -89,14 +126,30 @@ export async function sequentialChanges(
   await ctx.pool.collect(); // drop receipts from the connect phase
   const made: Array<MadeChange & { bytes: number; cpuMs: number }> = [];
   const changes = new EndpointChanges(ctx);
-  for (const [k, service] of changeTargets(ctx, count).entries()) {
+  const t = {
+    sotw: [] as number[],
+    delta: [] as number[],
+    min: [] as number[],
+    ns: [] as number[],
+    nd: [] as number[],
+  };
+  for (const [k, service] of changeTargets(ctx, count, true).entries()) {
     const c0 = await edsCounters(ctx.cp);
+    const consumers = ctx.mesh.consumers.get(service) ?? [];
+    const before = new Map(consumers.map((n) => [n, ctx.cp.cache.get(n, ENDPOINT)]));
+    const b0 = { sotw: ctx.bytes.sotw, delta: ctx.bytes.delta };
     const cpu0 = process.cpuUsage();
     const m = await changes.direct(k, moveFirstEndpoint(ctx.endpoints.get(service)!, MARKER_BASE + k));
     await ctx.tracker.settle([m.change], timeoutMs);
     const cpu = cpuMs(process.cpuUsage(cpu0));
     const c1 = await edsCounters(ctx.cp);
     made.push({ ...m, bytes: c1.bytes - c0.bytes, cpuMs: cpu });
+    const deltaNodes = new Map([...before].filter(([n]) => ctx.deltaNodes.has(n)));
+    t.sotw.push(ctx.bytes.sotw - b0.sotw);
+    t.delta.push(ctx.bytes.delta - b0.delta);
+    t.min.push(minimumDeltaBytes(deltaNodes, ctx));
+    t.nd.push(deltaNodes.size);
+    t.ns.push(before.size - deltaNodes.size);
   }
   const { receipts } = await ctx.pool.collect();
   const delivery: number[] = [];
@@ -115,6 +168,69 @@ export async function sequentialChanges(
     bytesPerChange: summarize(made.map((m) => m.bytes)),
     cpuMsPerChange: summarize(made.map((m) => m.cpuMs)),
     syncMs: summarize(changes.syncMs),
+    transports: {
+      sotw: summarize(t.sotw),
+      delta: summarize(t.delta),
+      deltaMinimum: summarize(t.min),
+      sotwSidecars: summarize(t.ns),
+      deltaSidecars: summarize(t.nd),
+    },
+  };
+}
+
+export interface ApplyResult {
+  readonly applies: number;
+  readonly fanout: Summary;
+  /** From calling apply to the last affected sidecar's ACK (server clock). */
+  readonly allAcked: Summary;
+  /** Server CPU of the apply call itself (check, plan, commit, publish). */
+  readonly applyCpuMs: Summary;
+  /** Server CPU from the apply until every affected sidecar ACKed (pushes and ACKs included). */
+  readonly totalCpuMs: Summary;
+}
+
+/**
+ * An operator edits one Service whose instances the manifest declares (an instance's weight, so
+ * its callers' assignments change) and applies the whole set again, as `clinimesh apply -f dir/`
+ * does, one Service at a time, picked by popularity like the endpoint moves.
+ */
+export async function applyEdits(ctx: BenchContext, count: number, timeoutMs: number): Promise<ApplyResult> {
+  const rows: { nodes: number; ms: number; applyCpu: number; totalCpu: number }[] = [];
+  for (const [k, key] of changeTargets(ctx, count, false).entries()) {
+    const index = ctx.manifests.findIndex((m) => m.kind === 'Service' && `${m.name}.${m.namespace}` === key);
+    const svc = ctx.manifests[index];
+    if (svc?.kind !== 'Service') continue;
+    ctx.manifests[index] = {
+      ...svc,
+      instances: svc.instances.map((i, j) => (j === 0 ? { ...i, weight: (i.weight % 5) + 1 } : i)),
+    };
+    const consumers = ctx.mesh.consumers.get(key) ?? [];
+    const before = consumers.map((n) => ctx.cp.cache.get(n, ENDPOINT)?.version);
+    const cpu0 = process.cpuUsage();
+    const change = ctx.tracker.open(10_000 + k, performance.now());
+    const applied = await ctx.cp.controlPlane.apply(ctx.manifests);
+    const applyCpu = cpuMs(process.cpuUsage(cpu0));
+    if (!applied.ok) throw new Error(`apply failed: ${JSON.stringify(applied.errors.slice(0, 3))}`);
+    const moved = new Map<string, string>();
+    consumers.forEach((n, i) => {
+      const now = ctx.cp.cache.get(n, ENDPOINT)?.version;
+      if (now !== undefined && now !== before[i]) moved.set(n, now);
+    });
+    ctx.tracker.expect(change, moved);
+    await ctx.tracker.settle([change], timeoutMs);
+    rows.push({
+      nodes: moved.size,
+      ms: change.doneAt! - change.startedAt,
+      applyCpu,
+      totalCpu: cpuMs(process.cpuUsage(cpu0)),
+    });
+  }
+  return {
+    applies: rows.length,
+    fanout: summarize(rows.map((r) => r.nodes)),
+    allAcked: summarize(rows.map((r) => r.ms)),
+    applyCpuMs: summarize(rows.map((r) => r.applyCpu)),
+    totalCpuMs: summarize(rows.map((r) => r.totalCpu)),
   };
 }
 
@@ -147,7 +263,7 @@ export async function churn(
   const { count, firstId, timeoutMs } = o;
   const rand = seededRandom(o.seed);
   const driver = new EndpointChanges(ctx);
-  const keys = ctx.mesh.serviceKeys;
+  const keys = ctx.mesh.serviceKeys.filter((k) => ctx.mesh.consulKeys.has(k));
   const c0 = await edsCounters(ctx.cp);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -195,7 +311,7 @@ export interface ReapplyResult {
  * apply costs at this scale; it runs on the event loop, so no xDS traffic moves meanwhile.
  */
 export async function reapplyOneService(ctx: BenchContext): Promise<ReapplyResult> {
-  const edited: Manifest[] = ctx.mesh.manifests.map((m) =>
+  const edited: Manifest[] = ctx.manifests.map((m) =>
     m.kind === 'Service' && m.instances.length && m.name === ctx.mesh.sidecars[0]?.cluster
       ? {
           ...m,

@@ -4,10 +4,11 @@
 // session, as a real Envoy has), so the server's per-connection memory is part of what is measured.
 import * as grpc from '@grpc/grpc-js';
 import { SimulatedSidecar } from './ads-client.ts';
+import { DeltaSimulatedSidecar } from './delta-client.ts';
 import { isToWorker, type FromWorker, type Receipt, type ToWorker, type XdsTlsMaterial } from './ipc.ts';
 import { cpuMs } from './stats.ts';
 
-const sidecars: SimulatedSidecar[] = [];
+const sidecars: (SimulatedSidecar | DeltaSimulatedSidecar)[] = [];
 const clients: grpc.Client[] = [];
 let receipts: Receipt[] = [];
 let errors: string[] = [];
@@ -53,7 +54,10 @@ function start(m: Extract<ToWorker, { kind: 'start' }>): void {
       channel = { client, service: spec.cluster, streams: 0 };
     }
     channel.streams++;
-    const sidecar = new SimulatedSidecar(spec, channel.client, events);
+    const sidecar =
+      spec.transport === 'delta'
+        ? new DeltaSimulatedSidecar(spec, channel.client, events)
+        : new SimulatedSidecar(spec, channel.client, events);
     sidecars.push(sidecar);
     sidecar.open();
   }

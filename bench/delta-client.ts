@@ -1,0 +1,178 @@
+// One simulated sidecar on an incremental (delta) ADS stream, as Envoy with `api_type: DELTA_GRPC`
+// behaves as far as the control plane can tell: node on the first request only; CDS and LDS as
+// wildcards; EDS, RDS and SDS subscribed by name as clusters and listeners come and go (only the
+// difference is sent); every response ACKed by its nonce after the subscriptions it implies.
+import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
+import type * as grpc from '@grpc/grpc-js';
+import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET } from '../src/xds/resources/type-urls.ts';
+import {
+  decode,
+  DISCOVERY_TYPE_EDS,
+  identity,
+  markersIn,
+  secretNames,
+  typeNameOf,
+  type AnyMessage,
+  type DecodedCluster,
+  type DecodedHcm,
+  type DecodedListener,
+  type SidecarEvents,
+} from './ads-client.ts';
+import type { SidecarSpec } from './mesh-gen.ts';
+import { wallNow } from './stats.ts';
+
+const DELTA_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
+
+interface DecodedDeltaResponse {
+  readonly resources: readonly { readonly name: string; readonly resource?: AnyMessage }[];
+  readonly typeUrl: string;
+  readonly nonce: string;
+  readonly removedResources: readonly string[];
+}
+
+interface DeltaRequest {
+  readonly node?: SidecarSpec;
+  readonly typeUrl: string;
+  readonly subscribe?: readonly string[];
+  readonly unsubscribe?: readonly string[];
+  readonly responseNonce?: string;
+}
+
+/** DeltaDiscoveryRequest: node=1, type_url=2, resource_names_subscribe=3, resource_names_unsubscribe=4, response_nonce=6. */
+function encodeDeltaRequest(r: DeltaRequest): Buffer {
+  const w = new BinaryWriter();
+  if (r.node) {
+    w.tag(1, WireType.LengthDelimited).fork();
+    w.tag(1, WireType.LengthDelimited).string(r.node.nodeId);
+    w.tag(2, WireType.LengthDelimited).string(r.node.cluster);
+    w.tag(6, WireType.LengthDelimited).string('clinimesh-bench');
+    w.join();
+  }
+  w.tag(2, WireType.LengthDelimited).string(r.typeUrl);
+  for (const n of r.subscribe ?? []) w.tag(3, WireType.LengthDelimited).string(n);
+  for (const n of r.unsubscribe ?? []) w.tag(4, WireType.LengthDelimited).string(n);
+  if (r.responseNonce) w.tag(6, WireType.LengthDelimited).string(r.responseNonce);
+  const bytes = w.finish();
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** What one cluster or listener makes the sidecar subscribe to: EDS or RDS names, and SDS secrets. */
+interface Needs {
+  readonly names: readonly string[];
+  readonly secrets: ReadonlySet<string>;
+}
+
+function clusterNeeds(any: AnyMessage): Needs {
+  const c = decode<DecodedCluster>('envoy.config.cluster.v3.Cluster', any.value);
+  const secrets = new Set<string>();
+  secretNames(c.transportSocket, secrets);
+  const eds = c.clusterDiscoveryType.case === 'type' && c.clusterDiscoveryType.value === DISCOVERY_TYPE_EDS;
+  return { names: eds ? [c.edsClusterConfig?.serviceName || c.name] : [], secrets };
+}
+
+function listenerNeeds(any: AnyMessage): Needs {
+  const l = decode<DecodedListener>('envoy.config.listener.v3.Listener', any.value);
+  const secrets = new Set<string>();
+  const names: string[] = [];
+  for (const chain of l.filterChains) {
+    secretNames(chain.transportSocket, secrets);
+    for (const f of chain.filters) {
+      const typed = f.configType.case === 'typedConfig' ? f.configType.value : undefined;
+      if (!typed?.typeUrl.endsWith('.HttpConnectionManager')) continue;
+      const hcm = decode<DecodedHcm>(typeNameOf(typed), typed.value);
+      if (hcm.routeSpecifier.case === 'rds' && hcm.routeSpecifier.value?.routeConfigName)
+        names.push(hcm.routeSpecifier.value.routeConfigName);
+    }
+  }
+  return { names, secrets };
+}
+
+export class DeltaSimulatedSidecar {
+  private call: grpc.ClientDuplexStream<Buffer, Buffer> | undefined;
+  private closing = false;
+  private nodeSent = false;
+  /** What each held cluster and listener needs. */
+  private readonly held = new Map<string, Map<string, Needs>>([
+    [CLUSTER, new Map()],
+    [LISTENER, new Map()],
+  ]);
+  /** Names subscribed per named type (EDS, RDS, SDS). */
+  private readonly subscribed = new Map<string, Set<string>>();
+  private readonly seen = new Set<number>();
+  responses = 0;
+
+  constructor(
+    readonly spec: SidecarSpec,
+    private readonly client: grpc.Client,
+    private readonly events: SidecarEvents,
+  ) {}
+
+  open(): void {
+    const call = this.client.makeBidiStreamRequest<Buffer, Buffer>(DELTA_METHOD, identity, identity);
+    this.call = call;
+    call.on('data', (bytes: Buffer) => this.onResponse(bytes));
+    call.on('error', (e: Error) => {
+      if (!this.closing) this.events.error(`${this.spec.nodeId} (delta): ${e.message}`);
+    });
+    call.on('end', () => {
+      if (!this.closing) this.events.error(`${this.spec.nodeId} (delta): stream ended by the server`);
+    });
+    this.send({ typeUrl: CLUSTER });
+    this.send({ typeUrl: LISTENER });
+  }
+
+  close(): void {
+    this.closing = true;
+    this.call?.cancel();
+  }
+
+  stall(): void {
+    this.call?.removeAllListeners('data');
+    this.call?.pause();
+  }
+
+  private send(r: DeltaRequest): void {
+    this.call?.write(encodeDeltaRequest({ ...r, node: this.nodeSent ? undefined : this.spec }));
+    this.nodeSent = true;
+  }
+
+  /** Subscribes to what is newly needed and unsubscribes from what no longer is. */
+  private want(typeUrl: string, names: ReadonlySet<string>): void {
+    const current = this.subscribed.get(typeUrl) ?? new Set<string>();
+    const subscribe = [...names].filter((n) => !current.has(n));
+    const unsubscribe = [...current].filter((n) => !names.has(n));
+    if (!subscribe.length && !unsubscribe.length) return;
+    this.subscribed.set(typeUrl, new Set(names));
+    this.send({ typeUrl, subscribe, unsubscribe });
+  }
+
+  private onResponse(bytes: Buffer): void {
+    const at = wallNow();
+    this.responses++;
+    const res = decode<DecodedDeltaResponse>('envoy.service.discovery.v3.DeltaDiscoveryResponse', bytes);
+    const held = this.held.get(res.typeUrl);
+    if (held) {
+      for (const name of res.removedResources) held.delete(name);
+      for (const r of res.resources)
+        if (r.resource)
+          held.set(r.name, (res.typeUrl === CLUSTER ? clusterNeeds : listenerNeeds)(r.resource));
+      const secrets = new Set<string>();
+      for (const m of this.held.values())
+        for (const n of m.values()) n.secrets.forEach((s) => secrets.add(s));
+      // Secrets first: Envoy warms clusters and listeners until their secrets arrive.
+      this.want(SECRET, secrets);
+      this.want(
+        res.typeUrl === CLUSTER ? ENDPOINT : ROUTE,
+        new Set([...held.values()].flatMap((n) => n.names)),
+      );
+    } else if (res.typeUrl === ENDPOINT) {
+      const any = res.resources.flatMap((r) => (r.resource ? [r.resource] : []));
+      for (const m of markersIn(any)) {
+        if (this.seen.has(m)) continue;
+        this.seen.add(m);
+        this.events.marker(this.spec.nodeId, m, at);
+      }
+    }
+    this.send({ typeUrl: res.typeUrl, responseNonce: res.nonce });
+  }
+}
