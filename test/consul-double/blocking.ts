@@ -19,6 +19,8 @@ export interface BlockingHost {
   running(): boolean;
   knownLeader(): boolean;
   readonly datacenter: string;
+  /** 'deny' with ACLs on (default-deny), 'allow' without. */
+  readonly defaultAclPolicy: 'allow' | 'deny';
 }
 
 export async function answerRead(
@@ -52,6 +54,8 @@ export async function answerRead(
     'X-Consul-Effective-Consistency',
     q.has('stale') ? 'stale' : q.has('consistent') ? 'consistent' : 'leader',
   );
+  res.setHeader('X-Consul-Query-Backend', 'blocking-query');
+  res.setHeader('X-Consul-Default-ACL-Policy', host.defaultAclPolicy);
   if (filtered) res.setHeader('X-Consul-Results-Filtered-By-ACLs', 'true');
   if (raw) {
     res.writeHead(200, {

@@ -304,6 +304,7 @@ export class ConsulDouble {
             running: () => this.running && !this.hanging,
             knownLeader: () => this.knownLeader,
             datacenter: this.state.datacenter,
+            defaultAclPolicy: this.options.acl ? 'deny' : 'allow',
           },
           req,
           res,

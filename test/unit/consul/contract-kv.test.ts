@@ -30,6 +30,7 @@ contractSuite('Consul KV contract', (target) => {
     expect(got.index).toBe(pair!.ModifyIndex);
     expect(got.headers['x-consul-knownleader']).toBe('true');
     expect(got.headers['x-consul-lastcontact']).toBeDefined();
+    expect(got.headers['x-consul-query-backend']).toBe('blocking-query');
     const raw = await consul().get(`/v1/kv/${key}?raw`);
     expect([raw.status, raw.text]).toEqual([200, 'hello clinic']);
   });

@@ -49,6 +49,8 @@ describe('the Consul double', () => {
     expect(Number(res.headers['x-consul-index'])).toBeGreaterThanOrEqual(1);
     expect(res.headers['x-consul-knownleader']).toBe('true');
     expect(res.headers['x-consul-lastcontact']).toBe('0');
+    expect(res.headers['x-consul-query-backend']).toBe('blocking-query');
+    expect(res.headers['x-consul-default-acl-policy']).toBe('deny');
   });
 
   it('returns health entries in Consul shape, node checks included', async () => {
