@@ -314,7 +314,8 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
         ready: () => ready,
         ca: {
           describe: () => ca.describe(),
-          rotateRoot: (phase) => leaderOnly('root rotation', () => rotateRoot(rotation, phase)),
+          // Replicas record each step in Consul and run it on the leader only.
+          rotateRoot: (phase) => (replication ? replication.rotateRoot(phase) : rotateRoot(rotation, phase)),
           migrateTrustDomain: (next) =>
             leaderOnly('trust-domain migration', () =>
               trustDomains.migrate(next, { controlPlane, signer, serving }),

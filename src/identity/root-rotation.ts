@@ -100,9 +100,12 @@ export async function rotateRoot(
   if (phase === 'begin') {
     // No certificate from the new root until every sidecar trusts it: signing waits for the ACKs.
     d.signer.pause();
-    const begun = await d.ca.beginRootRotation();
+    // Recorded first: every replica pauses too, and a new leader knows to finish what this begins.
+    const paused = (await d.shared?.record('awaiting-acks', d.signer.sharedState())) ?? ok(undefined);
+    const begun = paused.ok ? await d.ca.beginRootRotation() : paused;
     if (!begun.ok) {
       d.signer.resume();
+      await d.shared?.record('idle', d.signer.sharedState());
       return refused(begun);
     }
     // The control plane accepts new-root clients at once; its serving certificate keeps its old-root

@@ -1,12 +1,21 @@
-// Three control-plane replicas (child processes, so SIGKILL is real) behind real Envoy sidecars,
-// each joined through a join token and an agent that names every replica. EMR calls HIS in a loop
-// while the replica EMR's sidecar streams from is killed: no request fails, the sidecar is on
-// another replica within 5 s, and since versions are content hashes it is sent nothing new — no CDS
-// or LDS update, no listener drained.
+// Three control-plane replicas (child processes, so SIGKILL is real) sharing the CA and a leader
+// through Consul (the in-process Consul double), behind real Envoy sidecars, each joined through a
+// join token and an agent that names every replica.
+// - EMR calls HIS in a loop while the replica EMR's sidecar streams from is killed: no request
+//   fails, the sidecar is on another replica within 5 s, and since versions are content hashes it is
+//   sent nothing new — no CDS or LDS update, no listener drained.
+// - The leader is killed in the middle of a root rotation: another replica becomes leader and
+//   finishes it (agents are advised and renew from the new root), and sidecars stay connected.
+// - Consul goes away: every replica keeps serving what it has; it comes back and they follow again.
+import { X509Certificate, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { readCertificate } from '../../src/agent/secret-files.ts';
+import { WORKLOAD_SECRET } from '../../src/xds/generate/secrets.ts';
+import { ConsulDouble } from '../consul-double/server.ts';
+import { adminRequest } from '../helpers/admin.ts';
 import { describeWithEnvoy, dumpLogsOnFailure, type EnvoyHandle } from '../helpers/envoy.ts';
 import {
   EMR_TO_HIS_PORT,
@@ -15,6 +24,7 @@ import {
   hisManifest,
   instances,
   meshManifest,
+  serviceManifest,
 } from '../helpers/mesh.ts';
 import {
   connectedReplica,
@@ -32,6 +42,15 @@ const [his1, his2] = instances('his', 2) as [
   { name: string; address: string },
 ];
 const [emr] = instances('emr', 1) as [{ name: string; address: string }];
+const [lab, lab2] = instances('lab', 2) as [
+  { name: string; address: string },
+  { name: string; address: string },
+];
+const labManifest = serviceManifest({
+  name: 'lab',
+  ports: ['{ name: http, port: 15031, targetPort: 8080, protocol: http }'],
+  instances: [lab, lab2],
+});
 
 /** What says "new config arrived": update counts, the versions held, listeners changed or draining. */
 async function configCounters(envoy: EnvoyHandle) {
@@ -45,8 +64,10 @@ async function configCounters(envoy: EnvoyHandle) {
   return { ...stats, versions: versions.sort().join(' ') };
 }
 
-describeWithEnvoy('three control-plane replicas: sidecars fail over without a blip', () => {
+describeWithEnvoy('three control-plane replicas sharing state in Consul', () => {
   let work: string;
+  let consul: ConsulDouble;
+  let args: string[];
   const replicas: Replica[] = [];
   const sidecars: HaSidecar[] = [];
   const apps: Upstream[] = [];
@@ -55,11 +76,20 @@ describeWithEnvoy('three control-plane replicas: sidecars fail over without a bl
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'clinimesh-ha-'));
     const manifests = join(work, 'mesh.yaml');
-    await writeFile(manifests, [meshManifest, hisManifest([his1, his2]), emrManifest(emr)].join('---\n'));
-    const args = ['--ca-dir', join(work, 'ca'), '-f', manifests];
-    // The first makes the CA; the others open it.
-    replicas.push(await startReplica({ name: 'cp-0', args }));
-    replicas.push(...(await Promise.all([1, 2].map((i) => startReplica({ name: `cp-${i}`, args })))));
+    await writeFile(
+      manifests,
+      [meshManifest, hisManifest([his1, his2]), emrManifest(emr), labManifest].join('---\n'),
+    );
+    const kek = join(work, 'kek');
+    await writeFile(kek, randomBytes(32), { mode: 0o600 });
+    consul = await ConsulDouble.start();
+    args = ['--store', 'consul', '--consul-addr', consul.address, '--ca-kek-file', kek, '-f', manifests];
+    // All at once: one of them makes the CA, the others find it.
+    replicas.push(
+      ...(await Promise.all(
+        [0, 1, 2].map((i) => startReplica({ name: `cp-${i}`, args: [...args, '--replica-name', `cp-${i}`] })),
+      )),
+    );
     for (const h of [his1, his2])
       apps.push(await startHttpUpstream({ name: h.name, host: h.address, port: HIS_APP_PORT }));
     for (const [service, inst] of [
@@ -74,10 +104,54 @@ describeWithEnvoy('three control-plane replicas: sidecars fail over without a bl
     });
   }, 120_000);
   afterEach(dumpLogsOnFailure(() => sidecars));
+  afterEach((ctx) => {
+    if (ctx.task.result?.state === 'fail')
+      for (const r of replicas) console.error(`--- ${r.name} ---\n${r.output().slice(-4000)}`);
+  });
+
+  /** Brings a killed replica back where the sidecars' bootstraps look for it. */
+  async function revive(dead: Replica): Promise<void> {
+    const i = replicas.indexOf(dead);
+    replicas[i] = await startReplica({
+      name: dead.name,
+      host: dead.host,
+      xdsPort: dead.xdsPort,
+      xdsRestPort: dead.xdsRestPort,
+      adminPort: dead.adminPort,
+      args: [...args, '--replica-name', dead.name],
+    });
+  }
+
+  /** The replica holding the leader lock, as Consul says. */
+  const leader = () =>
+    waitFor(
+      async () => {
+        const entry = consul.kv.get('clinimesh/leader');
+        if (!entry?.session) return undefined;
+        const name = (JSON.parse(entry.value.toString('utf8')) as { replica: string }).replica;
+        return replicas.find((r) => r.name === name && !r.exited);
+      },
+      // A dead leader's session ends within 2 × TTL (20 s) and its lock-delay (5 s): Consul's bound.
+      { what: 'a leader', timeoutMs: 45_000 },
+    );
+
+  const rotationRecord = () => {
+    const entry = consul.kv.get('clinimesh/ca/rotation');
+    return entry
+      ? (JSON.parse(entry.value.toString('utf8')) as { step: string; renewalEpoch: number })
+      : undefined;
+  };
+  const storedRoot = () =>
+    (
+      JSON.parse(consul.kv.get('clinimesh/ca/hierarchy')!.value.toString('utf8')) as {
+        certificates: { 'ca.crt': string };
+      }
+    ).certificates['ca.crt'];
   afterAll(async () => {
     await Promise.all(sidecars.map((s) => s.stop()));
     await Promise.all(apps.map((a) => a.close()));
     await Promise.all(replicas.map((r) => r.stop()));
+    await consul?.stop();
     if (work) await rm(work, { recursive: true, force: true });
   });
 
@@ -117,5 +191,113 @@ describeWithEnvoy('three control-plane replicas: sidecars fail over without a bl
       1,
     );
     expect(await configCounters(sidecar)).toEqual(counters);
+    await revive(before);
   }, 90_000);
+
+  it('SIGKILL of the leader in the middle of a root rotation: another replica finishes it, sidecars stay connected', async () => {
+    const first = await leader();
+    const oldRoot = storedRoot();
+    // A sidecar that streams from the leader only and is frozen: it never ACKs the new bundle, so the
+    // leader is held between begin and its advice to renew — where it is killed.
+    const frozen = await startHaSidecar([first], 'lab', lab.name);
+    const loop = startLoop(() => shoot(url, { timeoutMs: 5_000 }), {
+      total: 100_000,
+      concurrency: 2,
+      maxMs: 60_000,
+    });
+    try {
+      process.kill(frozen.pid, 'SIGSTOP');
+      const begun = adminRequest(first, 'POST', '/v1/ca/rotate-root?phase=begin').catch((e: Error) => e);
+      await waitFor(async () => rotationRecord()?.step === 'awaiting-acks', {
+        what: 'the rotation to begin',
+      }).catch((e: Error) => {
+        const keys = consul.kv.list('').map((k) => `${k.key}=${k.value.toString('utf8').slice(0, 80)}`);
+        throw new Error(`${e.message}; KV: ${keys.join(' | ')}`);
+      });
+      await first.kill();
+      expect(await begun).toBeInstanceOf(Error); // the leader died before answering
+      const next = await leader();
+      expect(next).not.toBe(first);
+      await waitFor(async () => rotationRecord()?.step === 'idle', {
+        what: `${next.name} to finish the rotation`,
+        timeoutMs: 30_000,
+      });
+      expect(next.output()).toContain('finishing it');
+      const newRoot = new X509Certificate(storedRoot());
+      expect(newRoot.toString()).not.toBe(new X509Certificate(oldRoot).toString());
+      // Advised, the agents renew from the new root (whichever replica they ask).
+      const emrSidecar = sidecars.at(-1)!;
+      await waitFor(
+        async () => {
+          const held = readCertificate(emrSidecar.agent.sdsDir, WORKLOAD_SECRET);
+          return held && new X509Certificate(held.certChainPem).checkIssued(newRoot);
+        },
+        { what: 'EMR agent to renew from the new root', timeoutMs: 20_000 },
+      );
+      const seen = loop.shots.length;
+      await waitFor(async () => loop.shots.length >= seen + 30, { what: 'requests after the renewal' });
+      const shots = await loop.stop();
+      expect(failures(shots)).toEqual([]);
+      for (const s of sidecars)
+        expect(
+          (await s.stats('^control_plane\\.connected_state$'))['control_plane.connected_state'],
+          s.name,
+        ).toBe(1);
+      // Completing is the leader's call too: another replica names it.
+      await revive(first);
+      const follower = replicas.find((r) => r !== next)!;
+      const refused = await adminRequest(follower, 'POST', '/v1/ca/rotate-root?phase=complete');
+      expect(refused.status).toBe(409);
+      expect(refused.text).toContain(next.name);
+      expect((await adminRequest(next, 'POST', '/v1/ca/rotate-root?phase=complete')).status).toBe(200);
+    } finally {
+      await loop.stop();
+      process.kill(frozen.pid, 'SIGCONT');
+      await frozen.stop();
+    }
+  }, 180_000);
+
+  it('with Consul unreachable every replica keeps serving its last state, and follows again on its return', async () => {
+    await consul.pause('refuse');
+    try {
+      const loop = startLoop(() => shoot(url, { timeoutMs: 5_000 }), {
+        total: 200,
+        concurrency: 2,
+        maxMs: 20_000,
+      });
+      // A new workload still joins: the CA and the mesh are in every replica's memory.
+      const joined = await startHaSidecar(replicas, 'lab', lab2.name, { tokenFrom: replicas[1] });
+      try {
+        await waitFor(
+          async () =>
+            (await joined.stats('^control_plane\\.connected_state$'))['control_plane.connected_state'] === 1,
+          {
+            what: 'a new sidecar to connect while Consul is away',
+            timeoutMs: 20_000,
+          },
+        );
+      } finally {
+        await joined.stop();
+      }
+      expect(failures(await loop.done)).toEqual([]);
+      for (const r of replicas) expect((await adminRequest(r, 'GET', '/readyz')).status, r.name).toBe(200);
+    } finally {
+      await consul.start();
+    }
+    const now = await leader();
+    await waitFor(
+      async () => {
+        const views = await Promise.all(
+          replicas.map(
+            async (r) =>
+              (await adminRequest(r, 'GET', '/v1/status')).json as {
+                replication?: { leaderReplica?: string };
+              },
+          ),
+        );
+        return views.every((v) => v.replication?.leaderReplica === now.name);
+      },
+      { what: 'every replica to name the same leader again', timeoutMs: 30_000 },
+    );
+  }, 120_000);
 });

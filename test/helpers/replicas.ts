@@ -27,6 +27,7 @@ process.once('exit', () => {
 export interface Replica extends AdminTarget {
   readonly name: string;
   readonly host: string;
+  readonly adminPort: number;
   readonly xdsPort: number;
   readonly xdsRestPort: number;
   readonly dataDir: string;
@@ -53,6 +54,7 @@ export interface ReplicaOptions {
   readonly host?: string;
   readonly xdsPort?: number;
   readonly xdsRestPort?: number;
+  readonly adminPort?: number;
   readonly dataDir?: string;
 }
 
@@ -74,7 +76,7 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
     '--xds-rest-port',
     String(o.xdsRestPort ?? 0),
     '--admin-port',
-    '0',
+    String(o.adminPort ?? 0),
     '--data-dir',
     dataDir,
     ...o.args,
@@ -120,6 +122,7 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
     xdsPort: ports.xds,
     xdsRestPort: ports.rest,
     adminUrl: `https://127.0.0.1:${ports.admin}`,
+    adminPort: ports.admin,
     adminCredential: credential,
     dataDir,
     pid: child.pid!,
