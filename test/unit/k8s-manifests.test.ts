@@ -119,16 +119,45 @@ describe('manifests/k8s', () => {
     expect(headless.spec.publishNotReadyAddresses ?? false).toBe(false);
   });
 
-  it('runs one replica of `clinimesh serve`: xDS on 0.0.0.0, admin on 127.0.0.1, attestation audience clinimesh', () => {
-    expect(statefulSet.spec.replicas).toBe(1);
-    expect(byKind('PodDisruptionBudget')).toHaveLength(0); // pointless with one replica (see statefulset.yaml)
+  it('runs three replicas of `clinimesh serve` on the Consul store: xDS on 0.0.0.0, admin on 127.0.0.1, audience clinimesh', () => {
+    expect(statefulSet.spec.replicas).toBe(3);
     expect(script).toMatch(/\bserve\b/);
     expect(flag(script, 'host')).toBe('0.0.0.0');
     expect(flag(script, 'manifests')).toBe('/etc/clinimesh/manifests');
     expect(flag(script, 'data-dir')).toBe('/var/lib/clinimesh');
     expect(flag(script, 'admin-host')).toBe('127.0.0.1');
     expect(flag(script, 'k8s-audience')).toBe('clinimesh');
+    expect(flag(script, 'store')).toBe('consul');
     expect(flagsIn(script)).not.toContain('metrics-public');
+    const env = new Map((container.env as Obj[]).map((e) => [e.name as string, e]));
+    expect(env.get('CONSUL_HTTP_ADDR')?.value).toMatch(/^https?:\/\//);
+    expect(env.get('POD_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.name');
+    expect(flag(script, 'replica-name')).toBe('$(POD_NAME)');
+  });
+
+  it('keeps two replicas through disruptions and never two on one node', () => {
+    const pdb = one('PodDisruptionBudget');
+    expect(pdb.spec.selector.matchLabels).toEqual(statefulSet.spec.selector.matchLabels);
+    expect(pdb.spec.maxUnavailable ?? statefulSet.spec.replicas - pdb.spec.minAvailable).toBe(1);
+    const required = pod.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution as Obj[];
+    expect(required).toEqual([
+      {
+        topologyKey: 'kubernetes.io/hostname',
+        labelSelector: { matchLabels: statefulSet.spec.selector.matchLabels },
+      },
+    ]);
+    const preferred = pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution as Obj[];
+    expect(preferred.map((p) => p.podAffinityTerm.topologyKey)).toEqual(['topology.kubernetes.io/zone']);
+  });
+
+  it('reads the CA key-encryption key from a Secret that every replica mounts read-only', () => {
+    const kekFile = flag(script, 'ca-kek-file')!;
+    const kek = volumeFor(pod, container, kekFile)?.secret as Obj;
+    expect(kek).toMatchObject({ secretName: 'clinimesh-ca-kek' });
+    expect(kek.optional ?? false, 'a replica without the KEK must not start').toBe(false);
+    expect(kek.defaultMode & 0o077 & ~0o040, 'no write or other-access on the KEK').toBe(0);
+    const mount = (container.volumeMounts as Obj[]).find((m) => kekFile.startsWith(`${m.mountPath}/`))!;
+    expect(mount.readOnly).toBe(true);
   });
 
   it('uses only flags that `clinimesh serve` has', () => {
@@ -136,7 +165,7 @@ describe('manifests/k8s', () => {
     for (const f of flagsIn(script)) expect(declaresFlag(serveSource, f), `serve has --${f}`).toBe(true);
   });
 
-  it('mounts the data volume, the manifests ConfigMap, the optional CA Secret and a writable /tmp', () => {
+  it('mounts the data volume, the manifests ConfigMap and a writable /tmp', () => {
     const mounts = new Map((container.volumeMounts as Obj[]).map((m) => [m.mountPath as string, m]));
     const volumes = new Map((pod.volumes as Obj[]).map((v) => [v.name as string, v]));
     const claims = (statefulSet.spec.volumeClaimTemplates as Obj[]).map((c) => c.metadata.name as string);
@@ -146,17 +175,7 @@ describe('manifests/k8s', () => {
     expect(volumes.get(mounts.get('/etc/clinimesh/manifests')?.name)?.configMap?.name).toBe(
       'clinimesh-manifests',
     );
-    const ca = volumes.get(mounts.get('/etc/clinimesh/ca')?.name)?.secret as Obj;
-    expect(ca).toMatchObject({ secretName: 'clinimesh-ca', optional: true });
-    expect(ca.defaultMode & 0o077 & ~0o040, 'no write or other-access on the CA key').toBe(0);
-    expect(mounts.get('/etc/clinimesh/ca')?.readOnly).toBe(true);
     expect(volumes.get(mounts.get('/tmp')?.name)?.emptyDir).toBeDefined();
-    // --ca-dir names the Secret's mount, and only when the Secret brought a CA: an optional Secret
-    // that does not exist mounts as an empty read-only directory, where clinimesh cannot make one.
-    expect(script).toMatch(
-      /if \[ -f \/etc\/clinimesh\/ca\/ca\.crt \]; then set -- "\$@" --ca-dir \/etc\/clinimesh\/ca; fi/,
-    );
-    expect(script).toMatch(/exec node /);
   });
 
   it("names xDS ports that match the Service's; the admin port is in neither", () => {
@@ -324,6 +343,7 @@ describe('manifests/k8s', () => {
       'ClusterRoleBinding',
       'Namespace',
       'NetworkPolicy',
+      'PodDisruptionBudget',
       'Service',
       'Service',
       'ServiceAccount',
@@ -372,10 +392,11 @@ describe('manifests/k8s', () => {
         ).not.toContain(tokenVolume);
     });
 
-    it("reaches the control plane's xds-rest port and trusts the public root from the clinimesh-ca ConfigMap", () => {
-      const rest = (service.spec.ports as Obj[]).find((p) => p.name === 'xds-rest')!;
+    it("reaches every replica's xds-rest port through the headless Service and trusts the public root from the clinimesh-ca ConfigMap", () => {
+      const rest = (headless.spec.ports as Obj[]).find((p) => p.name === 'xds-rest')!;
+      // The headless name resolves to every ready replica: the agent and Envoy fail over among them.
       expect(flag(text, 'control-plane')).toBe(
-        `${service.metadata.name}.${service.metadata.namespace}.svc:${rest.port}`,
+        `${headless.metadata.name}.${headless.metadata.namespace}.svc:${rest.port}`,
       );
       const caFile = flag(text, 'ca-file')!;
       expect(caFile).toBe('/etc/clinimesh/ca/ca.crt');
