@@ -250,6 +250,8 @@ describeWithEnvoy('three control-plane replicas sharing state in Consul', () => 
       expect(refused.status).toBe(409);
       expect(refused.text).toContain(next.name);
       expect((await adminRequest(next, 'POST', '/v1/ca/rotate-root?phase=complete')).status).toBe(200);
+      // The admin API now serves from the new root.
+      for (const r of replicas) r.trustRoots(newRoot.toString());
     } finally {
       await loop.stop();
       process.kill(frozen.pid, 'SIGCONT');

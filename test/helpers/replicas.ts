@@ -34,6 +34,8 @@ export interface Replica extends AdminTarget {
   readonly pid: number;
   /** Everything it printed (banner on stdout, JSON log lines on stderr). */
   output(): string;
+  /** Trust these roots for the admin API from now on (after a root rotation). */
+  trustRoots(caPem: string): void;
   /** SIGKILL: no goodbye, no cleanup, as a node that dies. */
   kill(): Promise<void>;
   /** SIGTERM and wait. */
@@ -109,7 +111,7 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
     child.kill('SIGKILL');
     throw new Error(`${(e as Error).message}\n${out.slice(-3000)}`);
   });
-  const credential = JSON.parse(
+  let credential = JSON.parse(
     await readFile(join(dataDir, 'admin-credential.json'), 'utf8'),
   ) as AdminCredential;
   const end = async (signal: NodeJS.Signals) => {
@@ -123,7 +125,12 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
     xdsRestPort: ports.rest,
     adminUrl: `https://127.0.0.1:${ports.admin}`,
     adminPort: ports.admin,
-    adminCredential: credential,
+    get adminCredential() {
+      return credential;
+    },
+    trustRoots: (caPem: string) => {
+      credential = { ...credential, caPem };
+    },
     dataDir,
     pid: child.pid!,
     output: () => out,
