@@ -164,13 +164,16 @@ export interface HaSidecar extends EnvoyHandle {
  * `tokenFrom`, by default the first). stop() ends both.
  */
 export async function startHaSidecar(
-  replicas: readonly Replica[],
+  all: readonly Replica[],
   service: string,
   instance: string,
   o: { transport?: BootstrapTransport; tokenFrom?: Replica; bundlePollMs?: number } = {},
 ): Promise<HaSidecar> {
   const transport = o.transport ?? 'ads';
-  const token = await replicaJoinToken(o.tokenFrom ?? replicas[0]!, service, instance);
+  const from = o.tokenFrom ?? all[0]!;
+  const token = await replicaJoinToken(from, service, instance);
+  // The replica that made the token first: it is spent there (until join tokens live in Consul too).
+  const replicas = [from, ...all.filter((r) => r !== from)];
   const dir = await mkdtemp(join(tmpdir(), `clinimesh-agent-${instance}-`));
   const agent = await startAgent({
     controlPlane: replicas.map((r) => `${r.host}:${r.xdsRestPort}`),
