@@ -84,16 +84,24 @@ export async function startReplication(
     replica: o.replica,
     adminUrl,
     onChange: (leading) => {
-      // A rotation the last leader began but did not finish: finish it.
-      if (leading && sharedCa.step() === 'awaiting-acks') {
-        log.info('a root rotation was left between begin and advice: finishing it');
-        void finishRootRotation(deps).then((r) => {
-          if (!r.ok)
-            log.error({ reasons: r.errors.map(formatProblem) }, 'finishing the root rotation failed');
-        });
-      }
+      if (leading && sharedCa.step() === 'awaiting-acks') void resume();
     },
   });
+  // A rotation the last leader began but did not finish: finish it, or, when its new root was never
+  // stored, only let signing go on (the operator begins again).
+  async function resume(): Promise<void> {
+    const reloaded = await rotation.ca.reload();
+    if (!reloaded.ok) log.warn({ reasons: reloaded.errors.map(formatProblem) }, 'cannot reload the CA');
+    if (!rotation.ca.rotating) {
+      rotation.signer.resume();
+      await sharedCa.record('idle', rotation.signer.sharedState());
+      log.warn('a root rotation stopped before its new root was stored: nothing to finish; begin it again');
+      return;
+    }
+    log.info('a root rotation was left between begin and advice: finishing it');
+    const r = await finishRootRotation(deps);
+    if (!r.ok) log.error({ reasons: r.errors.map(formatProblem) }, 'finishing the root rotation failed');
+  }
   leader.start();
   const notLeader = (what: string): Problem => {
     const l = leader.leader();

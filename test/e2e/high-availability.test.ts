@@ -84,10 +84,14 @@ describeWithEnvoy('three control-plane replicas sharing state in Consul', () => 
     await writeFile(kek, randomBytes(32), { mode: 0o600 });
     consul = await ConsulDouble.start();
     args = ['--store', 'consul', '--consul-addr', consul.address, '--ca-kek-file', kek, '-f', manifests];
-    // All at once: one of them makes the CA, the others find it.
+    // The first makes the CA and the first admin token; the others, started together, find them.
+    replicas.push(await startReplica({ name: 'cp-0', args: [...args, '--replica-name', 'cp-0'] }));
+    const credential = replicas[0]!.adminCredential!;
     replicas.push(
       ...(await Promise.all(
-        [0, 1, 2].map((i) => startReplica({ name: `cp-${i}`, args: [...args, '--replica-name', `cp-${i}`] })),
+        [1, 2].map((i) =>
+          startReplica({ name: `cp-${i}`, args: [...args, '--replica-name', `cp-${i}`], credential }),
+        ),
       )),
     );
     for (const h of [his1, his2])
@@ -118,21 +122,24 @@ describeWithEnvoy('three control-plane replicas sharing state in Consul', () => 
       xdsPort: dead.xdsPort,
       xdsRestPort: dead.xdsRestPort,
       adminPort: dead.adminPort,
+      credential: dead.adminCredential,
       args: [...args, '--replica-name', dead.name],
     });
   }
 
-  /** The replica holding the leader lock, as Consul says. */
+  /** The replica that holds the leader lock and knows it (a restarted namesake does not). */
   const leader = () =>
     waitFor(
       async () => {
-        const entry = consul.kv.get('clinimesh/leader');
-        if (!entry?.session) return undefined;
-        const name = (JSON.parse(entry.value.toString('utf8')) as { replica: string }).replica;
-        return replicas.find((r) => r.name === name && !r.exited);
+        for (const r of replicas.filter((x) => !x.exited)) {
+          const status = await adminRequest(r, 'GET', '/v1/status').catch(() => undefined);
+          if ((status?.json as { replication?: { leader?: boolean } } | undefined)?.replication?.leader)
+            return r;
+        }
+        return undefined;
       },
       // A dead leader's session ends within 2 × TTL (20 s) and its lock-delay (5 s): Consul's bound.
-      { what: 'a leader', timeoutMs: 45_000 },
+      { what: 'a leader', timeoutMs: 45_000, intervalMs: 250 },
     );
 
   const rotationRecord = () => {
@@ -208,11 +215,14 @@ describeWithEnvoy('three control-plane replicas sharing state in Consul', () => 
     try {
       process.kill(frozen.pid, 'SIGSTOP');
       const begun = adminRequest(first, 'POST', '/v1/ca/rotate-root?phase=begin').catch((e: Error) => e);
-      await waitFor(async () => rotationRecord()?.step === 'awaiting-acks', {
+      // In the middle: the new root stored, the advice to renew not yet given.
+      await waitFor(async () => rotationRecord()?.step === 'awaiting-acks' && storedRoot() !== oldRoot, {
         what: 'the rotation to begin',
-      }).catch((e: Error) => {
+      }).catch(async (e: Error) => {
         const keys = consul.kv.list('').map((k) => `${k.key}=${k.value.toString('utf8').slice(0, 80)}`);
-        throw new Error(`${e.message}; KV: ${keys.join(' | ')}`);
+        throw new Error(
+          `${e.message}; ${first.name} answered ${JSON.stringify(await begun)}; KV: ${keys.join(' | ')}`,
+        );
       });
       await first.kill();
       expect(await begun).toBeInstanceOf(Error); // the leader died before answering
@@ -267,20 +277,9 @@ describeWithEnvoy('three control-plane replicas sharing state in Consul', () => 
         concurrency: 2,
         maxMs: 20_000,
       });
-      // A new workload still joins: the CA and the mesh are in every replica's memory.
-      const joined = await startHaSidecar(replicas, 'lab', lab2.name, { tokenFrom: replicas[1] });
-      try {
-        await waitFor(
-          async () =>
-            (await joined.stats('^control_plane\\.connected_state$'))['control_plane.connected_state'] === 1,
-          {
-            what: 'a new sidecar to connect while Consul is away',
-            timeoutMs: 20_000,
-          },
-        );
-      } finally {
-        await joined.stop();
-      }
+      // Certificates are still signed: the CA is in every replica's memory (a new join token, kept in
+      // Consul, would have to wait for it).
+      for (const s of sidecars) expect((await s.agent.renewNow()).ok, s.name).toBe(true);
       expect(failures(await loop.done)).toEqual([]);
       for (const r of replicas) expect((await adminRequest(r, 'GET', '/readyz')).status, r.name).toBe(200);
     } finally {

@@ -58,6 +58,8 @@ export interface ReplicaOptions {
   readonly xdsRestPort?: number;
   readonly adminPort?: number;
   readonly dataDir?: string;
+  /** The admin credential to use when this replica writes none (tokens shared through Consul). */
+  readonly credential?: AdminCredential;
 }
 
 function bannerPort(out: string, label: RegExp): number | undefined {
@@ -111,9 +113,15 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
     child.kill('SIGKILL');
     throw new Error(`${(e as Error).message}\n${out.slice(-3000)}`);
   });
-  let credential = JSON.parse(
-    await readFile(join(dataDir, 'admin-credential.json'), 'utf8'),
-  ) as AdminCredential;
+  // With operator tokens in Consul, only the replica that made the first token writes a credential;
+  // the others are reached with that one (same token, same CA).
+  let credential = await readFile(join(dataDir, 'admin-credential.json'), 'utf8').then(
+    (text) => JSON.parse(text) as AdminCredential,
+    (e: unknown) => {
+      if (o.credential) return o.credential;
+      throw e;
+    },
+  );
   const end = async (signal: NodeJS.Signals) => {
     if (!exited) child.kill(signal);
     await closed;
@@ -167,11 +175,11 @@ export async function startHaSidecar(
   all: readonly Replica[],
   service: string,
   instance: string,
-  o: { transport?: BootstrapTransport; tokenFrom?: Replica; bundlePollMs?: number } = {},
+  o: { transport?: BootstrapTransport; tokenFrom?: Replica; token?: string; bundlePollMs?: number } = {},
 ): Promise<HaSidecar> {
   const transport = o.transport ?? 'ads';
   const from = o.tokenFrom ?? all[0]!;
-  const token = await replicaJoinToken(from, service, instance);
+  const token = o.token ?? (await replicaJoinToken(from, service, instance));
   // The replica that made the token first: it is spent there (until join tokens live in Consul too).
   const replicas = [from, ...all.filter((r) => r !== from)];
   const dir = await mkdtemp(join(tmpdir(), `clinimesh-agent-${instance}-`));
