@@ -1,5 +1,5 @@
 // `npm run bench:brokers`: message throughput and publish→consume latency through the mesh against
-// direct to the broker, in the same run, for each broker case (RabbitMQ here; a case is a broker
+// direct to the broker, in the same run, for each broker case (RabbitMQ and Kafka; a case is a broker
 // started on loopback with two ways to reach it: `direct` and `mesh`). Each case runs a warm-up, then
 // alternating rounds (direct first in odd rounds, mesh first in even ones, so drift hits both):
 // - throughput: `BENCH_BROKER_MESSAGES` (20,000) messages of 1 KiB as fast as the broker confirms,
@@ -10,8 +10,9 @@
 // so and exits 0, so `npm run bench` still runs the rest.
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { rabbitMqFound } from '../test/helpers/broker-install.ts';
+import { kafkaFound, rabbitMqFound } from '../test/helpers/broker-install.ts';
 import { envoyBin } from '../test/helpers/envoy.ts';
+import { kafkaCase } from './brokers-kafka.ts';
 import { rabbitMqCase } from './brokers-rabbitmq.ts';
 import { machine, writeResults } from './report.ts';
 import { median, ms, summarize } from './stats.ts';
@@ -156,7 +157,7 @@ export function renderBrokers(results: readonly CaseFigures[], started: Date, lo
   ].join('\n');
 }
 
-/** The cases of this benchmark; the Kafka case joins this list. */
+/** The cases of this benchmark. */
 export const BROKER_CASES: readonly BrokerCase[] = [
   {
     ...rabbitMqCase,
@@ -166,6 +167,11 @@ export const BROKER_CASES: readonly BrokerCase[] = [
         : envoyBin
           ? undefined
           : 'Envoy not found (npm run envoy)',
+  },
+  {
+    ...kafkaCase,
+    missing: () =>
+      'problem' in kafkaFound ? kafkaFound.problem : envoyBin ? undefined : 'Envoy not found (npm run envoy)',
   },
 ];
 
