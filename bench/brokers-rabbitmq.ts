@@ -47,7 +47,7 @@ kind: AccessPolicy
 metadata: { name: rabbitmq-clients, namespace: ${NS} }
 spec:
   destination: rabbitmq
-  rules: [{ from: [{ service: his }, { service: lis }] }]
+  rules: [{ from: [{ service: his }, { service: lis }], ports: [amqp] }]
 `,
   ].join('---\n');
 }

@@ -1,9 +1,10 @@
 // 10,000 ADT events from HIS to LIS through RabbitMQ and the mesh, with publisher confirms, persistent
 // messages and manual consumer acks, while the mesh changes under them: the control plane is killed
 // and started again on its data dir, the broker Service is re-applied with a second broker node and
-// its first instance relabelled, and every workload certificate rotates (30 s lifetimes). The AMQP
-// connections opened at the start must carry everything: the clients never reconnect, so a dropped
-// connection fails the test, and the consumer counts every delivery by message id: 0 lost, 0 doubled.
+// its first instance relabelled, and every workload certificate rotates (45 s lifetimes: short, yet
+// longer than a slow control-plane restart on a loaded machine). The AMQP connections opened at the
+// start must carry everything: the clients never reconnect, so a dropped connection fails the test,
+// and the consumer counts every delivery by message id: 0 lost, 0 doubled.
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -76,7 +77,7 @@ kind: AccessPolicy
 metadata: { name: rabbitmq-clients, namespace: ${NS} }
 spec:
   destination: rabbitmq
-  rules: [{ from: [{ service: his }, { service: lis }] }]
+  rules: [{ from: [{ service: his }, { service: lis }], ports: [amqp] }]
 `,
 ].join('---\n');
 
@@ -107,9 +108,9 @@ describeWithRabbitMq(
       '--trust-domain',
       'hospital.local',
       '--workload-cert-ttl',
-      '30s',
+      '45s',
       '--agent-credential-ttl',
-      '30s',
+      '45s',
     ];
     const sidecar = (i: TestInstance) => sidecars.find((s) => s.name === i.name)!;
 
@@ -235,7 +236,7 @@ describeWithRabbitMq(
             }
             return true;
           },
-          { what: 'HIS, LIS and broker sidecars to serve renewed workload certificates', timeoutMs: 45_000 },
+          { what: 'HIS, LIS and broker sidecars to serve renewed workload certificates', timeoutMs: 60_000 },
         );
       });
 

@@ -97,6 +97,7 @@ describe('the example manifests', () => {
       (m): m is AccessPolicy => m.kind === 'AccessPolicy' && m.destination.service === 'rabbitmq',
     );
     expect(policy?.rules.flatMap((r) => r.from.map((f) => f.service)).sort()).toEqual(['his', 'lis']);
+    expect(policy?.rules.map((r) => r.ports)).toEqual([['amqp']]);
   });
 
   it('are loaded in sorted path order, each with the position of its document', async () => {
