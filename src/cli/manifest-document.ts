@@ -78,6 +78,8 @@ function policySpec(p: AccessPolicy): Doc {
     destination: { service: p.destination.service, namespace: p.destination.namespace },
     rules: p.rules.map((r) => ({
       from: r.from.map((f) => ({ service: f.service, namespace: f.namespace })),
+      // Dropping `ports` would widen the rule to every port on the next get → edit → apply.
+      ...(r.ports ? { ports: r.ports } : {}),
       ...(r.http
         ? {
             http: {
