@@ -53,7 +53,14 @@ export class AckTracker {
   expect(change: Change, versions: ReadonlyMap<string, string>): void {
     change.nodes = change.remaining = versions.size;
     if (versions.size === 0) change.doneAt = performance.now();
+    // An apply returns after its pushes: a sidecar may have ACKed before the change was registered.
+    const acked = new Map(this.statuses.all().map((s) => [s.nodeId, s.types.get(ENDPOINT)?.ackedVersion]));
     for (const [node, version] of versions) {
+      if (acked.get(node) === version) {
+        change.ackMs.push(performance.now() - change.startedAt);
+        if (--change.remaining === 0) change.doneAt = performance.now();
+        continue;
+      }
       const list = this.pending.get(node) ?? [];
       list.push({ change, version });
       this.pending.set(node, list);
