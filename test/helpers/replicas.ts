@@ -108,7 +108,7 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
       const admin = bannerPort(out, /admin API: +https:\/\/[^\s/]+:(\d+)/);
       return xds && rest && admin ? { xds, rest, admin } : undefined;
     },
-    { what: `${o.name} to print its banner`, timeoutMs: o.startTimeoutMs ?? 30_000, intervalMs: 100 },
+    { what: `${o.name} to print its banner`, timeoutMs: o.startTimeoutMs ?? 60_000, intervalMs: 100 },
   ).catch((e: unknown) => {
     child.kill('SIGKILL');
     throw new Error(`${(e as Error).message}\n${out.slice(-3000)}`);
