@@ -116,7 +116,18 @@ function kafkaPath(producerAt: string, consumerAt: string, appAddress?: [string,
         const join = new Promise<void>((r) => (joined = r));
         consumer.on(consumer.events.GROUP_JOIN, () => joined());
         await consumer.connect();
-        await consumer.subscribe({ topic, fromBeginning: true });
+        // Topic metadata reaches each broker in its own time (BROKERS.md, pitfall 6).
+        for (let i = 0; ; i++) {
+          const subscribed = await consumer.subscribe({ topic, fromBeginning: true }).then(
+            () => true,
+            (err: Error & { retriable?: boolean }) => {
+              if (!err.retriable || i >= 100) throw err;
+              return false;
+            },
+          );
+          if (subscribed) break;
+          await sleep(100);
+        }
         await consumer.run({
           eachMessage: async ({ message }) => {
             latencies.push(performance.now() - (message.value?.readDoubleLE(0) ?? 0));
