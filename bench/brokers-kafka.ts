@@ -5,75 +5,44 @@
 // per-instance mesh listeners; replication and the quorum go through the mesh too), and DIRECT,
 // advertised at the broker's own address (the direct path). Producer: idempotent, acks=all, one
 // request in flight, batches of 100 (paced: 10 every 20 ms); consumer: one group member.
-import { writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Kafka as KafkaClient, logLevel, Partitioners, type ISocketFactory } from 'kafkajs';
+import { Kafka as KafkaClient, logLevel, Partitioners } from 'kafkajs';
 import { startControlPlane } from '../src/main.ts';
 import { kafkaInstall } from '../test/helpers/broker-install.ts';
 import { startKafka } from '../test/helpers/brokers.ts';
 import {
-  applyYaml,
-  instances,
-  NS,
-  serviceManifest,
-  startSidecar,
-  type Sidecar,
-} from '../test/helpers/mesh.ts';
+  BOOTSTRAP,
+  BROKER_APP,
+  BROKER_BASE,
+  brokerHost,
+  CONTROLLER_APP,
+  createTopic,
+  kafkaCallersPolicy,
+  kafkaClientManifest,
+  kafkaServiceManifest,
+  meshedKafka,
+  meshSockets,
+  STRICT_MESH,
+  type Pod,
+} from '../test/helpers/kafka-mesh.ts';
+import { applyYaml, instances, startSidecar, type Sidecar } from '../test/helpers/mesh.ts';
 import type { BrokerBench, BrokerCase, BrokerPath, LoadPlan, LoadResult } from './brokers.ts';
 
-const APP = 9092;
-const CONTROLLER = 9093;
+/** A second client listener on each broker, advertised at its own address: the direct path. */
 const DIRECT = 9094;
-const BASE = 29092;
-const CBASE = 29192;
-const BOOTSTRAP = 9092;
-const hostOf = (k: number) => `kafka-${k}.${NS}.mesh`;
 
-function manifests(brokers: readonly string[], pacs: string, ris: string): string {
-  const client = (name: string, address: string) =>
-    serviceManifest({
-      name,
-      ports: ['{ name: http, port: 15001, targetPort: 8080, protocol: http }'],
-      instances: [{ name: `${name}-1`, address }],
-      upstreams: [`{ service: kafka, port: kafka, localPort: ${BOOTSTRAP} }`],
-    });
+function manifests(brokers: readonly Pod[], pacs: string, ris: string): string {
   return [
-    `apiVersion: clinimesh.io/v1alpha1
-kind: Mesh
-metadata: { name: hospital }
-spec: { trustDomain: hospital.local, mtls: { mode: STRICT } }
-`,
-    serviceManifest({
-      name: 'kafka',
-      ports: [
-        `{ name: kafka, port: 19092, targetPort: ${APP}, protocol: tcp, instancePorts: { base: ${BASE}, count: 3 } }`,
-        `{ name: controller, port: 19093, targetPort: ${CONTROLLER}, protocol: tcp, instancePorts: { base: ${CBASE}, count: 3 } }`,
-      ],
-      instances: brokers.map((address, k) => ({ name: `kafka-${k}`, address })),
-      upstreams: [
-        '{ service: kafka, port: kafka, localPort: 29090 }',
-        '{ service: kafka, port: controller, localPort: 29190 }',
-      ],
-    }),
-    client('pacs', pacs),
-    client('ris', ris),
-    `apiVersion: clinimesh.io/v1alpha1
-kind: AccessPolicy
-metadata: { name: kafka-callers, namespace: ${NS} }
-spec:
-  destination: kafka
-  rules: [{ from: [{ service: pacs }, { service: ris }, { service: kafka }] }]
-`,
+    STRICT_MESH,
+    kafkaServiceManifest(brokers),
+    kafkaClientManifest('pacs', pacs),
+    kafkaClientManifest('ris', ris),
+    kafkaCallersPolicy(['pacs', 'ris']),
   ].join('---\n');
 }
-
-/** Stands in for per-pod name resolution (see test/e2e/kafka-through-mesh.test.ts). */
-const sockets =
-  (appAddress: string): ISocketFactory =>
-  ({ host, port, onConnect }) =>
-    connect({ host: host.endsWith(`.${NS}.mesh`) ? appAddress : host, port }, onConnect);
 
 function kafkaPath(producerAt: string, consumerAt: string, appAddress?: [string, string]): BrokerPath {
   let round = 0;
@@ -82,7 +51,7 @@ function kafkaPath(producerAt: string, consumerAt: string, appAddress?: [string,
       clientId: id,
       brokers: [bootstrap],
       logLevel: logLevel.NOTHING,
-      ...(app && { socketFactory: sockets(app) }),
+      ...(app && { socketFactory: meshSockets(app) }),
     });
   return {
     run: async (plan: LoadPlan): Promise<LoadResult> => {
@@ -91,16 +60,7 @@ function kafkaPath(producerAt: string, consumerAt: string, appAddress?: [string,
       const sub = clientOf('ris', consumerAt, appAddress?.[1]);
       const admin = pub.admin();
       await admin.connect();
-      await admin.createTopics({
-        topics: [{ topic, numPartitions: 3, replicationFactor: 3 }],
-        waitForLeaders: false,
-      });
-      for (let i = 0; i < 600; i++) {
-        const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
-        const parts = meta?.topics[0]?.partitions ?? [];
-        if (parts.length === 3 && parts.every((p) => p.leader >= 0)) break;
-        await sleep(100);
-      }
+      await createTopic(admin, topic);
       await admin.disconnect();
       const latencies: number[] = [];
       const consumer = sub.consumer({ groupId: topic, maxWaitTimeInMs: 20 });
@@ -164,7 +124,8 @@ export const kafkaCase: BrokerCase = {
   start: async (): Promise<BrokerBench> => {
     const addresses = instances('bench', 5).map((i) => i.address);
     const [pacs, ris] = addresses.slice(3) as [string, string];
-    const brokers = addresses.slice(0, 3);
+    const brokers = addresses.slice(0, 3).map((address, k) => ({ name: `kafka-${k}`, address }));
+    const hostsDir = mkdtempSync(join(tmpdir(), 'clinimesh-bench-kafka-'));
     const sidecars: Sidecar[] = [];
     const cp = await startControlPlane({
       trustDomain: 'hospital.local',
@@ -177,33 +138,21 @@ export const kafkaCase: BrokerCase = {
       await stopKafka();
       await Promise.all(sidecars.map((s) => s.stop()));
       await cp.stop();
+      rmSync(hostsDir, { recursive: true, force: true });
     };
     try {
       await applyYaml(cp, manifests(brokers, pacs, ris));
-      for (const [k] of brokers.entries()) sidecars.push(await startSidecar(cp, 'kafka', `kafka-${k}`));
+      for (const b of brokers) sidecars.push(await startSidecar(cp, 'kafka', b.name));
       for (const svc of ['pacs', 'ris']) sidecars.push(await startSidecar(cp, svc, `${svc}-1`));
-      const kafka = await startKafka({
-        nodes: 3,
-        brokerListener: 'CLIENT',
-        quorumVoters: brokers.map((_, k) => `${k + 1}@${hostOf(k)}:${CBASE + k}`).join(','),
-        node: brokers.map((address, k) => {
-          const hosts = join(sidecars[k]!.agent.sdsDir, '..', 'kafka.hosts');
-          writeFileSync(hosts, `${address} ${brokers.map((_, j) => hostOf(j)).join(' ')}\n`);
-          return {
-            brokerHost: address,
-            brokerPort: APP,
-            controllerHost: address,
-            controllerPort: CONTROLLER,
-            advertisedListeners: `CLIENT://${hostOf(k)}:${BASE + k},DIRECT://${address}:${DIRECT}`,
-            jvmArgs: [`-Djdk.net.hosts.file=${hosts}`],
-            properties: {
-              listeners: `CLIENT://${address}:${APP},CONTROLLER://${address}:${CONTROLLER},DIRECT://${address}:${DIRECT}`,
-              'listener.security.protocol.map': 'CLIENT:PLAINTEXT,CONTROLLER:PLAINTEXT,DIRECT:PLAINTEXT',
-            },
-          };
-        }),
-        startTimeoutMs: 180_000,
-      });
+      const kafka = await startKafka(
+        meshedKafka(brokers, hostsDir, (b, k) => ({
+          advertisedListeners: `CLIENT://${brokerHost(k)}:${BROKER_BASE + k},DIRECT://${b.address}:${DIRECT}`,
+          properties: {
+            listeners: `CLIENT://${b.address}:${BROKER_APP},CONTROLLER://${b.address}:${CONTROLLER_APP},DIRECT://${b.address}:${DIRECT}`,
+            'listener.security.protocol.map': 'CLIENT:PLAINTEXT,CONTROLLER:PLAINTEXT,DIRECT:PLAINTEXT',
+          },
+        })),
+      );
       stopKafka = () => kafka.stop();
     } catch (err) {
       await stop();
@@ -214,7 +163,7 @@ export const kafkaCase: BrokerCase = {
       notes:
         'idempotent producer, acks=all, one request in flight, batches of 100 (paced: 10 per 20 ms), one consumer; ' +
         'mesh: PACS sidecar → per-broker listener → broker sidecar (HTTP/2 CONNECT over mTLS), replication and quorum through the brokers’ sidecars in both paths; direct: a second listener on each broker',
-      direct: kafkaPath(`${brokers[0]}:${DIRECT}`, `${brokers[1]}:${DIRECT}`),
+      direct: kafkaPath(`${brokers[0]!.address}:${DIRECT}`, `${brokers[1]!.address}:${DIRECT}`),
       mesh: kafkaPath(`${pacs}:${BOOTSTRAP}`, `${ris}:${BOOTSTRAP}`, [pacs, ris]),
       stop,
     };

@@ -5,77 +5,47 @@
 // rotates (30 s lifetimes). The consumer counts every id: 0 lost, 0 duplicated. Every connection the
 // clients open is counted too: a connection the mesh dropped would show as one closed before the end.
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Kafka as KafkaClient, logLevel, Partitioners, type ISocketFactory } from 'kafkajs';
+import { Kafka as KafkaClient, logLevel, Partitioners } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { readCertificate } from '../../src/agent/secret-files.ts';
 import { WORKLOAD_SECRET } from '../../src/xds/generate/secrets.ts';
 import { adminRequest } from '../helpers/admin.ts';
 import { describeWithKafka, startKafka, type Kafka } from '../helpers/brokers.ts';
 import { dumpLogsOnFailure } from '../helpers/envoy.ts';
-import { NS, serviceManifest } from '../helpers/mesh.ts';
+import {
+  BOOTSTRAP,
+  createTopic,
+  kafkaCallersPolicy,
+  kafkaClientManifest,
+  kafkaServiceManifest,
+  meshedKafka,
+  meshSockets,
+  STRICT_MESH,
+} from '../helpers/kafka-mesh.ts';
 import { loopbackAddress } from '../helpers/ports.ts';
 import { startHaSidecar, startReplica, type HaSidecar, type Replica } from '../helpers/replicas.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const TOTAL = 10_000;
-const BROKER_APP = 9092;
-const CONTROLLER_APP = 9093;
-const BROKER_BASE = 29092;
-const CONTROLLER_BASE = 29192;
-const BOOTSTRAP = 9092;
 const brokers = [0, 1, 2].map((k) => ({ name: `kafka-${k}`, address: loopbackAddress() }));
 const pacs = { name: 'pacs-1', address: loopbackAddress() };
 const ris = { name: 'ris-1', address: loopbackAddress() };
-const hostOf = (k: number) => `kafka-${k}.${NS}.mesh`;
 
 /** The broker Service; `moved`: kafka-1 in another zone (its endpoint changes). */
-function kafkaService(moved: boolean): string {
-  const instance = (b: { name: string; address: string }) =>
-    `{ name: ${b.name}, address: ${b.address}, appAddress: ${b.address}, locality: { region: eu, zone: ${moved && b.name === 'kafka-1' ? 'b' : 'a'} } }`;
-  return `apiVersion: clinimesh.io/v1alpha1
-kind: Service
-metadata: { name: kafka, namespace: ${NS} }
-spec:
-  ports:
-    - { name: kafka, port: 19092, targetPort: ${BROKER_APP}, protocol: tcp, instancePorts: { base: ${BROKER_BASE}, count: 3 } }
-    - { name: controller, port: 19093, targetPort: ${CONTROLLER_APP}, protocol: tcp, instancePorts: { base: ${CONTROLLER_BASE}, count: 3 } }
-  instances:
-${brokers.map((b) => `    - ${instance(b)}`).join('\n')}
-  upstreams:
-    - { service: kafka, port: kafka, localPort: 29090 }
-    - { service: kafka, port: controller, localPort: 29190 }
-`;
-}
-
-const client = (name: string, address: string) =>
-  serviceManifest({
-    name,
-    ports: ['{ name: http, port: 15001, targetPort: 8080, protocol: http }'],
-    instances: [{ name: `${name}-1`, address }],
-    upstreams: [`{ service: kafka, port: kafka, localPort: ${BOOTSTRAP} }`],
-  });
+const kafkaService = (moved: boolean) =>
+  kafkaServiceManifest(brokers, (b) => (moved && b.name === 'kafka-1' ? 'b' : 'a'));
 
 const manifests = [
-  `apiVersion: clinimesh.io/v1alpha1
-kind: Mesh
-metadata: { name: hospital }
-spec: { trustDomain: hospital.local, mtls: { mode: STRICT } }
-`,
+  STRICT_MESH,
   kafkaService(false),
-  client('pacs', pacs.address),
-  client('ris', ris.address),
-  `apiVersion: clinimesh.io/v1alpha1
-kind: AccessPolicy
-metadata: { name: kafka-callers, namespace: ${NS} }
-spec:
-  destination: kafka
-  rules: [{ from: [{ service: pacs }, { service: ris }, { service: kafka }] }]
-`,
+  kafkaClientManifest('pacs', pacs.address),
+  kafkaClientManifest('ris', ris.address),
+  kafkaCallersPolicy(['pacs', 'ris']),
 ].join('---\n');
 
 async function apply(cp: Replica, yaml: string): Promise<void> {
@@ -96,26 +66,19 @@ interface Connections {
   closing: boolean;
 }
 
-/** Per-pod name resolution stood in for (see kafka-through-mesh.test.ts), counting connections. */
-const meshSockets =
-  (appAddress: string, seen: Connections): ISocketFactory =>
-  ({ host, port, onConnect }) => {
-    const socket: Socket = connect(
-      { host: host.endsWith(`.${NS}.mesh`) ? appAddress : host, port },
-      onConnect,
-    );
-    seen.opened++;
-    socket.on('close', () => {
-      if (!seen.closing) seen.closed.push(`${host}:${port}`);
-    });
-    return socket;
-  };
+/** Counts the connections a client opens, and those that end before the test closes it. */
+const counting = (seen: Connections) => (socket: Socket, host: string, port: number) => {
+  seen.opened++;
+  socket.on('close', () => {
+    if (!seen.closing) seen.closed.push(`${host}:${port}`);
+  });
+};
 
 const kafkaClient = (name: string, appAddress: string, seen: Connections) =>
   new KafkaClient({
     clientId: name,
     brokers: [`${appAddress}:${BOOTSTRAP}`],
-    socketFactory: meshSockets(appAddress, seen),
+    socketFactory: meshSockets(appAddress, counting(seen)),
     logLevel: logLevel.NOTHING,
     retry: { retries: 10 },
   });
@@ -145,24 +108,7 @@ describeWithKafka(
       for (const b of brokers) sidecars.push(await startHaSidecar([cp], 'kafka', b.name));
       sidecars.push(await startHaSidecar([cp], 'pacs', pacs.name));
       sidecars.push(await startHaSidecar([cp], 'ris', ris.name));
-      kafka = await startKafka({
-        nodes: 3,
-        brokerListener: 'CLIENT',
-        quorumVoters: brokers.map((_, k) => `${k + 1}@${hostOf(k)}:${CONTROLLER_BASE + k}`).join(','),
-        node: brokers.map((b, k) => {
-          const hosts = join(work, `${b.name}.hosts`);
-          writeFileSync(hosts, `${b.address} ${brokers.map((_, j) => hostOf(j)).join(' ')}\n`);
-          return {
-            brokerHost: b.address,
-            brokerPort: BROKER_APP,
-            controllerHost: b.address,
-            controllerPort: CONTROLLER_APP,
-            advertisedListeners: `CLIENT://${hostOf(k)}:${BROKER_BASE + k}`,
-            jvmArgs: [`-Djdk.net.hosts.file=${hosts}`],
-          };
-        }),
-        startTimeoutMs: 180_000,
-      });
+      kafka = await startKafka(meshedKafka(brokers, work));
     }, 300_000);
 
     afterEach(dumpLogsOnFailure(() => sidecars));
@@ -184,18 +130,7 @@ describeWithKafka(
       const consuming: Connections = { opened: 0, closed: [], closing: false };
       const admin = kafkaClient('pacs-admin', pacs.address, { opened: 0, closed: [], closing: true }).admin();
       await admin.connect();
-      await admin.createTopics({
-        topics: [{ topic, numPartitions: 3, replicationFactor: 3 }],
-        waitForLeaders: false,
-      });
-      await waitFor(
-        async () => {
-          const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
-          const parts = meta?.topics[0]?.partitions ?? [];
-          return parts.length === 3 && parts.every((p) => p.leader >= 0);
-        },
-        { what: 'every partition to have a leader', timeoutMs: 60_000 },
-      );
+      await createTopic(admin, topic);
       await admin.disconnect();
 
       const counts = new Map<string, number>();

@@ -4,31 +4,31 @@
 // no Kafka byte between two parties crosses loopback unencrypted. A caller without an AccessPolicy
 // (intruder) reaches no broker.
 //
-// Broker k advertises `kafka-k.clinical.mesh:<29092+k>` and lists the voters as
-// `kafka-k.clinical.mesh:<29192+k>`. In Kubernetes each pod has its own loopback and the broker would
-// advertise 127.0.0.1; here every pod shares one loopback, so each process resolves those names to
-// its own appAddress, where its sidecar listens: brokers through a per-JVM hosts file
-// (-Djdk.net.hosts.file), kafkajs clients through their socketFactory.
-import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+// How brokers and clients are addressed in tests: test/helpers/kafka-mesh.ts.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kafka as KafkaClient, logLevel, Partitioners, type ISocketFactory } from 'kafkajs';
+import { Kafka as KafkaClient, logLevel, Partitioners } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { startControlPlane, type RunningControlPlane } from '../../src/main.ts';
 import { describeWithKafka, startKafka, type Kafka } from '../helpers/brokers.ts';
 import { dumpLogsOnFailure, type EnvoyHandle } from '../helpers/envoy.ts';
+import {
+  BOOTSTRAP,
+  BROKER_BASE,
+  createTopic,
+  kafkaCallersPolicy,
+  kafkaClientManifest,
+  kafkaServiceManifest,
+  meshedKafka,
+  meshSockets,
+  STRICT_MESH,
+} from '../helpers/kafka-mesh.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { applyYaml, meshManifest, NS, serviceManifest, startSidecar } from '../helpers/mesh.ts';
+import { applyYaml, startSidecar } from '../helpers/mesh.ts';
 import { loopbackAddress } from '../helpers/ports.ts';
 
-const BROKER_APP = 9092; // each broker's CLIENT listener, on its own pod address
-const CONTROLLER_APP = 9093;
-const BROKER_MESH = 19092; // the broker sidecar's inbound (mTLS) ports
-const CONTROLLER_MESH = 19093;
-const BROKER_BASE = 29092; // broker k at <caller appAddress>:29092+k
-const CONTROLLER_BASE = 29192;
-const BOOTSTRAP = 9092; // the load-balanced listener on each client's address
 const brokers = [0, 1, 2].map((k) => ({ name: `kafka-${k}`, address: loopbackAddress() }));
 const [pacs, ris, intruder] = ['pacs', 'ris', 'intruder'].map((s) => ({
   name: `${s}-1`,
@@ -38,65 +38,21 @@ const [pacs, ris, intruder] = ['pacs', 'ris', 'intruder'].map((s) => ({
   { name: string; address: string },
   { name: string; address: string },
 ];
-const hostOf = (k: number) => `kafka-${k}.${NS}.mesh`;
-
-const client = (name: string, address: string) =>
-  serviceManifest({
-    name,
-    ports: ['{ name: http, port: 15001, targetPort: 8080, protocol: http }'],
-    instances: [{ name: `${name}-1`, address }],
-    upstreams: [`{ service: kafka, port: kafka, localPort: ${BOOTSTRAP} }`],
-  });
 
 const manifests = [
-  meshManifest.replace(
-    'trustDomain: hospital.local',
-    'trustDomain: hospital.local\n  mtls: { mode: STRICT }',
-  ),
-  serviceManifest({
-    name: 'kafka',
-    ports: [
-      `{ name: kafka, port: ${BROKER_MESH}, targetPort: ${BROKER_APP}, protocol: tcp, instancePorts: { base: ${BROKER_BASE}, count: 3 } }`,
-      `{ name: controller, port: ${CONTROLLER_MESH}, targetPort: ${CONTROLLER_APP}, protocol: tcp, instancePorts: { base: ${CONTROLLER_BASE}, count: 3 } }`,
-    ],
-    instances: brokers,
-    upstreams: [
-      '{ service: kafka, port: kafka, localPort: 29090 }',
-      '{ service: kafka, port: controller, localPort: 29190 }',
-    ],
-  }),
-  client('pacs', pacs.address),
-  client('ris', ris.address),
-  client('intruder', intruder.address),
-  `apiVersion: clinimesh.io/v1alpha1
-kind: AccessPolicy
-metadata: { name: kafka-callers, namespace: ${NS} }
-spec:
-  destination: kafka
-  rules: [{ from: [{ service: pacs }, { service: ris }, { service: kafka }] }]
-`,
+  STRICT_MESH,
+  kafkaServiceManifest(brokers),
+  kafkaClientManifest('pacs', pacs.address),
+  kafkaClientManifest('ris', ris.address),
+  kafkaClientManifest('intruder', intruder.address),
+  kafkaCallersPolicy(['pacs', 'ris']),
 ].join('---\n');
-
-/**
- * Stands in for per-pod name resolution: a client in its own pod would resolve every broker name to
- * 127.0.0.1, its pod's loopback, where its sidecar offers broker k at 29092+k.
- */
-const meshSockets =
-  (appAddress: string): ISocketFactory =>
-  ({ host, port, onConnect }) => {
-    const socket: Socket = connect(
-      { host: host.endsWith(`.${NS}.mesh`) ? appAddress : host, port },
-      onConnect,
-    );
-    socket.setKeepAlive(true);
-    return socket;
-  };
 
 const kafkaClient = (name: string, appAddress: string) =>
   new KafkaClient({
     clientId: name,
     brokers: [`${appAddress}:${BOOTSTRAP}`],
-    socketFactory: meshSockets(appAddress),
+    socketFactory: meshSockets(appAddress, (socket) => socket.setKeepAlive(true)),
     logLevel: logLevel.NOTHING,
     connectionTimeout: 5_000,
     retry: { retries: 8 },
@@ -147,26 +103,7 @@ describeWithKafka(
       for (const b of brokers) envoys.push(await startSidecar(cp, 'kafka', b.name));
       for (const c of [pacs, ris, intruder])
         envoys.push(await startSidecar(cp, c.name.replace(/-1$/, ''), c.name));
-      const voters = brokers.map((_, k) => `${k + 1}@${hostOf(k)}:${CONTROLLER_BASE + k}`).join(',');
-      kafka = await startKafka({
-        nodes: 3,
-        brokerListener: 'CLIENT',
-        quorumVoters: voters,
-        node: brokers.map((b, k) => {
-          // Every broker name resolves, in this JVM only, to the broker's own appAddress.
-          const hosts = join(hostsDir, `${b.name}.hosts`);
-          writeFileSync(hosts, `${b.address} ${brokers.map((_, j) => hostOf(j)).join(' ')}\n`);
-          return {
-            brokerHost: b.address,
-            brokerPort: BROKER_APP,
-            controllerHost: b.address,
-            controllerPort: CONTROLLER_APP,
-            advertisedListeners: `CLIENT://${hostOf(k)}:${BROKER_BASE + k}`,
-            jvmArgs: [`-Djdk.net.hosts.file=${hosts}`],
-          };
-        }),
-        startTimeoutMs: 180_000,
-      });
+      kafka = await startKafka(meshedKafka(brokers, hostsDir));
     }, 300_000);
 
     afterEach(dumpLogsOnFailure(() => envoys));
@@ -185,19 +122,9 @@ describeWithKafka(
       const admin = kafkaClient('pacs-admin', pacs.address).admin();
       await admin.connect();
       try {
-        await admin.createTopics({
-          topics: [{ topic, numPartitions: 3, replicationFactor: 3 }],
-          waitForLeaders: false,
-        });
-        // Metadata reaches the brokers asynchronously (BROKERS.md, pitfall 6): poll until led.
-        await waitFor(
-          async () => {
-            const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
-            const parts = meta?.topics[0]?.partitions ?? [];
-            return parts.length === 3 && parts.every((p) => p.leader >= 0 && p.replicas.length === 3);
-          },
-          { what: 'every partition of imaging.events to have a leader and 3 replicas', timeoutMs: 60_000 },
-        );
+        await createTopic(admin, topic);
+        const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+        expect(meta.topics[0]!.partitions.every((p) => p.replicas.length === 3)).toBe(true);
       } finally {
         await admin.disconnect();
       }
