@@ -29,7 +29,7 @@ import {
   type Pod,
 } from '../test/helpers/kafka-mesh.ts';
 import { applyYaml, instances, startSidecar, type Sidecar } from '../test/helpers/mesh.ts';
-import type { BrokerBench, BrokerCase, BrokerPath, LoadPlan, LoadResult } from './brokers.ts';
+import type { BrokerBench, BrokerCase, BrokerPath, LoadPlan, LoadResult } from './broker-case.ts';
 
 /** A second client listener on each broker, advertised at its own address: the direct path. */
 const DIRECT = 9094;

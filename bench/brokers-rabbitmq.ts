@@ -17,7 +17,7 @@ import {
   startSidecar,
   type Sidecar,
 } from '../test/helpers/mesh.ts';
-import type { BrokerBench, BrokerCase, BrokerPath, LoadPlan, LoadResult } from './brokers.ts';
+import type { BrokerBench, BrokerCase, BrokerPath, LoadPlan, LoadResult } from './broker-case.ts';
 
 const AMQP = 5672;
 
