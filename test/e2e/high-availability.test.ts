@@ -225,6 +225,9 @@ describeWithEnvoy('three control-plane replicas sharing state in Consul', () => 
           `${e.message}; ${first.name} answered ${JSON.stringify(await begun)}; KV: ${keys.join(' | ')}`,
         );
       });
+      // From here a replica may serve the admin API from the new root: an operator's credential file
+      // carries both roots during a rotation, and so does the test's.
+      for (const r of replicas) r.trustRoots(`${oldRoot.trim()}\n${storedRoot().trim()}\n`);
       await first.kill();
       expect(await begun).toBeInstanceOf(Error); // the leader died before answering
       const next = await leader();
