@@ -35,12 +35,11 @@ export interface MadeChange {
 }
 
 /**
- * Endpoint changes, made either straight through `controlPlane.updateEndpoints` (the narrow EDS-only
- * path) or through an EndpointBatcher built exactly as `startControlPlane` builds the one Consul
- * feeds (same class, same defaults), so a burst is coalesced the way Consul churn is. Either way,
- * when the sets reach the cache, each change learns which sidecars must ACK which EDS version:
- * "affected" is read from the mesh (who calls the service), narrowed to the sidecars whose version
- * actually moved.
+ * Endpoint changes, made through an EndpointBatcher built exactly as `startControlPlane` builds the
+ * one Consul feeds (same class, same defaults): an isolated change goes at once, a burst is coalesced
+ * the way Consul churn is. When the sets reach the cache, each change learns which sidecars must ACK
+ * which EDS version: "affected" is read from the mesh (who calls the service), narrowed to the
+ * sidecars whose version actually moved.
  */
 export class EndpointChanges {
   private unflushed: Array<{ change: Change; service: string }> = [];
@@ -51,12 +50,6 @@ export class EndpointChanges {
 
   constructor(private readonly ctx: BenchContext) {
     this.batcher = new EndpointBatcher((sets) => void this.publish(sets, this.unflushed.splice(0)));
-  }
-
-  async direct(id: number, set: EndpointSet): Promise<MadeChange> {
-    const made = this.make(id, set);
-    await this.publish([set], [{ change: made.change, service: set.service }]);
-    return made;
   }
 
   viaBatcher(id: number, set: EndpointSet): MadeChange {

@@ -25,7 +25,7 @@ const RUN_DEADLINE_MS = (Number(process.env.BENCH_DEADLINE_MIN) || 9.5) * 60_000
 const CONNECT_TIMEOUT_MS = 180_000;
 const CHANGE_TIMEOUT_MS = 10_000;
 const CHURN_TIMEOUT_MS = 60_000;
-/** A steady stream: one flap every 10 ms, so the batcher's 50 ms debounce never fires on its own. */
+/** A steady stream: one flap every 10 ms, which never pauses long enough for the batcher to flush on its own. */
 const STREAM_INTERVAL_MS = 10;
 
 function intEnv(name: string, fallback: number): number {

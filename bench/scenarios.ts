@@ -139,7 +139,8 @@ export async function sequentialChanges(
     const before = new Map(consumers.map((n) => [n, ctx.cp.cache.get(n, ENDPOINT)]));
     const b0 = { sotw: ctx.bytes.sotw, delta: ctx.bytes.delta };
     const cpu0 = process.cpuUsage();
-    const m = await changes.direct(k, moveFirstEndpoint(ctx.endpoints.get(service)!, MARKER_BASE + k));
+    // Through the batcher as the Consul watcher's answers go: an isolated change pays no debounce.
+    const m = changes.viaBatcher(k, moveFirstEndpoint(ctx.endpoints.get(service)!, MARKER_BASE + k));
     await ctx.tracker.settle([m.change], timeoutMs);
     const cpu = cpuMs(process.cpuUsage(cpu0));
     const c1 = await edsCounters(ctx.cp);
@@ -151,6 +152,7 @@ export async function sequentialChanges(
     t.nd.push(deltaNodes.size);
     t.ns.push(before.size - deltaNodes.size);
   }
+  changes.stop();
   const { receipts } = await ctx.pool.collect();
   const delivery: number[] = [];
   for (const [, marker, at] of receipts) {

@@ -89,7 +89,7 @@ export interface ControlPlaneOptions {
   readonly xdsTls?: boolean;
   /** A plaintext gRPC xDS port on 127.0.0.1 for proxyless clients in tests; off by default. */
   readonly plaintextXdsPort?: number;
-  /** Endpoint-change coalescing; defaults 50 ms debounce, 250 ms at most. */
+  /** Endpoint-change coalescing (see EndpointBatcher); defaults 25 ms debounce, 50 ms at most. */
   readonly endpointBatch?: BatcherOptions;
   readonly longPollMs?: number;
   /** How long a disconnected sidecar's state and status are kept for its return (default 60 s). */
