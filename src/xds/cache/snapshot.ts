@@ -20,6 +20,13 @@ export function typeVersion(resources: Iterable<PreparedResource>): string {
   return createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 16);
 }
 
+function sameResources(
+  held: ReadonlyMap<string, PreparedResource>,
+  next: readonly PreparedResource[],
+): boolean {
+  return held.size === next.length && next.every((r) => held.get(r.name) === r);
+}
+
 export class SnapshotCache {
   private readonly nodes = new Map<string, Map<TypeUrl, TypeSnapshot>>();
   private readonly listeners = new Map<string, Set<SnapshotListener>>();
@@ -35,9 +42,11 @@ export class SnapshotCache {
     const changed: TypeUrl[] = [];
     for (const typeUrl of PUSH_ORDER) {
       const resources = byType[typeUrl];
-      if (!resources) continue;
+      const held = current.get(typeUrl);
+      // Resources are interned (one object per content): the very same ones need no hashing.
+      if (!resources || (held && sameResources(held.resources, resources))) continue;
       const version = typeVersion(resources);
-      if (current.get(typeUrl)?.version === version) continue;
+      if (held?.version === version) continue;
       current.set(typeUrl, {
         typeUrl,
         version,

@@ -6,8 +6,11 @@
 //   destination is S (inbound RBAC and rate limits);
 // - for each upstream T of S: T's Service (ports, identity), T's TrafficPolicies (clusters, routes,
 //   subsets) and T's endpoints (its ClusterLoadAssignments).
-// So a change to Service or TrafficPolicies of T touches T's own sidecars and T's callers; an
-// AccessPolicy change touches the destination's own sidecars; new endpoints touch the callers only.
+// Callers read only T's face (its name and ports) from T's Service; its instances reach them as
+// endpoints. So a change to T's face or TrafficPolicies touches T's own sidecars and T's callers
+// whole; any other change to T (instances, upstreams, labels) touches T's own sidecars whole and its
+// callers only through T's endpoints; an AccessPolicy change touches the destination's own sidecars;
+// new endpoints touch the callers' ClusterLoadAssignments of T only (an EDS-only change).
 import type { MeshView, SidecarRef } from '../generate/types.ts';
 import { serviceKey, type Service } from '../../manifest/types.ts';
 
@@ -17,6 +20,8 @@ export interface ViewChange {
   readonly mesh: boolean;
   /** Services added, removed or changed (their discovered instances included). */
   readonly services: ReadonlySet<string>;
+  /** Services added, removed, or whose face (what callers read: the ports) changed. */
+  readonly faces: ReadonlySet<string>;
   /** Destinations whose AccessPolicies changed. */
   readonly access: ReadonlySet<string>;
   /** Destinations whose TrafficPolicies changed. */
@@ -63,10 +68,29 @@ export function viewChange(prev: MeshView, next: MeshView): ViewChange {
   return {
     mesh: !same(prev.mesh, next.mesh),
     services: changedKeys(prev.services, next.services, optional),
+    faces: changedKeys(prev.services, next.services, sameFace),
     access: changedKeys(prev.policies, next.policies, sameList),
     traffic: changedKeys(prev.traffic, next.traffic, sameList),
     endpoints: changedKeys(prev.endpoints, next.endpoints, optional),
   };
+}
+
+/** What a caller's resources read of a service it calls (the key names it). */
+function sameFace(a: Service | undefined, b: Service | undefined): boolean {
+  if (a === b) return true;
+  return a !== undefined && b !== undefined && sameList(a.ports, b.ports);
+}
+
+/** The sidecars a change touches, and how much of each must be planned again. */
+export interface Affected {
+  /** Sidecars planned whole (every type generated again). */
+  readonly whole: Set<string>;
+  /**
+   * Sidecars (none of them in `whole`) for which only the ClusterLoadAssignments of services in
+   * `endpointServices` they call change.
+   */
+  readonly endpointsOnly: Set<string>;
+  readonly endpointServices: ReadonlySet<string>;
 }
 
 interface Inputs {
@@ -109,22 +133,24 @@ export class DependencyIndex {
     return this.callers.get(service) ?? EMPTY;
   }
 
-  /** Sidecars whose resources `change` may alter (all of them when the Mesh changed). */
-  affected(change: ViewChange): Set<string> {
-    if (change.mesh) return new Set(this.inputs.keys());
-    const out = new Set<string>();
-    const addAll = (nodes: ReadonlySet<string> | undefined) => nodes?.forEach((n) => out.add(n));
-    for (const key of change.services) {
-      addAll(this.own.get(key));
-      addAll(this.callers.get(key));
-    }
+  /** Sidecars whose resources `change` may alter (all of them, whole, when the Mesh changed). */
+  affected(change: ViewChange): Affected {
+    const endpointServices = change.endpoints;
+    if (change.mesh)
+      return { whole: new Set(this.inputs.keys()), endpointsOnly: new Set(), endpointServices };
+    const whole = new Set<string>();
+    const addAll = (nodes: ReadonlySet<string> | undefined) => nodes?.forEach((n) => whole.add(n));
+    for (const key of change.services) addAll(this.own.get(key));
+    for (const key of change.faces) addAll(this.callers.get(key));
     for (const key of change.traffic) {
       addAll(this.own.get(key));
       addAll(this.callers.get(key));
     }
     for (const key of change.access) addAll(this.own.get(key));
-    for (const key of change.endpoints) addAll(this.callers.get(key));
-    return out;
+    const endpointsOnly = new Set<string>();
+    for (const key of endpointServices)
+      for (const node of this.callers.get(key) ?? EMPTY) if (!whole.has(node)) endpointsOnly.add(node);
+    return { whole, endpointsOnly, endpointServices };
   }
 }
 

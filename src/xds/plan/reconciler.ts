@@ -3,23 +3,21 @@
 // consistency → publish. A plan is validated before anything is published, so an apply that would
 // produce a bad resource fails whole. A change plans only the sidecars the dependency index says it
 // touches (all of them when the Mesh changed); the others keep their snapshots, which a full plan
-// would reproduce exactly. Endpoint changes take a narrower path still: only the affected
-// ClusterLoadAssignments are rebuilt, and only sidecars that consume them get an EDS push.
+// would reproduce exactly. Endpoint changes take a narrower path still (a Consul answer, or an
+// apply that changed only a Service's instances): only the affected ClusterLoadAssignments are
+// rebuilt, once per distinct assignment, and only sidecars that consume them get an EDS push.
 // Planning and publishing a whole mesh run in slices of at most SLICE_MS, yielding to the event loop
 // in between, so a large apply never stalls health checks or the xDS streams of other sidecars.
 import { fail, ok, type Problem, type Result } from '../../errors.ts';
-import { serviceKey } from '../../manifest/types.ts';
 import type { EndpointSet } from '../../discovery/endpoints.ts';
 import type { SnapshotCache } from '../cache/snapshot.ts';
 import { checkConsistency } from '../cache/consistency.ts';
-import { trafficPolicyFor } from '../../manifest/check-traffic.ts';
-import { generateSidecar, generateTrustBundle, outboundClusterName } from '../generate/index.ts';
-import { instanceAssignments } from '../generate/instance-ports.ts';
-import { upstreamAssignments } from '../generate/traffic.ts';
+import { generateSidecar, generateTrustBundle } from '../generate/index.ts';
 import type { MeshView, Resource, SidecarRef } from '../generate/types.ts';
 import { ResourcePool, type PreparedResource } from '../resources/prepared.ts';
 import { ENDPOINT, PUSH_ORDER, SECRET, type TypeUrl } from '../resources/type-urls.ts';
-import { DependencyIndex, viewChange } from './dependency-index.ts';
+import { assignmentsFor, withReplaced, type SharedAssignments } from './assignments.ts';
+import { DependencyIndex, viewChange, type Affected } from './dependency-index.ts';
 
 /** The longest the planner runs before it lets the event loop serve others. */
 const SLICE_MS = 20;
@@ -27,8 +25,13 @@ const SLICE_MS = 20;
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export type PreparedSnapshot = Record<TypeUrl, PreparedResource[]>;
-type Assignments = Map<string, ReturnType<ResourcePool['prepare']>[]>;
-export type Plan = Map<string, PreparedSnapshot>;
+/**
+ * What publishing changes for one sidecar: its whole snapshot, or (an EDS-only change) some of its
+ * ClusterLoadAssignments, put in place of those of the same name.
+ */
+export type NodePlan =
+  { readonly whole: PreparedSnapshot } | { readonly assignments: readonly PreparedResource[] };
+export type Plan = Map<string, NodePlan>;
 
 /**
  * The roots connected sidecars verify peers with; absent, the mesh runs without TLS (plain tests
@@ -68,37 +71,48 @@ export class Reconciler {
 
   /**
    * The sidecars whose resources may differ between the published view and `view`: those the
-   * dependency index names for what changed, plus sidecars that are new or connected differently.
-   * Undefined when every sidecar must be planned (nothing published yet, or the Mesh changed).
+   * dependency index names for what changed, plus sidecars that are new or connected differently
+   * (planned whole). Undefined when every sidecar must be planned (nothing published yet, or the
+   * Mesh changed).
    */
-  affectedSidecars(view: MeshView, sidecars: Iterable<SidecarRef>): Set<string> | undefined {
+  affectedSidecars(view: MeshView, sidecars: Iterable<SidecarRef>): Affected | undefined {
     if (!this.view) return undefined;
     const change = viewChange(this.view, view);
     if (change.mesh) return undefined;
     const out = this.index.affected(change);
     for (const ref of sidecars) {
       const known = this.sidecars.get(ref.nodeId);
-      if (!known || !sameSidecar(known, ref) || !this.cache.has(ref.nodeId)) out.add(ref.nodeId);
+      if (!known || !sameSidecar(known, ref) || !this.cache.has(ref.nodeId)) {
+        out.whole.add(ref.nodeId);
+        out.endpointsOnly.delete(ref.nodeId);
+      }
     }
     return out;
   }
 
   /**
-   * Generates and prepares the snapshots of `sidecars` (only those in `only`, when given), yielding
-   * every SLICE_MS; publishes nothing.
+   * Generates and prepares what changes for `sidecars` (every one whole, or as `only` says),
+   * yielding every SLICE_MS; publishes nothing.
    */
-  async plan(
-    view: MeshView,
-    sidecars: Iterable<SidecarRef>,
-    only?: ReadonlySet<string>,
-  ): Promise<Result<Plan>> {
+  async plan(view: MeshView, sidecars: Iterable<SidecarRef>, only?: Affected): Promise<Result<Plan>> {
     const plan: Plan = new Map();
     const problems: Problem[] = [];
+    // A service whose endpoints are gone is an empty set to its callers (an empty assignment).
+    const sets = [...(only?.endpointServices ?? [])].map(
+      (service): EndpointSet => view.endpoints.get(service) ?? { service, source: 'static', endpoints: [] },
+    );
+    const shared: SharedAssignments = new Map();
     let sliceStart = performance.now();
     for (const ref of sidecars) {
-      if (only && !only.has(ref.nodeId)) continue;
+      if (only?.endpointsOnly.has(ref.nodeId)) {
+        const assignments = assignmentsFor(view, ref, sets, this.pool, shared);
+        if (assignments?.ok) plan.set(ref.nodeId, { assignments: assignments.value });
+        else if (assignments) problems.push(...assignments.errors);
+        continue;
+      }
+      if (only && !only.whole.has(ref.nodeId)) continue;
       const result = this.planSidecar(view, ref);
-      if (result.ok) plan.set(ref.nodeId, result.value);
+      if (result.ok) plan.set(ref.nodeId, { whole: result.value });
       else problems.push(...result.errors);
       if (performance.now() - sliceStart > SLICE_MS) {
         await yieldToEventLoop();
@@ -141,12 +155,14 @@ export class Reconciler {
       const differs = current !== undefined && !sameSidecar(current, ref);
       if (differs) planned.set(id, current);
       // Unplanned sidecars were not affected: what the cache holds for them is current.
-      if (!plan.has(id)) continue;
+      const nodePlan = plan.get(id);
+      if (!nodePlan) continue;
       const connectedSincePlan =
+        'whole' in nodePlan &&
         this.connected.has(id) &&
         this.secrets !== undefined &&
         !ref.proxyless &&
-        !plan.get(id)?.[SECRET].length;
+        !nodePlan.whole[SECRET].length;
       if (differs || connectedSincePlan) replan.add(id);
     }
     const full = plan.size === planned.size;
@@ -157,22 +173,20 @@ export class Reconciler {
         this.cache.delete(node);
         this.index.delete(node);
       }
-    for (const id of plan.keys()) this.index.set(view, this.sidecars.get(id)!);
-    let byCluster: Assignments = new Map();
+    // An EDS-only change leaves what a sidecar derives from as it was.
+    for (const [id, nodePlan] of plan)
+      if ('whole' in nodePlan || replan.has(id)) this.index.set(view, this.sidecars.get(id)!);
+    let byCluster: SharedAssignments = new Map();
     let pushed = 0;
     let sliceStart = performance.now();
-    for (const [node, planned] of plan) {
-      const fresh = replan.has(node) ? this.planSidecar(view, this.sidecars.get(node)!) : undefined;
-      const snapshot = fresh?.ok ? fresh.value : planned;
-      const rebased = rebase.size
-        ? this.withEndpoints(
-            node,
-            new Map(snapshot[ENDPOINT].map((r) => [r.name, r])),
-            [...rebase.values()],
-            byCluster,
-          )
-        : undefined;
-      if (this.cache.set(node, rebased ? { ...snapshot, [ENDPOINT]: rebased } : snapshot).length) pushed++;
+    for (const [node, nodePlan] of plan) {
+      const snapshot = this.planned(view, node, nodePlan, replan.has(node));
+      const rebased =
+        snapshot?.[ENDPOINT] && rebase.size
+          ? this.withEndpoints(view, node, snapshot[ENDPOINT], rebase.values(), byCluster)
+          : undefined;
+      if (snapshot && this.cache.set(node, rebased ? { ...snapshot, [ENDPOINT]: rebased } : snapshot).length)
+        pushed++;
       if (performance.now() - sliceStart <= SLICE_MS) continue;
       await yieldToEventLoop();
       const more = arriving();
@@ -188,6 +202,20 @@ export class Reconciler {
       this.poolSizeAfterPrune = this.pool.size;
     } else this.prunePoolNowAndThen();
     return pushed;
+  }
+
+  /** What publishing `nodePlan` sets for `node`: a snapshot planned anew, or its assignments replaced. */
+  private planned(
+    view: MeshView,
+    node: string,
+    nodePlan: NodePlan,
+    replan: boolean,
+  ): Partial<PreparedSnapshot> | undefined {
+    const fresh = replan ? this.planSidecar(view, this.sidecars.get(node)!) : undefined;
+    if (fresh?.ok) return fresh.value;
+    if ('whole' in nodePlan) return nodePlan.whole;
+    const current = this.cache.get(node, ENDPOINT);
+    return current && { [ENDPOINT]: withReplaced(current.resources.values(), nodePlan.assignments) };
   }
 
   /**
@@ -270,10 +298,11 @@ export class Reconciler {
     this.view = { ...this.view, endpoints };
     let pushed = 0;
     // One assignment per cluster name, shared by every consumer (they are the same resource).
-    const byCluster: Assignments = new Map();
+    const byCluster: SharedAssignments = new Map();
+    const view = this.view;
     for (const node of this.index.callersOf(set.service)) {
       const current = this.cache.get(node, ENDPOINT);
-      const next = current && this.withEndpoints(node, current.resources, [set], byCluster);
+      const next = current && this.withEndpoints(view, node, current.resources.values(), [set], byCluster);
       if (next && this.cache.set(node, { [ENDPOINT]: next }).length) pushed++;
     }
     this.prunePoolNowAndThen();
@@ -281,53 +310,19 @@ export class Reconciler {
   }
 
   /**
-   * A node's assignments with those of `sets`' services rebuilt (with the TrafficPolicy's subsets
-   * and the caller's locality priorities, as the generator makes them); undefined when it calls none.
+   * A node's assignments with those of `sets`' services rebuilt as `view` makes them; undefined when
+   * it calls none of them (or one failed to prepare: the node keeps what it has).
    */
   private withEndpoints(
+    view: MeshView,
     node: string,
-    current: ReadonlyMap<string, PreparedResource>,
-    sets: readonly EndpointSet[],
-    byCluster: Assignments,
+    current: Iterable<PreparedResource>,
+    sets: Iterable<EndpointSet>,
+    byCluster: SharedAssignments,
   ): PreparedResource[] | undefined {
     const ref = this.sidecars.get(node);
-    const view = this.view;
-    const own = ref && view?.services.get(serviceKey({ name: ref.service, namespace: ref.namespace }));
-    const instance = own?.instances.find((i) => i.name === ref?.instance);
-    if (!ref || !view || !own || !instance) return undefined;
-    const next = new Map(current);
-    let touched = false;
-    for (const set of sets) {
-      const target = view.services.get(set.service);
-      for (const u of own.upstreams) {
-        const port = target?.ports.find((p) => p.name === u.port);
-        if (!target || !port || serviceKey({ name: u.service, namespace: u.namespace }) !== set.service)
-          continue;
-        const policy =
-          port.protocol === 'tcp' && !ref.proxyless
-            ? undefined
-            : trafficPolicyFor(
-                view.traffic?.get(set.service),
-                { service: own.name, namespace: own.namespace },
-                port.name,
-              );
-        const name = outboundClusterName(u);
-        // Shared by every consumer, unless locality failover makes priorities the caller's own.
-        const key = `${name}|${policy ? `${policy.namespace}/${policy.name}` : ''}|${policy?.localityFailover ? JSON.stringify(instance.locality) : ''}`;
-        let prepared = byCluster.get(key);
-        if (!prepared)
-          byCluster.set(
-            key,
-            (prepared = [
-              ...upstreamAssignments(name, port.name, set, policy, instance.locality),
-              ...instanceAssignments(u, port, set),
-            ].map((r) => this.pool.prepare(r))),
-          );
-        for (const p of prepared) if (p.ok) next.set(p.value.name, p.value);
-        touched = true;
-      }
-    }
-    return touched ? [...next.values()] : undefined;
+    const replaced = ref && assignmentsFor(view, ref, sets, this.pool, byCluster);
+    return replaced?.ok ? withReplaced(current, replaced.value) : undefined;
   }
 
   /**

@@ -1,5 +1,6 @@
 // Incremental planning is exactly full planning: over random edit sequences (services, policies, the
-// Mesh, Consul endpoints, sidecars connecting), a control plane that plans only what each change
+// Mesh, Consul endpoints, edits of one instance that reach callers as endpoints only, sidecars
+// connecting), a control plane that plans only what each change
 // touches holds the very snapshots (every node, every type, every resource and version) that a
 // control plane re-planning every sidecar from the same state holds.
 import fc from 'fast-check';
@@ -11,7 +12,16 @@ import { StateStore } from '../../../src/store/store.ts';
 import { SnapshotCache } from '../../../src/xds/cache/snapshot.ts';
 import type { JsonObject } from '../../../src/xds/resources/json.ts';
 import { PUSH_ORDER, shortName } from '../../../src/xds/resources/type-urls.ts';
-import { deletedBy, edit, endpointsOf, manifestOf, nodeOf, seedServices, type Edit } from './mesh-edits.ts';
+import {
+  deletedBy,
+  edit,
+  endpointsOf,
+  instanceEdited,
+  manifestOf,
+  nodeOf,
+  seedServices,
+  type Edit,
+} from './mesh-edits.ts';
 
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----';
 
@@ -44,6 +54,10 @@ async function run(cp: ControlPlane, e: Edit): Promise<boolean> {
   if (manifest) return (await cp.apply([manifest])).ok;
   const deleted = deletedBy(e);
   if (deleted) return (await cp.delete([deleted])).ok;
+  if (e.op === 'instance') {
+    const edited = instanceEdited(e, cp.store.list());
+    return edited !== undefined && (await cp.apply([edited])).ok;
+  }
   if (e.op === 'endpoints') {
     await cp.updateEndpoints(endpointsOf(e));
     return true;
@@ -59,6 +73,7 @@ async function run(cp: ControlPlane, e: Edit): Promise<boolean> {
 describe('incremental planning', () => {
   it('gives the same snapshots as re-planning every sidecar, over random edit sequences', async () => {
     let applied = 0;
+    let instanceEdits = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(edit, { minLength: 1, maxLength: 14 }), async (random) => {
         // Every service exists first (without upstreams), so most random edits are valid ones.
@@ -72,6 +87,7 @@ describe('incremental planning', () => {
             const ok = await run(incremental.cp, e);
             expect(await run(full.cp, e)).toBe(ok);
             if (ok && random.includes(e) && e.op !== 'connect' && e.op !== 'endpoints') applied++;
+            if (ok && e.op === 'instance') instanceEdits++;
             // The reference re-plans every sidecar from the state both now hold.
             expect((await full.cp.refresh()).ok).toBe(true);
             expect(contents(incremental.cache)).toEqual(contents(full.cache));
@@ -85,5 +101,6 @@ describe('incremental planning', () => {
     );
     // The generator must make real changes, not only rejected ones.
     expect(applied).toBeGreaterThan(60);
+    expect(instanceEdits).toBeGreaterThan(10);
   }, 120_000);
 });

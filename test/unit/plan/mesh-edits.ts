@@ -2,12 +2,14 @@
 // services (HTTP, gRPC or TCP, TCP with instancePorts or not; static or Consul-discovered; 0–2
 // instances; calling each other),
 // AccessPolicies, TrafficPolicies (subsets, splits, locality failover, per-caller), the Mesh,
-// Consul endpoint sets (some with instances that become sidecars) and sidecars connecting over ADS,
-// REST or as proxyless clients. Manifests are written as YAML and parsed, so they carry exactly the
+// Consul endpoint sets (some with instances that become sidecars), edits of one instance of a
+// Service as it stands (weight, zone, labels: what reaches callers as endpoints only) and sidecars
+// connecting over ADS, REST or as proxyless clients. Manifests are written as YAML and parsed, so they carry exactly the
 // defaults a user's would.
 import fc from 'fast-check';
 import type { EndpointSet } from '../../../src/discovery/endpoints.ts';
 import { parseManifestText, type Manifest } from '../../../src/manifest/index.ts';
+import type { Service } from '../../../src/manifest/types.ts';
 
 export const SERVICES = 4;
 const NS = 'clinical';
@@ -39,6 +41,7 @@ export type Edit =
   | { op: 'deleteTraffic'; dest: number }
   | { op: 'mesh'; variant: 0 | 1 | 2 }
   | { op: 'endpoints'; i: number; endpoints: { label: boolean; zone: 'a' | 'b'; unhealthy: boolean }[] }
+  | { op: 'instance'; i: number; k: number; zone: 'a' | 'b'; weight: number; version: 'v1' | 'v2' }
   | { op: 'connect'; i: number; k: number; transport: 'ads' | 'rest'; proxyless: boolean };
 
 const index = fc.integer({ min: 0, max: SERVICES - 1 });
@@ -118,6 +121,17 @@ export const edit: fc.Arbitrary<Edit> = fc.oneof(
     }),
   },
   {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('instance' as const),
+      i: index,
+      k: fc.integer({ min: 0, max: 1 }),
+      zone: fc.constantFrom('a' as const, 'b' as const),
+      weight: fc.integer({ min: 1, max: 3 }),
+      version: fc.constantFrom('v1' as const, 'v2' as const),
+    }),
+  },
+  {
     weight: 2,
     arbitrary: fc.record({
       op: fc.constant('connect' as const),
@@ -193,6 +207,26 @@ spec:
     default:
       return undefined;
   }
+}
+
+/**
+ * The Service an `instance` edit applies: service `i` as `current` holds it, with its k-th instance
+ * moved to another zone, weight or version label; undefined when it has no such instance.
+ */
+export function instanceEdited(
+  e: Extract<Edit, { op: 'instance' }>,
+  current: readonly Manifest[],
+): Service | undefined {
+  const service = current.find((m): m is Service => m.kind === 'Service' && m.name === name(e.i));
+  const instance = service?.instances[e.k];
+  if (!service || !instance) return undefined;
+  const edited = {
+    ...instance,
+    weight: e.weight,
+    locality: { ...instance.locality, zone: e.zone },
+    meta: { ...instance.meta, version: e.version },
+  };
+  return { ...service, instances: service.instances.map((x, k) => (k === e.k ? edited : x)) };
 }
 
 export function deletedBy(e: Edit): { kind: Manifest['kind']; name: string; namespace?: string } | undefined {
