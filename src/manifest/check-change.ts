@@ -5,10 +5,11 @@
 // document, either as the one at fault or as the one it names. What is checked per rule:
 // - identity (duplicates, one Mesh): the whole set, a map lookup per document;
 // - a Service's own entries: touched Services;
-// - upstream references: touched Services and the Services that call one;
-// - socket bindings: touched Services and their callers (a target's instancePorts decide sockets of
-//   its callers), with every Service sharing a host with them (and those binding a wildcard), in the
-//   set's order, so the one blamed is the one the full check blames;
+// - upstream references: touched Services and the Services that call one whose face (existence,
+//   ports) changed: a caller's upstream reads nothing else of its target;
+// - socket bindings: touched Services and the callers of those whose face changed (a target's
+//   instancePorts decide sockets of its callers), with every Service sharing a host with them (and
+//   those binding a wildcard), in the set's order, so the one blamed is the one the full check blames;
 // - AccessPolicies and TrafficPolicies: touched ones and those naming a touched Service; for
 //   TrafficPolicies also every policy on the destination of a touched one (who governs whom).
 import type { Problem } from '../errors.ts';
@@ -39,16 +40,25 @@ function serviceKeyOfId(id: string): string | undefined {
 
 const refKey = (r: ServiceRef) => serviceKey({ name: r.service, namespace: r.namespace });
 
-/** Every problem checkManifestSet(ms) has, given that the set before the change to `touched` had none. */
-export function checkManifestChange(ms: readonly Manifest[], touched: readonly string[]): Problem[] {
+/**
+ * Every problem checkManifestSet(ms) has, given that the set before the change to `touched` had
+ * none. With `previous` (that set, by manifest id), callers of a touched Service are checked again
+ * only when its face changed; without it, always.
+ */
+export function checkManifestChange(
+  ms: readonly Manifest[],
+  touched: readonly string[],
+  previous?: ReadonlyMap<string, Manifest>,
+): Problem[] {
   const ids = new Set(touched);
   if (ids.size === 0) return [];
   const keys = new Set(touched.flatMap((id) => serviceKeyOfId(id) ?? []));
   const services = firstDefinitions(ms, 'Service');
   const changed = services.filter((s) => ids.has(manifestId(s)));
-  const callers = services.filter(
-    (s) => ids.has(manifestId(s)) || s.upstreams.some((u) => keys.has(refKey(u))),
-  );
+  const faces = previous ? faceChanges(touched, changed, previous) : keys;
+  const callers = faces.size
+    ? services.filter((s) => ids.has(manifestId(s)) || s.upstreams.some((u) => faces.has(refKey(u))))
+    : changed;
   return [
     ...checkDocumentIdentity(ms),
     ...changed.flatMap(checkServiceEntries),
@@ -72,6 +82,25 @@ function neighbours(services: readonly Service[], changed: readonly Service[]): 
   return services.filter(
     (s) => mine.has(s) || hostsOf(s).some((h) => wildcard || hosts.has(h) || WILDCARDS.has(h)),
   );
+}
+
+/** Keys of touched Services added, removed, or with other ports (what their callers are checked against). */
+function faceChanges(
+  touched: readonly string[],
+  changed: readonly Service[],
+  previous: ReadonlyMap<string, Manifest>,
+): Set<string> {
+  const now = new Map(changed.map((s) => [manifestId(s), s]));
+  const out = new Set<string>();
+  for (const id of touched) {
+    const key = serviceKeyOfId(id);
+    const was = previous.get(id);
+    const is = now.get(id);
+    if (!key) continue;
+    if (was?.kind !== 'Service' || !is || JSON.stringify(was.ports) !== JSON.stringify(is.ports))
+      out.add(key);
+  }
+  return out;
 }
 
 function namesAny(p: AccessPolicy, keys: ReadonlySet<string>): boolean {

@@ -38,12 +38,13 @@ export interface Change {
 
 /**
  * Every cross-document problem of a whole manifest set (`checkManifestSet`, wherever it runs).
- * `touched` names the documents that differ from the committed set, which passed this check: a
- * checker may look only at what reaches them (`checkManifestChange`).
+ * `touched` names the documents that differ from the committed set `previous` (by manifest id),
+ * which passed this check: a checker may look only at what reaches them (`checkManifestChange`).
  */
 export type SetChecker = (
   manifests: readonly Manifest[],
   touched?: readonly string[],
+  previous?: ReadonlyMap<string, Manifest>,
 ) => Promise<readonly Problem[]>;
 
 export interface Proposal {
@@ -169,7 +170,7 @@ export class StateStore {
         sliceStart = performance.now();
       }
     }
-    const problems = await checkSet([...next.value.values()], touched);
+    const problems = await checkSet([...next.value.values()], touched, this.manifests);
     if (problems.length) return fail(problems);
     if (this.state !== base)
       return fail([

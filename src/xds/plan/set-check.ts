@@ -33,9 +33,9 @@ export class WorkerSetChecker {
     { resolve: (p: readonly Problem[]) => void; manifests: readonly Manifest[] }
   >();
 
-  readonly check: SetChecker = (manifests, touched) => {
+  readonly check: SetChecker = (manifests, touched, previous) => {
     if (touched && touched.length <= CHANGE_THRESHOLD)
-      return Promise.resolve(checkManifestChange(manifests, touched));
+      return Promise.resolve(checkManifestChange(manifests, touched, previous));
     if (manifests.length < WORKER_THRESHOLD || this.broken) return checkInPlace(manifests);
     const worker = this.start();
     if (!worker) return checkInPlace(manifests);

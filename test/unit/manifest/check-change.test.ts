@@ -1,13 +1,13 @@
 // Checking a change costs what it touches and reports what the whole-set check reports: over random
 // edit sequences from a valid set (services added, changed and removed, sockets shared, policies
-// naming services that come and go), the problems of checkManifestChange equal those of
-// checkManifestSet on the new set.
+// naming services that come and go, instances edited in place), the problems of checkManifestChange
+// equal those of checkManifestSet on the new set, with and without the set before the change.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkManifestChange } from '../../../src/manifest/check-change.ts';
 import { checkManifestSet } from '../../../src/manifest/index.ts';
 import { manifestId, type Manifest } from '../../../src/manifest/types.ts';
-import { deletedBy, edit, manifestOf, seedServices } from '../plan/mesh-edits.ts';
+import { deletedBy, edit, instanceEdited, manifestOf, seedServices } from '../plan/mesh-edits.ts';
 
 const canonical = (m: Manifest) => JSON.stringify(m, (k, v: unknown) => (k === 'origin' ? undefined : v));
 const sorted = (problems: readonly unknown[]) => problems.map((p) => JSON.stringify(p)).sort();
@@ -21,7 +21,7 @@ describe('checkManifestChange', () => {
         let current = new Map<string, Manifest>();
         for (const e of [...seedServices(), ...random]) {
           const next = new Map(current);
-          const m = manifestOf(e);
+          const m = e.op === 'instance' ? instanceEdited(e, [...current.values()]) : manifestOf(e);
           const gone = deletedBy(e);
           if (m) next.set(manifestId(m), m);
           else if (gone) next.delete(manifestId(gone));
@@ -33,6 +33,7 @@ describe('checkManifestChange', () => {
           });
           const full = checkManifestSet([...next.values()]);
           expect(sorted(checkManifestChange([...next.values()], touched))).toEqual(sorted(full));
+          expect(sorted(checkManifestChange([...next.values()], touched, current))).toEqual(sorted(full));
           // Only a set without problems is committed, as the store does.
           if (full.length === 0) {
             current = next;
