@@ -2,7 +2,9 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules', 'gen', 'dist', '.envoy', '.k8s-schemas', 'bench/out'] },
+  {
+    ignores: ['node_modules', 'gen', 'src/xds/resources/gen', 'dist', '.envoy', '.k8s-schemas', 'bench/out'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

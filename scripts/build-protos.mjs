@@ -2,7 +2,9 @@
 // which ship with @grpc/grpc-js-xds, and the pinned protoc-gen-validate validate.proto. The runtime
 // reads Envoy's message shapes and protoc-gen-validate rules from it. The output is committed
 // (proto/envoy-descriptors.binpb), so installing clinimesh needs nothing but Node; run this after
-// upgrading @grpc/grpc-js-xds. It fetches the buf compiler on demand with npx.
+// upgrading @grpc/grpc-js-xds (`npm run build:protos` then regenerates the TypeScript types of
+// its messages, src/xds/resources/gen, with scripts/gen-types.ts). It fetches the buf compiler on
+// demand with npx.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
