@@ -1,12 +1,17 @@
 // The audit trail: who called what, and what was decided. One JSON line per inbound request (per
 // connection for TCP), written by the destination's sidecar. Deliberately absent: bodies, query
 // strings and headers other than the request id, any of which can carry patient data.
-import type { JsonObject } from '../resources/json.ts';
+import { anyJson } from '../resources/any-json.ts';
+import type { AccessLogJson } from '../resources/gen/envoy/config/accesslog/v3/accesslog_pb.ts';
+import type { TypedExtensionConfigJson } from '../resources/gen/envoy/config/core/v3/extension_pb.ts';
+import type { TcpProxy_TcpAccessLogOptionsJson } from '../resources/gen/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy_pb.ts';
+import type { SubstitutionFormatStringJson } from '../resources/gen/envoy/config/core/v3/substitution_format_string_pb.ts';
+import type { StructJson } from '@bufbuild/protobuf/wkt';
 import { HTTP_RBAC, NETWORK_RBAC } from './rbac.ts';
 
 const FILE_LOG = 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog';
 
-function decision(filter: string, enforced: boolean): JsonObject {
+function decision(filter: string, enforced: boolean): StructJson {
   return enforced
     ? {
         authz: `%DYNAMIC_METADATA(${filter}:shadow_engine_result)%`,
@@ -15,20 +20,27 @@ function decision(filter: string, enforced: boolean): JsonObject {
     : { authz: 'allowed', authz_policy: 'mesh-default-allow' };
 }
 
-const WITHOUT_QUERY = {
+const WITHOUT_QUERY: TypedExtensionConfigJson = {
   name: 'envoy.formatter.req_without_query',
-  typed_config: {
+  typed_config: anyJson({
     '@type': 'type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery',
-  },
+  }),
 };
 
-function fileLog(path: string, fields: JsonObject, formatters: JsonObject[] = []): JsonObject {
-  const log_format: JsonObject = { json_format: fields };
+function fileLog(
+  path: string,
+  fields: StructJson,
+  formatters: TypedExtensionConfigJson[] = [],
+): AccessLogJson {
+  const log_format: SubstitutionFormatStringJson = { json_format: fields };
   if (formatters.length) log_format.formatters = formatters;
-  return { name: 'envoy.access_loggers.file', typed_config: { '@type': FILE_LOG, path, log_format } };
+  return {
+    name: 'envoy.access_loggers.file',
+    typed_config: anyJson({ '@type': FILE_LOG, path, log_format }),
+  };
 }
 
-export function httpAuditLog(path: string, destination: string, enforced: boolean): JsonObject {
+export function httpAuditLog(path: string, destination: string, enforced: boolean): AccessLogJson {
   return fileLog(
     path,
     {
@@ -52,7 +64,7 @@ export function httpAuditLog(path: string, destination: string, enforced: boolea
 }
 
 /** TCP connections can live for days: log at connect and then periodically, not only at close. */
-export const TCP_AUDIT_OPTIONS: JsonObject = {
+export const TCP_AUDIT_OPTIONS: TcpProxy_TcpAccessLogOptionsJson = {
   flush_access_log_on_connected: true,
   access_log_flush_interval: '60s',
 };
@@ -68,7 +80,7 @@ export function tcpAuditLog(
   target: { destination: string; port: string },
   enforced: boolean,
   tunnel: boolean,
-): JsonObject {
+): AccessLogJson {
   return fileLog(path, {
     time: '%START_TIME%',
     event: '%ACCESS_LOG_TYPE%',

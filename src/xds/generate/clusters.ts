@@ -1,6 +1,7 @@
 // Clusters: one EDS cluster per upstream port, one static cluster per local application port.
 import type { Instance, Mesh, Protocol, ServicePort, TrafficPolicy } from '../../manifest/types.ts';
-import type { JsonObject } from '../resources/json.ts';
+import { anyJson } from '../resources/any-json.ts';
+import type { ClusterJson } from '../resources/gen/envoy/config/cluster/v3/cluster_pb.ts';
 import { CLUSTER } from '../resources/type-urls.ts';
 import { configSource } from './config-source.ts';
 import { duration } from './durations.ts';
@@ -12,14 +13,14 @@ import type { Resource, XdsTransport } from './types.ts';
 
 const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
-function protocolOptions(protocol: Protocol): JsonObject {
+function protocolOptions(protocol: Protocol): ClusterJson {
   if (protocol !== 'grpc') return {};
   return {
     typed_extension_protocol_options: {
-      [HTTP_PROTOCOL_OPTIONS]: {
+      [HTTP_PROTOCOL_OPTIONS]: anyJson({
         '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
         explicit_http_config: { http2_protocol_options: {} },
-      },
+      }),
     },
   };
 }
@@ -32,9 +33,9 @@ export function generateOutboundCluster(
   transport: XdsTransport,
   tls?: { spiffeId: string; sni: string; sdsDir?: string },
   policy?: TrafficPolicy,
-): Resource {
+): Resource<typeof CLUSTER> {
   const tunnel = protocol === 'tcp' && tls !== undefined;
-  const body: JsonObject = {
+  const body: ClusterJson = {
     name,
     type: 'EDS',
     eds_cluster_config: { eds_config: configSource(transport), service_name: name },
@@ -62,8 +63,8 @@ export function generateOutboundCluster(
 }
 
 /** The same EDS cluster under another name, fed by the assignment of that name (a subset). */
-export function renameEdsCluster(cluster: Resource, name: string): Resource {
-  const eds = cluster.body.eds_cluster_config as JsonObject;
+export function renameEdsCluster(cluster: Resource<typeof CLUSTER>, name: string): Resource<typeof CLUSTER> {
+  const eds = cluster.body.eds_cluster_config;
   return {
     typeUrl: CLUSTER,
     name,
@@ -71,7 +72,11 @@ export function renameEdsCluster(cluster: Resource, name: string): Resource {
   };
 }
 
-export function generateInboundCluster(port: ServicePort, instance: Instance, mesh: Mesh): Resource {
+export function generateInboundCluster(
+  port: ServicePort,
+  instance: Instance,
+  mesh: Mesh,
+): Resource<typeof CLUSTER> {
   const name = inboundClusterName(port);
   return {
     typeUrl: CLUSTER,

@@ -2,7 +2,8 @@
 import { isIP } from 'node:net';
 import type { Endpoint, EndpointSet } from '../../discovery/endpoints.ts';
 import type { Locality } from '../../manifest/types.ts';
-import type { JsonObject } from '../resources/json.ts';
+import type { LocalityJson } from '../resources/gen/envoy/config/core/v3/base_pb.ts';
+import type { LocalityLbEndpointsJson } from '../resources/gen/envoy/config/endpoint/v3/endpoint_components_pb.ts';
 import { ENDPOINT } from '../resources/type-urls.ts';
 import type { Resource } from './types.ts';
 
@@ -19,7 +20,7 @@ export function generateLoadAssignment(
   portName: string,
   set: EndpointSet | undefined,
   caller?: Locality,
-): Resource {
+): Resource<typeof ENDPOINT> {
   const byLocality = new Map<string, { locality: Locality; priority: number; endpoints: Endpoint[] }>();
   // An address that is not an IP literal (a Consul node registered by host name) is left out: EDS takes
   // IP literals only, and one name would make Envoy reject the whole list.
@@ -65,9 +66,9 @@ function localityEndpoints(
   endpoints: readonly Endpoint[],
   portName: string,
   priority: number,
-): JsonObject {
+): LocalityLbEndpointsJson {
   const sorted = [...endpoints].sort((a, b) => a.instance.localeCompare(b.instance));
-  const loc: JsonObject = {};
+  const loc: LocalityJson = {};
   if (locality.region) loc.region = locality.region;
   if (locality.zone) loc.zone = locality.zone;
   if (locality.subZone) loc.sub_zone = locality.subZone;

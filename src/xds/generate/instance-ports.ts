@@ -10,6 +10,7 @@ import type { InstancePorts, ServicePort, Upstream } from '../../manifest/types.
 import { renameEdsCluster } from './clusters.ts';
 import { generateLoadAssignment } from './endpoints.ts';
 import { instanceClusterName, instanceUpstream } from './names.ts';
+import type { CLUSTER, ENDPOINT } from '../resources/type-urls.ts';
 import type { Resource } from './types.ts';
 
 type UpstreamName = Pick<Upstream, 'service' | 'namespace' | 'port'>;
@@ -41,7 +42,7 @@ export function instanceAssignments(
   upstream: UpstreamName,
   port: ServicePort,
   set: EndpointSet | undefined,
-): Resource[] {
+): Resource<typeof ENDPOINT>[] {
   const exposed = port.instancePorts;
   if (!exposed) return [];
   return ordinals(exposed).map((k) =>
@@ -58,7 +59,11 @@ export function instanceAssignments(
  * without outlier detection: with one host, an ejection would leave the broker unreachable for the
  * whole ejection time after it restarts.
  */
-export function instanceClusters(upstream: UpstreamName, port: ServicePort, cluster: Resource): Resource[] {
+export function instanceClusters(
+  upstream: UpstreamName,
+  port: ServicePort,
+  cluster: Resource<typeof CLUSTER>,
+): Resource<typeof CLUSTER>[] {
   const exposed = port.instancePorts;
   if (!exposed) return [];
   return ordinals(exposed).map((k) => {

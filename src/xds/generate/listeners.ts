@@ -13,7 +13,15 @@ import type {
   TrafficPolicy,
   Upstream,
 } from '../../manifest/types.ts';
-import type { JsonObject } from '../resources/json.ts';
+import { anyJson } from '../resources/any-json.ts';
+import type { AccessLogJson } from '../resources/gen/envoy/config/accesslog/v3/accesslog_pb.ts';
+import type { AddressJson } from '../resources/gen/envoy/config/core/v3/address_pb.ts';
+import type { FilterJson } from '../resources/gen/envoy/config/listener/v3/listener_components_pb.ts';
+import type { ListenerJson } from '../resources/gen/envoy/config/listener/v3/listener_pb.ts';
+import type {
+  HttpConnectionManagerJson,
+  HttpFilterJson,
+} from '../resources/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts';
 import { LISTENER } from '../resources/type-urls.ts';
 import { httpAuditLog, TCP_AUDIT_OPTIONS, tcpAuditLog } from './audit.ts';
 import { configSource } from './config-source.ts';
@@ -35,25 +43,28 @@ const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpCon
 const ROUTER = 'envoy.extensions.filters.http.router.v3.Router';
 const TLS_INSPECTOR = 'envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector';
 
-function socketAddress(address: string, port: number): JsonObject {
+function socketAddress(address: string, port: number): AddressJson {
   return { socket_address: { address, port_value: port } };
 }
 
 function httpConnectionManager(
   statPrefix: string,
-  routing: JsonObject,
-  extra: { filters?: JsonObject[]; accessLog?: JsonObject; inbound?: boolean } = {},
-): JsonObject {
-  const config: JsonObject = {
+  routing: HttpConnectionManagerJson,
+  extra: { filters?: HttpFilterJson[]; accessLog?: AccessLogJson; inbound?: boolean } = {},
+): FilterJson {
+  const config = anyJson({
     '@type': `type.googleapis.com/${HCM}`,
     stat_prefix: statPrefix,
     codec_type: 'AUTO',
     ...routing,
     http_filters: [
       ...(extra.filters ?? []),
-      { name: 'envoy.filters.http.router', typed_config: { '@type': `type.googleapis.com/${ROUTER}` } },
+      {
+        name: 'envoy.filters.http.router',
+        typed_config: anyJson({ '@type': `type.googleapis.com/${ROUTER}` }),
+      },
     ],
-  };
+  });
   if (extra.accessLog) config.access_log = [extra.accessLog];
   if (extra.inbound) {
     // Tell the application who called it (the verified SPIFFE ID), and never trust a caller's copy.
@@ -102,7 +113,7 @@ function inboundPlan(port: ServicePort, c: InboundContext): InboundPlan {
   };
 }
 
-function inboundHttpFilters(port: ServicePort, c: InboundContext, name: string): JsonObject[] {
+function inboundHttpFilters(port: ServicePort, c: InboundContext, name: string): FilterJson[] {
   const p = inboundPlan(port, c);
   return [
     httpConnectionManager(
@@ -128,7 +139,7 @@ function inboundHttpFilters(port: ServicePort, c: InboundContext, name: string):
 }
 
 /** Mesh callers of a TCP port: CONNECT tunnels, authorized before the application is connected. */
-function inboundTunnelFilters(port: ServicePort, c: InboundContext, name: string): JsonObject[] {
+function inboundTunnelFilters(port: ServicePort, c: InboundContext, name: string): FilterJson[] {
   const p = inboundPlan(port, c);
   const target = { destination: p.destination, port: port.name };
   return [
@@ -147,7 +158,7 @@ function inboundTunnelFilters(port: ServicePort, c: InboundContext, name: string
  * network RBAC decides after the application is connected, so it cannot be leak-free; callers in
  * the mesh never take this path.
  */
-function inboundRawTcpFilters(port: ServicePort, c: InboundContext): JsonObject[] {
+function inboundRawTcpFilters(port: ServicePort, c: InboundContext): FilterJson[] {
   const p = inboundPlan(port, c);
   const target = { destination: p.destination, port: port.name };
   return [
@@ -162,11 +173,11 @@ function inboundRawTcpFilters(port: ServicePort, c: InboundContext): JsonObject[
   ];
 }
 
-export function generateInboundListener(port: ServicePort, c: InboundContext): Resource {
+export function generateInboundListener(port: ServicePort, c: InboundContext): Resource<typeof LISTENER> {
   const name = inboundListenerName(port);
   const http = isHttp(port.protocol);
   const plain = http ? inboundHttpFilters(port, c, name) : inboundRawTcpFilters(port, c);
-  const body: JsonObject = {
+  const body: ListenerJson = {
     name,
     address: socketAddress(c.instance.address, port.port),
     traffic_direction: 'INBOUND',
@@ -183,7 +194,7 @@ export function generateInboundListener(port: ServicePort, c: InboundContext): R
       body.listener_filters = [
         {
           name: 'envoy.filters.listener.tls_inspector',
-          typed_config: { '@type': `type.googleapis.com/${TLS_INSPECTOR}` },
+          typed_config: anyJson({ '@type': `type.googleapis.com/${TLS_INSPECTOR}` }),
         },
       ];
       body.filter_chains = [
@@ -209,7 +220,7 @@ export function generateOutboundListener(
   instance: Instance,
   sidecar: SidecarRef,
   { faults = false, mtls = false }: OutboundOptions = {},
-): Resource {
+): Resource<typeof LISTENER> {
   const name = outboundListenerName(upstream);
   const cluster = outboundClusterName(upstream);
   const statPrefix = `outbound_${upstream.service}_${upstream.namespace}_${port.name}`;

@@ -18,7 +18,14 @@ import {
   type TrafficPolicy,
   type Upstream,
 } from '../../manifest/types.ts';
-import type { JsonObject } from '../resources/json.ts';
+import { anyJson } from '../resources/any-json.ts';
+import type { ClusterJson } from '../resources/gen/envoy/config/cluster/v3/cluster_pb.ts';
+import type { TransportSocketJson } from '../resources/gen/envoy/config/core/v3/base_pb.ts';
+import type { ConfigSourceJson } from '../resources/gen/envoy/config/core/v3/config_source_pb.ts';
+import type {
+  RetryPolicyJson,
+  RouteJson,
+} from '../resources/gen/envoy/config/route/v3/route_components_pb.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, type TypeUrl } from '../resources/type-urls.ts';
 import { duration } from './durations.ts';
 import { trafficPolicyFor } from '../../manifest/check-traffic.ts';
@@ -46,7 +53,7 @@ const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpCon
 const ROUTER = 'envoy.extensions.filters.http.router.v3.Router';
 const UPSTREAM_TLS = 'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
 /** gRPC fetches EDS and RDS only over the ADS stream (or `self`); never REST. */
-const ADS = { ads: {}, resource_api_version: 'V3' };
+const ADS: ConfigSourceJson = { ads: {}, resource_api_version: 'V3' };
 
 /** `imaging.clinical`: the listener a client dialing `xds:///imaging.clinical` asks for. */
 export function proxylessListenerName(target: Pick<Service, 'name' | 'namespace'>): string {
@@ -59,7 +66,7 @@ export function generateProxyless(
   instance: Instance,
   options: { mtls: boolean },
 ): Result<SidecarResources> {
-  const out: Record<TypeUrl, Resource[]> = {
+  const out: { [T in TypeUrl]: Resource<T>[] } = {
     [CLUSTER]: [],
     [ENDPOINT]: [],
     [LISTENER]: [],
@@ -116,16 +123,19 @@ export function generateProxyless(
   return problems.length ? fail(problems) : ok(out);
 }
 
-function apiListener(name: string, upstream: Upstream, faults: boolean): Resource {
-  const hcm: JsonObject = {
+function apiListener(name: string, upstream: Upstream, faults: boolean): Resource<typeof LISTENER> {
+  const hcm = anyJson({
     '@type': `type.googleapis.com/${HCM}`,
     stat_prefix: `proxyless_${upstream.service}_${upstream.namespace}`,
     rds: { config_source: ADS, route_config_name: outboundRouteName(upstream) },
     http_filters: [
       ...(faults ? [faultFilter()] : []),
-      { name: 'envoy.filters.http.router', typed_config: { '@type': `type.googleapis.com/${ROUTER}` } },
+      {
+        name: 'envoy.filters.http.router',
+        typed_config: anyJson({ '@type': `type.googleapis.com/${ROUTER}` }),
+      },
     ],
-  };
+  });
   return { typeUrl: LISTENER, name, body: { name, api_listener: { api_listener: hcm } } };
 }
 
@@ -140,7 +150,7 @@ function clientRoute(
   mesh: Mesh,
   policy: TrafficPolicy | undefined,
   clusterOf: (ref: ServiceRef) => string | undefined,
-): Resource {
+): Resource<typeof ROUTE> {
   const name = outboundRouteName(upstream);
   const cluster = outboundClusterName(upstream);
   const routes = policy
@@ -162,16 +172,16 @@ const GRPC_RETRY_CODES = new Set([
  * policy, which is also what a write without the idempotency key gets), no host predicates and no
  * mirroring (gRPC has neither).
  */
-function proxylessRoute(route: JsonObject): JsonObject {
-  const action = { ...(route.route as JsonObject) };
+function proxylessRoute(route: RouteJson): RouteJson {
+  const action = { ...route.route };
   delete action.request_mirror_policies;
-  const retry = action.retry_policy as JsonObject | undefined;
+  const retry = action.retry_policy;
   delete action.retry_policy;
   const codes = String(retry?.retry_on ?? '')
     .split(',')
     .filter((c) => GRPC_RETRY_CODES.has(c));
   if (retry && codes.length) {
-    const policy: JsonObject = { retry_on: codes.join(',') };
+    const policy: RetryPolicyJson = { retry_on: codes.join(',') };
     if (retry.num_retries !== undefined) policy.num_retries = retry.num_retries;
     if (retry.per_try_timeout !== undefined) policy.per_try_timeout = retry.per_try_timeout;
     action.retry_policy = policy;
@@ -190,8 +200,8 @@ function edsCluster(
   mesh: Mesh,
   targetSpiffeId: string | undefined,
   policy?: TrafficPolicy,
-): Resource {
-  const body: JsonObject = {
+): Resource<typeof CLUSTER> {
+  const body: ClusterJson = {
     name,
     type: 'EDS',
     eds_cluster_config: { eds_config: ADS, service_name: name },
@@ -210,11 +220,11 @@ function edsCluster(
 }
 
 /** Mutual TLS to the target's sidecar, from files the client's bootstrap names: only its exact SPIFFE ID passes. */
-function proxylessUpstreamTls(targetSpiffeId: string): JsonObject {
+function proxylessUpstreamTls(targetSpiffeId: string): TransportSocketJson {
   const provider = { instance_name: PROXYLESS_CERT_PROVIDER };
   return {
     name: 'envoy.transport_sockets.tls',
-    typed_config: {
+    typed_config: anyJson({
       '@type': `type.googleapis.com/${UPSTREAM_TLS}`,
       common_tls_context: {
         tls_certificate_provider_instance: provider,
@@ -223,6 +233,6 @@ function proxylessUpstreamTls(targetSpiffeId: string): JsonObject {
           match_subject_alt_names: [{ exact: targetSpiffeId }],
         },
       },
-    },
+    }),
   };
 }

@@ -7,7 +7,16 @@
 import { spiffeId } from '../../ca/spiffe.ts';
 import { ruleAppliesTo, type RulePort } from '../../manifest/access-rules.ts';
 import type { AccessPolicy, AccessRule, Mesh, PathMatch } from '../../manifest/types.ts';
-import type { JsonObject } from '../resources/json.ts';
+import { anyJson } from '../resources/any-json.ts';
+import type {
+  PermissionJson,
+  PolicyJson,
+  PrincipalJson,
+  RBACJson,
+} from '../resources/gen/envoy/config/rbac/v3/rbac_pb.ts';
+import type { FilterJson } from '../resources/gen/envoy/config/listener/v3/listener_components_pb.ts';
+import type { HttpFilterJson } from '../resources/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts';
+import type { StringMatcherJson } from '../resources/gen/envoy/type/matcher/v3/string_pb.ts';
 
 export const HTTP_RBAC = 'envoy.filters.http.rbac';
 export const NETWORK_RBAC = 'envoy.filters.network.rbac';
@@ -17,7 +26,7 @@ export function needsRbac(mesh: Mesh, policies: readonly AccessPolicy[]): boolea
   return policies.length > 0 || mesh.authorization.defaultAction === 'DENY';
 }
 
-function principals(mesh: Mesh, rule: AccessRule): JsonObject[] {
+function principals(mesh: Mesh, rule: AccessRule): PrincipalJson[] {
   return rule.from.map((ref) => ({
     authenticated: {
       principal_name: {
@@ -27,9 +36,9 @@ function principals(mesh: Mesh, rule: AccessRule): JsonObject[] {
   }));
 }
 
-function httpPermissions(rule: AccessRule): JsonObject[] {
+function httpPermissions(rule: AccessRule): PermissionJson[] {
   if (!rule.http) return [{ any: true }];
-  const parts: JsonObject[] = [];
+  const parts: PermissionJson[] = [];
   if (rule.http.methods.length) {
     parts.push({
       or_rules: {
@@ -38,16 +47,17 @@ function httpPermissions(rule: AccessRule): JsonObject[] {
     });
   }
   if (rule.http.paths.length) {
-    const path = (p: PathMatch): JsonObject => ('exact' in p ? { exact: p.exact } : { prefix: p.prefix });
+    const path = (p: PathMatch): StringMatcherJson =>
+      'exact' in p ? { exact: p.exact } : { prefix: p.prefix };
     parts.push({ or_rules: { rules: rule.http.paths.map((p) => ({ url_path: { path: path(p) } })) } });
   }
   return parts.length ? [{ and_rules: { rules: parts } }] : [{ any: true }];
 }
 
 /** The RBAC policy set of one port's listener. */
-export function rbacRules(mesh: Mesh, policies: readonly AccessPolicy[], port: RulePort): JsonObject {
+export function rbacRules(mesh: Mesh, policies: readonly AccessPolicy[], port: RulePort): RBACJson {
   const http = port.protocol !== 'tcp';
-  const out: JsonObject = {};
+  const out: { [name: string]: PolicyJson } = {};
   for (const policy of [...policies].sort((a, b) => a.name.localeCompare(b.name))) {
     policy.rules.forEach((rule, i) => {
       if (!ruleAppliesTo(rule, port)) return;
@@ -64,15 +74,19 @@ export function rbacRules(mesh: Mesh, policies: readonly AccessPolicy[], port: R
  * HTTP RBAC for an HTTP or gRPC port, and for a TCP port whose mesh callers come through a CONNECT
  * tunnel (tcp-tunnel.ts): there it decides on the CONNECT, before the application is connected.
  */
-export function httpRbacFilter(mesh: Mesh, policies: readonly AccessPolicy[], port: RulePort): JsonObject {
+export function httpRbacFilter(
+  mesh: Mesh,
+  policies: readonly AccessPolicy[],
+  port: RulePort,
+): HttpFilterJson {
   const rules = rbacRules(mesh, policies, port);
   return {
     name: HTTP_RBAC,
-    typed_config: {
+    typed_config: anyJson({
       '@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC',
       rules,
       shadow_rules: rules,
-    },
+    }),
   };
 }
 
@@ -86,15 +100,15 @@ export function networkRbacFilter(
   policies: readonly AccessPolicy[],
   port: RulePort,
   statPrefix: string,
-): JsonObject {
+): FilterJson {
   const rules = rbacRules(mesh, policies, port);
   return {
     name: NETWORK_RBAC,
-    typed_config: {
+    typed_config: anyJson({
       '@type': 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC',
       stat_prefix: statPrefix,
       rules,
       shadow_rules: rules,
-    },
+    }),
   };
 }

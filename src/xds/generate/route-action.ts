@@ -2,7 +2,8 @@
 // timeout (gRPC: the caller's deadline), and retries only where the request never reached the
 // upstream. TrafficPolicy routes (traffic.ts) build on it.
 import type { Mesh, Protocol } from '../../manifest/types.ts';
-import type { JsonObject } from '../resources/json.ts';
+import { anyJson } from '../resources/any-json.ts';
+import type { RouteActionJson } from '../resources/gen/envoy/config/route/v3/route_components_pb.ts';
 import { duration } from './durations.ts';
 
 /**
@@ -14,8 +15,13 @@ export const SAFE_RETRY_ON = 'connect-failure,refused-stream,reset-before-reques
 const PREVIOUS_HOSTS =
   'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate';
 
-export function routeAction(cluster: string, mesh: Mesh, protocol: Protocol, retries: boolean): JsonObject {
-  const action: JsonObject = { cluster, timeout: duration(mesh.defaults.requestTimeoutMs) };
+export function routeAction(
+  cluster: string,
+  mesh: Mesh,
+  protocol: Protocol,
+  retries: boolean,
+): RouteActionJson {
+  const action: RouteActionJson = { cluster, timeout: duration(mesh.defaults.requestTimeoutMs) };
   // gRPC streams may be long-lived; the caller's deadline (grpc-timeout) bounds them, which Envoy
   // honours only when grpc_timeout_header_max is set.
   if (protocol === 'grpc') {
@@ -28,7 +34,10 @@ export function routeAction(cluster: string, mesh: Mesh, protocol: Protocol, ret
       retry_on: SAFE_RETRY_ON,
       num_retries: 2,
       retry_host_predicate: [
-        { name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': PREVIOUS_HOSTS } },
+        {
+          name: 'envoy.retry_host_predicates.previous_hosts',
+          typed_config: anyJson({ '@type': PREVIOUS_HOSTS }),
+        },
       ],
       host_selection_retry_max_attempts: 3,
     };

@@ -1,13 +1,16 @@
 // Route configurations. Outbound HTTP/gRPC traffic gets its own RouteConfiguration (served over RDS)
 // so a routing change never rebuilds a listener; inbound routes are inline and trivial.
 import type { Mesh, Protocol, ServiceRef, TrafficPolicy } from '../../manifest/types.ts';
-import type { JsonObject } from '../resources/json.ts';
+import type {
+  RouteActionJson,
+  VirtualHostJson,
+} from '../resources/gen/envoy/config/route/v3/route_components_pb.ts';
 import { ROUTE } from '../resources/type-urls.ts';
 import { routeAction } from './route-action.ts';
 import { trafficRoutes } from './traffic.ts';
 import type { Resource } from './types.ts';
 
-export function virtualHost(name: string, action: JsonObject): JsonObject {
+export function virtualHost(name: string, action: RouteActionJson): VirtualHostJson {
   return { name, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: action }] };
 }
 
@@ -18,7 +21,7 @@ export function generateOutboundRoute(
   mesh: Mesh,
   policy?: TrafficPolicy,
   clusterOf?: (ref: ServiceRef) => string | undefined,
-): Resource {
+): Resource<typeof ROUTE> {
   const host = policy
     ? { name, domains: ['*'], routes: trafficRoutes(policy, { cluster: name, mesh, protocol, clusterOf }) }
     : virtualHost(name, routeAction(name, mesh, protocol, true));

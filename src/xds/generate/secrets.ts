@@ -4,7 +4,11 @@
 // workload; the trust bundle is public and comes from the control plane over ADS/REST, which lets a
 // root rotation wait for every sidecar to ACK the new bundle before new-root certificates appear.
 // Listeners and clusters name both over SDS, so a rotation touches no listener and drops nothing.
-import type { JsonObject } from '../resources/json.ts';
+import { anyJson } from '../resources/any-json.ts';
+import type { ConfigSourceJson } from '../resources/gen/envoy/config/core/v3/config_source_pb.ts';
+import type { TransportSocketJson } from '../resources/gen/envoy/config/core/v3/base_pb.ts';
+import type { SubjectAltNameMatcherJson } from '../resources/gen/envoy/extensions/transport_sockets/tls/v3/common_pb.ts';
+import type { CommonTlsContextJson } from '../resources/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.ts';
 import { SECRET } from '../resources/type-urls.ts';
 import { configSource } from './config-source.ts';
 import type { Resource, XdsTransport } from './types.ts';
@@ -13,7 +17,7 @@ export const WORKLOAD_SECRET = 'default';
 export const TRUST_BUNDLE_SECRET = 'ROOTCA';
 
 const TLS = 'envoy.extensions.transport_sockets.tls.v3';
-export const SECRET_TYPE = `type.googleapis.com/${TLS}.Secret`;
+export const SECRET_TYPE = `type.googleapis.com/${TLS}.Secret` as const;
 
 /** Where a sidecar's agent writes its secret files unless the node says otherwise (`clinimesh.sds_dir`). */
 export const DEFAULT_SDS_DIR = '/var/run/clinimesh/sds';
@@ -28,7 +32,7 @@ export interface SecretSources {
 export const secretFileName = (secret: string): string => `${secret}.json`;
 
 /** An SDS ConfigSource reading one secret from the agent's directory; Envoy reloads it when a file is moved in. */
-export function fileSecretSource(sdsDir: string, secret: string): JsonObject {
+export function fileSecretSource(sdsDir: string, secret: string): ConfigSourceJson {
   return {
     path_config_source: { path: `${sdsDir}/${secretFileName(secret)}`, watched_directory: { path: sdsDir } },
     resource_api_version: 'V3',
@@ -36,7 +40,7 @@ export function fileSecretSource(sdsDir: string, secret: string): JsonObject {
 }
 
 /** The trust bundle every sidecar verifies its peers with (public: roots only). */
-export function generateTrustBundle(trustBundlePem: string): Resource[] {
+export function generateTrustBundle(trustBundlePem: string): Resource<typeof SECRET>[] {
   return [
     {
       typeUrl: SECRET,
@@ -49,7 +53,11 @@ export function generateTrustBundle(trustBundlePem: string): Resource[] {
   ];
 }
 
-function commonTls(sources: SecretSources, sans: JsonObject[], alpn: readonly string[] = []): JsonObject {
+function commonTls(
+  sources: SecretSources,
+  sans: SubjectAltNameMatcherJson[],
+  alpn: readonly string[] = [],
+): CommonTlsContextJson {
   return {
     tls_params: { tls_minimum_protocol_version: 'TLSv1_2' },
     ...(alpn.length && { alpn_protocols: [...alpn] }),
@@ -78,10 +86,10 @@ export function downstreamTls(
   trustDomain: string,
   sources: SecretSources,
   alpn: readonly string[] = [],
-): JsonObject {
+): TransportSocketJson {
   return {
     name: 'envoy.transport_sockets.tls',
-    typed_config: {
+    typed_config: anyJson({
       '@type': `type.googleapis.com/${TLS}.DownstreamTlsContext`,
       require_client_certificate: true,
       common_tls_context: commonTls(
@@ -89,7 +97,7 @@ export function downstreamTls(
         [{ san_type: 'URI', matcher: { prefix: `spiffe://${trustDomain}/` } }],
         alpn,
       ),
-    },
+    }),
   };
 }
 
@@ -99,13 +107,13 @@ export function upstreamTls(
   sni: string,
   sources: SecretSources,
   alpn: readonly string[] = [],
-): JsonObject {
+): TransportSocketJson {
   return {
     name: 'envoy.transport_sockets.tls',
-    typed_config: {
+    typed_config: anyJson({
       '@type': `type.googleapis.com/${TLS}.UpstreamTlsContext`,
       sni,
       common_tls_context: commonTls(sources, [{ san_type: 'URI', matcher: { exact: targetSpiffeId } }], alpn),
-    },
+    }),
   };
 }

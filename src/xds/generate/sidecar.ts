@@ -46,7 +46,7 @@ export function generateSidecar(
     ]);
   }
   if (sidecar.proxyless) return generateProxyless(view, service, instance, options);
-  const out: Record<TypeUrl, Resource[]> = {
+  const out: { [T in TypeUrl]: Resource<T>[] } = {
     [CLUSTER]: [],
     [ENDPOINT]: [],
     [LISTENER]: [],
@@ -54,7 +54,8 @@ export function generateSidecar(
     [SECRET]: [],
   };
   const problems: Problem[] = [];
-  const push = (r: Resource) => out[r.typeUrl].push(r);
+  // A resource goes to the list of its own type (TypeScript cannot relate the two through the union).
+  const push = (r: Resource) => (out[r.typeUrl] as Resource[]).push(r);
 
   const inbound = {
     mesh: view.mesh,

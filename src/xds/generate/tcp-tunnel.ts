@@ -7,7 +7,15 @@
 // the connection to the application. A denied caller gets a 403 on the CONNECT, its tcp_proxy closes
 // the application's connection, and the backend never sees it. Works on every Envoy we support
 // (tcp_proxy's upstream_connect_mode, which would delay the connect instead, is too new).
-import type { JsonObject } from '../resources/json.ts';
+import { anyJson } from '../resources/any-json.ts';
+import type { AccessLogJson } from '../resources/gen/envoy/config/accesslog/v3/accesslog_pb.ts';
+import type { ClusterJson } from '../resources/gen/envoy/config/cluster/v3/cluster_pb.ts';
+import type { FilterJson } from '../resources/gen/envoy/config/listener/v3/listener_components_pb.ts';
+import type {
+  HttpConnectionManager_HcmAccessLogOptionsJson,
+  HttpFilterJson,
+} from '../resources/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts';
+import type { TcpProxy_TcpAccessLogOptionsJson } from '../resources/gen/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy_pb.ts';
 import { duration } from './durations.ts';
 
 const TCP_PROXY = 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
@@ -33,7 +41,7 @@ export interface OutboundTcpOptions {
   /** Present under mTLS: the CONNECT authority (tunnelAuthority) the tunnel asks for. */
   readonly tunnel?: string;
   /** For an inbound tcp_proxy (the PERMISSIVE plaintext chain): its audit log and options. */
-  readonly accessLog?: { readonly log: JsonObject; readonly options: JsonObject };
+  readonly accessLog?: { readonly log: AccessLogJson; readonly options: TcpProxy_TcpAccessLogOptionsJson };
 }
 
 /**
@@ -41,12 +49,12 @@ export interface OutboundTcpOptions {
  * cluster when `tunnel` is set; that cluster must then speak HTTP/2, see tunnelClusterOptions), or
  * an inbound plaintext chain.
  */
-export function tcpProxyFilter(o: OutboundTcpOptions): JsonObject {
-  const config: JsonObject = {
+export function tcpProxyFilter(o: OutboundTcpOptions): FilterJson {
+  const config = anyJson({
     '@type': `type.googleapis.com/${TCP_PROXY}`,
     stat_prefix: o.statPrefix,
     cluster: o.cluster,
-  };
+  });
   if (o.tunnel) {
     config.tunneling_config = { hostname: o.tunnel };
     config.idle_timeout = duration(TUNNEL_IDLE_TIMEOUT_MS);
@@ -59,13 +67,13 @@ export function tcpProxyFilter(o: OutboundTcpOptions): JsonObject {
 }
 
 /** What a tunnelling cluster adds: HTTP/2 to the destination's sidecar, tunnels multiplexed on it. */
-export function tunnelClusterOptions(): JsonObject {
+export function tunnelClusterOptions(): ClusterJson {
   return {
     typed_extension_protocol_options: {
-      [HTTP_PROTOCOL_OPTIONS]: {
+      [HTTP_PROTOCOL_OPTIONS]: anyJson({
         '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
         explicit_http_config: { http2_protocol_options: {} },
-      },
+      }),
     },
   };
 }
@@ -76,12 +84,12 @@ export interface TunnelTerminationOptions {
   /** The local application's cluster (inbound|<port>). */
   readonly cluster: string;
   /** HTTP filters deciding on the CONNECT before the router runs (RBAC). */
-  readonly filters: readonly JsonObject[];
-  readonly accessLog?: JsonObject;
+  readonly filters: readonly HttpFilterJson[];
+  readonly accessLog?: AccessLogJson;
 }
 
 /** Logged when the tunnel is up (for connections that live for days), every minute, and at its end. */
-export const TUNNEL_AUDIT_OPTIONS: JsonObject = {
+export const TUNNEL_AUDIT_OPTIONS: HttpConnectionManager_HcmAccessLogOptionsJson = {
   flush_log_on_tunnel_successfully_established: true,
   access_log_flush_interval: '60s',
 };
@@ -92,9 +100,9 @@ export const TUNNEL_AUDIT_OPTIONS: JsonObject = {
  * timeout of the HTTP layer may end a tunnel that is still in use: the route and request timeouts
  * are off, and a stream is idle only as long as tcp_proxy's idle timeout allows.
  */
-export function tunnelTerminationFilter(o: TunnelTerminationOptions): JsonObject {
+export function tunnelTerminationFilter(o: TunnelTerminationOptions): FilterJson {
   const connect = { upgrade_type: 'CONNECT' };
-  const config: JsonObject = {
+  const config = anyJson({
     '@type': `type.googleapis.com/${HCM}`,
     stat_prefix: o.statPrefix,
     codec_type: 'HTTP2',
@@ -124,9 +132,12 @@ export function tunnelTerminationFilter(o: TunnelTerminationOptions): JsonObject
     },
     http_filters: [
       ...o.filters,
-      { name: 'envoy.filters.http.router', typed_config: { '@type': `type.googleapis.com/${ROUTER}` } },
+      {
+        name: 'envoy.filters.http.router',
+        typed_config: anyJson({ '@type': `type.googleapis.com/${ROUTER}` }),
+      },
     ],
-  };
+  });
   if (o.accessLog) {
     config.access_log = [o.accessLog];
     config.access_log_options = TUNNEL_AUDIT_OPTIONS;

@@ -6,6 +6,7 @@
 // everything else only connect-failure/refused-stream/reset-before-request.
 import type { EndpointSet } from '../../discovery/endpoints.ts';
 import type { Problem } from '../../errors.ts';
+import type { ENDPOINT } from '../resources/type-urls.ts';
 import { generateLoadAssignment } from './endpoints.ts';
 import { outboundClusterName } from './names.ts';
 import type { MeshView, Resource } from './types.ts';
@@ -23,12 +24,26 @@ import type {
   TrafficPolicy,
   TrafficRoute,
 } from '../../manifest/types.ts';
-import type { JsonObject } from '../resources/json.ts';
+import { anyJson, type AnyJsonOf } from '../resources/any-json.ts';
+import type { CircuitBreakers_ThresholdsJson } from '../resources/gen/envoy/config/cluster/v3/circuit_breaker_pb.ts';
+import type { ClusterJson } from '../resources/gen/envoy/config/cluster/v3/cluster_pb.ts';
+import type { RuntimeFractionalPercentJson } from '../resources/gen/envoy/config/core/v3/base_pb.ts';
+import type {
+  HeaderMatcherJson,
+  RetryPolicyJson,
+  RouteActionJson,
+  RouteJson,
+  RouteMatchJson,
+} from '../resources/gen/envoy/config/route/v3/route_components_pb.ts';
+import type { HttpFilterJson } from '../resources/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts';
+import type { FractionalPercentJson } from '../resources/gen/envoy/type/v3/percent_pb.ts';
+import type { TokenBucketJson } from '../resources/gen/envoy/type/v3/token_bucket_pb.ts';
 import { duration } from './durations.ts';
 import { routeAction, SAFE_RETRY_ON } from './route-action.ts';
 
 export const FAULT_FILTER = 'envoy.filters.http.fault';
-const FAULT = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
+const FAULT_TYPE = 'envoy.extensions.filters.http.fault.v3.HTTPFault';
+const FAULT = `type.googleapis.com/${FAULT_TYPE}` as const;
 const PREVIOUS_HOSTS =
   'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate';
 
@@ -68,7 +83,7 @@ export function upstreamAssignments(
   endpoints: EndpointSet | undefined,
   policy: TrafficPolicy | undefined,
   caller: Locality,
-): Resource[] {
+): Resource<typeof ENDPOINT>[] {
   const near = policy?.localityFailover ? caller : undefined;
   return [
     generateLoadAssignment(cluster, port, endpoints, near),
@@ -79,15 +94,15 @@ export function upstreamAssignments(
 }
 
 /** Load balancing, circuit breaking and outlier detection written into a cluster's body. */
-export function applyClusterPolicy(body: JsonObject, p: TrafficPolicy): JsonObject {
-  const out: JsonObject = { ...body };
+export function applyClusterPolicy(body: ClusterJson, p: TrafficPolicy): ClusterJson {
+  const out: ClusterJson = { ...body };
   if (p.loadBalancer) {
     out.lb_policy = p.loadBalancer.policy;
     if (p.loadBalancer.policy === 'RING_HASH') out.ring_hash_lb_config = { minimum_ring_size: '1024' };
     if (p.loadBalancer.policy === 'MAGLEV') out.maglev_lb_config = {};
     if (p.loadBalancer.policy === 'RING_HASH' || p.loadBalancer.policy === 'MAGLEV') {
       // Hashing picks a host from the whole ring; locality weights do not apply to it.
-      const common: JsonObject = { ...((body.common_lb_config as JsonObject | undefined) ?? {}) };
+      const common = { ...(body.common_lb_config ?? {}) };
       delete common.locality_weighted_lb_config;
       out.common_lb_config = common;
     }
@@ -95,7 +110,7 @@ export function applyClusterPolicy(body: JsonObject, p: TrafficPolicy): JsonObje
   const pool = p.connectionPool;
   const retries = p.routes.some((r) => r.retries);
   if (pool || retries) {
-    const thresholds: JsonObject = { priority: 'DEFAULT' };
+    const thresholds: CircuitBreakers_ThresholdsJson = { priority: 'DEFAULT' };
     if (pool?.maxConnections !== undefined) thresholds.max_connections = pool.maxConnections;
     if (pool?.maxPendingRequests !== undefined) thresholds.max_pending_requests = pool.maxPendingRequests;
     if (pool?.maxRequests !== undefined) thresholds.max_requests = pool.maxRequests;
@@ -107,7 +122,7 @@ export function applyClusterPolicy(body: JsonObject, p: TrafficPolicy): JsonObje
   }
   const o = p.outlierDetection;
   if (o) {
-    const current = (body.outlier_detection as JsonObject | undefined) ?? {};
+    const current = body.outlier_detection ?? {};
     out.outlier_detection = {
       ...current,
       ...(o.consecutive5xx !== undefined && { consecutive_5xx: o.consecutive5xx }),
@@ -119,26 +134,26 @@ export function applyClusterPolicy(body: JsonObject, p: TrafficPolicy): JsonObje
   return out;
 }
 
-function pathMatch(p: RequestPathMatch | undefined): JsonObject {
+function pathMatch(p: RequestPathMatch | undefined): RouteMatchJson {
   if (!p) return { prefix: '/' };
   if ('exact' in p) return { path: p.exact };
   if ('prefix' in p) return { prefix: p.prefix };
   return { safe_regex: { regex: p.regex } };
 }
 
-function headerMatcher(h: HeaderMatch): JsonObject {
+function headerMatcher(h: HeaderMatch): HeaderMatcherJson {
   if ('present' in h) return { name: h.name, present_match: true };
   if ('exact' in h) return { name: h.name, string_match: { exact: h.exact } };
   if ('prefix' in h) return { name: h.name, string_match: { prefix: h.prefix } };
   return { name: h.name, string_match: { safe_regex: { regex: h.regex } } };
 }
 
-const methodMatcher = (methods: readonly string[]): JsonObject => ({
+const methodMatcher = (methods: readonly string[]): HeaderMatcherJson => ({
   name: ':method',
   string_match: { safe_regex: { regex: `^(${methods.join('|')})$` } },
 });
 
-function percent(value: number): JsonObject {
+function percent(value: number): FractionalPercentJson {
   // Envoy's FractionalPercent is integral: hundredths of a percent keep two decimals.
   return { numerator: Math.round(value * 10_000), denominator: 'MILLION' };
 }
@@ -146,14 +161,17 @@ function percent(value: number): JsonObject {
 const PREVIOUS_PRIORITIES =
   'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig';
 
-function retryPolicy(on: readonly string[], r: RetryPolicy | undefined, failover: boolean): JsonObject {
+function retryPolicy(on: readonly string[], r: RetryPolicy | undefined, failover: boolean): RetryPolicyJson {
   return {
     retry_on: on.join(','),
     num_retries: r?.attempts ?? 2,
     ...(r?.perTryTimeoutMs !== undefined && { per_try_timeout: duration(r.perTryTimeoutMs) }),
     // A retry goes to another host than the one that just failed…
     retry_host_predicate: [
-      { name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': PREVIOUS_HOSTS } },
+      {
+        name: 'envoy.retry_host_predicates.previous_hosts',
+        typed_config: anyJson({ '@type': PREVIOUS_HOSTS }),
+      },
     ],
     host_selection_retry_max_attempts: 3,
     // …and, with locality failover, to the next locality once one has failed: a zone whose
@@ -161,13 +179,13 @@ function retryPolicy(on: readonly string[], r: RetryPolicy | undefined, failover
     ...(failover && {
       retry_priority: {
         name: 'envoy.retry_priorities.previous_priorities',
-        typed_config: { '@type': PREVIOUS_PRIORITIES, update_frequency: 1 },
+        typed_config: anyJson({ '@type': PREVIOUS_PRIORITIES, update_frequency: 1 }),
       },
     }),
   };
 }
 
-function faultConfig(route: TrafficRoute): JsonObject | undefined {
+function faultConfig(route: TrafficRoute): AnyJsonOf<typeof FAULT_TYPE> | undefined {
   const f = route.fault;
   if (!f) return undefined;
   return {
@@ -188,7 +206,7 @@ export interface RouteContext {
   readonly protocol: Protocol;
 }
 
-function action(route: TrafficRoute, p: TrafficPolicy, c: RouteContext, mirrored: boolean): JsonObject {
+function action(route: TrafficRoute, p: TrafficPolicy, c: RouteContext, mirrored: boolean): RouteActionJson {
   const base = routeAction(c.cluster, c.mesh, c.protocol, false);
   const nameOf = (subset: string | undefined, service?: ServiceRef) =>
     service
@@ -196,7 +214,7 @@ function action(route: TrafficRoute, p: TrafficPolicy, c: RouteContext, mirrored
       : subset
         ? subsetClusterName(c.cluster, subset)
         : c.cluster;
-  const out: JsonObject = { ...base };
+  const out: RouteActionJson = { ...base };
   delete out.cluster;
   if (route.to.length === 1) out.cluster = nameOf(route.to[0]!.subset, route.to[0]!.service);
   else
@@ -228,7 +246,7 @@ function action(route: TrafficRoute, p: TrafficPolicy, c: RouteContext, mirrored
  * else up to three, first match wins: idempotent methods, then requests carrying the idempotency
  * header (both with the policy's conditions), then the rest (only the safe conditions).
  */
-function envoyRoutes(route: TrafficRoute, index: number, p: TrafficPolicy, c: RouteContext): JsonObject[] {
+function envoyRoutes(route: TrafficRoute, index: number, p: TrafficPolicy, c: RouteContext): RouteJson[] {
   const drillHeader = route.fault?.onlyWithHeader;
   if (drillHeader) {
     const drill = {
@@ -253,10 +271,10 @@ function retryVariants(
   p: TrafficPolicy,
   c: RouteContext,
   faulted: boolean,
-): JsonObject[] {
+): RouteJson[] {
   const headers = (route.match?.headers ?? []).map(headerMatcher);
   const methods = route.match?.methods ?? [];
-  const match = (extra: JsonObject[], only: readonly string[] = methods): JsonObject => ({
+  const match = (extra: HeaderMatcherJson[], only: readonly string[] = methods): RouteMatchJson => ({
     ...pathMatch(route.match?.path),
     ...((headers.length || extra.length || only.length) && {
       headers: [...headers, ...(only.length ? [methodMatcher(only)] : []), ...extra],
@@ -264,7 +282,7 @@ function retryVariants(
   });
   const fault = faulted ? faultConfig(route) : undefined;
   // A mirrored request is executed by the shadow too: only requests safe to repeat are mirrored.
-  const make = (name: string, m: JsonObject, on: readonly string[], repeatable: boolean): JsonObject => ({
+  const make = (name: string, m: RouteMatchJson, on: readonly string[], repeatable: boolean): RouteJson => ({
     name,
     match: m,
     route: {
@@ -293,7 +311,7 @@ function retryVariants(
 }
 
 /** The route table for a caller's upstream under `p`; a catch-all to every instance closes it. */
-export function trafficRoutes(p: TrafficPolicy, c: RouteContext): JsonObject[] {
+export function trafficRoutes(p: TrafficPolicy, c: RouteContext): RouteJson[] {
   const routes = p.routes.flatMap((r, i) => envoyRoutes(r, i, p, c));
   if (!p.routes.some((r) => !r.match))
     routes.push(...envoyRoutes({ to: [{ weight: 100 }] }, p.routes.length, p, c));
@@ -305,8 +323,8 @@ export function needsFaultFilter(p: TrafficPolicy | undefined): boolean {
 }
 
 /** The HTTP fault filter for an HCM whose routes inject faults; per-route configs do the work. */
-export function faultFilter(): JsonObject {
-  return { name: FAULT_FILTER, typed_config: { '@type': FAULT } };
+export function faultFilter(): HttpFilterJson {
+  return { name: FAULT_FILTER, typed_config: anyJson({ '@type': FAULT }) };
 }
 
 /**
@@ -314,7 +332,7 @@ export function faultFilter(): JsonObject {
  * (Envoy's finest) for fast rates, else one token every 1/rps s, so the rate is never capped at the
  * burst size.
  */
-function bucketOf(rps: number, burst: number): JsonObject {
+function bucketOf(rps: number, burst: number): TokenBucketJson {
   const intervalMs = Math.max(50, Math.ceil(1000 / rps));
   const perFill = Math.max(1, Math.round((rps * intervalMs) / 1000));
   return {
@@ -335,23 +353,23 @@ export function rateLimitFilters(
   port: { name: string },
   policies: readonly TrafficPolicy[],
   statPrefix: string,
-): JsonObject[] {
+): HttpFilterJson[] {
   const limit = policies.find((p) => p.rateLimit && (!p.port || p.port === port.name))?.rateLimit;
   if (!limit) return [];
-  const always = {
+  const always: RuntimeFractionalPercentJson = {
     default_value: { numerator: 100, denominator: 'HUNDRED' },
     runtime_key: 'clinimesh_rate_limit',
   };
   return [
     {
       name: 'envoy.filters.http.local_ratelimit',
-      typed_config: {
+      typed_config: anyJson({
         '@type': LOCAL_RATE_LIMIT,
         stat_prefix: `${statPrefix}_rate_limit`,
         token_bucket: bucketOf(limit.requestsPerSecond, limit.burst),
         filter_enabled: always,
         filter_enforced: always,
-      },
+      }),
     },
   ];
 }

@@ -1,7 +1,7 @@
 // What generators take and give. Plain data in, plain data out: no I/O, clock or globals.
 import type { EndpointSet } from '../../discovery/endpoints.ts';
 import type { AccessPolicy, Mesh, Service, TrafficPolicy } from '../../manifest/types.ts';
-import type { JsonObject } from '../resources/json.ts';
+import type { ResourceJson } from '../resources/any-json.ts';
 import type { TypeUrl } from '../resources/type-urls.ts';
 
 export type XdsTransport = 'ads' | 'rest';
@@ -39,11 +39,10 @@ export interface MeshView {
   readonly traffic?: ReadonlyMap<string, readonly TrafficPolicy[]>;
 }
 
-/** An Envoy resource in proto3 JSON form, before validation and encoding. */
-export interface Resource {
-  readonly typeUrl: TypeUrl;
-  readonly name: string;
-  readonly body: JsonObject;
-}
+/** An Envoy resource in proto3 JSON form, its body typed by its type URL, before validation and encoding. */
+export type Resource<U extends TypeUrl = TypeUrl> = {
+  [T in U]: { readonly typeUrl: T; readonly name: string; readonly body: ResourceJson<T> };
+}[U];
 
-export type SidecarResources = Readonly<Record<TypeUrl, readonly Resource[]>>;
+/** A sidecar's resources, one list per type. */
+export type SidecarResources = { readonly [T in TypeUrl]: readonly Resource<T>[] };
