@@ -1,15 +1,17 @@
 // Generates TypeScript types for the proto3 JSON form of every message and enum in
 // proto/envoy-descriptors.binpb into src/xds/resources/gen/, so the generators' resources are typed
-// and a misspelled field is a compile error. `npm run gen:types` writes them (after
-// `npm run build:protos`); test/unit/xds/generated-types.test.ts fails when they are stale.
+// and a misspelled field is a compile error. `npm run gen:types` writes them (`npm run build:protos`
+// runs it); with `--check` it writes nothing and fails when the committed files are stale, which
+// test/unit/xds/generated-types.test.ts runs (as a child process, so that type-checking the project
+// never needs this build-time tool's dependencies).
 //
 // Why not protoc-gen-es's `json_types`: its types name fields by their lowerCamelCase JSON names,
 // while our generators, golden files and Envoy's own YAML use the proto field names (snake_case),
 // which proto3 JSON parsers accept alike. So this is a small protoplugin plugin that prints the same
 // shapes keyed by proto names, run in-process on the committed descriptor set: no protoc, no buf,
 // no network. Well-known types come from @bufbuild/protobuf/wkt, as protoc-gen-es does it.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   create,
@@ -29,10 +31,10 @@ import {
 } from '@bufbuild/protoplugin';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-export const DESCRIPTORS = join(ROOT, 'proto', 'envoy-descriptors.binpb');
-export const GEN_DIR = join(ROOT, 'src', 'xds', 'resources', 'gen');
+const DESCRIPTORS = join(ROOT, 'proto', 'envoy-descriptors.binpb');
+const GEN_DIR = join(ROOT, 'src', 'xds', 'resources', 'gen');
 /** The file that maps every message's full name to its JSON type (for typed `Any` payloads). */
-export const INDEX_FILE = 'messages.ts';
+const INDEX_FILE = 'messages.ts';
 
 const plugin = createEcmaScriptPlugin({ name: 'clinimesh gen-types', version: 'v1', generateTs });
 
@@ -118,7 +120,7 @@ function fieldJsonType(field: DescField): Printable {
 }
 
 /** The generated files (path relative to GEN_DIR → content) for a serialized FileDescriptorSet. */
-export function generateTypes(descriptorSet: Uint8Array): Map<string, string> {
+function generateTypes(descriptorSet: Uint8Array): Map<string, string> {
   const set = fromBinary(FileDescriptorSetSchema, descriptorSet);
   const request = create(CodeGeneratorRequestSchema, {
     // Well-known types are imported from @bufbuild/protobuf/wkt rather than generated.
@@ -131,15 +133,48 @@ export function generateTypes(descriptorSet: Uint8Array): Map<string, string> {
   return new Map(response.file.map((f) => [f.name, f.content]));
 }
 
-function main(): void {
-  const files = generateTypes(readFileSync(DESCRIPTORS));
+function committedFiles(): string[] {
+  if (!existsSync(GEN_DIR)) return [];
+  return readdirSync(GEN_DIR, { withFileTypes: true, recursive: true })
+    .filter((d) => d.isFile())
+    .map((d) => relative(GEN_DIR, join(d.parentPath, d.name)));
+}
+
+/** What differs between the committed files and `files`: stale, missing and extra paths. */
+function staleFiles(files: ReadonlyMap<string, string>): string[] {
+  const changed = [...files]
+    .filter(
+      ([name, content]) =>
+        !existsSync(join(GEN_DIR, name)) || readFileSync(join(GEN_DIR, name), 'utf8') !== content,
+    )
+    .map(([name]) => name);
+  const extra = committedFiles().filter((name) => !files.has(name));
+  return [...changed, ...extra].sort();
+}
+
+function write(files: ReadonlyMap<string, string>): void {
   rmSync(GEN_DIR, { recursive: true, force: true });
   for (const [name, content] of files) {
     const path = join(GEN_DIR, name);
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, content);
   }
-  console.log(`gen-types: wrote ${files.size} files to ${GEN_DIR}`);
+  console.log(`gen-types: wrote ${files.size} files to ${relative(ROOT, GEN_DIR)}`);
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();
+function main(args: readonly string[]): number {
+  const files = generateTypes(readFileSync(DESCRIPTORS));
+  if (!args.includes('--check')) {
+    write(files);
+    return 0;
+  }
+  const stale = staleFiles(files);
+  if (stale.length === 0) {
+    console.log(`gen-types: ${files.size} files up to date`);
+    return 0;
+  }
+  console.error(`gen-types: stale (run npm run gen:types): ${stale.join(', ')}`);
+  return 1;
+}
+
+process.exitCode = main(process.argv.slice(2));
