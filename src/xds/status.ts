@@ -66,6 +66,8 @@ export class StatusRegistry {
   private readonly streams = new Map<number, SidecarStatus>();
   /** Closed streams kept for a while, oldest first, with the time they may be dropped. */
   private readonly closed = new Map<number, { status: SidecarStatus; dropAt: number }>();
+  /** The closed streams of each node, so a node that comes back finds its own without a scan. */
+  private readonly closedOf = new Map<string, Set<number>>();
   private nextId = 1;
   private readonly keepClosedMs: number;
 
@@ -79,7 +81,8 @@ export class StatusRegistry {
   open(nodeId: string, transport: StatusTransport, peer: string): SidecarStatus {
     this.dropExpired();
     // A sidecar that is back replaces what its closed streams left.
-    for (const [id, c] of this.closed) if (c.status.nodeId === nodeId) this.closed.delete(id);
+    for (const id of this.closedOf.get(nodeId) ?? []) this.closed.delete(id);
+    this.closedOf.delete(nodeId);
     const s: SidecarStatus = {
       streamId: this.nextId++,
       nodeId,
@@ -97,6 +100,8 @@ export class StatusRegistry {
     if (!this.streams.delete(s.streamId)) return;
     s.disconnectedAt = new Date().toISOString();
     this.closed.set(s.streamId, { status: s, dropAt: Date.now() + this.keepClosedMs });
+    const ids = this.closedOf.get(s.nodeId) ?? new Set<number>();
+    this.closedOf.set(s.nodeId, ids.add(s.streamId));
     this.dropExpired();
     this.events.onConnectionChange?.(this.streams.size);
   }
@@ -111,6 +116,9 @@ export class StatusRegistry {
     for (const [id, c] of this.closed) {
       if (c.dropAt > now) break; // insertion order is closing order
       this.closed.delete(id);
+      const ids = this.closedOf.get(c.status.nodeId);
+      ids?.delete(id);
+      if (ids?.size === 0) this.closedOf.delete(c.status.nodeId);
     }
   }
 

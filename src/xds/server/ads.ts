@@ -13,7 +13,8 @@ import { decodeDeltaRequestBinary, type DeltaRequest } from './delta-wire.ts';
 import type { ConnectContext, XdsHooks } from './hooks.ts';
 import { decodeRequestBinary, type XdsRequest } from './node.ts';
 import { spiffeIdOf } from './peer.ts';
-import { SotwStream, type StreamIo } from './sotw-stream.ts';
+import type { StreamIo } from './ads-stream.ts';
+import { SotwStream } from './sotw-stream.ts';
 
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
 /** Bytes written but not yet flushed beyond which a stream holds further responses. */

@@ -21,19 +21,16 @@ import type { PreparedResource } from '../resources/prepared.ts';
 import {
   CLUSTER,
   ENDPOINT,
-  isTypeUrl,
   LISTENER,
-  PUSH_ORDER,
   ROUTE,
   shortName,
   WILDCARD_TYPES,
   type TypeUrl,
 } from '../resources/type-urls.ts';
-import type { SidecarStatus, StatusRegistry } from '../status.ts';
+import type { StatusRegistry } from '../status.ts';
+import { AdsStream, type StreamIo } from './ads-stream.ts';
 import { encodeDeltaResponse, type DeltaRequest } from './delta-wire.ts';
-import { routesPending } from './make-before-break.ts';
-import { admitNode, type ConnectContext, type XdsHooks } from './hooks.ts';
-import type { StreamIo } from './sotw-stream.ts';
+import type { ConnectContext, XdsHooks } from './hooks.ts';
 
 /** A response not yet ACKed or NACKed. */
 interface Pending {
@@ -65,27 +62,18 @@ const MAX_PENDING = 64;
 
 const logger = log.child({ component: 'xds' });
 
-export class DeltaStream {
-  private key: string | undefined;
-  private status: SidecarStatus | undefined;
-  private unwatch: (() => void) | undefined;
-  private readonly subs = new Map<TypeUrl, DeltaSubscription>();
-  private nonce = 0;
-  private blocked = false;
-  private readonly waiting = new Set<TypeUrl>();
-
+export class DeltaStream extends AdsStream<DeltaRequest, DeltaSubscription> {
   constructor(
-    private readonly cache: SnapshotCache,
-    private readonly hooks: XdsHooks,
-    private readonly statuses: StatusRegistry,
-    private readonly ctx: ConnectContext,
-    private readonly io: StreamIo,
-  ) {}
+    cache: SnapshotCache,
+    hooks: XdsHooks,
+    statuses: StatusRegistry,
+    ctx: ConnectContext,
+    io: StreamIo,
+  ) {
+    super(cache, hooks, statuses, ctx, io, 'delta');
+  }
 
-  onRequest(req: DeltaRequest): void {
-    if (!this.key && !this.open(req)) return;
-    if (!isTypeUrl(req.typeUrl)) return; // a type we do not serve: nothing to say
-    const typeUrl = req.typeUrl;
+  protected request(req: DeltaRequest, typeUrl: TypeUrl): void {
     let sub = this.subs.get(typeUrl);
     if (!sub) {
       const initial = Object.entries(req.initialVersions);
@@ -116,47 +104,7 @@ export class DeltaStream {
     if (!sub.wildcard)
       for (const name of sub.client.keys()) if (!sub.names.has(name)) sub.client.delete(name);
     const snapshot = this.cache.get(this.key!, typeUrl);
-    if (snapshot) this.maybeSend(sub, snapshot);
-  }
-
-  /** The transport drained: send each waiting type the difference to its latest version, in push order. */
-  resume(): void {
-    if (!this.blocked || !this.key) return;
-    this.blocked = false;
-    const waiting = new Set(this.waiting);
-    this.waiting.clear();
-    for (const typeUrl of PUSH_ORDER) {
-      if (!waiting.has(typeUrl)) continue;
-      const sub = this.subs.get(typeUrl);
-      const snapshot = this.cache.get(this.key, typeUrl);
-      if (sub && snapshot) this.maybeSend(sub, snapshot);
-    }
-  }
-
-  close(): void {
-    this.unwatch?.();
-    this.waiting.clear();
-    if (this.status) this.statuses.close(this.status);
-    if (this.key) {
-      this.hooks.disconnect?.(this.key, this.ctx);
-      logger.info({ node: this.key, transport: 'delta', peer: this.ctx.peer }, 'sidecar disconnected');
-    }
-  }
-
-  private open(req: DeltaRequest): boolean {
-    const admitted = admitNode(req.node, this.hooks, this.ctx);
-    if (!admitted.ok) {
-      this.io.close(admitted.errors[0]!);
-      return false;
-    }
-    this.key = admitted.value.key;
-    this.status = this.statuses.open(admitted.value.node.id, 'delta', this.ctx.peer);
-    logger.info({ node: this.key, transport: 'delta', peer: this.ctx.peer }, 'sidecar connected');
-    this.unwatch = this.cache.watch(this.key, (snapshot) => {
-      const sub = this.subs.get(snapshot.typeUrl);
-      if (sub) this.maybeSend(sub, snapshot);
-    });
-    return true;
+    if (snapshot) this.push(sub, snapshot, false);
   }
 
   /** A request carrying the nonce of one of our responses: an ACK or a NACK of it. */
@@ -189,12 +137,8 @@ export class DeltaStream {
     if (typeUrl === LISTENER || typeUrl === ROUTE) this.finishDraining();
   }
 
-  private maybeSend(sub: DeltaSubscription, snapshot: TypeSnapshot): void {
+  protected send(sub: DeltaSubscription, snapshot: TypeSnapshot): void {
     const typeUrl = snapshot.typeUrl;
-    if (this.blocked) {
-      this.waiting.add(typeUrl);
-      return;
-    }
     const updates: PreparedResource[] = [];
     let rejectedHeld = false;
     const consider = (r: PreparedResource | undefined) => {
@@ -224,7 +168,7 @@ export class DeltaStream {
       return;
     }
     const systemVersion = removalsHeld ? `${snapshot.version}${DRAINING_SUFFIX}` : snapshot.version;
-    const nonce = String(++this.nonce);
+    const nonce = this.nextNonce();
     const bytes = encodeDeltaResponse({ systemVersion, typeUrl, nonce, resources: updates, removed });
     const sent = new Map<string, string | undefined>();
     const previous = new Map<string, string | undefined>();
@@ -258,7 +202,7 @@ export class DeltaStream {
         },
         'delta push',
       );
-    if (!this.io.send(bytes)) this.blocked = true;
+    this.write(bytes);
     if (typeUrl === CLUSTER)
       this.resendAssignmentsOf(updates.filter((r) => previous.get(r.name) !== undefined));
   }
@@ -273,11 +217,7 @@ export class DeltaStream {
     if (!changedClusters.length || !eds || !this.key) return;
     for (const c of changedClusters) eds.client.delete(c.name);
     const snapshot = this.cache.get(this.key, ENDPOINT);
-    if (snapshot) this.maybeSend(eds, snapshot);
-  }
-
-  private routesPending(): boolean {
-    return routesPending(this.cache, this.key!, this.status!, (t) => this.subs.has(t));
+    if (snapshot) this.push(eds, snapshot, false);
   }
 
   /** Once listeners and routes are in sync, remove the clusters that were kept for them. */
@@ -286,6 +226,6 @@ export class DeltaStream {
     const snapshot = this.cache.get(this.key!, CLUSTER);
     if (!cds || !snapshot || this.routesPending()) return;
     for (const name of cds.client.keys())
-      if (!snapshot.resources.has(name)) return this.maybeSend(cds, snapshot);
+      if (!snapshot.resources.has(name)) return this.push(cds, snapshot, false);
   }
 }

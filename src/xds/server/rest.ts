@@ -190,7 +190,7 @@ export class RestXds {
         nacked: new Map(),
       };
       this.pollers.set(nodeId, poller);
-      logger.info({ node: key, transport: 'rest', peer: ctx.peer }, 'sidecar connected');
+      logger.debug({ node: key, transport: 'rest', peer: ctx.peer }, 'sidecar connected');
     }
     poller.lastSeen = Date.now();
     return poller;
@@ -204,7 +204,7 @@ export class RestXds {
       this.pollers.delete(id);
       this.deps.statuses.close(p.status);
       this.deps.hooks.disconnect?.(p.key, p.ctx);
-      logger.info({ node: p.key, transport: 'rest', peer: p.ctx.peer }, 'sidecar disconnected');
+      logger.debug({ node: p.key, transport: 'rest', peer: p.ctx.peer }, 'sidecar disconnected');
     }
   }
 

@@ -12,30 +12,31 @@
 //   the assignments did not change;
 // - make before break: clusters that a change removes are kept in the CDS response until the
 //   listeners and routes that stop using them are ACKed, so no request meets a missing cluster.
-import type { Problem } from '../../errors.ts';
 import { log } from '../../log.ts';
 import type { SnapshotCache, TypeSnapshot } from '../cache/snapshot.ts';
 import type { PreparedResource } from '../resources/prepared.ts';
 import {
   CLUSTER,
   ENDPOINT,
-  isTypeUrl,
   LISTENER,
-  PUSH_ORDER,
   ROUTE,
   shortName,
   WILDCARD_TYPES,
   type TypeUrl,
 } from '../resources/type-urls.ts';
-import type { SidecarStatus, StatusRegistry } from '../status.ts';
-import { routesPending } from './make-before-break.ts';
-import { admitNode, type ConnectContext, type XdsHooks } from './hooks.ts';
+import type { StatusRegistry } from '../status.ts';
+import { AdsStream, type StreamIo } from './ads-stream.ts';
+import type { ConnectContext, XdsHooks } from './hooks.ts';
 import type { XdsRequest } from './node.ts';
 import { encodeDiscoveryResponse } from './response.ts';
+
+export type { StreamIo } from './ads-stream.ts';
 
 interface Subscription {
   wildcard: boolean;
   names: Set<string>;
+  /** The version the client said it holds when it first asked for this type here (a reconnect). */
+  clientVersion?: string;
   sentVersion?: string;
   sentNonce?: string;
   sentAt?: number;
@@ -49,41 +50,21 @@ const KEEP_SUFFIX = '+draining';
 
 const logger = log.child({ component: 'xds' });
 
-export interface StreamIo {
-  /**
-   * Writes a response. false: the transport is full; the stream writes nothing more until
-   * `SotwStream.resume()` is called.
-   */
-  send(response: Buffer): boolean;
-  /** Ends the stream with an error the client can read. */
-  close(problem: Problem): void;
-}
-
-export class SotwStream {
-  private key: string | undefined;
-  private status: SidecarStatus | undefined;
-  private unwatch: (() => void) | undefined;
-  private readonly subs = new Map<TypeUrl, Subscription>();
-  private nonce = 0;
-  /** The transport said it is full: responses wait (per type, latest wins) until `resume`. */
-  private blocked = false;
-  /** Types with something to send once unblocked, and whether their subscribed names changed. */
-  private readonly waiting = new Map<TypeUrl, boolean>();
+export class SotwStream extends AdsStream<XdsRequest, Subscription> {
   /** CDS was pushed and no EDS since: Envoy's warming clusters are owed an EDS response. */
   private edsOwed = false;
 
   constructor(
-    private readonly cache: SnapshotCache,
-    private readonly hooks: XdsHooks,
-    private readonly statuses: StatusRegistry,
-    private readonly ctx: ConnectContext,
-    private readonly io: StreamIo,
-  ) {}
+    cache: SnapshotCache,
+    hooks: XdsHooks,
+    statuses: StatusRegistry,
+    ctx: ConnectContext,
+    io: StreamIo,
+  ) {
+    super(cache, hooks, statuses, ctx, io, 'ads');
+  }
 
-  onRequest(req: XdsRequest): void {
-    if (!this.key && !this.open(req)) return;
-    if (!isTypeUrl(req.typeUrl)) return; // a type we do not serve: nothing to say
-    const typeUrl = req.typeUrl;
+  protected request(req: XdsRequest, typeUrl: TypeUrl): void {
     const sub: Subscription = this.subs.get(typeUrl) ?? {
       wildcard: false,
       names: new Set<string>(),
@@ -92,41 +73,13 @@ export class SotwStream {
     this.subs.set(typeUrl, sub);
     if (req.responseNonce !== '' && req.responseNonce !== sub.sentNonce) return; // stale
 
-    if (req.responseNonce !== '' && sub.sentVersion !== undefined) this.answered(sub, typeUrl, req);
+    if (req.responseNonce === '') sub.clientVersion = req.versionInfo;
+    else if (sub.sentVersion !== undefined) this.answered(sub, typeUrl, req);
     const owed =
       typeUrl === ENDPOINT && this.edsOwed && req.responseNonce !== '' && req.errorDetail === undefined;
     const namesChanged = this.subscribe(sub, typeUrl, req.resourceNames) || owed;
     const snapshot = this.cache.get(this.key!, typeUrl);
-    if (snapshot)
-      this.maybeSend(sub, snapshot, namesChanged, req.responseNonce === '' ? req.versionInfo : undefined);
-  }
-
-  /** The transport drained: send each waiting type's latest version, in push order. */
-  resume(): void {
-    if (!this.blocked || !this.key) return;
-    this.blocked = false;
-    const waiting = new Map(this.waiting);
-    this.waiting.clear();
-    for (const typeUrl of PUSH_ORDER) {
-      const namesChanged = waiting.get(typeUrl);
-      if (namesChanged === undefined) continue;
-      const sub = this.subs.get(typeUrl);
-      const snapshot = this.cache.get(this.key, typeUrl);
-      if (sub && snapshot) this.maybeSend(sub, snapshot, namesChanged, undefined);
-    }
-  }
-
-  close(): void {
-    this.unwatch?.();
-    this.waiting.clear();
-    if (this.status) this.statuses.close(this.status);
-    if (this.key) {
-      this.hooks.disconnect?.(this.key, this.ctx);
-      logger.info(
-        { node: this.key, transport: this.ctx.transport, peer: this.ctx.peer },
-        'sidecar disconnected',
-      );
-    }
+    if (snapshot) this.push(sub, snapshot, namesChanged);
   }
 
   /** A request carrying the nonce of our last response of its type: an ACK or a NACK of it. */
@@ -164,22 +117,6 @@ export class SotwStream {
     if (typeUrl === LISTENER || typeUrl === ROUTE) this.finishDraining();
   }
 
-  private open(req: XdsRequest): boolean {
-    const admitted = admitNode(req.node, this.hooks, this.ctx);
-    if (!admitted.ok) {
-      this.io.close(admitted.errors[0]!);
-      return false;
-    }
-    this.key = admitted.value.key;
-    this.status = this.statuses.open(admitted.value.node.id, this.ctx.transport, this.ctx.peer);
-    logger.info({ node: this.key, transport: this.ctx.transport, peer: this.ctx.peer }, 'sidecar connected');
-    this.unwatch = this.cache.watch(this.key, (snapshot) => {
-      const sub = this.subs.get(snapshot.typeUrl);
-      if (sub) this.maybeSend(sub, snapshot, false, undefined);
-    });
-    return true;
-  }
-
   private subscribe(sub: Subscription, typeUrl: TypeUrl, names: readonly string[]): boolean {
     const wildcard = WILDCARD_TYPES.has(typeUrl) && (names.length === 0 || names.includes('*'));
     const next = new Set(names.filter((n) => n !== '*'));
@@ -190,21 +127,12 @@ export class SotwStream {
     return changed;
   }
 
-  private maybeSend(
-    sub: Subscription,
-    snapshot: TypeSnapshot,
-    namesChanged: boolean,
-    clientVersion: string | undefined,
-  ): void {
-    if (this.blocked) {
-      this.waiting.set(snapshot.typeUrl, namesChanged || (this.waiting.get(snapshot.typeUrl) ?? false));
-      return;
-    }
+  protected send(sub: Subscription, snapshot: TypeSnapshot, namesChanged: boolean): void {
     if (!namesChanged && snapshot.version === sub.sentVersion) return;
     if (!namesChanged && snapshot.version === sub.nackedVersion) return;
     if (!namesChanged && sub.sentVersion === `${snapshot.version}${KEEP_SUFFIX}` && this.routesPending())
       return;
-    if (sub.sentVersion === undefined && clientVersion === snapshot.version) {
+    if (sub.sentVersion === undefined && sub.clientVersion === snapshot.version) {
       // Reconnected with what we have: push nothing. Later pushes compare against it.
       sub.sentVersion = snapshot.version;
       this.statuses.held(this.status!, snapshot.typeUrl, snapshot.version);
@@ -221,7 +149,7 @@ export class SotwStream {
         version = `${snapshot.version}${KEEP_SUFFIX}`;
       }
     }
-    const nonce = String(++this.nonce);
+    const nonce = this.nextNonce();
     const bytes = encodeDiscoveryResponse({ version, typeUrl: snapshot.typeUrl, nonce, resources });
     sub.sent = new Map(resources.map((r) => [r.name, r]));
     sub.sentVersion = version;
@@ -235,11 +163,7 @@ export class SotwStream {
         { node: this.key, type: shortName(snapshot.typeUrl), version, nonce, bytes: bytes.length },
         'push',
       );
-    if (!this.io.send(bytes)) this.blocked = true;
-  }
-
-  private routesPending(): boolean {
-    return routesPending(this.cache, this.key!, this.status!, (t) => this.subs.has(t));
+    this.write(bytes);
   }
 
   /** Once listeners and routes are ACKed, send the final CDS without the drained clusters. */
@@ -247,7 +171,7 @@ export class SotwStream {
     const cds = this.subs.get(CLUSTER);
     const snapshot = this.cache.get(this.key!, CLUSTER);
     if (cds?.sentVersion?.endsWith(KEEP_SUFFIX) && snapshot && !this.routesPending())
-      this.maybeSend(cds, snapshot, false, undefined);
+      this.push(cds, snapshot, false);
   }
 
   private select(sub: Subscription, snapshot: TypeSnapshot): PreparedResource[] {

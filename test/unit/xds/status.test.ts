@@ -27,6 +27,17 @@ describe('StatusRegistry', () => {
     expect(statuses.recentlyClosed()).toEqual([]);
   });
 
+  it('keeps the closed streams of other nodes when one node comes back', () => {
+    const statuses = new StatusRegistry();
+    statuses.close(statuses.open('n/s/a', 'ads', 'peer'));
+    statuses.close(statuses.open('n/s/a', 'delta', 'peer'));
+    statuses.close(statuses.open('n/s/b', 'ads', 'peer'));
+    statuses.open('n/s/a', 'ads', 'peer');
+    expect(statuses.recentlyClosed().map((s) => s.nodeId)).toEqual(['n/s/b']);
+    statuses.close(statuses.open('n/s/b', 'ads', 'peer'));
+    expect(statuses.recentlyClosed().map((s) => s.nodeId)).toEqual(['n/s/b']);
+  });
+
   it('stays bounded under connect/disconnect churn', () => {
     const statuses = new StatusRegistry({}, { keepClosedMs: 1_000 });
     for (let i = 0; i < 100; i++) {
