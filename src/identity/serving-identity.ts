@@ -1,14 +1,10 @@
 // The control plane's own serving certificate for the xDS ports (SPIFFE ID
 // spiffe://<trust-domain>/ns/clinimesh-system/sa/control-plane), rotated like a workload's, and
-// handed to gRPC as a certificate provider so rotation needs no restart. Sidecar bootstraps pin
-// this SPIFFE ID.
-import type { experimental } from '@grpc/grpc-js';
+// handed to the xDS listeners, which swap their secure context when it changes, so rotation needs
+// no restart. Sidecar bootstraps pin this SPIFFE ID.
 import { rotationDelayMs, spiffeId, type CertificateAuthority } from '../ca/index.ts';
 import type { XdsTls } from '../xds/server/index.ts';
 import { CONTROL_PLANE_NAMESPACE } from '../ca/spiffe.ts';
-
-type CaListener = experimental.CaCertificateUpdateListener;
-type IdentityListener = experimental.IdentityCertificateUpdateListener;
 
 export const CONTROL_PLANE_ID = { namespace: CONTROL_PLANE_NAMESPACE, service: 'control-plane' } as const;
 
@@ -16,12 +12,10 @@ export function controlPlaneSpiffeId(trustDomain: string): string {
   return spiffeId(trustDomain, CONTROL_PLANE_ID);
 }
 
-export class ControlPlaneIdentity implements experimental.CertificateProvider {
+export class ControlPlaneIdentity {
   private tls!: XdsTls;
   private expiresAt = new Date(0);
   private timer: NodeJS.Timeout | undefined;
-  private readonly caListeners = new Set<CaListener>();
-  private readonly identityListeners = new Set<IdentityListener>();
   private readonly changeListeners = new Set<(tls: XdsTls) => void>();
 
   constructor(
@@ -59,15 +53,12 @@ export class ControlPlaneIdentity implements experimental.CertificateProvider {
         rotationDelayMs({ notBefore: issuedAt, notAfter: cert.notAfter }, Math.random, issuedAt),
       ),
     ).unref();
-    for (const l of this.caListeners) l(this.caUpdate());
-    for (const l of this.identityListeners) l(this.identityUpdate());
     for (const l of this.changeListeners) l(this.tls);
   }
 
   /** Trusts the CA's current bundle for client certificates, keeping the serving certificate. */
   refreshTrust(): void {
     this.tls = { ...this.tls, trustBundlePem: this.ca.trustBundle().join('\n') };
-    for (const l of this.caListeners) l(this.caUpdate());
     for (const l of this.changeListeners) l(this.tls);
   }
 
@@ -77,36 +68,5 @@ export class ControlPlaneIdentity implements experimental.CertificateProvider {
 
   stop(): void {
     clearTimeout(this.timer);
-  }
-
-  private caUpdate() {
-    return { caCertificate: Buffer.from(this.tls.trustBundlePem) };
-  }
-
-  private identityUpdate() {
-    return {
-      certificate: Buffer.from(this.tls.certChainPem),
-      privateKey: Buffer.from(this.tls.privateKeyPem),
-    };
-  }
-
-  // Listeners hear the current material asynchronously, as grpc-js expects: it registers its
-  // watcher only after adding the listener, and would miss a synchronous first update.
-  addCaCertificateListener(l: CaListener): void {
-    this.caListeners.add(l);
-    setImmediate(() => this.caListeners.has(l) && l(this.caUpdate()));
-  }
-
-  removeCaCertificateListener(l: CaListener): void {
-    this.caListeners.delete(l);
-  }
-
-  addIdentityCertificateListener(l: IdentityListener): void {
-    this.identityListeners.add(l);
-    setImmediate(() => this.identityListeners.has(l) && l(this.identityUpdate()));
-  }
-
-  removeIdentityCertificateListener(l: IdentityListener): void {
-    this.identityListeners.delete(l);
   }
 }

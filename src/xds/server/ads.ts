@@ -12,7 +12,6 @@ import { DeltaStream } from './delta-stream.ts';
 import { decodeDeltaRequestBinary, type DeltaRequest } from './delta-wire.ts';
 import type { ConnectContext, XdsHooks } from './hooks.ts';
 import { decodeRequestBinary, type XdsRequest } from './node.ts';
-import { spiffeIdOf } from './peer.ts';
 import type { StreamIo } from './ads-stream.ts';
 import { SotwStream } from './sotw-stream.ts';
 
@@ -55,6 +54,8 @@ export interface AdsDeps {
   readonly statuses: StatusRegistry;
   /** This server is the explicit plaintext (loopback-only) listener. */
   readonly plaintext?: boolean;
+  /** The SPIFFE ID the client at a peer address proved at the TLS handshake (see grpc-listener.ts). */
+  readonly credentialOf?: (peer: string) => string | undefined;
 }
 
 /** What the gRPC handler drives: a SotW or a delta stream state machine. */
@@ -82,10 +83,11 @@ function serveStream<Req>(
     }
   };
   // Delta streams connect as 'ads' too: the config sources a sidecar gets are the same ADS ones.
+  const peer = call.getPeer();
   const ctx: ConnectContext = {
     transport: 'ads',
-    peer: call.getPeer(),
-    credential: spiffeIdOf(call.getAuthContext().sslPeerCertificate),
+    peer,
+    credential: deps.credentialOf?.(peer),
     plaintext: deps.plaintext,
   };
   const stream = make(ctx, {

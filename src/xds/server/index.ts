@@ -11,21 +11,17 @@ import * as grpc from '@grpc/grpc-js';
 import type { SnapshotCache } from '../cache/snapshot.ts';
 import type { StatusRegistry } from '../status.ts';
 import { adsHandlers, adsServiceDefinition } from './ads.ts';
+import {
+  listenGrpc,
+  PeerCredentials,
+  secureContextOptions,
+  type GrpcListener,
+  type XdsTlsSource,
+} from './grpc-listener.ts';
 import type { XdsHooks } from './hooks.ts';
 import { RestXds } from './rest.ts';
 
-/** PEM material of the control plane's own serving certificate and the roots clients are checked against. */
-export interface XdsTls {
-  readonly certChainPem: string;
-  readonly privateKeyPem: string;
-  readonly trustBundlePem: string;
-}
-
-/** Where the serving TLS material comes from; it changes on rotation without a restart. */
-export interface XdsTlsSource extends grpc.experimental.CertificateProvider {
-  current(): XdsTls;
-  onChange(listener: (tls: XdsTls) => void): void;
-}
+export type { XdsTls, XdsTlsSource } from './grpc-listener.ts';
 
 export interface XdsServerOptions {
   readonly host: string;
@@ -51,39 +47,36 @@ export interface XdsServers {
   close(): Promise<void>;
 }
 
-function bindGrpc(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {
-  return new Promise((resolve, reject) =>
-    server.bindAsync(address, creds, (err, port) => (err ? reject(err) : resolve(port))),
-  );
-}
+/** How long streams get to end on their own at shutdown before they are cut. */
+const SHUTDOWN_GRACE_MS = 2_000;
 
-function grpcServer(o: XdsServerOptions, plaintext: boolean): grpc.Server {
+/** A gRPC server for ADS, listening on host:port (see grpc-listener.ts for why we listen ourselves). */
+async function serveGrpc(
+  o: XdsServerOptions,
+  host: string,
+  port: number,
+  tls: XdsTlsSource | undefined,
+  plaintext: boolean,
+): Promise<{ server: grpc.Server; listener: GrpcListener }> {
   const server = new grpc.Server({
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.max_receive_message_length': 16 << 20,
+    // Channelz tracks every connection and call for a debugging service we do not expose.
+    'grpc.enable_channelz': 0,
   });
-  server.addService(adsServiceDefinition, adsHandlers({ ...o, plaintext }));
-  return server;
+  const peers = new PeerCredentials();
+  server.addService(adsServiceDefinition, adsHandlers({ ...o, plaintext, credentialOf: peers.of }));
+  const listener = await listenGrpc(server, { host, port }, tls && { source: tls, peers });
+  return { server, listener };
 }
 
 export async function startXdsServers(o: XdsServerOptions): Promise<XdsServers> {
-  const main = grpcServer(o, false);
-  const creds = o.tls
-    ? grpc.experimental.createCertificateProviderServerCredentials(o.tls, o.tls, true)
-    : grpc.ServerCredentials.createInsecure();
-  const grpcPort = await bindGrpc(main, `${o.host}:${o.grpcPort}`, creds);
-
-  let plain: grpc.Server | undefined;
-  let plaintextGrpcPort: number | undefined;
-  if (o.plaintextGrpcPort !== undefined) {
-    plain = grpcServer(o, true);
-    plaintextGrpcPort = await bindGrpc(
-      plain,
-      `127.0.0.1:${o.plaintextGrpcPort}`,
-      grpc.ServerCredentials.createInsecure(),
-    );
-  }
+  const main = await serveGrpc(o, o.host, o.grpcPort, o.tls, false);
+  const plain =
+    o.plaintextGrpcPort === undefined
+      ? undefined
+      : await serveGrpc(o, '127.0.0.1', o.plaintextGrpcPort, undefined, true);
 
   const rest = new RestXds({
     cache: o.cache,
@@ -94,7 +87,7 @@ export async function startXdsServers(o: XdsServerOptions): Promise<XdsServers> 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     if (!rest.handle(req, res) && !o.routes?.(req, res)) res.writeHead(404).end();
   };
-  const secure = (t: XdsTls) => ({ cert: t.certChainPem, key: t.privateKeyPem, ca: t.trustBundlePem });
+  const secure = secureContextOptions;
   // A client certificate is asked for but not required at the handshake: an agent attesting for the
   // first time has none yet. Every route that needs one checks `socket.authorized` itself.
   const https = o.tls
@@ -111,9 +104,9 @@ export async function startXdsServers(o: XdsServerOptions): Promise<XdsServers> 
   });
 
   return {
-    grpcPort,
+    grpcPort: main.listener.port,
     restPort,
-    plaintextGrpcPort,
+    plaintextGrpcPort: plain?.listener.port,
     close: async () => {
       rest.close();
       const closed = new Promise<void>((resolve) => http.close(() => resolve()));
@@ -122,13 +115,14 @@ export async function startXdsServers(o: XdsServerOptions): Promise<XdsServers> 
       // Streams never end by themselves; give them a moment, then cut them (clients reconnect).
       const shutdown = (server: grpc.Server) =>
         new Promise<void>((resolve) => {
-          const timer = setTimeout(() => server.forceShutdown(), 2_000);
+          const timer = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
           server.tryShutdown(() => {
             clearTimeout(timer);
             resolve();
           });
         });
-      await Promise.all([main, plain].map((server) => server && shutdown(server)));
+      const served = [main, plain].flatMap((s) => (s ? [s] : []));
+      await Promise.all(served.flatMap((s) => [shutdown(s.server), s.listener.close(SHUTDOWN_GRACE_MS)]));
     },
   };
 }
