@@ -2,8 +2,8 @@
 // control plane can tell: node on the first request only; CDS and LDS as wildcards; EDS for the
 // clusters CDS names, RDS for the route configurations LDS names, SDS for the secrets their TLS
 // transport sockets name, re-subscribed when those change; every response ACKed with its version
-// and nonce. It never NACKs: the benchmark measures
-// delivery, not validation.
+// and nonce; after a failed stream, a new one that asks again for everything with the versions it
+// holds (sim-stream.ts). It never NACKs: the benchmark measures delivery, not validation.
 import { fromBinary, type DescMessage } from '@bufbuild/protobuf';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import type * as grpc from '@grpc/grpc-js';
@@ -11,12 +11,12 @@ import { messageDesc } from '../src/xds/resources/registry.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET } from '../src/xds/resources/type-urls.ts';
 import { MARKER_BASE } from './ipc.ts';
 import type { SidecarSpec } from './mesh-gen.ts';
+import { SimulatedStream, type SidecarEvents } from './sim-stream.ts';
 import { wallNow } from './stats.ts';
 
 const ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 /** envoy.config.cluster.v3.Cluster.DiscoveryType.EDS */
 export const DISCOVERY_TYPE_EDS = 3;
-export const identity = (b: Buffer): Buffer => b;
 
 // The few fields read from decoded messages, as protobuf-es shapes them (oneofs are {case, value}).
 export interface AnyMessage {
@@ -177,16 +177,9 @@ export function markersIn(resources: readonly AnyMessage[]): number[] {
   return out;
 }
 
-export interface SidecarEvents {
-  /** The first EDS response in which this sidecar saw `marker`, and when (wall clock) it arrived. */
-  marker(nodeId: string, marker: number, at: number): void;
-  error(message: string): void;
-}
+export type { SidecarEvents } from './sim-stream.ts';
 
-export class SimulatedSidecar {
-  private call: grpc.ClientDuplexStream<Buffer, Buffer> | undefined;
-  private closing = false;
-  private nodeSent = false;
+export class SimulatedSidecar extends SimulatedStream {
   /** Subscribed names for the named types (EDS, RDS); CDS and LDS stay wildcard. */
   private readonly names = new Map<string, readonly string[]>();
   /** Last version and nonce received per type, echoed in ACKs and re-subscriptions. */
@@ -194,37 +187,16 @@ export class SimulatedSidecar {
   private readonly seen = new Set<number>();
   /** SDS names are the union of what clusters and what listeners reference. */
   private readonly secretsFrom = new Map<string, Set<string>>();
-  responses = 0;
 
-  constructor(
-    readonly spec: SidecarSpec,
-    private readonly client: grpc.Client,
-    private readonly events: SidecarEvents,
-  ) {}
-
-  open(): void {
-    const call = this.client.makeBidiStreamRequest<Buffer, Buffer>(ADS_METHOD, identity, identity);
-    this.call = call;
-    call.on('data', (bytes: Buffer) => this.onResponse(bytes));
-    call.on('error', (e: Error) => {
-      if (!this.closing) this.events.error(`${this.spec.nodeId}: ${e.message}`);
-    });
-    call.on('end', () => {
-      if (!this.closing) this.events.error(`${this.spec.nodeId}: stream ended by the server`);
-    });
-    this.request(CLUSTER);
-    this.request(LISTENER);
+  constructor(spec: SidecarSpec, client: grpc.Client, events: SidecarEvents) {
+    super(spec, client, events, ADS_METHOD);
   }
 
-  close(): void {
-    this.closing = true;
-    this.call?.cancel();
-  }
-
-  /** Stops reading (and so ACKing): a stalled sidecar, whose HTTP/2 window fills and stays full. */
-  stall(): void {
-    this.call?.removeAllListeners('data');
-    this.call?.pause();
+  protected start(): void {
+    // Nonces belong to the stream that sent them; versions are what the sidecar holds.
+    for (const [typeUrl, last] of this.last) this.last.set(typeUrl, { version: last.version, nonce: '' });
+    for (const typeUrl of [CLUSTER, LISTENER, SECRET, ENDPOINT, ROUTE])
+      if (typeUrl === CLUSTER || typeUrl === LISTENER || this.names.has(typeUrl)) this.request(typeUrl);
   }
 
   private request(typeUrl: string): void {
@@ -237,7 +209,7 @@ export class SimulatedSidecar {
       responseNonce: last?.nonce ?? '',
     };
     this.nodeSent = true;
-    this.call?.write(encodeRequest(req));
+    this.write(encodeRequest(req));
   }
 
   /** Like Envoy, asks for the new set of names before ACKing the response that named them. */
@@ -248,9 +220,8 @@ export class SimulatedSidecar {
     this.request(typeUrl);
   }
 
-  private onResponse(bytes: Buffer): void {
+  protected onResponse(bytes: Buffer): void {
     const at = wallNow();
-    this.responses++;
     const res = decode<DecodedResponse>('envoy.service.discovery.v3.DiscoveryResponse', bytes);
     if (res.typeUrl === CLUSTER || res.typeUrl === LISTENER) {
       const wanted = res.typeUrl === CLUSTER ? fromClusters(res.resources) : fromListeners(res.resources);

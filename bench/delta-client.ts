@@ -1,14 +1,15 @@
 // One simulated sidecar on an incremental (delta) ADS stream, as Envoy with `api_type: DELTA_GRPC`
 // behaves as far as the control plane can tell: node on the first request only; CDS and LDS as
 // wildcards; EDS, RDS and SDS subscribed by name as clusters and listeners come and go (only the
-// difference is sent); every response ACKed by its nonce after the subscriptions it implies.
+// difference is sent); every response ACKed by its nonce after the subscriptions it implies; after
+// a failed stream, a new one that subscribes again and says in `initial_resource_versions` which
+// version of each resource it holds, so only what changed meanwhile is sent (sim-stream.ts).
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import type * as grpc from '@grpc/grpc-js';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET } from '../src/xds/resources/type-urls.ts';
 import {
   decode,
   DISCOVERY_TYPE_EDS,
-  identity,
   markersIn,
   secretNames,
   typeNameOf,
@@ -19,12 +20,17 @@ import {
   type SidecarEvents,
 } from './ads-client.ts';
 import type { SidecarSpec } from './mesh-gen.ts';
+import { SimulatedStream } from './sim-stream.ts';
 import { wallNow } from './stats.ts';
 
 const DELTA_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
 
 interface DecodedDeltaResponse {
-  readonly resources: readonly { readonly name: string; readonly resource?: AnyMessage }[];
+  readonly resources: readonly {
+    readonly name: string;
+    readonly version: string;
+    readonly resource?: AnyMessage;
+  }[];
   readonly typeUrl: string;
   readonly nonce: string;
   readonly removedResources: readonly string[];
@@ -35,10 +41,15 @@ interface DeltaRequest {
   readonly typeUrl: string;
   readonly subscribe?: readonly string[];
   readonly unsubscribe?: readonly string[];
+  /** What the sidecar holds, on the first request of a type on a reopened stream. */
+  readonly initial?: ReadonlyMap<string, string>;
   readonly responseNonce?: string;
 }
 
-/** DeltaDiscoveryRequest: node=1, type_url=2, resource_names_subscribe=3, resource_names_unsubscribe=4, response_nonce=6. */
+/**
+ * DeltaDiscoveryRequest: node=1, type_url=2, resource_names_subscribe=3,
+ * resource_names_unsubscribe=4, initial_resource_versions=5 (map entry: key=1, value=2), response_nonce=6.
+ */
 function encodeDeltaRequest(r: DeltaRequest): Buffer {
   const w = new BinaryWriter();
   if (r.node) {
@@ -51,6 +62,12 @@ function encodeDeltaRequest(r: DeltaRequest): Buffer {
   w.tag(2, WireType.LengthDelimited).string(r.typeUrl);
   for (const n of r.subscribe ?? []) w.tag(3, WireType.LengthDelimited).string(n);
   for (const n of r.unsubscribe ?? []) w.tag(4, WireType.LengthDelimited).string(n);
+  for (const [name, version] of r.initial ?? []) {
+    w.tag(5, WireType.LengthDelimited).fork();
+    w.tag(1, WireType.LengthDelimited).string(name);
+    w.tag(2, WireType.LengthDelimited).string(version);
+    w.join();
+  }
   if (r.responseNonce) w.tag(6, WireType.LengthDelimited).string(r.responseNonce);
   const bytes = w.finish();
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -87,10 +104,7 @@ function listenerNeeds(any: AnyMessage): Needs {
   return { names, secrets };
 }
 
-export class DeltaSimulatedSidecar {
-  private call: grpc.ClientDuplexStream<Buffer, Buffer> | undefined;
-  private closing = false;
-  private nodeSent = false;
+export class DeltaSimulatedSidecar extends SimulatedStream {
   /** What each held cluster and listener needs. */
   private readonly held = new Map<string, Map<string, Needs>>([
     [CLUSTER, new Map()],
@@ -98,41 +112,25 @@ export class DeltaSimulatedSidecar {
   ]);
   /** Names subscribed per named type (EDS, RDS, SDS). */
   private readonly subscribed = new Map<string, Set<string>>();
+  /** The version of each resource held, per type, for `initial_resource_versions` on a new stream. */
+  private readonly versions = new Map<string, Map<string, string>>();
   private readonly seen = new Set<number>();
-  responses = 0;
 
-  constructor(
-    readonly spec: SidecarSpec,
-    private readonly client: grpc.Client,
-    private readonly events: SidecarEvents,
-  ) {}
-
-  open(): void {
-    const call = this.client.makeBidiStreamRequest<Buffer, Buffer>(DELTA_METHOD, identity, identity);
-    this.call = call;
-    call.on('data', (bytes: Buffer) => this.onResponse(bytes));
-    call.on('error', (e: Error) => {
-      if (!this.closing) this.events.error(`${this.spec.nodeId} (delta): ${e.message}`);
-    });
-    call.on('end', () => {
-      if (!this.closing) this.events.error(`${this.spec.nodeId} (delta): stream ended by the server`);
-    });
-    this.send({ typeUrl: CLUSTER });
-    this.send({ typeUrl: LISTENER });
+  constructor(spec: SidecarSpec, client: grpc.Client, events: SidecarEvents) {
+    super(spec, client, events, DELTA_METHOD);
   }
 
-  close(): void {
-    this.closing = true;
-    this.call?.cancel();
-  }
-
-  stall(): void {
-    this.call?.removeAllListeners('data');
-    this.call?.pause();
+  protected start(): void {
+    // CDS and LDS wildcard (nothing subscribed), the named types by name; all with what is held.
+    for (const typeUrl of [CLUSTER, LISTENER, SECRET, ENDPOINT, ROUTE]) {
+      const names = this.subscribed.get(typeUrl);
+      if (typeUrl !== CLUSTER && typeUrl !== LISTENER && !names?.size) continue;
+      this.send({ typeUrl, subscribe: [...(names ?? [])], initial: this.versions.get(typeUrl) });
+    }
   }
 
   private send(r: DeltaRequest): void {
-    this.call?.write(encodeDeltaRequest({ ...r, node: this.nodeSent ? undefined : this.spec }));
+    this.write(encodeDeltaRequest({ ...r, node: this.nodeSent ? undefined : this.spec }));
     this.nodeSent = true;
   }
 
@@ -143,13 +141,17 @@ export class DeltaSimulatedSidecar {
     const unsubscribe = [...current].filter((n) => !names.has(n));
     if (!subscribe.length && !unsubscribe.length) return;
     this.subscribed.set(typeUrl, new Set(names));
+    for (const name of unsubscribe) this.versions.get(typeUrl)?.delete(name);
     this.send({ typeUrl, subscribe, unsubscribe });
   }
 
-  private onResponse(bytes: Buffer): void {
+  protected onResponse(bytes: Buffer): void {
     const at = wallNow();
-    this.responses++;
     const res = decode<DecodedDeltaResponse>('envoy.service.discovery.v3.DeltaDiscoveryResponse', bytes);
+    const versions = this.versions.get(res.typeUrl) ?? new Map<string, string>();
+    this.versions.set(res.typeUrl, versions);
+    for (const name of res.removedResources) versions.delete(name);
+    for (const r of res.resources) versions.set(r.name, r.version);
     const held = this.held.get(res.typeUrl);
     if (held) {
       for (const name of res.removedResources) held.delete(name);

@@ -21,6 +21,8 @@ export type ToWorker =
       readonly target: string;
       readonly sidecars: readonly SidecarSpec[];
       readonly streamsPerChannel: number;
+      /** Streams are opened evenly over this many ms (0: all at once). */
+      readonly rampMs: number;
       readonly tls?: XdsTlsMaterial;
     }
   | { readonly kind: 'collect' }
@@ -35,7 +37,8 @@ export type FromWorker =
   | {
       readonly kind: 'collected';
       readonly receipts: readonly Receipt[];
-      readonly errors: readonly string[];
+      /** Streams that failed and were opened again since the last collect, by reason. */
+      readonly reconnects: Readonly<Record<string, number>>;
       readonly responses: number;
       readonly cpuMs: number;
       readonly rssBytes: number;

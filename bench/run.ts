@@ -6,6 +6,7 @@
 // Environment: BENCH_SIDECARS=1000,2000 (sizes; default 1000,2000,5000), BENCH_QUICK=1 (100 only),
 // BENCH_CHANGES (50), BENCH_APPLIES (30), BENCH_DEADLINE_MIN (9.5; on a machine others load too),
 // BENCH_BURST (200), BENCH_WORKERS (cores, 2–4), BENCH_STREAMS_PER_CHANNEL (1), BENCH_SEED,
+// BENCH_RAMP_MS (0: every sidecar opens its stream at once; else spread evenly over that long),
 // BENCH_XDS_TLS=0 (plaintext xDS instead of mutual TLS), BENCH_PROFILE=1 (a CPU profile per phase
 // in bench/out/; timings then include profiler overhead).
 import { cpus } from 'node:os';
@@ -54,6 +55,7 @@ const config: RunConfig = {
   burst: intEnv('BENCH_BURST', 200),
   workers: intEnv('BENCH_WORKERS', Math.min(4, Math.max(2, cpus().length))),
   streamsPerChannel: intEnv('BENCH_STREAMS_PER_CHANNEL', 1),
+  rampMs: Number(process.env.BENCH_RAMP_MS ?? 0) || 0,
   seed: intEnv('BENCH_SEED', 20240601),
   xdsTls: process.env.BENCH_XDS_TLS !== '0',
 };
@@ -93,7 +95,7 @@ async function runSize(sidecars: number): Promise<SizeResult> {
     const phase = <T>(name: string, run: () => Promise<T>) => profiled(`${sidecars}-${name}`, run);
 
     const connect = await phase('connect', () =>
-      connectAll(ctx, plane!, config.streamsPerChannel, CONNECT_TIMEOUT_MS),
+      connectAll(ctx, plane!, config.streamsPerChannel, CONNECT_TIMEOUT_MS, config.rampMs),
     );
     log(`all ${sidecars} sidecars steady after ${connect.connectMs.toFixed(0)} ms`);
     const poolAfterApply = pooled();
@@ -153,7 +155,7 @@ async function runSize(sidecars: number): Promise<SizeResult> {
       poolSizes: [poolAfterApply, poolAfterChanges, poolAfterChurn],
       workerCpuMs: workers.cpuMs,
       workerRssBytes: workers.rssBytes,
-      simulatorErrors: workers.errors,
+      laterReconnects: workers.reconnects,
     };
   } finally {
     await pool.stop();

@@ -14,15 +14,21 @@ import {
 import { MARKER_BASE, type XdsTlsMaterial } from './ipc.ts';
 import type { Manifest } from '../src/manifest/index.ts';
 import { flapFirstEndpoint, moveFirstEndpoint, seededRandom } from './mesh-gen.ts';
-import { cpuMs, summarize, type Summary } from './stats.ts';
+import { cpuMs, describeCounts, summarize, threadCpuMs, type Summary } from './stats.ts';
 import type { TypeSnapshot } from '../src/xds/cache/snapshot.ts';
 import { ENDPOINT } from '../src/xds/resources/type-urls.ts';
 import { encodeDeltaResponse } from '../src/xds/server/delta-wire.ts';
 
 export interface ConnectResult {
   readonly sidecars: number;
+  /** Streams were opened evenly over this long (0: all at once). */
+  readonly rampMs: number;
   readonly connectMs: number;
   readonly cpuMs: number;
+  /** The part of `cpuMs` spent on the event loop's thread (the rest: GC helpers, libuv pool, workers). */
+  readonly mainThreadCpuMs: number;
+  /** Streams that failed while connecting and were opened again, by reason. */
+  readonly reconnects: ReadonlyMap<string, number>;
   /** Heap and RSS growth from "snapshots built, nobody connected" to "all connected and steady". */
   readonly heapPerSidecar: number;
   readonly rssPerSidecar: number;
@@ -35,23 +41,30 @@ export async function connectAll(
   xds: { readonly target: string; readonly tls?: XdsTlsMaterial },
   streamsPerChannel: number,
   timeoutMs: number,
+  rampMs = 0,
 ): Promise<ConnectResult> {
   const n = ctx.mesh.sidecars.length;
   const before = settledMemory();
   const cpu0 = process.cpuUsage();
+  const main0 = threadCpuMs().get('main') ?? 0;
   const t0 = performance.now();
-  await ctx.pool.connect(xds.target, ctx.mesh.sidecars, streamsPerChannel, xds.tls);
+  await ctx.pool.connect(xds.target, ctx.mesh.sidecars, streamsPerChannel, xds.tls, rampMs);
   const steadyAt = await waitSteady(ctx.cp, n, timeoutMs).catch(async (e: Error) => {
     // The simulators know why their streams failed (TLS, authentication); say it with the timeout.
-    const { errors } = await ctx.pool.collect();
-    throw new Error(`${e.message}; simulator errors: ${errors.slice(0, 5).join(' | ') || 'none'}`);
+    const { reconnects } = await ctx.pool.collect();
+    throw new Error(`${e.message}; streams reopened: ${describeCounts(reconnects) || 'none'}`);
   });
   const cpu = cpuMs(process.cpuUsage(cpu0));
+  const mainThreadCpuMs = (threadCpuMs().get('main') ?? 0) - main0;
+  const { reconnects } = await ctx.pool.collect();
   const after = settledMemory();
   return {
     sidecars: n,
+    rampMs,
     connectMs: steadyAt - t0,
     cpuMs: cpu,
+    mainThreadCpuMs,
+    reconnects,
     heapPerSidecar: (after.heapUsed - before.heapUsed) / n,
     rssPerSidecar: (after.rss - before.rss) / n,
     heapAfter: after.heapUsed,

@@ -2,6 +2,8 @@
 // being measured. Started by the benchmark with `fork`; speaks to it over IPC only (see ipc.ts).
 // Each sidecar gets its own gRPC channel by default (its own TCP connection, TLS session and HTTP/2
 // session, as a real Envoy has), so the server's per-connection memory is part of what is measured.
+// Sidecars open their streams spread evenly over `rampMs` (a rollout, not one instant), and each
+// reopens a failed stream as Envoy does; how often, and why, is reported with the receipts.
 import * as grpc from '@grpc/grpc-js';
 import { SimulatedSidecar } from './ads-client.ts';
 import { DeltaSimulatedSidecar } from './delta-client.ts';
@@ -11,10 +13,11 @@ import { cpuMs } from './stats.ts';
 const sidecars: (SimulatedSidecar | DeltaSimulatedSidecar)[] = [];
 const clients: grpc.Client[] = [];
 let receipts: Receipt[] = [];
-let errors: string[] = [];
-const MAX_ERRORS_KEPT = 20;
-let errorCount = 0;
+/** Failed streams since the last collect, by reason (the gRPC status message, without node ids). */
+let reconnects = new Map<string, number>();
 const cpuAtStart = process.cpuUsage();
+/** One credential per service, as all of a service's sidecars prove the same identity here. */
+const credentials = new Map<string, grpc.ChannelCredentials>();
 
 function reply(m: FromWorker): void {
   process.send?.(m);
@@ -25,20 +28,25 @@ function credentialsFor(service: string, tls: XdsTlsMaterial | undefined): grpc.
   if (!tls) return grpc.credentials.createInsecure();
   const own = tls.byService[service];
   if (!own) throw new Error(`no workload certificate for service ${service}`);
+  let creds = credentials.get(service);
+  // Each createSsl builds an OpenSSL context (parsing key, chain and roots): once per service.
   // The serving certificate names the control plane, not the loopback address the bench dials.
-  return grpc.credentials.createSsl(Buffer.from(tls.ca), Buffer.from(own.key), Buffer.from(own.cert), {
-    checkServerIdentity: () => undefined,
-  });
+  if (!creds)
+    credentials.set(
+      service,
+      (creds = grpc.credentials.createSsl(Buffer.from(tls.ca), Buffer.from(own.key), Buffer.from(own.cert), {
+        checkServerIdentity: () => undefined,
+      })),
+    );
+  return creds;
 }
 
 function start(m: Extract<ToWorker, { kind: 'start' }>): void {
   const events = {
     marker: (nodeId: string, marker: number, at: number) => receipts.push([nodeId, marker, at]),
-    error: (message: string) => {
-      errorCount++;
-      if (errors.length < MAX_ERRORS_KEPT) errors.push(message);
-    },
+    reconnect: (_nodeId: string, reason: string) => reconnects.set(reason, (reconnects.get(reason) ?? 0) + 1),
   };
+  const opening: (() => void)[] = [];
   let channel: { client: grpc.Client; service: string; streams: number } | undefined;
   for (const spec of m.sidecars) {
     // Streams share a channel only within one service: the channel's certificate is its identity.
@@ -59,25 +67,37 @@ function start(m: Extract<ToWorker, { kind: 'start' }>): void {
         ? new DeltaSimulatedSidecar(spec, channel.client, events)
         : new SimulatedSidecar(spec, channel.client, events);
     sidecars.push(sidecar);
-    sidecar.open();
+    opening.push(() => sidecar.open());
   }
+  openSpread(opening, m.rampMs);
   reply({ kind: 'opened', streams: sidecars.length });
+}
+
+/** Runs `opens` evenly spaced over `rampMs` (all at once when 0), in batches per timer tick. */
+function openSpread(opens: readonly (() => void)[], rampMs: number): void {
+  if (rampMs <= 0 || opens.length < 2) return opens.forEach((open) => open());
+  const t0 = performance.now();
+  let next = 0;
+  const tick = () => {
+    const due = Math.min(opens.length, Math.ceil(((performance.now() - t0) / rampMs) * opens.length));
+    while (next < due) opens[next++]!();
+    if (next < opens.length) setTimeout(tick, 5);
+  };
+  tick();
 }
 
 function collect(): void {
   const responses = sidecars.reduce((n, s) => n + s.responses, 0);
-  const errs = errorCount > errors.length ? [...errors, `… ${errorCount - errors.length} more`] : errors;
   reply({
     kind: 'collected',
     receipts,
-    errors: errs,
+    reconnects: Object.fromEntries(reconnects),
     responses,
     cpuMs: cpuMs(process.cpuUsage(cpuAtStart)),
     rssBytes: process.memoryUsage().rss,
   });
   receipts = [];
-  errors = [];
-  errorCount = 0;
+  reconnects = new Map();
 }
 
 function stop(): void {

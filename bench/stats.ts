@@ -1,5 +1,6 @@
 // Small numeric helpers for the benchmark: percentiles over samples and the units results are
 // printed in. Kept apart so the scenarios read as measurements, not arithmetic.
+import { readdirSync, readFileSync } from 'node:fs';
 
 export interface Summary {
   readonly count: number;
@@ -55,4 +56,39 @@ export function cpuMs(d: NodeJS.CpuUsage): number {
 /** A wall-clock timestamp comparable across processes on one host (ms since the epoch, sub-ms). */
 export function wallNow(): number {
   return performance.timeOrigin + performance.now();
+}
+
+/**
+ * CPU ms per thread of this process by thread name (Linux /proc; empty elsewhere): tells the event
+ * loop's own work apart from the GC helpers, the libuv pool and worker threads.
+ */
+export function threadCpuMs(): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const name = tid === String(process.pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, close);
+      const fields = stat.slice(close + 2).split(' ');
+      const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
+      out.set(name, (out.get(name) ?? 0) + ticks * 10);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
+
+/** `ECONNRESET ×3, Deadline exceeded ×1`: counts by reason, most frequent first. */
+export function describeCounts(counts: ReadonlyMap<string, number>): string {
+  return [...counts]
+    .sort((a, b) => b[1] - a[1])
+    .map(([reason, n]) => `${reason} ×${n}`)
+    .join(', ');
 }

@@ -11,7 +11,8 @@ const REPLY_TIMEOUT_MS = 180_000;
 
 export interface Collected {
   readonly receipts: Receipt[];
-  readonly errors: string[];
+  /** Streams the simulators had to open again, by reason (the gRPC status message). */
+  readonly reconnects: ReadonlyMap<string, number>;
   readonly responses: number;
   /** CPU and RSS of all workers together: the simulated sidecars' cost, not the server's. */
   readonly cpuMs: number;
@@ -82,12 +83,13 @@ export class SimulatorPool {
     sidecars: readonly SidecarSpec[],
     streamsPerChannel: number,
     tls: XdsTlsMaterial | undefined,
+    rampMs = 0,
   ): Promise<number> {
     const n = this.workers.length;
     const shares = this.workers.map((_, i) => sidecars.filter((_, k) => k % n === i));
     const opened = await Promise.all(
       this.workers.map((w, i) =>
-        w.ask({ kind: 'start', target, sidecars: shares[i], streamsPerChannel, tls }, 'opened'),
+        w.ask({ kind: 'start', target, sidecars: shares[i], streamsPerChannel, rampMs, tls }, 'opened'),
       ),
     );
     return opened.reduce((sum, m) => sum + m.streams, 0);
@@ -102,7 +104,7 @@ export class SimulatorPool {
     const replies = await Promise.all(this.workers.map((w) => w.ask({ kind: 'collect' }, 'collected')));
     return {
       receipts: replies.flatMap((r) => r.receipts),
-      errors: replies.flatMap((r) => r.errors),
+      reconnects: mergeCounts(replies.map((r) => r.reconnects)),
       responses: replies.reduce((n, r) => n + r.responses, 0),
       cpuMs: replies.reduce((n, r) => n + r.cpuMs, 0),
       rssBytes: replies.reduce((n, r) => n + r.rssBytes, 0),
@@ -129,4 +131,10 @@ export class SimulatorPool {
     for (const w of this.workers)
       if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
   }
+}
+
+function mergeCounts(counts: readonly Readonly<Record<string, number>>[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const c of counts) for (const [k, n] of Object.entries(c)) out.set(k, (out.get(k) ?? 0) + n);
+  return out;
 }
