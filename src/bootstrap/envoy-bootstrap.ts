@@ -2,7 +2,15 @@
 // whether it streams (ADS over gRPC, state of the world or incremental) or polls (REST-JSON).
 // Everything else arrives over xDS. The control plane may be several replicas (or one DNS name in
 // front of them): the xDS cluster lists them all and is tuned to leave a dead one within seconds.
-import type { JsonObject } from '../xds/resources/json.ts';
+import type { StructJson } from '@bufbuild/protobuf/wkt';
+import { anyJson } from '../xds/resources/any-json.ts';
+import type {
+  Bootstrap_DynamicResourcesJson,
+  BootstrapJson,
+} from '../xds/resources/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts';
+import type { ClusterJson } from '../xds/resources/gen/envoy/config/cluster/v3/cluster_pb.ts';
+import type { ConfigSourceJson } from '../xds/resources/gen/envoy/config/core/v3/config_source_pb.ts';
+import type { RetryPolicyJson } from '../xds/resources/gen/envoy/config/core/v3/base_pb.ts';
 import { configSource } from '../xds/generate/config-source.ts';
 import { XDS_CLUSTER } from '../xds/generate/names.ts';
 import { fileSecretSource } from '../xds/generate/secrets.ts';
@@ -27,7 +35,7 @@ export interface BootstrapOptions {
   readonly adminAddress?: string;
   /** 0 lets the OS pick; Envoy then reports it through --admin-address-path. */
   readonly adminPort?: number;
-  readonly metadata?: JsonObject;
+  readonly metadata?: StructJson;
   /** Mutual TLS to the control plane with the credential the node agent keeps in `sdsDir`. */
   readonly tls?: BootstrapTls;
 }
@@ -56,7 +64,7 @@ const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOp
  * never for long, so a whole control plane coming back is found again soon); HTTP/2 and TCP keepalives
  * find a replica that vanished without closing its connections (a node lost, a partition).
  */
-const FAILOVER: JsonObject = {
+const FAILOVER: ClusterJson = {
   connect_timeout: '1s',
   lb_policy: 'ROUND_ROBIN',
   // A DNS name (a headless Kubernetes Service) is re-resolved every 5 s (Envoy's default), so
@@ -75,9 +83,9 @@ const FAILOVER: JsonObject = {
   },
 };
 
-function xdsCluster(o: BootstrapOptions): JsonObject {
+function xdsCluster(o: BootstrapOptions): ClusterJson {
   if (o.xdsServers.length === 0) throw new TypeError('a bootstrap needs at least one xDS server');
-  const cluster: JsonObject = {
+  const cluster: ClusterJson = {
     name: XDS_CLUSTER,
     type: 'STRICT_DNS',
     ...FAILOVER,
@@ -95,7 +103,7 @@ function xdsCluster(o: BootstrapOptions): JsonObject {
   if (o.tls) {
     cluster.transport_socket = {
       name: 'envoy.transport_sockets.tls',
-      typed_config: {
+      typed_config: anyJson({
         '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
         common_tls_context: {
           tls_certificate_sds_secret_configs: [
@@ -117,31 +125,31 @@ function xdsCluster(o: BootstrapOptions): JsonObject {
           // gRPC needs h2 negotiated; REST polling is HTTP/1.1.
           alpn_protocols: o.transport === 'rest' ? ['http/1.1'] : ['h2'],
         },
-      },
+      }),
     };
   }
   if (o.transport !== 'rest') {
     cluster.typed_extension_protocol_options = {
-      [HTTP_PROTOCOL_OPTIONS]: {
+      [HTTP_PROTOCOL_OPTIONS]: anyJson({
         '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
         explicit_http_config: {
           // A stream to a replica that stopped answering is closed within ~15 s and re-opened elsewhere.
           http2_protocol_options: { connection_keepalive: { interval: '10s', timeout: '5s' } },
         },
-      },
+      }),
     };
   }
   return cluster;
 }
 
 /** Re-opening the ADS stream after a replica died: soon (Envoy's default waits up to 30 s), jittered. */
-const STREAM_RETRY: JsonObject = {
+const STREAM_RETRY: RetryPolicyJson = {
   retry_back_off: { base_interval: '0.25s', max_interval: '2s' },
 };
 
-function dynamicResources(transport: BootstrapTransport): JsonObject {
+function dynamicResources(transport: BootstrapTransport): Bootstrap_DynamicResourcesJson {
   if (transport !== 'rest') {
-    const ads = { ads: {}, resource_api_version: 'V3' };
+    const ads: ConfigSourceJson = { ads: {}, resource_api_version: 'V3' };
     return {
       ads_config: {
         api_type: transport === 'delta' ? 'DELTA_GRPC' : 'GRPC',
@@ -157,7 +165,7 @@ function dynamicResources(transport: BootstrapTransport): JsonObject {
   return { cds_config: rest, lds_config: rest };
 }
 
-export function envoyBootstrap(o: BootstrapOptions): JsonObject {
+export function envoyBootstrap(o: BootstrapOptions): BootstrapJson {
   return {
     node: {
       id: o.nodeId,

@@ -1,5 +1,3 @@
-// Plain JSON values: generators speak Envoy's proto3 JSON (the same form as Envoy's own YAML config).
-export type JsonValue = string | number | boolean | null | JsonValue[] | JsonObject;
-export interface JsonObject {
-  [key: string]: JsonValue;
-}
+// Plain JSON values, for what has no message type: the admin API's bodies, node metadata, config
+// dumps. Envoy's messages are typed by the types generated from the descriptor set (any-json.ts).
+export type { JsonObject, JsonValue } from '@bufbuild/protobuf';
