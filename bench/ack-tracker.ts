@@ -32,12 +32,20 @@ export class AckTracker {
   private readonly pending = new Map<string, Expectation[]>();
   /** Checks run after every settling ACK; each returns true (and is dropped) once it is satisfied. */
   private readonly waiters = new Set<() => boolean>();
+  /**
+   * The EDS version each sidecar ACKed last, kept here so that registering a change looks up only
+   * its own sidecars: scanning every stream's status per change cost the measured process ~1 ms a
+   * change at 2000 sidecars, on the event loop the ACKs wait for.
+   */
+  private readonly ackedEds = new Map<string, string>();
 
   constructor(private readonly statuses: StatusRegistry) {
     const acked = statuses.acked.bind(statuses);
     statuses.acked = (s, typeUrl, version, latencyMs) => {
       acked(s, typeUrl, version, latencyMs);
-      if (typeUrl === ENDPOINT) this.onAck(s.nodeId, version);
+      if (typeUrl !== ENDPOINT) return;
+      this.ackedEds.set(s.nodeId, version);
+      this.onAck(s.nodeId, version);
     };
   }
 
@@ -54,9 +62,8 @@ export class AckTracker {
     change.nodes = change.remaining = versions.size;
     if (versions.size === 0) change.doneAt = performance.now();
     // An apply returns after its pushes: a sidecar may have ACKed before the change was registered.
-    const acked = new Map(this.statuses.all().map((s) => [s.nodeId, s.types.get(ENDPOINT)?.ackedVersion]));
     for (const [node, version] of versions) {
-      if (acked.get(node) === version) {
+      if (this.ackedEds.get(node) === version) {
         change.ackMs.push(performance.now() - change.startedAt);
         if (--change.remaining === 0) change.doneAt = performance.now();
         continue;
