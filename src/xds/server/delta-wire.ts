@@ -1,10 +1,10 @@
 // Incremental (delta) xDS messages: DeltaDiscoveryRequest decoded into the parts the server uses,
 // DeltaDiscoveryResponse assembled from pre-encoded resources (splicing bytes, as response.ts does).
-import { fromBinary, type DescMessage } from '@bufbuild/protobuf';
-import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
+import { WireType } from '@bufbuild/protobuf/wire';
 import type { PreparedResource } from '../resources/prepared.ts';
-import { messageDesc } from '../resources/registry.ts';
-import { nodeInfoOf, type DecodedRequest, type NodeInfo } from './node.ts';
+import { nodeInfoOf, type NodeInfo } from './node.ts';
+import { readDeltaDiscoveryRequest } from './request-wire.ts';
+import { encodeMessage } from './response.ts';
 
 export interface DeltaRequest {
   readonly node?: NodeInfo;
@@ -18,21 +18,8 @@ export interface DeltaRequest {
   readonly errorDetail?: string;
 }
 
-interface DecodedDelta {
-  node?: DecodedRequest['node'];
-  typeUrl: string;
-  resourceNamesSubscribe: string[];
-  resourceNamesUnsubscribe: string[];
-  initialResourceVersions: Record<string, string>;
-  responseNonce: string;
-  errorDetail?: { code: number; message: string };
-}
-
-let desc: DescMessage | undefined;
-const requestDesc = () => (desc ??= messageDesc('envoy.service.discovery.v3.DeltaDiscoveryRequest'));
-
 export function decodeDeltaRequestBinary(bytes: Uint8Array): DeltaRequest {
-  const m = fromBinary(requestDesc(), bytes) as unknown as DecodedDelta;
+  const m = readDeltaDiscoveryRequest(bytes);
   return {
     node: nodeInfoOf(m.node),
     typeUrl: m.typeUrl,
@@ -58,18 +45,17 @@ export interface DeltaResponseParts {
  * version=1, resource=2, name=3), type_url=4, nonce=5, removed_resources=6.
  */
 export function encodeDeltaResponse(p: DeltaResponseParts): Buffer {
-  const w = new BinaryWriter();
-  w.tag(1, WireType.LengthDelimited).string(p.systemVersion);
-  for (const r of p.resources) {
-    w.tag(2, WireType.LengthDelimited).fork();
-    w.tag(1, WireType.LengthDelimited).string(r.hash);
-    w.tag(2, WireType.LengthDelimited).bytes(r.anyBytes);
-    w.tag(3, WireType.LengthDelimited).string(r.name);
-    w.join();
-  }
-  w.tag(4, WireType.LengthDelimited).string(p.typeUrl);
-  w.tag(5, WireType.LengthDelimited).string(p.nonce);
-  for (const name of p.removed) w.tag(6, WireType.LengthDelimited).string(name);
-  const bytes = w.finish();
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return encodeMessage((w) => {
+    w.tag(1, WireType.LengthDelimited).string(p.systemVersion);
+    for (const r of p.resources) {
+      w.tag(2, WireType.LengthDelimited).fork();
+      w.tag(1, WireType.LengthDelimited).string(r.hash);
+      w.tag(2, WireType.LengthDelimited).bytes(r.anyBytes);
+      w.tag(3, WireType.LengthDelimited).string(r.name);
+      w.join();
+    }
+    w.tag(4, WireType.LengthDelimited).string(p.typeUrl);
+    w.tag(5, WireType.LengthDelimited).string(p.nonce);
+    for (const name of p.removed) w.tag(6, WireType.LengthDelimited).string(name);
+  });
 }

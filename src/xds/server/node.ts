@@ -1,8 +1,9 @@
 // The parts of an xDS DiscoveryRequest the server uses, decoded from binary (gRPC) or JSON (REST).
-import { fromBinary, fromJson, type DescMessage, type JsonValue as PbJson } from '@bufbuild/protobuf';
+import { fromJson, type DescMessage, type JsonValue as PbJson } from '@bufbuild/protobuf';
 import { fail, ok, type Problem, type Result } from '../../errors.ts';
 import type { JsonObject } from '../resources/json.ts';
 import { envoyRegistry, messageDesc } from '../resources/registry.ts';
+import { readDiscoveryRequest, type DecodedRequest } from './request-wire.ts';
 
 export interface NodeInfo {
   readonly id: string;
@@ -24,20 +25,6 @@ export interface XdsRequest {
 
 let desc: DescMessage | undefined;
 const requestDesc = () => (desc ??= messageDesc('envoy.service.discovery.v3.DiscoveryRequest'));
-
-export interface DecodedRequest {
-  versionInfo: string;
-  node?: {
-    id: string;
-    cluster: string;
-    metadata?: { fields: Record<string, unknown> };
-    userAgentName: string;
-  };
-  resourceNames: string[];
-  typeUrl: string;
-  responseNonce: string;
-  errorDetail?: { code: number; message: string };
-}
 
 /** The decoded `node` of a request (SotW or delta) as NodeInfo. */
 export function nodeInfoOf(node: DecodedRequest['node']): NodeInfo | undefined {
@@ -70,7 +57,7 @@ function structJson(value: unknown): JsonObject {
 }
 
 export function decodeRequestBinary(bytes: Uint8Array): XdsRequest {
-  const m = fromBinary(requestDesc(), bytes) as unknown as DecodedRequest;
+  const m = readDiscoveryRequest(bytes);
   return toRequest(m, structJson(m.node?.metadata));
 }
 
