@@ -1,7 +1,7 @@
 // Versioned per-sidecar snapshots. The only place versions are computed: a type's version is the
 // hash of its resources' names and content hashes, so the same state gives the same versions after
 // a restart and sidecars that reconnect see no churn.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { PreparedResource } from '../resources/prepared.ts';
 import { PUSH_ORDER, type TypeUrl } from '../resources/type-urls.ts';
 
@@ -16,8 +16,10 @@ export interface TypeSnapshot {
 export type SnapshotListener = (snapshot: TypeSnapshot) => void;
 
 export function typeVersion(resources: Iterable<PreparedResource>): string {
-  const parts = [...resources].map((r) => `${r.name}\u0000${r.hash}`).sort();
-  return createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 16);
+  const parts: string[] = [];
+  for (const r of resources) parts.push(`${r.name}\u0000${r.hash}`);
+  // One-shot hash: every endpoint push computes a version per affected sidecar.
+  return hash('sha256', parts.sort().join('\n')).slice(0, 16);
 }
 
 function sameResources(
