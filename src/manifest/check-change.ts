@@ -72,10 +72,21 @@ export function checkManifestChange(
   ];
 }
 
+/** The hosts a Service's sidecars and applications bind, once per Service object (they never change). */
+const hostsMemo = new WeakMap<Service, readonly string[]>();
+
+function hostsOf(s: Service): readonly string[] {
+  let hosts = hostsMemo.get(s);
+  if (!hosts)
+    hostsMemo.set(
+      s,
+      (hosts = s.instances.flatMap((i) => [i.address.toLowerCase(), i.appAddress.toLowerCase()])),
+    );
+  return hosts;
+}
+
 /** Services that could bind a socket one of `changed` binds: same host, or a wildcard anywhere. */
 function neighbours(services: readonly Service[], changed: readonly Service[]): Service[] {
-  const hostsOf = (s: Service) =>
-    s.instances.flatMap((i) => [i.address.toLowerCase(), i.appAddress.toLowerCase()]);
   const hosts = new Set(changed.flatMap(hostsOf));
   const mine = new Set(changed);
   const wildcard = [...hosts].some((h) => WILDCARDS.has(h));

@@ -17,7 +17,7 @@ import type { ManifestRef, SetChecker, StateStore } from '../../store/store.ts';
 import type { MeshView, SidecarRef } from '../generate/types.ts';
 import { log } from '../../log.ts';
 import type { ConnectContext, XdsHooks } from '../server/hooks.ts';
-import { nodeId, parseNodeId } from '../server/node-id.ts';
+import { parseNodeId } from '../server/node-id.ts';
 import type { Reconciler } from './reconciler.ts';
 import { WorkerSetChecker } from './set-check.ts';
 
@@ -63,7 +63,6 @@ export class ControlPlane {
   /** Parts of the last view, kept so an unchanged part is the same object in the next one. */
   private mesh: { from: Mesh; view: Mesh } | undefined;
   private readonly staticSets = new WeakMap<Service, EndpointSet>();
-  private readonly nodeIds = new WeakMap<Service, string[]>();
   private readonly discoveredServices = new WeakMap<Service, { set: EndpointSet; service: Service }>();
 
   constructor(
@@ -316,15 +315,14 @@ export class ControlPlane {
     const refused = this.trustDomainProblems(state);
     if (refused.length) return fail(refused);
     const view = this.view(state);
-    const sidecars = this.sidecarsOf(view);
-    const affected = full ? undefined : this.reconciler.affectedSidecars(view, sidecars);
-    const plan = await this.reconciler.plan(view, sidecars, affected);
+    const scope = this.reconciler.scope(view, full);
+    const plan = await this.reconciler.plan(view, scope);
     if (!plan.ok) return fail(plan.errors);
     const outcome = {
       revision: state.revision,
       changed: proposal.value.changed,
       touched: proposal.value.touched,
-      sidecars: sidecars.length,
+      sidecars: scope.sidecars,
     };
     if (dryRun) return ok(outcome);
     const committed = await this.store.commit(proposal.value, note);
@@ -337,14 +335,14 @@ export class ControlPlane {
           (set) => view.services.get(set.service)?.discovery.mode === 'consul',
         );
       pushed = await this.enqueuePublish(() =>
-        this.reconciler.publish(view, sidecars, plan.value, this.endpointsSince(epoch, view), arriving),
+        this.reconciler.publish(view, scope, plan.value, this.endpointsSince(epoch, view), arriving),
       );
     }
     const durationMs = Math.round(performance.now() - started);
     const line = {
       revision: state.revision,
       touched: proposal.value.touched.length,
-      sidecars: sidecars.length,
+      sidecars: scope.sidecars,
       sidecarsPlanned: plan.value.size,
       sidecarsPushed: pushed,
       durationMs,
@@ -393,18 +391,6 @@ export class ControlPlane {
     };
   }
 
-  private nodeIdsOf(service: Service): string[] {
-    let ids = this.nodeIds.get(service);
-    if (!ids)
-      this.nodeIds.set(
-        service,
-        (ids = service.instances.map((i) =>
-          nodeId({ namespace: service.namespace, service: service.name, instance: i.name }),
-        )),
-      );
-    return ids;
-  }
-
   private staticSet(service: Service): EndpointSet {
     let set = this.staticSets.get(service);
     if (!set) this.staticSets.set(service, (set = staticEndpoints(service)));
@@ -417,29 +403,6 @@ export class ControlPlane {
     const merged = withDiscoveredInstances(service, set);
     this.discoveredServices.set(service, { set, service: merged });
     return merged;
-  }
-
-  /** Every declared or discovered instance has a sidecar; a connected one keeps its transport. */
-  private sidecarsOf(view: MeshView): SidecarRef[] {
-    const out: SidecarRef[] = [];
-    for (const service of view.services.values()) {
-      const ids = this.nodeIdsOf(service);
-      for (const [k, instance] of service.instances.entries()) {
-        const id = ids[k]!;
-        const known = this.reconciler.sidecar(id);
-        out.push({
-          nodeId: id,
-          namespace: service.namespace,
-          service: service.name,
-          instance: instance.name,
-          transport: known?.transport ?? 'ads',
-          auditLogPath: known?.auditLogPath,
-          proxyless: known?.proxyless,
-          sdsDir: known?.sdsDir,
-        });
-      }
-    }
-    return out;
   }
 }
 

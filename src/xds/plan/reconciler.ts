@@ -17,7 +17,9 @@ import type { MeshView, Resource, SidecarRef } from '../generate/types.ts';
 import { ResourcePool, type PreparedResource } from '../resources/prepared.ts';
 import { ENDPOINT, PUSH_ORDER, SECRET, type TypeUrl } from '../resources/type-urls.ts';
 import { assignmentsFor, withReplaced, type SharedAssignments } from './assignments.ts';
-import { DependencyIndex, viewChange, type Affected } from './dependency-index.ts';
+import { serviceKey } from '../../manifest/types.ts';
+import { DependencyIndex } from './dependency-index.ts';
+import { planScope, type PlanScope } from './plan-scope.ts';
 
 /** The longest the planner runs before it lets the event loop serve others. */
 const SLICE_MS = 20;
@@ -29,8 +31,9 @@ export type PreparedSnapshot = Record<TypeUrl, PreparedResource[]>;
  * What publishing changes for one sidecar: its whole snapshot, or (an EDS-only change) some of its
  * ClusterLoadAssignments, put in place of those of the same name.
  */
-export type NodePlan =
-  { readonly whole: PreparedSnapshot } | { readonly assignments: readonly PreparedResource[] };
+export type NodePlan = { readonly ref: SidecarRef } & (
+  { readonly whole: PreparedSnapshot } | { readonly assignments: readonly PreparedResource[] }
+);
 export type Plan = Map<string, NodePlan>;
 
 /**
@@ -47,6 +50,8 @@ export class Reconciler {
   private sidecars = new Map<string, SidecarRef>();
   /** Sidecars the last published state declares (the rest were added by connecting). */
   private declared = new Set<string>();
+  /** The same, by the serviceKey of the service that declares them. */
+  private declaredBy = new Map<string, readonly string[]>();
   /** Sidecars that have connected: only they are issued certificates. */
   private readonly connected = new Set<string>();
   private secrets: TrustBundleSource | undefined;
@@ -70,49 +75,45 @@ export class Reconciler {
   }
 
   /**
-   * The sidecars whose resources may differ between the published view and `view`: those the
-   * dependency index names for what changed, plus sidecars that are new or connected differently
-   * (planned whole). Undefined when every sidecar must be planned (nothing published yet, or the
-   * Mesh changed).
+   * What planning `view` takes (see plan-scope.ts): every sidecar whole when `full`, else only what
+   * differs from the published view.
    */
-  affectedSidecars(view: MeshView, sidecars: Iterable<SidecarRef>): Affected | undefined {
-    if (!this.view) return undefined;
-    const change = viewChange(this.view, view);
-    if (change.mesh) return undefined;
-    const out = this.index.affected(change);
-    for (const ref of sidecars) {
-      const known = this.sidecars.get(ref.nodeId);
-      if (!known || !sameSidecar(known, ref) || !this.cache.has(ref.nodeId)) {
-        out.whole.add(ref.nodeId);
-        out.endpointsOnly.delete(ref.nodeId);
-      }
-    }
-    return out;
+  scope(view: MeshView, full = false): PlanScope {
+    return planScope(
+      view,
+      {
+        view: this.view,
+        index: this.index,
+        known: (id) => this.sidecars.get(id),
+        declaredBy: this.declaredBy,
+        declaredCount: this.declared.size,
+      },
+      full,
+    );
   }
 
-  /**
-   * Generates and prepares what changes for `sidecars` (every one whole, or as `only` says),
-   * yielding every SLICE_MS; publishes nothing.
-   */
-  async plan(view: MeshView, sidecars: Iterable<SidecarRef>, only?: Affected): Promise<Result<Plan>> {
+  /** Generates and prepares what `scope` says changes, yielding every SLICE_MS; publishes nothing. */
+  async plan(view: MeshView, scope: PlanScope): Promise<Result<Plan>> {
     const plan: Plan = new Map();
     const problems: Problem[] = [];
     // A service whose endpoints are gone is an empty set to its callers (an empty assignment).
-    const sets = [...(only?.endpointServices ?? [])].map(
+    const sets = [...scope.endpointServices].map(
       (service): EndpointSet => view.endpoints.get(service) ?? { service, source: 'static', endpoints: [] },
     );
     const shared: SharedAssignments = new Map();
+    for (const node of scope.endpointsOnly) {
+      const ref = this.sidecars.get(node);
+      const assignments = ref && assignmentsFor(view, ref, sets, this.pool, shared);
+      if (!ref || !assignments) continue;
+      if (assignments.ok) plan.set(node, { ref, assignments: assignments.value });
+      else problems.push(...assignments.errors);
+    }
     let sliceStart = performance.now();
-    for (const ref of sidecars) {
-      if (only?.endpointsOnly.has(ref.nodeId)) {
-        const assignments = assignmentsFor(view, ref, sets, this.pool, shared);
-        if (assignments?.ok) plan.set(ref.nodeId, { assignments: assignments.value });
-        else if (assignments) problems.push(...assignments.errors);
-        continue;
-      }
-      if (only && !only.whole.has(ref.nodeId)) continue;
+    for (const node of scope.whole) {
+      const ref = scope.declared.get(node) ?? this.sidecars.get(node);
+      if (!ref) continue;
       const result = this.planSidecar(view, ref);
-      if (result.ok) plan.set(ref.nodeId, { whole: result.value });
+      if (result.ok) plan.set(node, { ref, whole: result.value });
       else problems.push(...result.errors);
       if (performance.now() - sliceStart > SLICE_MS) {
         await yieldToEventLoop();
@@ -124,8 +125,8 @@ export class Reconciler {
 
   /**
    * Makes `plan` what sidecars see, yielding every SLICE_MS: pushes to connected sidecars happen
-   * here. Sidecars not in `sidecars` lose their snapshot; those in `sidecars` but not in `plan`
-   * (a plan of the affected sidecars only) keep theirs. `newer` are endpoint sets that arrived after the plan
+   * here. Sidecars of `scope.services` the view no longer declares lose their snapshot; sidecars
+   * not in `plan` keep theirs. `newer` are endpoint sets that arrived after the plan
    * was made (and were already pushed): the plan's assignments are brought up to them, so a plan
    * never publishes older endpoints over newer ones. Between slices `arriving()` hands over endpoint
    * sets that came meanwhile: they are pushed at once and the rest of the plan is brought up to
@@ -134,7 +135,7 @@ export class Reconciler {
    */
   async publish(
     view: MeshView,
-    sidecars: Iterable<SidecarRef>,
+    scope: PlanScope,
     plan: Plan,
     newer: readonly EndpointSet[] = [],
     arriving: () => readonly EndpointSet[] = () => [],
@@ -146,33 +147,20 @@ export class Reconciler {
       view = { ...view, endpoints };
     }
     this.view = view;
+    this.declare(scope);
     // A sidecar that connected (or reconnected differently) while this change was being planned keeps
     // what its connect said, and is planned again instead of being handed a snapshot made without it.
-    const planned = new Map([...sidecars].map((s) => [s.nodeId, s]));
     const replan = new Set<string>();
-    for (const [id, ref] of planned) {
+    for (const [id, nodePlan] of plan) {
       const current = this.sidecars.get(id);
-      const differs = current !== undefined && !sameSidecar(current, ref);
-      if (differs) planned.set(id, current);
-      // Unplanned sidecars were not affected: what the cache holds for them is current.
-      const nodePlan = plan.get(id);
-      if (!nodePlan) continue;
       const connectedSincePlan =
         'whole' in nodePlan &&
         this.connected.has(id) &&
         this.secrets !== undefined &&
-        !ref.proxyless &&
+        !nodePlan.ref.proxyless &&
         !nodePlan.whole[SECRET].length;
-      if (differs || connectedSincePlan) replan.add(id);
+      if ((current && !sameSidecar(current, nodePlan.ref)) || connectedSincePlan) replan.add(id);
     }
-    const full = plan.size === planned.size;
-    this.sidecars = planned;
-    this.declared = new Set(this.sidecars.keys());
-    for (const node of this.cache.nodeIds())
-      if (!planned.has(node)) {
-        this.cache.delete(node);
-        this.index.delete(node);
-      }
     // An EDS-only change leaves what a sidecar derives from as it was.
     for (const [id, nodePlan] of plan)
       if ('whole' in nodePlan || replan.has(id)) this.index.set(view, this.sidecars.get(id)!);
@@ -197,11 +185,41 @@ export class Reconciler {
       if (more.length) byCluster = new Map();
       sliceStart = performance.now();
     }
-    if (full) {
+    if (scope.full) {
       this.pool.retain(this.cache.liveResources());
       this.poolSizeAfterPrune = this.pool.size;
     } else this.prunePoolNowAndThen();
     return pushed;
+  }
+
+  /**
+   * Takes the sidecars `scope` declares (one already known keeps what its connect said) and forgets
+   * those of `scope.services` no longer declared.
+   */
+  private declare(scope: PlanScope): void {
+    const gone = new Set<string>();
+    if (scope.full) {
+      for (const node of [...this.sidecars.keys(), ...this.cache.nodeIds()])
+        if (!scope.declared.has(node)) gone.add(node);
+      this.declaredBy = new Map();
+      this.declared = new Set();
+    } else
+      for (const key of scope.services)
+        for (const node of this.declaredBy.get(key) ?? []) if (!scope.declared.has(node)) gone.add(node);
+    for (const key of scope.services) this.declaredBy.delete(key);
+    for (const [id, ref] of scope.declared) {
+      const current = this.sidecars.get(id);
+      if (!current || sameSidecar(current, ref)) this.sidecars.set(id, ref);
+      this.declared.add(id);
+      const key = serviceKey({ name: ref.service, namespace: ref.namespace });
+      this.declaredBy.set(key, [...(this.declaredBy.get(key) ?? []), id]);
+    }
+    for (const node of gone) {
+      this.sidecars.delete(node);
+      this.declared.delete(node);
+      this.cache.delete(node);
+      this.index.delete(node);
+    }
   }
 
   /** What publishing `nodePlan` sets for `node`: a snapshot planned anew, or its assignments replaced. */
