@@ -2,17 +2,8 @@
 // change notifications. Changes are proposed (validated as a whole set) and then committed, so a
 // bad document in a batch means nothing of the batch is applied; an identical apply is a no-op.
 import { fail, ok, type Problem, type Result } from '../errors.ts';
-import { checkManifestSet, DEFAULT_MESH } from '../manifest/index.ts';
-import {
-  manifestId,
-  serviceKey,
-  type AccessPolicy,
-  type Manifest,
-  type ManifestKind,
-  type Mesh,
-  type Service,
-  type TrafficPolicy,
-} from '../manifest/types.ts';
+import { checkManifestSet } from '../manifest/index.ts';
+import { manifestId, type Manifest, type ManifestKind } from '../manifest/types.ts';
 import {
   isStaleBase,
   staleBase,
@@ -23,7 +14,7 @@ import {
 } from './backend.ts';
 import { SerialWriter } from './durable-file.ts';
 import { MemoryBackend } from './memory-backend.ts';
-import type { DesiredState } from './state.ts';
+import { buildState, nextState, type DesiredState } from './state.ts';
 
 export interface ManifestRef {
   readonly kind: ManifestKind;
@@ -60,23 +51,9 @@ function canonical(m: Manifest): string {
   return JSON.stringify(m, (k, v: unknown) => (k === 'origin' ? undefined : v));
 }
 
-function buildState(revision: number, manifests: readonly Manifest[]): DesiredState {
-  const mesh = manifests.find((m): m is Mesh => m.kind === 'Mesh') ?? DEFAULT_MESH;
-  const services = new Map<string, Service>();
-  const policies = new Map<string, AccessPolicy[]>();
-  const traffic = new Map<string, TrafficPolicy[]>();
-  for (const m of manifests) {
-    if (m.kind === 'Service') services.set(serviceKey(m), m);
-    if (m.kind === 'TrafficPolicy') {
-      const key = serviceKey({ name: m.destination.service, namespace: m.destination.namespace });
-      traffic.set(key, [...(traffic.get(key) ?? []), m]);
-    }
-    if (m.kind === 'AccessPolicy') {
-      const key = serviceKey({ name: m.destination.service, namespace: m.destination.namespace });
-      policies.set(key, [...(policies.get(key) ?? []), m]);
-    }
-  }
-  return { revision, mesh, services, policies, traffic };
+/** Ids of the documents a change applies or deletes. */
+function changeIds(change: Change): Set<string> {
+  return new Set([...(change.apply ?? []).map(manifestId), ...(change.delete ?? []).map(manifestId)]);
 }
 
 /** Where a commit was made: here, or on another replica (seen through the backend's watch). */
@@ -160,11 +137,13 @@ export class StateStore {
     const next = this.nextManifests(change);
     if (!next.ok) return next;
     const base = this.state;
-    // Comparing thousands of documents is sliced too, yielding to the event loop in between.
+    // Comparing thousands of documents is sliced too, yielding to the event loop in between. Only
+    // the documents the change names can differ.
     const touched: string[] = [];
     let sliceStart = performance.now();
-    for (const id of new Set([...this.manifests.keys(), ...next.value.keys()])) {
+    for (const id of changeIds(change)) {
       if (this.differs(id, next.value)) touched.push(id);
+      else this.keepCommitted(id, next.value);
       if (performance.now() - sliceStart > 20) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         sliceStart = performance.now();
@@ -205,6 +184,15 @@ export class StateStore {
     return ok(this.proposal(next, touched));
   }
 
+  /**
+   * A document applied again with the same content stays the very object committed, so what
+   * derives from it (views, memoised endpoints, node ids) is found unchanged by identity.
+   */
+  private keepCommitted(id: string, next: Map<string, Manifest>): void {
+    const committed = this.manifests.get(id);
+    if (committed && next.has(id)) next.set(id, committed);
+  }
+
   private differs(id: string, next: ReadonlyMap<string, Manifest>): boolean {
     const a = this.manifests.get(id);
     const b = next.get(id);
@@ -214,7 +202,9 @@ export class StateStore {
   private proposal(next: Map<string, Manifest>, touched: string[]): Proposal {
     const manifests = [...next.values()];
     const changed = touched.length > 0;
-    const state = changed ? buildState(this.state.revision + 1, manifests) : this.state;
+    const state = changed
+      ? nextState(this.state, this.state.revision + 1, this.manifests, next, touched)
+      : this.state;
     return { state, manifests, changed, touched };
   }
 

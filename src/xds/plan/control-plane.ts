@@ -1,16 +1,15 @@
-// The control plane's one door for changes: applies and deletes are proposed, planned (every
-// sidecar's resources generated and validated) and only then committed and published, one at a
-// time. Publishing has one ordered queue that applies and discovery updates share: endpoint sets
+// The control plane's one door for changes: applies and deletes are proposed, planned (the
+// resources of the sidecars they affect generated and validated) and only then committed and
+// published, one at a time. Publishing has one ordered queue that applies and discovery updates share: endpoint sets
 // from `updateEndpoints` wait only for a publish in progress, never for an apply that is still
 // planning or saving, and an apply publishes its plan brought up to every endpoint set that arrived
 // after it was planned, so a slower change never publishes an older view over a newer one.
 // Sidecars that disconnect are released once they have stayed away for a grace period.
 import { fail, ok, type Problem, type Result } from '../../errors.ts';
 import type { EndpointSet } from '../../discovery/endpoints.ts';
-import { staticEndpoints } from '../../discovery/static.ts';
 import { DEFAULT_MESH } from '../../manifest/index.ts';
 import { fieldPosition } from '../../manifest/problem-at.ts';
-import type { Instance, Manifest, Mesh, Service } from '../../manifest/types.ts';
+import type { Manifest } from '../../manifest/types.ts';
 import type { DesiredState } from '../../store/state.ts';
 import { isStaleBase, type CommitNote } from '../../store/backend.ts';
 import type { ManifestRef, SetChecker, StateStore } from '../../store/store.ts';
@@ -18,6 +17,7 @@ import type { MeshView, SidecarRef } from '../generate/types.ts';
 import { log } from '../../log.ts';
 import type { ConnectContext, XdsHooks } from '../server/hooks.ts';
 import { parseNodeId } from '../server/node-id.ts';
+import { MeshViews } from './mesh-views.ts';
 import type { Reconciler } from './reconciler.ts';
 import { WorkerSetChecker } from './set-check.ts';
 
@@ -41,8 +41,6 @@ const logger = log.child({ component: 'control-plane' });
 const MAX_COMMIT_RACES = 8;
 
 export class ControlPlane {
-  /** Endpoints learned from dynamic sources (Consul), by serviceKey; static ones come from state. */
-  private readonly discovered = new Map<string, EndpointSet>();
   /** Applies, deletes and re-plans: propose → plan → commit, one at a time. */
   private planning: Promise<unknown> = Promise.resolve();
   /** The one ordered publish queue: plans and endpoint sets reach the cache in this order. */
@@ -60,10 +58,7 @@ export class ControlPlane {
   private readonly releaseAfterMs: number;
   private readonly checkSet: SetChecker;
   private readonly stopChecker: () => void = () => undefined;
-  /** Parts of the last view, kept so an unchanged part is the same object in the next one. */
-  private mesh: { from: Mesh; view: Mesh } | undefined;
-  private readonly staticSets = new WeakMap<Service, EndpointSet>();
-  private readonly discoveredServices = new WeakMap<Service, { set: EndpointSet; service: Service }>();
+  private readonly views: MeshViews;
 
   constructor(
     readonly store: StateStore,
@@ -77,6 +72,7 @@ export class ControlPlane {
     private readonly trustDomain?: () => string,
     tuning: ControlPlaneTuning = {},
   ) {
+    this.views = new MeshViews(() => this.trustDomain?.());
     this.releaseAfterMs = tuning.releaseAfterMs ?? 60_000;
     if (tuning.checkSet) this.checkSet = tuning.checkSet;
     else {
@@ -113,8 +109,7 @@ export class ControlPlane {
     const sets: readonly EndpointSet[] = Array.isArray(input) ? input : [input as EndpointSet];
     let replan = false;
     for (const set of sets) {
-      const before = this.discovered.get(set.service);
-      this.discovered.set(set.service, set);
+      const before = this.views.discover(set);
       this.endpointsChangedAt.set(set.service, ++this.endpointEpoch);
       this.pendingEndpoints.set(set.service, set);
       if (instanceNames(before) !== instanceNames(set)) replan = true;
@@ -154,7 +149,7 @@ export class ControlPlane {
   private endpointsSince(epoch: number, view: MeshView): EndpointSet[] {
     const out: EndpointSet[] = [];
     for (const [service, at] of this.endpointsChangedAt) {
-      const set = this.discovered.get(service);
+      const set = this.views.discoveredSet(service);
       if (at > epoch && set && view.services.get(service)?.discovery.mode === 'consul') out.push(set);
     }
     return out;
@@ -314,7 +309,7 @@ export class ControlPlane {
     const { state } = proposal.value;
     const refused = this.trustDomainProblems(state);
     if (refused.length) return fail(refused);
-    const view = this.view(state);
+    const view = this.views.make(state);
     const scope = this.reconciler.scope(view, full);
     const plan = await this.reconciler.plan(view, scope);
     if (!plan.ok) return fail(plan.errors);
@@ -366,44 +361,6 @@ export class ControlPlane {
       },
     ];
   }
-
-  /**
-   * The mesh as generators see it. What did not change is the very object it was in the last view
-   * (memoised by the manifest it derives from), so comparing views is mostly comparing identities.
-   */
-  private view(state: DesiredState): MeshView {
-    const endpoints = new Map<string, EndpointSet>();
-    const services = new Map(state.services);
-    for (const [key, service] of state.services) {
-      const set = service.discovery.mode === 'static' ? this.staticSet(service) : this.discovered.get(key);
-      if (set) endpoints.set(key, set);
-      if (service.discovery.mode === 'consul' && set) services.set(key, this.withInstances(service, set));
-    }
-    const trustDomain = this.trustDomain?.() ?? state.mesh.trustDomain;
-    if (this.mesh?.from !== state.mesh || this.mesh.view.trustDomain !== trustDomain)
-      this.mesh = { from: state.mesh, view: { ...state.mesh, trustDomain } };
-    return {
-      mesh: this.mesh.view,
-      services,
-      endpoints,
-      policies: state.policies,
-      traffic: state.traffic,
-    };
-  }
-
-  private staticSet(service: Service): EndpointSet {
-    let set = this.staticSets.get(service);
-    if (!set) this.staticSets.set(service, (set = staticEndpoints(service)));
-    return set;
-  }
-
-  private withInstances(service: Service, set: EndpointSet): Service {
-    const known = this.discoveredServices.get(service);
-    if (known?.set === set) return known.service;
-    const merged = withDiscoveredInstances(service, set);
-    this.discoveredServices.set(service, { set, service: merged });
-    return merged;
-  }
 }
 
 /** A sidecar may ask for its audit log elsewhere (node metadata `clinimesh.audit_log`, absolute). */
@@ -423,27 +380,4 @@ function instanceNames(set: EndpointSet | undefined): string {
     .map((e) => e.instance)
     .sort()
     .join(',');
-}
-
-// At most 63 characters, as DNS allows; the bound also keeps the match linear on hostile input.
-const LABEL = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
-
-/**
- * A Consul service's instances are what Consul says, plus any the manifest declares. A discovered
- * instance's sidecar binds where Consul says it is, and reaches its app on the address in the
- * instance's `clinimesh-app-address` meta (default 127.0.0.1).
- */
-function withDiscoveredInstances(service: Service, set: EndpointSet): Service {
-  const declared = new Set(service.instances.map((i) => i.name));
-  const discovered: Instance[] = set.endpoints
-    .filter((e) => LABEL.test(e.instance) && !declared.has(e.instance))
-    .map((e) => ({
-      name: e.instance,
-      address: e.address,
-      appAddress: e.meta['clinimesh-app-address'] ?? '127.0.0.1',
-      locality: e.locality,
-      weight: e.weight,
-      meta: e.meta,
-    }));
-  return discovered.length ? { ...service, instances: [...service.instances, ...discovered] } : service;
 }
