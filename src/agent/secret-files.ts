@@ -4,6 +4,9 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SECRET_TYPE, secretFileName } from '../xds/generate/secrets.ts';
+import { anyJson } from '../xds/resources/any-json.ts';
+import type { SecretJson } from '../xds/resources/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.ts';
+import type { DiscoveryResponseJson } from '../xds/resources/gen/envoy/service/discovery/v3/discovery_pb.ts';
 
 export interface CertAndKey {
   readonly certChainPem: string;
@@ -15,9 +18,10 @@ export function ensureSecretDir(sdsDir: string): void {
   chmodSync(sdsDir, 0o700);
 }
 
-function writeSecret(sdsDir: string, name: string, body: object): void {
+function writeSecret(sdsDir: string, name: string, body: Omit<SecretJson, 'name'>): void {
   const staged = join(dirname(sdsDir), `.${name}.${process.pid}.staged`);
-  writeFileSync(staged, JSON.stringify({ resources: [{ '@type': SECRET_TYPE, name, ...body }] }), {
+  const response: DiscoveryResponseJson = { resources: [anyJson({ '@type': SECRET_TYPE, name, ...body })] };
+  writeFileSync(staged, JSON.stringify(response), {
     mode: 0o600,
   });
   renameSync(staged, join(sdsDir, secretFileName(name)));
