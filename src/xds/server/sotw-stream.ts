@@ -41,7 +41,7 @@ interface Subscription {
   sentNonce?: string;
   sentAt?: number;
   nackedVersion?: string;
-  /** What the last response carried, for keeping removed clusters until routes move off them. */
+  /** What the last CDS response carried, for keeping removed clusters until routes move off them. */
   sent: ReadonlyMap<string, PreparedResource>;
 }
 
@@ -151,7 +151,8 @@ export class SotwStream extends AdsStream<XdsRequest, Subscription> {
     }
     const nonce = this.nextNonce();
     const bytes = encodeDiscoveryResponse({ version, typeUrl: snapshot.typeUrl, nonce, resources });
-    sub.sent = new Map(resources.map((r) => [r.name, r]));
+    // Only CDS keeps clusters being removed: no other type needs what it sent, by name, per push.
+    if (snapshot.typeUrl === CLUSTER) sub.sent = new Map(resources.map((r) => [r.name, r]));
     sub.sentVersion = version;
     sub.sentNonce = nonce;
     sub.sentAt = snapshot.publishedAt;
