@@ -1,7 +1,7 @@
 // A resource validated, encoded and hashed once, then shared by every sidecar and stream that sends
 // it. Identical generator output (the same cluster for 500 sidecars) is prepared only once.
 import { createHash } from 'node:crypto';
-import { fromJson, toBinary, toJson, type Message } from '@bufbuild/protobuf';
+import { fromBinary, fromJson, toBinary, toJson, type Message } from '@bufbuild/protobuf';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { fail, ok, type Result } from '../../errors.ts';
 import type { Resource } from '../generate/types.ts';
@@ -21,6 +21,9 @@ export interface PreparedResource {
   json(): JsonObject;
 }
 
+// Only the encoded bytes are kept: a decoded message is a tree of objects many times their size,
+// held for every resource of every sidecar, while JSON is asked for only by REST polling and the
+// admin API (and then rendered once from the bytes).
 class Prepared implements PreparedResource {
   #json: JsonObject | undefined;
   constructor(
@@ -28,13 +31,15 @@ class Prepared implements PreparedResource {
     readonly name: string,
     readonly hash: string,
     readonly anyBytes: Uint8Array,
-    private readonly message: Message,
+    /** The encoded message is the tail of `anyBytes` (the Any's value field comes last). */
+    private readonly messageBytes: number,
   ) {}
 
   json(): JsonObject {
     if (!this.#json) {
       const desc = messageDesc(messageTypeOf(this.typeUrl));
-      const body = toJson(desc, this.message, { registry: envoyRegistry() }) as JsonObject;
+      const message = fromBinary(desc, this.anyBytes.subarray(this.anyBytes.length - this.messageBytes));
+      const body = toJson(desc, message, { registry: envoyRegistry() }) as JsonObject;
       this.#json = { '@type': this.typeUrl, ...body };
     }
     return this.#json;
@@ -70,7 +75,7 @@ export function prepareResource(r: Resource): Result<PreparedResource> {
   if (problems.length) return fail(problems);
   const bytes = toBinary(desc, message);
   const hash = createHash('sha256').update(bytes).digest('hex').slice(0, 16);
-  return ok(new Prepared(r.typeUrl, r.name, hash, encodeAny(r.typeUrl, bytes), message));
+  return ok(new Prepared(r.typeUrl, r.name, hash, encodeAny(r.typeUrl, bytes), bytes.length));
 }
 
 /**
