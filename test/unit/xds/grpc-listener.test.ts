@@ -4,6 +4,7 @@ import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as connectTls } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CertificateAuthority } from '../../../src/ca/index.ts';
@@ -74,7 +75,8 @@ describe('xDS gRPC listener', () => {
     expect(messages[1]).toBe(1000);
   });
 
-  it('names a stream by the SPIFFE ID its client proved at the TLS handshake', async () => {
+  /** A CA, the control plane's serving material from it, and a workload certificate for EMR. */
+  async function pki() {
     const ca = await CertificateAuthority.open({ dir: tempDir(), trustDomain: 'clinic.example' });
     if (!ca.ok) throw new Error(JSON.stringify(ca.errors));
     const serving = ca.value.issueWorkload({ namespace: 'clinimesh-system', service: 'control-plane' });
@@ -83,6 +85,11 @@ describe('xDS gRPC listener', () => {
       privateKeyPem: serving.privateKeyPem,
       trustBundlePem: ca.value.trustBundle().join('\n'),
     };
+    return { tls, emr: ca.value.issueWorkload({ namespace: 'clinical', service: 'emr' }) };
+  }
+
+  it('names a stream by the SPIFFE ID its client proved at the TLS handshake', async () => {
+    const { tls, emr } = await pki();
     const seen: ConnectContext[] = [];
     servers = await startXdsServers({
       host: '127.0.0.1',
@@ -98,7 +105,6 @@ describe('xDS gRPC listener', () => {
       },
       tls: { current: () => tls, onChange: () => undefined },
     });
-    const emr = ca.value.issueWorkload({ namespace: 'clinical', service: 'emr' });
     const clients = [0, 1].map(
       () =>
         new grpc.Client(
@@ -124,5 +130,36 @@ describe('xDS gRPC listener', () => {
     } finally {
       clients.forEach((c) => c.close());
     }
+  });
+
+  it('issues no resumable TLS session (each handshake is a full one, with no ticket to make)', async () => {
+    const { tls, emr } = await pki();
+    servers = await startXdsServers({
+      host: '127.0.0.1',
+      grpcPort: 0,
+      restPort: 0,
+      cache: new SnapshotCache(),
+      statuses: new StatusRegistry(),
+      hooks: { connect: (n) => ok(n.id) },
+      tls: { current: () => tls, onChange: () => undefined },
+    });
+    const options = {
+      host: '127.0.0.1',
+      port: servers.grpcPort,
+      ca: tls.trustBundlePem,
+      cert: emr.certChainPem,
+      key: emr.privateKeyPem,
+      ALPNProtocols: ['h2'],
+      checkServerIdentity: () => undefined,
+    };
+    const sessions: Buffer[] = [];
+    const first = connectTls(options);
+    first.on('session', (s: Buffer) => sessions.push(s));
+    await expect.poll(() => sessions.length, { timeout: 10_000 }).toBeGreaterThan(0);
+    first.destroy();
+    const second = connectTls({ ...options, session: sessions[0] });
+    await new Promise<void>((resolve, reject) => second.once('secureConnect', resolve).once('error', reject));
+    expect(second.isSessionReused()).toBe(false);
+    second.destroy();
   });
 });
