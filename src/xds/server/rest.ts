@@ -113,7 +113,7 @@ export class RestXds {
     const socket = req.socket as TLSSocket;
     // Only a certificate the TLS layer verified counts (the port also serves agents that have none yet).
     const credential = socket.authorized
-      ? spiffeIdOfSan(socket.getPeerX509Certificate()?.subjectAltName)
+      ? spiffeIdOfSan(socket.getPeerCertificate(false).subjectaltname)
       : undefined;
     const ctx: ConnectContext = { transport: 'rest', peer, credential };
     const connected = this.deps.hooks.connect(request.node, ctx);
