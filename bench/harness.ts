@@ -48,8 +48,20 @@ export class EndpointChanges {
   flushes = 0;
   readonly syncMs: number[] = [];
 
+  /**
+   * Batches are handed over one after another: a batch's "before" versions must be read after the
+   * previous batch reached the cache, or a flap and its flap back (A→B→A on one sidecar) would look
+   * like no change and the push of A would be owed to no one. The control plane publishes in order
+   * anyway, so this adds no wait of its own.
+   */
+  private publishing: Promise<void> = Promise.resolve();
+
   constructor(private readonly ctx: BenchContext) {
-    this.batcher = new EndpointBatcher((sets) => void this.publish(sets, this.unflushed.splice(0)));
+    this.batcher = new EndpointBatcher((sets) => {
+      const changes = this.unflushed.splice(0);
+      const run = () => this.publish(sets, changes);
+      this.publishing = this.publishing.then(run, run);
+    });
   }
 
   viaBatcher(id: number, set: EndpointSet): MadeChange {
