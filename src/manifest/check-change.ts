@@ -5,11 +5,12 @@
 // document, either as the one at fault or as the one it names. What is checked per rule:
 // - identity (duplicates, one Mesh): the whole set, a map lookup per document;
 // - a Service's own entries: touched Services;
-// - upstream references: touched Services and the Services that call one whose face (existence,
-//   ports) changed: a caller's upstream reads nothing else of its target;
-// - socket bindings: touched Services and the callers of those whose face changed (a target's
-//   instancePorts decide sockets of its callers), with every Service sharing a host with them (and
-//   those binding a wildcard), in the set's order, so the one blamed is the one the full check blames;
+// - upstream references: touched Services and the Services that call one that came, went or
+//   renamed its ports: a caller's upstream reads nothing else of its target;
+// - socket bindings: touched Services and the callers of those that came, went or changed their
+//   ports' instancePorts (which decide sockets of their callers), with every Service sharing a host
+//   with them (and those binding a wildcard), in the set's order, so the one blamed is the one the
+//   full check blames;
 // - AccessPolicies and TrafficPolicies: touched ones and those naming a touched Service; for
 //   TrafficPolicies also every policy on the destination of a touched one (who governs whom).
 import type { Problem } from '../errors.ts';
@@ -55,15 +56,18 @@ export function checkManifestChange(
   const keys = new Set(touched.flatMap((id) => serviceKeyOfId(id) ?? []));
   const services = firstDefinitions(ms, 'Service');
   const changed = services.filter((s) => ids.has(manifestId(s)));
-  const faces = previous ? faceChanges(touched, changed, previous) : keys;
-  const callers = faces.size
-    ? services.filter((s) => ids.has(manifestId(s)) || s.upstreams.some((u) => faces.has(refKey(u))))
-    : changed;
+  const callersBy = (face: (s: Service) => string) => {
+    const faces = previous ? faceChanges(touched, changed, previous, face) : keys;
+    if (faces.size === 0) return changed;
+    return services.filter((s) => ids.has(manifestId(s)) || s.upstreams.some((u) => faces.has(refKey(u))));
+  };
+  const portNames = (s: Service) => JSON.stringify(s.ports.map((p) => p.name));
+  const portSockets = (s: Service) => JSON.stringify(s.ports.map((p) => [p.name, p.instancePorts]));
   return [
     ...checkDocumentIdentity(ms),
     ...changed.flatMap(checkServiceEntries),
-    ...checkUpstreamReferences(services, callers),
-    ...checkSocketBindings(neighbours(services, callers), services),
+    ...checkUpstreamReferences(services, callersBy(portNames)),
+    ...checkSocketBindings(neighbours(services, callersBy(portSockets)), services),
     ...checkAccessPolicies(
       firstDefinitions(ms, 'AccessPolicy').filter((p) => ids.has(manifestId(p)) || namesAny(p, keys)),
       services,
@@ -95,11 +99,12 @@ function neighbours(services: readonly Service[], changed: readonly Service[]): 
   );
 }
 
-/** Keys of touched Services added, removed, or with other ports (what their callers are checked against). */
+/** Keys of touched Services added, removed, or whose `face` (what a check of their callers reads) changed. */
 function faceChanges(
   touched: readonly string[],
   changed: readonly Service[],
   previous: ReadonlyMap<string, Manifest>,
+  face: (s: Service) => string,
 ): Set<string> {
   const now = new Map(changed.map((s) => [manifestId(s), s]));
   const out = new Set<string>();
@@ -108,8 +113,7 @@ function faceChanges(
     const was = previous.get(id);
     const is = now.get(id);
     if (!key) continue;
-    if (was?.kind !== 'Service' || !is || JSON.stringify(was.ports) !== JSON.stringify(is.ports))
-      out.add(key);
+    if (was?.kind !== 'Service' || !is || face(was) !== face(is)) out.add(key);
   }
   return out;
 }
