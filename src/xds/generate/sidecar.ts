@@ -1,22 +1,16 @@
 // Everything one sidecar needs, from the mesh view. Pure: same input, same output, in the same order.
-import { spiffeId } from '../../ca/spiffe.ts';
 import { fail, ok, type Problem, type Result } from '../../errors.ts';
 import { serviceKey, type Service } from '../../manifest/types.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, type TypeUrl } from '../resources/type-urls.ts';
 import { trafficPolicyFor } from '../../manifest/check-traffic.ts';
-import { generateInboundCluster, generateOutboundCluster, renameEdsCluster } from './clusters.ts';
+import { generateInboundCluster } from './clusters.ts';
 import { generateInboundListener, generateOutboundListener } from './listeners.ts';
-import { instanceAssignments, instanceClusters, instanceUpstreams } from './instance-ports.ts';
+import { instanceUpstreams } from './instance-ports.ts';
 import { outboundClusterName } from './names.ts';
 import { generateProxyless } from './proxyless.ts';
 import { generateOutboundRoute } from './routes.ts';
-import {
-  needsFaultFilter,
-  routeTargetProblems,
-  subsetClusterName,
-  upstreamAssignments,
-  upstreamClusters,
-} from './traffic.ts';
+import { needsFaultFilter, routeTargetProblems, upstreamClusters } from './traffic.ts';
+import { upstreamShared, type ShareUpstream } from './upstream-shared.ts';
 import type { MeshView, Resource, SidecarRef, SidecarResources } from './types.ts';
 
 export interface GenerateOptions {
@@ -26,6 +20,8 @@ export interface GenerateOptions {
    * plain generation.
    */
   readonly mtls: boolean;
+  /** Shares what one upstream gives every caller alike between callers (see upstream-shared.ts). */
+  readonly shareUpstream?: ShareUpstream;
 }
 
 export function generateSidecar(
@@ -82,13 +78,6 @@ export function generateSidecar(
       continue;
     }
     const name = outboundClusterName(upstream);
-    const tls = options.mtls
-      ? {
-          spiffeId: spiffeId(view.mesh.trustDomain, { namespace: target.namespace, service: target.name }),
-          sni: serviceKey(target),
-          sdsDir: sidecar.sdsDir,
-        }
-      : undefined;
     const policy =
       port.protocol === 'tcp'
         ? undefined
@@ -97,18 +86,23 @@ export function generateSidecar(
             { service: service.name, namespace: service.namespace },
             port.name,
           );
-    const cluster = generateOutboundCluster(name, port.protocol, view.mesh, sidecar.transport, tls, policy);
-    const endpoints = view.endpoints.get(serviceKey(target));
-    push(cluster);
-    for (const assignment of upstreamAssignments(name, port.name, endpoints, policy, instance.locality))
-      push(assignment);
-    for (const subset of policy?.subsets ?? [])
-      push(renameEdsCluster(cluster, subsetClusterName(name, subset.name)));
+    const inputs = {
+      upstream: { service: upstream.service, namespace: upstream.namespace, port: upstream.port },
+      port,
+      mesh: view.mesh,
+      endpoints: view.endpoints.get(serviceKey(target)),
+      policy,
+      transport: sidecar.transport,
+      mtls: options.mtls,
+      sdsDir: sidecar.sdsDir,
+      locality: policy?.localityFailover ? instance.locality : undefined,
+    };
+    // Its cluster, assignments, subset and per-instance clusters: alike for every caller.
+    const shared = options.shareUpstream?.(inputs, upstreamShared) ?? upstreamShared(inputs);
+    for (const r of shared) push(r);
     const outbound = { faults: needsFaultFilter(policy), mtls: options.mtls };
     push(generateOutboundListener(upstream, target, port, instance, sidecar, outbound));
     // A port with instancePorts: each instance on its own local port too (Kafka brokers).
-    for (const r of instanceClusters(upstream, port, cluster)) push(r);
-    for (const r of instanceAssignments(upstream, port, endpoints)) push(r);
     for (const u of instanceUpstreams(upstream, port))
       push(generateOutboundListener(u, target, port, instance, sidecar, { mtls: options.mtls }));
     const clusterOf = upstreamClusters(service, view, port.protocol);

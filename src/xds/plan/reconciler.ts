@@ -20,6 +20,7 @@ import { assignmentsFor, withReplaced, type SharedAssignments } from './assignme
 import { serviceKey } from '../../manifest/types.ts';
 import { DependencyIndex } from './dependency-index.ts';
 import { planScope, type PlanScope } from './plan-scope.ts';
+import { UpstreamMemo } from './upstream-memo.ts';
 
 /** The longest the planner runs before it lets the event loop serve others. */
 const SLICE_MS = 20;
@@ -60,7 +61,15 @@ export class Reconciler {
   /** What each planned sidecar derives from, and who calls whom (who gets an EDS push). */
   private readonly index = new DependencyIndex();
 
-  constructor(readonly cache: SnapshotCache) {}
+  /** What upstreams give every caller alike, shared between the sidecars planned (off: plan each alone). */
+  private readonly upstreams: UpstreamMemo | undefined;
+
+  constructor(
+    readonly cache: SnapshotCache,
+    options: { shareUpstreams?: boolean } = {},
+  ) {
+    this.upstreams = options.shareUpstreams === false ? undefined : new UpstreamMemo();
+  }
 
   useSecrets(source: TrustBundleSource): void {
     this.secrets = source;
@@ -354,7 +363,10 @@ export class Reconciler {
   }
 
   private planSidecar(view: MeshView, ref: SidecarRef): Result<PreparedSnapshot> {
-    const generated = generateSidecar(view, ref, { mtls: this.secrets !== undefined });
+    const generated = generateSidecar(view, ref, {
+      mtls: this.secrets !== undefined,
+      shareUpstream: this.upstreams?.share,
+    });
     if (!generated.ok) return generated;
     const resources: Record<TypeUrl, readonly Resource[]> = { ...generated.value };
     const problems = checkConsistency(ref.nodeId, resources);

@@ -80,12 +80,22 @@ export function prepareResource(r: Resource): Result<PreparedResource> {
 
 /**
  * Interns prepared resources by their generator output, so re-generating an unchanged resource
- * costs one JSON.stringify and a map lookup. `retain` drops entries no snapshot uses any more.
+ * costs one JSON.stringify and a map lookup, and the very same generator output (shared between
+ * callers by the planner) a WeakMap lookup. `retain` drops entries no snapshot uses any more.
  */
 export class ResourcePool {
   private entries = new Map<string, PreparedResource>();
+  private readonly byObject = new WeakMap<Resource, PreparedResource>();
 
   prepare(r: Resource): Result<PreparedResource> {
+    const known = this.byObject.get(r);
+    if (known) return ok(known);
+    const result = this.prepareContent(r);
+    if (result.ok) this.byObject.set(r, result.value);
+    return result;
+  }
+
+  private prepareContent(r: Resource): Result<PreparedResource> {
     const key = createHash('sha1')
       .update(`${r.typeUrl}\u0000${r.name}\u0000${JSON.stringify(r.body)}`)
       .digest('base64');

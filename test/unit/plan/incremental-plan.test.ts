@@ -1,8 +1,8 @@
 // Incremental planning is exactly full planning: over random edit sequences (services, policies, the
 // Mesh, Consul endpoints, edits of one instance that reach callers as endpoints only, sidecars
-// connecting), a control plane that plans only what each change
-// touches holds the very snapshots (every node, every type, every resource and version) that a
-// control plane re-planning every sidecar from the same state holds.
+// connecting), a control plane that plans only what each change touches, sharing what upstreams give
+// every caller alike, holds the very snapshots (every node, every type, every resource and version)
+// that a control plane re-planning every sidecar alone from the same state holds.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ControlPlane } from '../../../src/xds/plan/control-plane.ts';
@@ -25,9 +25,10 @@ import {
 
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----';
 
-function plane(): { cp: ControlPlane; cache: SnapshotCache; reconciler: Reconciler } {
+/** `shareUpstreams: false` for the reference: each sidecar generated alone, nothing shared between them. */
+function plane(shareUpstreams = true): { cp: ControlPlane; cache: SnapshotCache; reconciler: Reconciler } {
   const cache = new SnapshotCache();
-  const reconciler = new Reconciler(cache);
+  const reconciler = new Reconciler(cache, { shareUpstreams });
   reconciler.useSecrets({ trustBundlePem: () => PEM });
   const cp = new ControlPlane(new StateStore(), reconciler, undefined, undefined, { checkSet: checkInPlace });
   return { cp, cache, reconciler };
@@ -77,30 +78,52 @@ describe('incremental planning', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(edit, { minLength: 1, maxLength: 14 }), async (random) => {
         // Every service exists first (without upstreams), so most random edits are valid ones.
-        const edits = [...seedServices(), ...random];
-        const incremental = plane();
-        const full = plane();
-        try {
-          await incremental.cp.start();
-          await full.cp.start();
-          for (const e of edits) {
-            const ok = await run(incremental.cp, e);
-            expect(await run(full.cp, e)).toBe(ok);
-            if (ok && random.includes(e) && e.op !== 'connect' && e.op !== 'endpoints') applied++;
-            if (ok && e.op === 'instance') instanceEdits++;
-            // The reference re-plans every sidecar from the state both now hold.
-            expect((await full.cp.refresh()).ok).toBe(true);
-            expect(contents(incremental.cache)).toEqual(contents(full.cache));
-          }
-        } finally {
-          incremental.cp.stop();
-          full.cp.stop();
-        }
+        await compare([...seedServices(), ...random], (e, ok) => {
+          if (ok && random.includes(e) && e.op !== 'connect' && e.op !== 'endpoints') applied++;
+          if (ok && e.op === 'instance') instanceEdits++;
+        });
       }),
-      { numRuns: 40 },
+      { numRuns: 60 },
     );
     // The generator must make real changes, not only rejected ones.
     expect(applied).toBeGreaterThan(60);
     expect(instanceEdits).toBeGreaterThan(10);
   }, 120_000);
+
+  it('gives callers planned with shared upstreams the TrafficPolicy and instance edits of their target', async () => {
+    const caller = { zone: 'a' as const, weight: 1, version: 'v1' as const };
+    await compare([
+      ...seedServices(),
+      { op: 'service', i: 0, protocol: 'http', consul: false, instances: [caller], upstreams: [1] },
+      { op: 'traffic', dest: 1, subsets: true, failover: false, timeout: false },
+      { op: 'traffic', dest: 1, subsets: true, failover: true, timeout: true },
+      { op: 'instance', i: 1, k: 0, zone: 'b', weight: 2, version: 'v2' },
+      { op: 'deleteTraffic', dest: 1 },
+      { op: 'instance', i: 1, k: 0, zone: 'a', weight: 3, version: 'v1' },
+    ]);
+  });
 });
+
+/**
+ * Runs `edits` on a plane that plans incrementally, sharing upstreams, and on one that re-plans every
+ * sidecar alone after each edit; both must hold the same snapshots throughout.
+ */
+async function compare(edits: readonly Edit[], seen: (e: Edit, ok: boolean) => void = () => {}) {
+  const incremental = plane();
+  const full = plane(false);
+  try {
+    await incremental.cp.start();
+    await full.cp.start();
+    for (const e of edits) {
+      const ok = await run(incremental.cp, e);
+      expect(await run(full.cp, e)).toBe(ok);
+      seen(e, ok);
+      // The reference re-plans every sidecar from the state both now hold.
+      expect((await full.cp.refresh()).ok).toBe(true);
+      expect(contents(incremental.cache)).toEqual(contents(full.cache));
+    }
+  } finally {
+    incremental.cp.stop();
+    full.cp.stop();
+  }
+}
