@@ -51,11 +51,6 @@ function canonical(m: Manifest): string {
   return JSON.stringify(m, (k, v: unknown) => (k === 'origin' ? undefined : v));
 }
 
-/** Ids of the documents a change applies or deletes. */
-function changeIds(change: Change): Set<string> {
-  return new Set([...(change.apply ?? []).map(manifestId), ...(change.delete ?? []).map(manifestId)]);
-}
-
 /** Where a commit was made: here, or on another replica (seen through the backend's watch). */
 export interface CommitOrigin {
   readonly remote: boolean;
@@ -126,7 +121,8 @@ export class StateStore {
   propose(change: Change): Result<Proposal> {
     const next = this.nextManifests(change);
     if (!next.ok) return next;
-    return this.finishProposal(next.value, checkManifestSet([...next.value.values()]));
+    const { byId } = next.value;
+    return this.finishProposal(byId, checkManifestSet([...byId.values()]));
   }
 
   /**
@@ -136,20 +132,21 @@ export class StateStore {
   async proposeWith(change: Change, checkSet: SetChecker): Promise<Result<Proposal>> {
     const next = this.nextManifests(change);
     if (!next.ok) return next;
+    const { byId, ids } = next.value;
     const base = this.state;
     // Comparing thousands of documents is sliced too, yielding to the event loop in between. Only
     // the documents the change names can differ.
     const touched: string[] = [];
     let sliceStart = performance.now();
-    for (const id of changeIds(change)) {
-      if (this.differs(id, next.value)) touched.push(id);
-      else this.keepCommitted(id, next.value);
+    for (const id of ids) {
+      if (this.differs(id, byId)) touched.push(id);
+      else this.keepCommitted(id, byId);
       if (performance.now() - sliceStart > 20) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         sliceStart = performance.now();
       }
     }
-    const problems = await checkSet([...next.value.values()], touched, this.manifests);
+    const problems = await checkSet([...byId.values()], touched, this.manifests);
     if (problems.length) return fail(problems);
     if (this.state !== base)
       return fail([
@@ -158,12 +155,18 @@ export class StateStore {
           message: `state moved to revision ${this.state.revision} while this change was checked`,
         },
       ]);
-    return ok(this.proposal(next.value, touched));
+    return ok(this.proposal(byId, touched));
   }
 
-  private nextManifests(change: Change): Result<Map<string, Manifest>> {
+  /** The manifest set after `change`, and the ids of the documents it names. */
+  private nextManifests(change: Change): Result<{ byId: Map<string, Manifest>; ids: Set<string> }> {
     const next = new Map(this.manifests);
-    const missing = (change.delete ?? []).filter((ref) => !next.delete(manifestId(ref)));
+    const ids = new Set<string>();
+    const missing = (change.delete ?? []).filter((ref) => {
+      const id = manifestId(ref);
+      ids.add(id);
+      return !next.delete(id);
+    });
     if (missing.length)
       return fail(
         missing.map((ref) => ({
@@ -172,8 +175,12 @@ export class StateStore {
           message: 'no such manifest to delete',
         })),
       );
-    for (const m of change.apply ?? []) next.set(manifestId(m), m);
-    return ok(next);
+    for (const m of change.apply ?? []) {
+      const id = manifestId(m);
+      ids.add(id);
+      next.set(id, m);
+    }
+    return ok({ byId: next, ids });
   }
 
   private finishProposal(next: Map<string, Manifest>, problems: readonly Problem[]): Result<Proposal> {

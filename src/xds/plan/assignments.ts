@@ -37,7 +37,7 @@ export function assignmentsFor(
     const target = view.services.get(set.service);
     if (!target) continue;
     for (const u of own.upstreams) {
-      if (serviceKey({ name: u.service, namespace: u.namespace }) !== set.service) continue;
+      if (u.service !== target.name || u.namespace !== target.namespace) continue;
       const port = target.ports.find((p) => p.name === u.port);
       // A proxyless client gets config for its gRPC upstreams only (see generate/proxyless.ts).
       if (!port || (ref.proxyless && port.protocol !== 'grpc')) continue;
