@@ -33,8 +33,9 @@ type ManifestOf<K extends ManifestKind> = Extract<Manifest, { kind: K }>;
 export function firstDefinitions<K extends ManifestKind>(ms: readonly Manifest[], kind: K): ManifestOf<K>[] {
   const first = new Map<string, ManifestOf<K>>();
   for (const m of ms) {
+    if (m.kind !== kind) continue;
     const id = manifestId(m);
-    if (m.kind === kind && !first.has(id)) first.set(id, m as ManifestOf<K>);
+    if (!first.has(id)) first.set(id, m as ManifestOf<K>);
   }
   return [...first.values()];
 }
