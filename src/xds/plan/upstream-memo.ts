@@ -6,8 +6,11 @@
 import type { Resource } from '../generate/types.ts';
 import type { ShareUpstream, UpstreamInputs } from '../generate/upstream-shared.ts';
 
-/** Past this many entries the memo starts over (entries of objects no view holds any more). */
-const MAX_ENTRIES = 50_000;
+/**
+ * Past this many entries the memo starts over (most are then of objects no view holds any more): a
+ * mesh of 5000 sidecars has a few thousand distinct upstreams, and an entry holds its JSON bodies.
+ */
+const MAX_ENTRIES = 10_000;
 
 export class UpstreamMemo {
   private readonly ids = new WeakMap<object, number>();
