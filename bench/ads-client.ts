@@ -78,6 +78,18 @@ interface DecodedLoadAssignment {
   }[];
 }
 
+/**
+ * What a response's content implies, remembered by its content version (a SotW version or a delta
+ * resource version is a hash of the content): the sidecars of one service get the same
+ * configuration, and decoding it once per worker instead of once per sidecar keeps the simulators'
+ * CPU (which shares the machine with the server measured) down.
+ */
+export function memoized<T>(cache: Map<string, T>, key: string, make: () => T): T {
+  let v = cache.get(key);
+  if (v === undefined) cache.set(key, (v = make()));
+  return v;
+}
+
 const descs = new Map<string, DescMessage>();
 export function decode<T>(typeName: string, bytes: Uint8Array): T {
   let d = descs.get(typeName);
@@ -179,6 +191,9 @@ export function markersIn(resources: readonly AnyMessage[]): number[] {
 
 export type { SidecarEvents } from './sim-stream.ts';
 
+const wantedByVersion = new Map<string, Wanted>();
+const markersByVersion = new Map<string, number[]>();
+
 export class SimulatedSidecar extends SimulatedStream {
   /** Subscribed names for the named types (EDS, RDS); CDS and LDS stay wildcard. */
   private readonly names = new Map<string, readonly string[]>();
@@ -224,7 +239,9 @@ export class SimulatedSidecar extends SimulatedStream {
     const at = wallNow();
     const res = decode<DecodedResponse>('envoy.service.discovery.v3.DiscoveryResponse', bytes);
     if (res.typeUrl === CLUSTER || res.typeUrl === LISTENER) {
-      const wanted = res.typeUrl === CLUSTER ? fromClusters(res.resources) : fromListeners(res.resources);
+      const wanted = memoized(wantedByVersion, `${res.typeUrl}|${res.versionInfo}`, () =>
+        res.typeUrl === CLUSTER ? fromClusters(res.resources) : fromListeners(res.resources),
+      );
       this.secretsFrom.set(res.typeUrl, wanted.secrets);
       const secrets = new Set([
         ...(this.secretsFrom.get(CLUSTER) ?? []),
@@ -234,7 +251,7 @@ export class SimulatedSidecar extends SimulatedStream {
       if (secrets.size) this.subscribe(SECRET, [...secrets].sort());
       this.subscribe(res.typeUrl === CLUSTER ? ENDPOINT : ROUTE, wanted.names);
     } else if (res.typeUrl === ENDPOINT) {
-      for (const m of markersIn(res.resources)) {
+      for (const m of memoized(markersByVersion, res.versionInfo, () => markersIn(res.resources))) {
         if (this.seen.has(m)) continue;
         this.seen.add(m);
         this.events.marker(this.spec.nodeId, m, at);

@@ -11,6 +11,7 @@ import {
   decode,
   DISCOVERY_TYPE_EDS,
   markersIn,
+  memoized,
   secretNames,
   typeNameOf,
   type AnyMessage,
@@ -104,6 +105,10 @@ function listenerNeeds(any: AnyMessage): Needs {
   return { names, secrets };
 }
 
+/** By resource name and version (a content hash): see `memoized`. */
+const needsByVersion = new Map<string, Needs>();
+const markersByVersion = new Map<string, number[]>();
+
 export class DeltaSimulatedSidecar extends SimulatedStream {
   /** What each held cluster and listener needs. */
   private readonly held = new Map<string, Map<string, Needs>>([
@@ -157,7 +162,12 @@ export class DeltaSimulatedSidecar extends SimulatedStream {
       for (const name of res.removedResources) held.delete(name);
       for (const r of res.resources)
         if (r.resource)
-          held.set(r.name, (res.typeUrl === CLUSTER ? clusterNeeds : listenerNeeds)(r.resource));
+          held.set(
+            r.name,
+            memoized(needsByVersion, `${res.typeUrl}|${r.name}|${r.version}`, () =>
+              (res.typeUrl === CLUSTER ? clusterNeeds : listenerNeeds)(r.resource!),
+            ),
+          );
       const secrets = new Set<string>();
       for (const m of this.held.values())
         for (const n of m.values()) n.secrets.forEach((s) => secrets.add(s));
@@ -168,8 +178,12 @@ export class DeltaSimulatedSidecar extends SimulatedStream {
         new Set([...held.values()].flatMap((n) => n.names)),
       );
     } else if (res.typeUrl === ENDPOINT) {
-      const any = res.resources.flatMap((r) => (r.resource ? [r.resource] : []));
-      for (const m of markersIn(any)) {
+      const markers = res.resources.flatMap((r) =>
+        r.resource
+          ? memoized(markersByVersion, `${r.name}|${r.version}`, () => markersIn([r.resource!]))
+          : [],
+      );
+      for (const m of markers) {
         if (this.seen.has(m)) continue;
         this.seen.add(m);
         this.events.marker(this.spec.nodeId, m, at);

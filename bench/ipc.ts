@@ -25,6 +25,12 @@ export type ToWorker =
       readonly rampMs: number;
       readonly tls?: XdsTlsMaterial;
     }
+  | {
+      /** Build each service's TLS credential before anything is timed (a sidecar has its certificate before it connects). */
+      readonly kind: 'prepare';
+      readonly sidecars: readonly SidecarSpec[];
+      readonly tls?: XdsTlsMaterial;
+    }
   | { readonly kind: 'collect' }
   | { readonly kind: 'stall' }
   | { readonly kind: 'stop' };
@@ -60,6 +66,6 @@ export function isToWorker(m: unknown): m is ToWorker {
     typeof m === 'object' &&
     m !== null &&
     'kind' in m &&
-    ['start', 'collect', 'stall', 'stop'].includes(String(m.kind))
+    ['start', 'prepare', 'collect', 'stall', 'stop'].includes(String(m.kind))
   );
 }

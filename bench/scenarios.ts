@@ -44,6 +44,7 @@ export async function connectAll(
   rampMs = 0,
 ): Promise<ConnectResult> {
   const n = ctx.mesh.sidecars.length;
+  await ctx.pool.prepare(ctx.mesh.sidecars, xds.tls);
   const before = settledMemory();
   const cpu0 = process.cpuUsage();
   const main0 = threadCpuMs().get('main') ?? 0;

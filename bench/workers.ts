@@ -6,6 +6,7 @@ import { isFromWorker, type FromWorker, type Receipt, type XdsTlsMaterial } from
 import type { SidecarSpec } from './mesh-gen.ts';
 
 const SIM = fileURLToPath(new URL('./sidecar-sim.ts', import.meta.url));
+const OUT = fileURLToPath(new URL('./out/', import.meta.url));
 // Opening thousands of TLS channels on a loaded machine takes a while; every other answer is quick.
 const REPLY_TIMEOUT_MS = 180_000;
 
@@ -29,7 +30,12 @@ class Worker {
   constructor(index: number) {
     // tsx as a loader so the worker runs the same TypeScript sources without a build.
     this.child = fork(SIM, [], {
-      execArgv: ['--import', 'tsx'],
+      // BENCH_PROFILE=1 profiles the simulators too (bench/out/sim-<n>/, written at exit).
+      execArgv: [
+        '--import',
+        'tsx',
+        ...(process.env.BENCH_PROFILE === '1' ? ['--cpu-prof', `--cpu-prof-dir=${OUT}sim-${index}`] : []),
+      ],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, BENCH_WORKER: String(index) },
     });
@@ -77,6 +83,14 @@ export class SimulatorPool {
     this.workers = Array.from({ length: count }, (_, i) => new Worker(i));
   }
 
+  /** Builds, in each worker, the TLS credentials of the sidecars `connect` will give it. */
+  async prepare(sidecars: readonly SidecarSpec[], tls: XdsTlsMaterial | undefined): Promise<void> {
+    const shares = this.shares(sidecars);
+    await Promise.all(
+      this.workers.map((w, i) => w.ask({ kind: 'prepare', sidecars: shares[i], tls }, 'opened')),
+    );
+  }
+
   /** Opens every sidecar's stream; resolves once all are opened (not yet ACKed). */
   async connect(
     target: string,
@@ -85,14 +99,21 @@ export class SimulatorPool {
     tls: XdsTlsMaterial | undefined,
     rampMs = 0,
   ): Promise<number> {
-    const n = this.workers.length;
-    const shares = this.workers.map((_, i) => sidecars.filter((_, k) => k % n === i));
+    const shares = this.shares(sidecars);
     const opened = await Promise.all(
       this.workers.map((w, i) =>
         w.ask({ kind: 'start', target, sidecars: shares[i], streamsPerChannel, rampMs, tls }, 'opened'),
       ),
     );
     return opened.reduce((sum, m) => sum + m.streams, 0);
+  }
+
+  /** A service's sidecars stay together: a worker builds one TLS context per service it holds. */
+  private shares(sidecars: readonly SidecarSpec[]): SidecarSpec[][] {
+    const n = this.workers.length;
+    const workerOf = new Map<string, number>();
+    for (const s of sidecars) if (!workerOf.has(s.cluster)) workerOf.set(s.cluster, workerOf.size % n);
+    return this.workers.map((_, i) => sidecars.filter((s) => workerOf.get(s.cluster) === i));
   }
 
   /** Every simulated sidecar stops reading its stream (and never reads again). */
