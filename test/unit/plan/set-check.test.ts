@@ -39,4 +39,19 @@ describe('manifest set check', () => {
       checker.stop();
     }
   }, 30_000);
+
+  it('lets an idle worker go and starts another for the next large check', async () => {
+    const set = largeSet();
+    const checker = new WorkerSetChecker(50);
+    try {
+      const first = await checker.check(set);
+      expect(checker.running).toBe(true);
+      await expect.poll(() => checker.running, { timeout: 5_000 }).toBe(false);
+      expect(await checker.check(set)).toEqual(first);
+      expect(checker.running).toBe(true); // on a new worker, not in place
+      expect(first.map((p) => p.code)).toContain('REFERENCE');
+    } finally {
+      checker.stop();
+    }
+  }, 60_000);
 });
