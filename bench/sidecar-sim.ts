@@ -4,6 +4,7 @@
 // session, as a real Envoy has), so the server's per-connection memory is part of what is measured.
 // Sidecars open their streams spread evenly over `rampMs` (a rollout, not one instant), and each
 // reopens a failed stream as Envoy does; how often, and why, is reported with the receipts.
+import { TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { SimulatedSidecar } from './ads-client.ts';
 import { DeltaSimulatedSidecar } from './delta-client.ts';
@@ -13,6 +14,10 @@ import { cpuMs } from './stats.ts';
 // grpc-js captures a caller stack on every call it starts; with tsx's source maps each one costs
 // ~0.5 ms, as much as a sidecar's share of the TLS handshake. Nothing here reads those stacks.
 Error.stackTraceLimit = 0;
+// grpc-js turns the server's certificate into an object on every connection (for an auth context
+// and checkServerIdentity, which the simulator does not use: OpenSSL has verified the chain). Here
+// that costs as much as the handshake; a sidecar of the bench needs none of it.
+Object.defineProperty(TLSSocket.prototype, 'getPeerCertificate', { value: () => ({}) });
 
 const sidecars: (SimulatedSidecar | DeltaSimulatedSidecar)[] = [];
 const clients: grpc.Client[] = [];
