@@ -6,11 +6,13 @@
 // - identity (duplicates, one Mesh): the whole set, a map lookup per document;
 // - a Service's own entries: touched Services;
 // - upstream references: touched Services and the Services that call one that came, went or
-//   renamed its ports: a caller's upstream reads nothing else of its target;
+//   renamed its ports: a caller's upstream reads nothing else of its target (none at all when no
+//   touched Service changed its upstreams and none of them came, went or renamed its ports);
 // - socket bindings: touched Services and the callers of those that came, went or changed their
 //   ports' instancePorts (which decide sockets of their callers), with every Service sharing a host
 //   with them (and those binding a wildcard), in the set's order, so the one blamed is the one the
-//   full check blames;
+//   full check blames (none at all when no touched Service changed what it binds, and none came,
+//   went or changed instancePorts);
 // - AccessPolicies and TrafficPolicies: touched ones and those naming a touched Service; for
 //   TrafficPolicies also every policy on the destination of a touched one (who governs whom).
 import type { Problem } from '../errors.ts';
@@ -56,24 +58,51 @@ export function checkManifestChange(
   const keys = new Set(touched.flatMap((id) => serviceKeyOfId(id) ?? []));
   const services = firstDefinitions(ms, 'Service');
   const changed = services.filter((s) => ids.has(manifestId(s)));
-  const callersBy = (face: (s: Service) => string) => {
+  // Undefined: no caller to check again, and every touched Service's `own` part is as it was (so
+  // it cannot bring a new problem of that kind: the set before the change had none).
+  const subjects = (face: (s: Service) => string, own: (s: Service) => string) => {
     const faces = previous ? faceChanges(touched, changed, previous, face) : keys;
+    if (faces.size === 0 && previous && unchanged(changed, previous, own)) return undefined;
     if (faces.size === 0) return changed;
     return services.filter((s) => ids.has(manifestId(s)) || s.upstreams.some((u) => faces.has(refKey(u))));
   };
-  const portNames = (s: Service) => JSON.stringify(s.ports.map((p) => p.name));
-  const portSockets = (s: Service) => JSON.stringify(s.ports.map((p) => [p.name, p.instancePorts]));
+  const referring = subjects(portNames, (s) => JSON.stringify(s.upstreams));
+  const binding = subjects(portSockets, sockets);
   return [
     ...checkDocumentIdentity(ms),
     ...changed.flatMap(checkServiceEntries),
-    ...checkUpstreamReferences(services, callersBy(portNames)),
-    ...checkSocketBindings(neighbours(services, callersBy(portSockets)), services),
+    ...(referring ? checkUpstreamReferences(services, referring) : []),
+    ...(binding ? checkSocketBindings(neighbours(services, binding), services) : []),
     ...checkAccessPolicies(
       firstDefinitions(ms, 'AccessPolicy').filter((p) => ids.has(manifestId(p)) || namesAny(p, keys)),
       services,
     ),
     ...checkTrafficPolicies(trafficSubjects(firstDefinitions(ms, 'TrafficPolicy'), ids, keys), services),
   ];
+}
+
+const portNames = (s: Service) => JSON.stringify(s.ports.map((p) => p.name));
+const portSockets = (s: Service) => JSON.stringify(s.ports.map((p) => [p.name, p.instancePorts]));
+
+/** What decides the sockets a Service's own instances bind. */
+function sockets(s: Service): string {
+  return JSON.stringify([
+    s.instances.map((i) => [i.name, i.address, i.appAddress]),
+    s.ports,
+    s.upstreams.map((u) => [u.service, u.namespace, u.port, u.localPort]),
+  ]);
+}
+
+/** Whether every Service in `changed` has the same `part` as in `previous`. */
+function unchanged(
+  changed: readonly Service[],
+  previous: ReadonlyMap<string, Manifest>,
+  part: (s: Service) => string,
+): boolean {
+  return changed.every((s) => {
+    const was = previous.get(manifestId(s));
+    return was?.kind === 'Service' && part(was) === part(s);
+  });
 }
 
 /** The hosts a Service's sidecars and applications bind, once per Service object (they never change). */
