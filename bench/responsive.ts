@@ -191,7 +191,8 @@ async function churnRounds(rounds: number, stalledCount: number): Promise<Churn>
           [...mesh.consumers].filter(([, c]) => c.includes(s.nodeId)).map(([k]) => k),
         ),
       ),
-    ];
+      // Only Consul-discovered services take endpoint changes; the others declare their instances.
+    ].filter((k) => endpoints.has(k));
     for (let round = 1; round <= rounds; round++) {
       await connectAndDrop(plane, mesh, stalledCount);
       // Endpoint churn on what the stalled sidecars call: every change is a push they never read.
