@@ -122,9 +122,8 @@ describeWithKafka(
       const admin = kafkaClient('pacs-admin', pacs.address).admin();
       await admin.connect();
       try {
-        await createTopic(admin, topic);
-        const meta = await admin.fetchTopicMetadata({ topics: [topic] });
-        expect(meta.topics[0]!.partitions.every((p) => p.replicas.length === 3)).toBe(true);
+        const partitions = await createTopic(admin, topic);
+        expect(partitions.every((p) => p.replicas.length === 3)).toBe(true);
       } finally {
         await admin.disconnect();
       }

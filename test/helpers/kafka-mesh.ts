@@ -9,7 +9,7 @@
 import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import type { Admin, ISocketFactory } from 'kafkajs';
+import type { Admin, ISocketFactory, PartitionMetadata } from 'kafkajs';
 import type { KafkaNodeOptions, StartKafkaOptions } from './kafka.ts';
 import { NS, serviceManifest } from './mesh.ts';
 import { waitFor } from './wait.ts';
@@ -133,17 +133,27 @@ export const meshSockets =
  * Creates a topic and waits until every partition has a leader: metadata reaches each broker in its
  * own time, and kafkajs retries only LEADER_NOT_AVAILABLE (BROKERS.md, pitfall 6).
  */
-export async function createTopic(admin: Admin, topic: string, partitions = 3): Promise<void> {
+/**
+ * Creates a topic and waits until one broker's metadata shows a leader for every partition; returns
+ * that metadata (asking again could reach a broker that has not learned the topic yet in KRaft).
+ */
+export async function createTopic(
+  admin: Admin,
+  topic: string,
+  partitions = 3,
+): Promise<readonly PartitionMetadata[]> {
   await admin.createTopics({
     topics: [{ topic, numPartitions: partitions, replicationFactor: 3 }],
     waitForLeaders: false,
   });
+  let seen: readonly PartitionMetadata[] = [];
   await waitFor(
     async () => {
       const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
-      const parts = meta?.topics[0]?.partitions ?? [];
-      return parts.length === partitions && parts.every((p) => p.leader >= 0);
+      seen = meta?.topics[0]?.partitions ?? [];
+      return seen.length === partitions && seen.every((p) => p.leader >= 0);
     },
     { what: `every partition of ${topic} to have a leader`, timeoutMs: 60_000, intervalMs: 100 },
   );
+  return seen;
 }
