@@ -60,8 +60,20 @@ export interface GrpcListener {
   close(graceMs: number): Promise<void>;
 }
 
+/** A TLS handshake not finished by then is cut: a socket that never says hello holds nothing. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
 export function secureContextOptions(t: XdsTls): SecureContextOptions {
-  return { cert: t.certChainPem, key: t.privateKeyPem, ca: t.trustBundlePem };
+  return {
+    cert: t.certChainPem,
+    key: t.privateKeyPem,
+    ca: t.trustBundlePem,
+    // No session tickets: making them is ~20 % of a handshake's CPU here, and they would only
+    // resume a connection to this very process (the ticket key is made at start), which a sidecar
+    // reconnecting after a restart or to another replica cannot use. Here, not on the server only:
+    // setSecureContext on rotation resets the options it is not given.
+    secureOptions: constants.SSL_OP_NO_TICKET,
+  };
 }
 
 /**
@@ -74,10 +86,16 @@ export async function listenGrpc(
   tls?: { readonly source: XdsTlsSource; readonly peers: PeerCredentials },
 ): Promise<GrpcListener> {
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  // Every accepted socket, handed over or still in its handshake, so close() can cut them all.
   const sockets = new Set<Socket>();
-  const hand = (socket: Socket) => {
+  const track = (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
+  };
+  let closing = false;
+  const hand = (socket: Socket) => {
+    if (closing) return void socket.destroy();
+    track(socket);
     // The HTTP/2 session handles what it can; an error on a socket nobody listens to would throw.
     socket.on('error', (e) =>
       logger.debug({ peer: socket.remoteAddress, error: e.message }, 'xDS connection error'),
@@ -92,11 +110,9 @@ export async function listenGrpc(
       requestCert: true,
       rejectUnauthorized: true,
       ALPNProtocols: ['h2'],
-      // No session tickets: making them is ~20 % of a handshake's CPU here, and they would only
-      // resume a connection to this very process (the ticket key is made at start), which a sidecar
-      // reconnecting after a restart or to another replica cannot use.
-      secureOptions: constants.SSL_OP_NO_TICKET,
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
     });
+    secure.on('connection', track);
     secure.on('secureConnection', (socket: TLSSocket) => {
       // The leaf only: getPeerX509Certificate() would also copy the chain (twice the cost).
       tls.peers.add(socket, spiffeIdOfSan(socket.getPeerCertificate(false).subjectaltname));
@@ -124,6 +140,7 @@ export async function listenGrpc(
     port: bound,
     close: (graceMs) =>
       new Promise<void>((resolve) => {
+        closing = true;
         const cut = setTimeout(() => sockets.forEach((s) => s.destroy()), graceMs);
         listener.close(() => {
           clearTimeout(cut);

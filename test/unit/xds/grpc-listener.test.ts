@@ -4,6 +4,7 @@ import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as connectTcp } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -132,8 +133,9 @@ describe('xDS gRPC listener', () => {
     }
   });
 
-  it('issues no resumable TLS session (each handshake is a full one, with no ticket to make)', async () => {
+  it('issues no resumable TLS session, also after the serving certificate rotates', async () => {
     const { tls, emr } = await pki();
+    const rotations: ((t: typeof tls) => void)[] = [];
     servers = await startXdsServers({
       host: '127.0.0.1',
       grpcPort: 0,
@@ -141,7 +143,7 @@ describe('xDS gRPC listener', () => {
       cache: new SnapshotCache(),
       statuses: new StatusRegistry(),
       hooks: { connect: (n) => ok(n.id) },
-      tls: { current: () => tls, onChange: () => undefined },
+      tls: { current: () => tls, onChange: (l) => void rotations.push(l) },
     });
     const options = {
       host: '127.0.0.1',
@@ -152,14 +154,49 @@ describe('xDS gRPC listener', () => {
       ALPNProtocols: ['h2'],
       checkServerIdentity: () => undefined,
     };
-    const sessions: Buffer[] = [];
-    const first = connectTls(options);
-    first.on('session', (s: Buffer) => sessions.push(s));
-    await expect.poll(() => sessions.length, { timeout: 10_000 }).toBeGreaterThan(0);
-    first.destroy();
-    const second = connectTls({ ...options, session: sessions[0] });
-    await new Promise<void>((resolve, reject) => second.once('secureConnect', resolve).once('error', reject));
-    expect(second.isSessionReused()).toBe(false);
-    second.destroy();
+    const resumed = async () => {
+      const sessions: Buffer[] = [];
+      const first = connectTls(options);
+      first.on('session', (s: Buffer) => sessions.push(s));
+      await expect.poll(() => sessions.length, { timeout: 10_000 }).toBeGreaterThan(0);
+      first.destroy();
+      const second = connectTls({ ...options, session: sessions[0] });
+      await new Promise<void>((resolve, reject) =>
+        second.once('secureConnect', resolve).once('error', reject),
+      );
+      const reused = second.isSessionReused();
+      second.destroy();
+      return reused;
+    };
+    expect(await resumed()).toBe(false);
+    // A rotation swaps the secure context; Node resets the options setSecureContext is not given.
+    expect(rotations.length).toBeGreaterThan(0);
+    rotations.forEach((l) => l(tls));
+    expect(await resumed()).toBe(false);
+  });
+
+  it('closes with a connection that never finishes its TLS handshake', async () => {
+    const { tls } = await pki();
+    servers = await startXdsServers({
+      host: '127.0.0.1',
+      grpcPort: 0,
+      restPort: 0,
+      cache: new SnapshotCache(),
+      statuses: new StatusRegistry(),
+      hooks: { connect: (n) => ok(n.id) },
+      tls: { current: () => tls, onChange: () => undefined },
+    });
+    // Connected, says nothing: close() must cut it after its grace, not wait out the handshake timeout.
+    const silent = connectTcp(servers.grpcPort, '127.0.0.1');
+    silent.on('error', () => undefined);
+    await new Promise<void>((resolve) => silent.once('connect', () => resolve()));
+    const closed = servers.close().then(() => 'closed');
+    servers = undefined;
+    const outcome = await Promise.race([
+      closed,
+      new Promise((r) => setTimeout(() => r('still open'), 8_000)),
+    ]);
+    silent.destroy();
+    expect(outcome).toBe('closed');
   });
 });
