@@ -28,6 +28,7 @@ export class EndpointBatcher implements EndpointSink {
   private window: NodeJS.Timeout | undefined;
   private quiet: NodeJS.Timeout | undefined;
   private deadline: NodeJS.Timeout | undefined;
+  private stopped = false;
   private readonly debounceMs: number;
   private readonly maxDelayMs: number;
 
@@ -40,6 +41,8 @@ export class EndpointBatcher implements EndpointSink {
   }
 
   update(set: EndpointSet): void {
+    // A Consul answer already in flight when discovery stopped must not reach a stopped plane.
+    if (this.stopped) return;
     this.pending.set(set.service, set);
     if (this.leading) return; // goes with the isolated change flushed next turn
     if (!this.window && !this.deadline) {
@@ -62,6 +65,7 @@ export class EndpointBatcher implements EndpointSink {
   }
 
   stop(): void {
+    this.stopped = true;
     this.clearTimers();
     this.pending.clear();
   }

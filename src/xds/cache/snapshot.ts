@@ -22,11 +22,13 @@ export function typeVersion(resources: Iterable<PreparedResource>): string {
   return hash('sha256', parts.sort().join('\n')).slice(0, 16);
 }
 
+/** The very same objects by name; a name given twice (the held map keeps one) is a change. */
 function sameResources(
   held: ReadonlyMap<string, PreparedResource>,
   next: readonly PreparedResource[],
 ): boolean {
-  return held.size === next.length && next.every((r) => held.get(r.name) === r);
+  if (held.size !== next.length || !next.every((r) => held.get(r.name) === r)) return false;
+  return new Set(next.map((r) => r.name)).size === next.length;
 }
 
 export class SnapshotCache {

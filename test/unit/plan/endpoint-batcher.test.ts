@@ -143,4 +143,12 @@ describe('EndpointBatcher', () => {
     vi.advanceTimersByTime(1000);
     expect(flushes).toHaveLength(1);
   });
+
+  it('takes no change after stop (a Consul answer still in flight)', () => {
+    const { batcher, flushes } = recording();
+    batcher.stop();
+    batcher.update(set('his.clinical', 'his-1'));
+    vi.advanceTimersByTime(1000);
+    expect(flushes).toHaveLength(0);
+  });
 });
