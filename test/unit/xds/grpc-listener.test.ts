@@ -12,7 +12,7 @@ import { CertificateAuthority } from '../../../src/ca/index.ts';
 import { ok } from '../../../src/errors.ts';
 import { SnapshotCache } from '../../../src/xds/cache/snapshot.ts';
 import type { ConnectContext } from '../../../src/xds/server/hooks.ts';
-import { startXdsServers, type XdsServers } from '../../../src/xds/server/index.ts';
+import { startXdsServers, type XdsServerOptions, type XdsServers } from '../../../src/xds/server/index.ts';
 import { StatusRegistry } from '../../../src/xds/status.ts';
 
 const ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
@@ -48,16 +48,20 @@ describe('xDS gRPC listener', () => {
     dirs.push(d);
     return d;
   };
-
-  it('holds a thousand connections that arrive while the event loop is busy', async () => {
-    servers = await startXdsServers({
+  /** xDS servers on loopback ports of the kernel's choosing, admitting every node. */
+  const start = (o: Partial<XdsServerOptions> = {}): Promise<XdsServers> =>
+    startXdsServers({
       host: '127.0.0.1',
       grpcPort: 0,
       restPort: 0,
       cache: new SnapshotCache(),
       statuses: new StatusRegistry(),
       hooks: { connect: (n) => ok(n.id) },
+      ...o,
     });
+
+  it('holds a thousand connections that arrive while the event loop is busy', async () => {
+    servers = await start();
     const script = join(tempDir(), 'connector.cjs');
     writeFileSync(script, CONNECTOR);
     const child = fork(script, [String(servers.grpcPort), '1000'], { stdio: 'ignore' });
@@ -92,12 +96,7 @@ describe('xDS gRPC listener', () => {
   it('names a stream by the SPIFFE ID its client proved at the TLS handshake', async () => {
     const { tls, emr } = await pki();
     const seen: ConnectContext[] = [];
-    servers = await startXdsServers({
-      host: '127.0.0.1',
-      grpcPort: 0,
-      restPort: 0,
-      cache: new SnapshotCache(),
-      statuses: new StatusRegistry(),
+    servers = await start({
       hooks: {
         connect: (n, ctx) => {
           seen.push(ctx);
@@ -136,15 +135,7 @@ describe('xDS gRPC listener', () => {
   it('issues no resumable TLS session, also after the serving certificate rotates', async () => {
     const { tls, emr } = await pki();
     const rotations: ((t: typeof tls) => void)[] = [];
-    servers = await startXdsServers({
-      host: '127.0.0.1',
-      grpcPort: 0,
-      restPort: 0,
-      cache: new SnapshotCache(),
-      statuses: new StatusRegistry(),
-      hooks: { connect: (n) => ok(n.id) },
-      tls: { current: () => tls, onChange: (l) => void rotations.push(l) },
-    });
+    servers = await start({ tls: { current: () => tls, onChange: (l) => void rotations.push(l) } });
     const options = {
       host: '127.0.0.1',
       port: servers.grpcPort,
@@ -177,15 +168,7 @@ describe('xDS gRPC listener', () => {
 
   it('closes with a connection that never finishes its TLS handshake', async () => {
     const { tls } = await pki();
-    servers = await startXdsServers({
-      host: '127.0.0.1',
-      grpcPort: 0,
-      restPort: 0,
-      cache: new SnapshotCache(),
-      statuses: new StatusRegistry(),
-      hooks: { connect: (n) => ok(n.id) },
-      tls: { current: () => tls, onChange: () => undefined },
-    });
+    servers = await start({ tls: { current: () => tls, onChange: () => undefined } });
     // Connected, says nothing: close() must cut it after its grace, not wait out the handshake timeout.
     const silent = connectTcp(servers.grpcPort, '127.0.0.1');
     silent.on('error', () => undefined);
