@@ -11,19 +11,15 @@ import { startControlPlane, type RunningControlPlane } from '../../src/main.ts';
 import { PUSH_ORDER, shortName } from '../../src/xds/resources/type-urls.ts';
 import { describeWithEnvoy, dumpLogsOnFailure } from '../helpers/envoy.ts';
 import {
-  applyYaml,
   EMR_TO_HIS_PORT,
-  emrManifest,
-  HIS_APP_PORT,
   hisManifest,
   instances,
-  meshManifest,
   NS,
-  startSidecar,
   type Sidecar,
+  startEmrCallsHis,
 } from '../helpers/mesh.ts';
 import { freePort } from '../helpers/ports.ts';
-import { httpRequest, startHttpUpstream, type ServedBy, type Upstream } from '../helpers/upstream.ts';
+import { httpRequest, type ServedBy, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /** Envoy counters that move when it takes new clusters or listeners, or drains a listener. */
@@ -127,14 +123,7 @@ describeWithEnvoy('delta xDS resume: a restarted control plane re-sends nothing 
     ports.xdsPort = await freePort();
     ports.xdsRestPort = await freePort();
     cp = await start();
-    await applyYaml(cp, [meshManifest, hisManifest(his), emrManifest(emr)].join('---\n'));
-    for (const h of his)
-      apps.push(await startHttpUpstream({ name: h.name, host: h.address, port: HIS_APP_PORT }));
-    envoys.push(
-      ...(await Promise.all(
-        [...his, emr].map((i) => startSidecar(cp, i.name.replace(/-\d+$/, ''), i.name, 'delta')),
-      )),
-    );
+    await startEmrCallsHis(cp, his, emr, { apps, envoys }, 'delta');
     await waitFor(async () => (await callHis()).status === 200, {
       what: "EMR's delta sidecar to route to HIS",
       timeoutMs: 20_000,

@@ -9,17 +9,14 @@ import { describeWithEnvoy, dumpLogsOnFailure } from '../helpers/envoy.ts';
 import {
   applyYaml,
   EMR_TO_HIS_PORT,
-  emrManifest,
-  HIS_APP_PORT,
   HIS_MESH_PORT,
   hisManifest,
   instances,
-  meshManifest,
   NS,
-  startSidecar,
   type Sidecar,
+  startEmrCallsHis,
 } from '../helpers/mesh.ts';
-import { httpRequest, startHttpUpstream, type ServedBy, type Upstream } from '../helpers/upstream.ts';
+import { httpRequest, type ServedBy, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 describeWithEnvoy('EMR calls HIS through Envoy sidecars configured over delta xDS', () => {
@@ -45,14 +42,7 @@ describeWithEnvoy('EMR calls HIS through Envoy sidecars configured over delta xD
 
   beforeAll(async () => {
     cp = await startControlPlane({ trustDomain: 'hospital.local', xdsPort: 0, xdsRestPort: 0, adminPort: 0 });
-    await applyYaml(cp, [meshManifest, hisManifest(his), emrManifest(emr)].join('---\n'));
-    for (const h of his)
-      apps.push(await startHttpUpstream({ name: h.name, host: h.address, port: HIS_APP_PORT }));
-    envoys.push(
-      ...(await Promise.all(
-        [...his, emr].map((i) => startSidecar(cp, i.name.replace(/-\d+$/, ''), i.name, 'delta')),
-      )),
-    );
+    await startEmrCallsHis(cp, his, emr, { apps, envoys }, 'delta');
     await waitFor(async () => (await callHis()).status === 200, {
       what: "EMR's delta sidecar to route to HIS",
       timeoutMs: 20_000,

@@ -7,18 +7,8 @@ import { parseManifestText } from '../../src/manifest/index.ts';
 import { prepareResource } from '../../src/xds/resources/prepared.ts';
 import { ROUTE } from '../../src/xds/resources/type-urls.ts';
 import { describeWithEnvoy, dumpLogsOnFailure, type EnvoyHandle } from '../helpers/envoy.ts';
-import {
-  applyYaml,
-  EMR_TO_HIS_PORT,
-  emrManifest,
-  HIS_APP_PORT,
-  hisManifest,
-  instances,
-  meshManifest,
-  NS,
-  startSidecar,
-} from '../helpers/mesh.ts';
-import { httpRequest, startHttpUpstream, type ServedBy, type Upstream } from '../helpers/upstream.ts';
+import { applyYaml, EMR_TO_HIS_PORT, hisManifest, instances, NS, startEmrCallsHis } from '../helpers/mesh.ts';
+import { httpRequest, type ServedBy, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 describeWithEnvoy('EMR calls HIS through Envoy sidecars configured over ADS', () => {
@@ -39,12 +29,7 @@ describeWithEnvoy('EMR calls HIS through Envoy sidecars configured over ADS', ()
 
   beforeAll(async () => {
     cp = await startControlPlane({ trustDomain: 'hospital.local', xdsPort: 0, xdsRestPort: 0, adminPort: 0 });
-    await applyYaml(cp, [meshManifest, hisManifest(his), emrManifest(emr)].join('---\n'));
-    for (const h of his)
-      apps.push(await startHttpUpstream({ name: h.name, host: h.address, port: HIS_APP_PORT }));
-    envoys.push(
-      ...(await Promise.all([...his, emr].map((i) => startSidecar(cp, i.name.replace(/-\d+$/, ''), i.name)))),
-    );
+    await startEmrCallsHis(cp, his, emr, { apps, envoys });
     await waitFor(async () => (await callHis()).status === 200, {
       what: "EMR's sidecar to route to HIS",
       timeoutMs: 20_000,

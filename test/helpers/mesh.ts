@@ -9,6 +9,7 @@ import { parseManifestText } from '../../src/manifest/index.ts';
 import type { BootstrapTransport } from '../../src/bootstrap/envoy-bootstrap.ts';
 import { startEnvoy, type EnvoyHandle } from './envoy.ts';
 import { loopbackAddress } from './ports.ts';
+import { startHttpUpstream, type Upstream } from './upstream.ts';
 
 export const NS = 'clinical';
 export const HIS_MESH_PORT = 15001;
@@ -173,4 +174,25 @@ export async function startSidecar(
     agent.stop();
     throw e;
   }
+}
+
+/**
+ * Applies the EMR → HIS mesh, starts HIS's apps and every instance's sidecar on `transport`; each is
+ * pushed into `started` as it comes up, so the test's afterAll stops whatever did start.
+ */
+export async function startEmrCallsHis(
+  cp: RunningControlPlane,
+  his: readonly TestInstance[],
+  emr: TestInstance,
+  started: { readonly apps: Upstream[]; readonly envoys: EnvoyHandle[] },
+  transport: BootstrapTransport = 'ads',
+): Promise<void> {
+  await applyYaml(cp, [meshManifest, hisManifest(his), emrManifest(emr)].join('---\n'));
+  for (const h of his)
+    started.apps.push(await startHttpUpstream({ name: h.name, host: h.address, port: HIS_APP_PORT }));
+  started.envoys.push(
+    ...(await Promise.all(
+      [...his, emr].map((i) => startSidecar(cp, i.name.replace(/-\d+$/, ''), i.name, transport)),
+    )),
+  );
 }
