@@ -22,13 +22,14 @@ export function typeVersion(resources: Iterable<PreparedResource>): string {
   return hash('sha256', parts.sort().join('\n')).slice(0, 16);
 }
 
-/** The very same objects by name; a name given twice (the held map keeps one) is a change. */
+/** The very same objects by name (resources are interned: one object per content). */
 function sameResources(
   held: ReadonlyMap<string, PreparedResource>,
-  next: readonly PreparedResource[],
+  next: ReadonlyMap<string, PreparedResource>,
 ): boolean {
-  if (held.size !== next.length || !next.every((r) => held.get(r.name) === r)) return false;
-  return new Set(next.map((r) => r.name)).size === next.length;
+  if (held.size !== next.size) return false;
+  for (const [name, r] of next) if (held.get(name) !== r) return false;
+  return true;
 }
 
 export class SnapshotCache {
@@ -45,18 +46,16 @@ export class SnapshotCache {
     this.nodes.set(node, current);
     const changed: TypeUrl[] = [];
     for (const typeUrl of PUSH_ORDER) {
-      const resources = byType[typeUrl];
+      const list = byType[typeUrl];
+      if (!list) continue;
+      // By name once: a name given twice is held once, and the version is of what is held.
+      const resources = new Map(list.map((r) => [r.name, r]));
       const held = current.get(typeUrl);
-      // Resources are interned (one object per content): the very same ones need no hashing.
-      if (!resources || (held && sameResources(held.resources, resources))) continue;
-      const version = typeVersion(resources);
+      // The very same objects need no hashing.
+      if (held && sameResources(held.resources, resources)) continue;
+      const version = typeVersion(resources.values());
       if (held?.version === version) continue;
-      current.set(typeUrl, {
-        typeUrl,
-        version,
-        resources: new Map(resources.map((r) => [r.name, r])),
-        publishedAt: performance.now(),
-      });
+      current.set(typeUrl, { typeUrl, version, resources, publishedAt: performance.now() });
       changed.push(typeUrl);
     }
     for (const typeUrl of changed) for (const l of this.listeners.get(node) ?? []) l(current.get(typeUrl)!);
