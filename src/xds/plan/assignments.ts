@@ -58,7 +58,7 @@ export function assignmentsFor(
           ...upstreamAssignments(name, port.name, set, policy, instance.locality),
           ...(ref.proxyless ? [] : instanceAssignments(u, port, set)),
         ];
-        shared.set(key, (prepared = prepareAll(resources, pool)));
+        shared.set(key, (prepared = pool.prepareAll(resources)));
       }
       if (prepared.ok) out.push(...prepared.value);
       else problems.push(...prepared.errors);
@@ -66,20 +66,6 @@ export function assignmentsFor(
     }
   }
   if (!touched) return undefined;
-  return problems.length ? fail(problems) : ok(out);
-}
-
-function prepareAll(
-  resources: readonly Parameters<ResourcePool['prepare']>[0][],
-  pool: ResourcePool,
-): Result<PreparedResource[]> {
-  const out: PreparedResource[] = [];
-  const problems: Problem[] = [];
-  for (const r of resources) {
-    const p = pool.prepare(r);
-    if (p.ok) out.push(p.value);
-    else problems.push(...p.errors);
-  }
   return problems.length ? fail(problems) : ok(out);
 }
 

@@ -306,14 +306,9 @@ export class Reconciler {
     if (!this.secrets || ref.proxyless) return ok(undefined);
     const pem = this.secrets.trustBundlePem();
     if (this.bundle?.pem === pem) return ok(this.bundle.resources);
-    const resources: PreparedResource[] = [];
-    for (const r of generateTrustBundle(pem)) {
-      const prepared = this.pool.prepare(r);
-      if (!prepared.ok) return prepared;
-      resources.push(prepared.value);
-    }
-    this.bundle = { pem, resources };
-    return ok(resources);
+    const resources = this.pool.prepareAll(generateTrustBundle(pem));
+    if (resources.ok) this.bundle = { pem, resources: resources.value };
+    return resources;
   }
 
   /** The narrow path: new endpoints for one service → EDS pushes to its consumers only. */
@@ -380,11 +375,9 @@ export class Reconciler {
         out[typeUrl] = bundle.value;
         continue;
       }
-      for (const r of resources[typeUrl]) {
-        const prepared = this.pool.prepare(r);
-        if (prepared.ok) out[typeUrl].push(prepared.value);
-        else problems.push(...prepared.errors);
-      }
+      const prepared = this.pool.prepareAll(resources[typeUrl]);
+      if (prepared.ok) out[typeUrl] = prepared.value;
+      else problems.push(...prepared.errors);
     }
     return problems.length ? fail(problems) : ok(out);
   }

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { fromBinary, fromJson, toBinary, toJson, type Message } from '@bufbuild/protobuf';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
-import { fail, ok, type Result } from '../../errors.ts';
+import { fail, ok, type Problem, type Result } from '../../errors.ts';
 import type { Resource } from '../generate/types.ts';
 import type { JsonObject } from './json.ts';
 import { validateMessage } from './pgv.ts';
@@ -93,6 +93,18 @@ export class ResourcePool {
     const result = this.prepareContent(r);
     if (result.ok) this.byObject.set(r, result.value);
     return result;
+  }
+
+  /** Every resource prepared, or every problem found among them. */
+  prepareAll(resources: readonly Resource[]): Result<PreparedResource[]> {
+    const out: PreparedResource[] = [];
+    const problems: Problem[] = [];
+    for (const r of resources) {
+      const p = this.prepare(r);
+      if (p.ok) out.push(p.value);
+      else problems.push(...p.errors);
+    }
+    return problems.length ? fail(problems) : ok(out);
   }
 
   private prepareContent(r: Resource): Result<PreparedResource> {
