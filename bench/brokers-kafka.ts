@@ -25,8 +25,9 @@ import {
   kafkaServiceManifest,
   meshedKafka,
   meshSockets,
-  STRICT_MESH,
   type Pod,
+  STRICT_MESH,
+  subscribeFromStart,
 } from '../test/helpers/kafka-mesh.ts';
 import { applyYaml, instances, startSidecar, type Sidecar } from '../test/helpers/mesh.ts';
 import type { BrokerBench, BrokerCase, BrokerPath, LoadPlan, LoadResult } from './broker-case.ts';
@@ -76,18 +77,7 @@ function kafkaPath(producerAt: string, consumerAt: string, appAddress?: [string,
         const join = new Promise<void>((r) => (joined = r));
         consumer.on(consumer.events.GROUP_JOIN, () => joined());
         await consumer.connect();
-        // Topic metadata reaches each broker in its own time (BROKERS.md, pitfall 6).
-        for (let i = 0; ; i++) {
-          const subscribed = await consumer.subscribe({ topic, fromBeginning: true }).then(
-            () => true,
-            (err: Error & { retriable?: boolean }) => {
-              if (!err.retriable || i >= 100) throw err;
-              return false;
-            },
-          );
-          if (subscribed) break;
-          await sleep(100);
-        }
+        await subscribeFromStart(consumer, topic);
         await consumer.run({
           eachMessage: async ({ message }) => {
             latencies.push(performance.now() - (message.value?.readDoubleLE(0) ?? 0));

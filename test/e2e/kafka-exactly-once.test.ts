@@ -26,6 +26,7 @@ import {
   meshedKafka,
   meshSockets,
   STRICT_MESH,
+  subscribeFromStart,
 } from '../helpers/kafka-mesh.ts';
 import { loopbackAddress } from '../helpers/ports.ts';
 import { startHaSidecar, startReplica, type HaSidecar, type Replica } from '../helpers/replicas.ts';
@@ -136,7 +137,7 @@ describeWithKafka(
       const counts = new Map<string, number>();
       const consumer = kafkaClient('ris', ris.address, consuming).consumer({ groupId: 'ris-eo' });
       await consumer.connect();
-      await consumer.subscribe({ topic, fromBeginning: true });
+      await subscribeFromStart(consumer, topic);
       await consumer.run({
         eachMessage: async ({ message }) => {
           const id = message.value?.toString() ?? '';

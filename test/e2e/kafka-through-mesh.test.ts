@@ -24,6 +24,7 @@ import {
   meshedKafka,
   meshSockets,
   STRICT_MESH,
+  subscribeFromStart,
 } from '../helpers/kafka-mesh.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { applyYaml, startSidecar } from '../helpers/mesh.ts';
@@ -150,7 +151,7 @@ describeWithKafka(
       const seen: string[] = [];
       try {
         await consumer.connect();
-        await consumer.subscribe({ topic, fromBeginning: true });
+        await subscribeFromStart(consumer, topic);
         await consumer.run({
           eachMessage: async ({ message }) => {
             seen.push(message.value?.toString() ?? '');

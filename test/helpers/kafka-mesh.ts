@@ -9,7 +9,7 @@
 import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import type { Admin, ISocketFactory, PartitionMetadata } from 'kafkajs';
+import type { Admin, Consumer, ISocketFactory, PartitionMetadata } from 'kafkajs';
 import type { KafkaNodeOptions, StartKafkaOptions } from './kafka.ts';
 import { NS, serviceManifest } from './mesh.ts';
 import { waitFor } from './wait.ts';
@@ -156,4 +156,22 @@ export async function createTopic(
     { what: `every partition of ${topic} to have a leader`, timeoutMs: 60_000, intervalMs: 100 },
   );
   return seen;
+}
+
+/**
+ * Subscribes from the beginning, retrying while the broker asked has not learned the topic yet:
+ * topic metadata reaches each broker in its own time (BROKERS.md, pitfall 6).
+ */
+export async function subscribeFromStart(consumer: Consumer, topic: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const subscribed = await consumer.subscribe({ topic, fromBeginning: true }).then(
+      () => true,
+      (err: Error & { retriable?: boolean }) => {
+        if (!err.retriable || attempt >= 100) throw err;
+        return false;
+      },
+    );
+    if (subscribed) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
