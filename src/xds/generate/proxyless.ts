@@ -28,10 +28,10 @@ import type {
 } from '../resources/gen/envoy/config/route/v3/route_components_pb.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, type TypeUrl } from '../resources/type-urls.ts';
 import { duration } from './durations.ts';
-import { trafficPolicyFor } from '../../manifest/check-traffic.ts';
 import { renameEdsCluster } from './clusters.ts';
 import {
   applyClusterPolicy,
+  callerPolicy,
   faultFilter,
   needsFaultFilter,
   subsetClusterName,
@@ -103,11 +103,7 @@ export function generateProxyless(
     const tls = options.mtls
       ? spiffeId(view.mesh.trustDomain, { namespace: target.namespace, service: target.name })
       : undefined;
-    const policy = trafficPolicyFor(
-      view.traffic?.get(serviceKey(target)),
-      { service: service.name, namespace: service.namespace },
-      port.name,
-    );
+    const policy = callerPolicy(view, service, target, port);
     const endpoints = view.endpoints.get(serviceKey(target));
     const cluster = edsCluster(name, view.mesh, tls, policy);
     out[LISTENER].push(apiListener(listener, upstream, needsFaultFilter(policy)));

@@ -2,14 +2,13 @@
 import { fail, ok, type Problem, type Result } from '../../errors.ts';
 import { serviceKey, type Service } from '../../manifest/types.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, type TypeUrl } from '../resources/type-urls.ts';
-import { trafficPolicyFor } from '../../manifest/check-traffic.ts';
 import { generateInboundCluster } from './clusters.ts';
 import { generateInboundListener, generateOutboundListener } from './listeners.ts';
 import { instanceUpstreams } from './instance-ports.ts';
 import { outboundClusterName } from './names.ts';
 import { generateProxyless } from './proxyless.ts';
 import { generateOutboundRoute } from './routes.ts';
-import { needsFaultFilter, routeTargetProblems, upstreamClusters } from './traffic.ts';
+import { callerPolicy, needsFaultFilter, routeTargetProblems, upstreamClusters } from './traffic.ts';
 import { upstreamShared, type ShareUpstream } from './upstream-shared.ts';
 import type { MeshView, Resource, SidecarRef, SidecarResources } from './types.ts';
 
@@ -78,14 +77,7 @@ export function generateSidecar(
       continue;
     }
     const name = outboundClusterName(upstream);
-    const policy =
-      port.protocol === 'tcp'
-        ? undefined
-        : trafficPolicyFor(
-            view.traffic?.get(serviceKey(target)),
-            { service: service.name, namespace: service.namespace },
-            port.name,
-          );
+    const policy = callerPolicy(view, service, target, port);
     const inputs = {
       upstream: { service: upstream.service, namespace: upstream.namespace, port: upstream.port },
       port,

@@ -10,6 +10,7 @@ import type { ENDPOINT } from '../resources/type-urls.ts';
 import { generateLoadAssignment } from './endpoints.ts';
 import { outboundClusterName } from './names.ts';
 import type { MeshView, Resource } from './types.ts';
+import { trafficPolicyFor } from '../../manifest/check-traffic.ts';
 import { IDEMPOTENT_METHODS, SAFE_RETRY_CONDITIONS } from '../../manifest/schema-traffic-policy.ts';
 import type {
   HeaderMatch,
@@ -19,11 +20,13 @@ import type {
   RequestPathMatch,
   RetryPolicy,
   Service,
+  ServicePort,
   ServiceRef,
   Subset,
   TrafficPolicy,
   TrafficRoute,
 } from '../../manifest/types.ts';
+import { serviceKey } from '../../manifest/types.ts';
 import { anyJson, type AnyJsonOf } from '../resources/any-json.ts';
 import type { CircuitBreakers_ThresholdsJson } from '../resources/gen/envoy/config/cluster/v3/circuit_breaker_pb.ts';
 import type { ClusterJson } from '../resources/gen/envoy/config/cluster/v3/cluster_pb.ts';
@@ -40,6 +43,18 @@ import type { FractionalPercentJson } from '../resources/gen/envoy/type/v3/perce
 import type { TokenBucketJson } from '../resources/gen/envoy/type/v3/token_bucket_pb.ts';
 import { duration } from './durations.ts';
 import { routeAction, SAFE_RETRY_ON } from './route-action.ts';
+
+/** The TrafficPolicy `caller` gets on `target`'s `port`: none on a TCP port, routed at L4 only. */
+export function callerPolicy(
+  view: MeshView,
+  caller: Service,
+  target: Service,
+  port: ServicePort,
+): TrafficPolicy | undefined {
+  if (port.protocol === 'tcp') return undefined;
+  const from = { service: caller.name, namespace: caller.namespace };
+  return trafficPolicyFor(view.traffic?.get(serviceKey(target)), from, port.name);
+}
 
 export const FAULT_FILTER = 'envoy.filters.http.fault';
 const FAULT_TYPE = 'envoy.extensions.filters.http.fault.v3.HTTPFault';

@@ -5,11 +5,10 @@
 // per distinct assignment, shared by every caller that holds the same one.
 import type { EndpointSet } from '../../discovery/endpoints.ts';
 import { ok, fail, type Problem, type Result } from '../../errors.ts';
-import { trafficPolicyFor } from '../../manifest/check-traffic.ts';
 import { serviceKey } from '../../manifest/types.ts';
 import { outboundClusterName } from '../generate/index.ts';
 import { instanceAssignments } from '../generate/instance-ports.ts';
-import { upstreamAssignments } from '../generate/traffic.ts';
+import { callerPolicy, upstreamAssignments } from '../generate/traffic.ts';
 import type { MeshView, SidecarRef } from '../generate/types.ts';
 import type { PreparedResource, ResourcePool } from '../resources/prepared.ts';
 
@@ -41,14 +40,7 @@ export function assignmentsFor(
       const port = target.ports.find((p) => p.name === u.port);
       // A proxyless client gets config for its gRPC upstreams only (see generate/proxyless.ts).
       if (!port || (ref.proxyless && port.protocol !== 'grpc')) continue;
-      const policy =
-        port.protocol === 'tcp' && !ref.proxyless
-          ? undefined
-          : trafficPolicyFor(
-              view.traffic?.get(set.service),
-              { service: own.name, namespace: own.namespace },
-              port.name,
-            );
+      const policy = callerPolicy(view, own, target, port);
       const name = outboundClusterName(u);
       // Shared by every consumer, unless locality failover makes priorities the caller's own.
       const key = `${ref.proxyless ? 'proxyless|' : ''}${name}|${policy ? `${policy.namespace}/${policy.name}` : ''}|${policy?.localityFailover ? JSON.stringify(instance.locality) : ''}`;

@@ -52,7 +52,7 @@ export class Reconciler {
   /** Sidecars the last published state declares (the rest were added by connecting). */
   private declared = new Set<string>();
   /** The same, by the serviceKey of the service that declares them. */
-  private declaredBy = new Map<string, readonly string[]>();
+  private declaredBy = new Map<string, string[]>();
   /** Sidecars that have connected: only they are issued certificates. */
   private readonly connected = new Set<string>();
   private secrets: TrustBundleSource | undefined;
@@ -221,7 +221,9 @@ export class Reconciler {
       if (!current || sameSidecar(current, ref)) this.sidecars.set(id, ref);
       this.declared.add(id);
       const key = serviceKey({ name: ref.service, namespace: ref.namespace });
-      this.declaredBy.set(key, [...(this.declaredBy.get(key) ?? []), id]);
+      const ids = this.declaredBy.get(key);
+      if (ids) ids.push(id);
+      else this.declaredBy.set(key, [id]);
     }
     for (const node of gone) {
       this.sidecars.delete(node);
