@@ -4,97 +4,33 @@
 // transport sockets name, re-subscribed when those change; every response ACKed with its version
 // and nonce; after a failed stream, a new one that asks again for everything with the versions it
 // holds (sim-stream.ts). It never NACKs: the benchmark measures delivery, not validation.
-import { fromBinary, type DescMessage } from '@bufbuild/protobuf';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
-import type * as grpc from '@grpc/grpc-js';
-import { messageDesc } from '../src/xds/resources/registry.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET } from '../src/xds/resources/type-urls.ts';
-import { MARKER_BASE } from './ipc.ts';
+import type { H2Channel } from './grpc-h2.ts';
 import type { SidecarSpec } from './mesh-gen.ts';
 import { SimulatedStream, type SidecarEvents } from './sim-stream.ts';
 import { wallNow } from './stats.ts';
+import {
+  clusterNeeds,
+  listenerNeeds,
+  markersIn,
+  readSotwHeader,
+  sotwResources,
+  type Needs,
+} from './xds-wire.ts';
 
 const ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
-/** envoy.config.cluster.v3.Cluster.DiscoveryType.EDS */
-export const DISCOVERY_TYPE_EDS = 3;
-
-// The few fields read from decoded messages, as protobuf-es shapes them (oneofs are {case, value}).
-export interface AnyMessage {
-  readonly typeUrl: string;
-  readonly value: Uint8Array;
-}
-interface DecodedResponse {
-  readonly versionInfo: string;
-  readonly resources: readonly AnyMessage[];
-  readonly typeUrl: string;
-  readonly nonce: string;
-}
-export interface TypedConfig {
-  readonly configType: { readonly case?: string; readonly value?: AnyMessage };
-}
-export interface DecodedCluster {
-  readonly name: string;
-  readonly clusterDiscoveryType: { readonly case?: string; readonly value?: number };
-  readonly edsClusterConfig?: { readonly serviceName: string };
-  readonly transportSocket?: TypedConfig;
-}
-export interface DecodedListener {
-  readonly filterChains: readonly {
-    readonly filters: readonly TypedConfig[];
-    readonly transportSocket?: TypedConfig;
-  }[];
-}
-/** Upstream- and DownstreamTlsContext share `common_tls_context`, which names the SDS secrets. */
-interface DecodedTlsContext {
-  readonly commonTlsContext?: {
-    readonly tlsCertificateSdsSecretConfigs: readonly { readonly name: string }[];
-    readonly validationContextType: {
-      readonly case?: string;
-      readonly value?: {
-        readonly name?: string;
-        readonly validationContextSdsSecretConfig?: { readonly name: string };
-      };
-    };
-  };
-}
-export interface DecodedHcm {
-  readonly routeSpecifier: { readonly case?: string; readonly value?: { readonly routeConfigName?: string } };
-}
-interface DecodedSocketAddress {
-  readonly portSpecifier: { readonly case?: string; readonly value?: number };
-}
-interface DecodedLoadAssignment {
-  readonly endpoints: readonly {
-    readonly lbEndpoints: readonly {
-      readonly hostIdentifier: {
-        readonly case?: string;
-        readonly value?: {
-          readonly address?: {
-            readonly address: { readonly case?: string; readonly value?: DecodedSocketAddress };
-          };
-        };
-      };
-    }[];
-  }[];
-}
 
 /**
  * What a response's content implies, remembered by its content version (a SotW version or a delta
  * resource version is a hash of the content): the sidecars of one service get the same
- * configuration, and decoding it once per worker instead of once per sidecar keeps the simulators'
+ * configuration, and reading it once per worker instead of once per sidecar keeps the simulators'
  * CPU (which shares the machine with the server measured) down.
  */
 export function memoized<T>(cache: Map<string, T>, key: string, make: () => T): T {
   let v = cache.get(key);
   if (v === undefined) cache.set(key, (v = make()));
   return v;
-}
-
-const descs = new Map<string, DescMessage>();
-export function decode<T>(typeName: string, bytes: Uint8Array): T {
-  let d = descs.get(typeName);
-  if (!d) descs.set(typeName, (d = messageDesc(typeName)));
-  return fromBinary(d, bytes) as unknown as T;
 }
 
 interface Request {
@@ -123,70 +59,21 @@ function encodeRequest(r: Request): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-export const typeNameOf = (any: AnyMessage) => any.typeUrl.slice(any.typeUrl.indexOf('/') + 1);
-
-/** Secrets a TLS transport socket asks for over SDS (certificate and validation context). */
-export function secretNames(socket: TypedConfig | undefined, into: Set<string>): void {
-  const any = socket?.configType.case === 'typedConfig' ? socket.configType.value : undefined;
-  if (!any?.typeUrl.endsWith('TlsContext')) return;
-  const common = decode<DecodedTlsContext>(typeNameOf(any), any.value).commonTlsContext;
-  for (const c of common?.tlsCertificateSdsSecretConfigs ?? []) into.add(c.name);
-  const v = common?.validationContextType;
-  if (v?.case === 'validationContextSdsSecretConfig' && v.value?.name) into.add(v.value.name);
-  if (v?.case === 'combinedValidationContext' && v.value?.validationContextSdsSecretConfig)
-    into.add(v.value.validationContextSdsSecretConfig.name);
-}
-
 interface Wanted {
   readonly names: string[];
-  readonly secrets: Set<string>;
+  readonly secrets: ReadonlySet<string>;
 }
 
-function fromClusters(resources: readonly AnyMessage[]): Wanted {
-  const names: string[] = [];
-  const secrets = new Set<string>();
-  for (const r of resources) {
-    const c = decode<DecodedCluster>('envoy.config.cluster.v3.Cluster', r.value);
-    if (c.clusterDiscoveryType.case === 'type' && c.clusterDiscoveryType.value === DISCOVERY_TYPE_EDS)
-      names.push(c.edsClusterConfig?.serviceName || c.name);
-    secretNames(c.transportSocket, secrets);
-  }
-  return { names: names.sort(), secrets };
-}
-
-function fromListeners(resources: readonly AnyMessage[]): Wanted {
+/** The union of what a SotW response's clusters or listeners need, names sorted as Envoy sends them. */
+function wantedBy(bytes: Uint8Array, needs: (resource: Uint8Array) => Needs): Wanted {
   const names = new Set<string>();
   const secrets = new Set<string>();
-  for (const r of resources) {
-    const l = decode<DecodedListener>('envoy.config.listener.v3.Listener', r.value);
-    for (const chain of l.filterChains) {
-      secretNames(chain.transportSocket, secrets);
-      for (const f of chain.filters) {
-        const any = f.configType.case === 'typedConfig' ? f.configType.value : undefined;
-        if (!any?.typeUrl.endsWith('.HttpConnectionManager')) continue;
-        const hcm = decode<DecodedHcm>(typeNameOf(any), any.value);
-        if (hcm.routeSpecifier.case === 'rds' && hcm.routeSpecifier.value?.routeConfigName)
-          names.add(hcm.routeSpecifier.value.routeConfigName);
-      }
-    }
+  for (const r of sotwResources(bytes)) {
+    const n = needs(r.value);
+    n.names.forEach((name) => names.add(name));
+    n.secrets.forEach((secret) => secrets.add(secret));
   }
   return { names: [...names].sort(), secrets };
-}
-
-export function markersIn(resources: readonly AnyMessage[]): number[] {
-  const out: number[] = [];
-  for (const r of resources) {
-    const cla = decode<DecodedLoadAssignment>('envoy.config.endpoint.v3.ClusterLoadAssignment', r.value);
-    for (const group of cla.endpoints) {
-      for (const lb of group.lbEndpoints) {
-        const socket =
-          lb.hostIdentifier.case === 'endpoint' ? lb.hostIdentifier.value?.address?.address : undefined;
-        const port = socket?.case === 'socketAddress' ? socket.value?.portSpecifier.value : undefined;
-        if (port !== undefined && port >= MARKER_BASE) out.push(port - MARKER_BASE);
-      }
-    }
-  }
-  return out;
 }
 
 export type { SidecarEvents } from './sim-stream.ts';
@@ -201,10 +88,10 @@ export class SimulatedSidecar extends SimulatedStream {
   private readonly last = new Map<string, { version: string; nonce: string }>();
   private readonly seen = new Set<number>();
   /** SDS names are the union of what clusters and what listeners reference. */
-  private readonly secretsFrom = new Map<string, Set<string>>();
+  private readonly secretsFrom = new Map<string, ReadonlySet<string>>();
 
-  constructor(spec: SidecarSpec, client: grpc.Client, events: SidecarEvents) {
-    super(spec, client, events, ADS_METHOD);
+  constructor(spec: SidecarSpec, channel: H2Channel, events: SidecarEvents) {
+    super(spec, channel, events, ADS_METHOD);
   }
 
   protected start(): void {
@@ -237,10 +124,10 @@ export class SimulatedSidecar extends SimulatedStream {
 
   protected onResponse(bytes: Buffer): void {
     const at = wallNow();
-    const res = decode<DecodedResponse>('envoy.service.discovery.v3.DiscoveryResponse', bytes);
+    const res = readSotwHeader(bytes);
     if (res.typeUrl === CLUSTER || res.typeUrl === LISTENER) {
       const wanted = memoized(wantedByVersion, `${res.typeUrl}|${res.versionInfo}`, () =>
-        res.typeUrl === CLUSTER ? fromClusters(res.resources) : fromListeners(res.resources),
+        wantedBy(bytes, res.typeUrl === CLUSTER ? clusterNeeds : listenerNeeds),
       );
       this.secretsFrom.set(res.typeUrl, wanted.secrets);
       const secrets = new Set([
@@ -251,7 +138,12 @@ export class SimulatedSidecar extends SimulatedStream {
       if (secrets.size) this.subscribe(SECRET, [...secrets].sort());
       this.subscribe(res.typeUrl === CLUSTER ? ENDPOINT : ROUTE, wanted.names);
     } else if (res.typeUrl === ENDPOINT) {
-      for (const m of memoized(markersByVersion, res.versionInfo, () => markersIn(res.resources))) {
+      const markers = memoized(markersByVersion, res.versionInfo, () => {
+        const found: number[] = [];
+        for (const r of sotwResources(bytes)) markersIn(r.value, found);
+        return found;
+      });
+      for (const m of markers) {
         if (this.seen.has(m)) continue;
         this.seen.add(m);
         this.events.marker(this.spec.nodeId, m, at);

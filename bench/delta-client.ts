@@ -5,37 +5,15 @@
 // a failed stream, a new one that subscribes again and says in `initial_resource_versions` which
 // version of each resource it holds, so only what changed meanwhile is sent (sim-stream.ts).
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
-import type * as grpc from '@grpc/grpc-js';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET } from '../src/xds/resources/type-urls.ts';
-import {
-  decode,
-  DISCOVERY_TYPE_EDS,
-  markersIn,
-  memoized,
-  secretNames,
-  typeNameOf,
-  type AnyMessage,
-  type DecodedCluster,
-  type DecodedHcm,
-  type DecodedListener,
-  type SidecarEvents,
-} from './ads-client.ts';
+import { memoized, type SidecarEvents } from './ads-client.ts';
+import type { H2Channel } from './grpc-h2.ts';
 import type { SidecarSpec } from './mesh-gen.ts';
 import { SimulatedStream } from './sim-stream.ts';
 import { wallNow } from './stats.ts';
+import { clusterNeeds, listenerNeeds, markersIn, readDeltaResponse, type Needs } from './xds-wire.ts';
 
 const DELTA_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
-
-interface DecodedDeltaResponse {
-  readonly resources: readonly {
-    readonly name: string;
-    readonly version: string;
-    readonly resource?: AnyMessage;
-  }[];
-  readonly typeUrl: string;
-  readonly nonce: string;
-  readonly removedResources: readonly string[];
-}
 
 interface DeltaRequest {
   readonly node?: SidecarSpec;
@@ -74,37 +52,6 @@ function encodeDeltaRequest(r: DeltaRequest): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** What one cluster or listener makes the sidecar subscribe to: EDS or RDS names, and SDS secrets. */
-interface Needs {
-  readonly names: readonly string[];
-  readonly secrets: ReadonlySet<string>;
-}
-
-function clusterNeeds(any: AnyMessage): Needs {
-  const c = decode<DecodedCluster>('envoy.config.cluster.v3.Cluster', any.value);
-  const secrets = new Set<string>();
-  secretNames(c.transportSocket, secrets);
-  const eds = c.clusterDiscoveryType.case === 'type' && c.clusterDiscoveryType.value === DISCOVERY_TYPE_EDS;
-  return { names: eds ? [c.edsClusterConfig?.serviceName || c.name] : [], secrets };
-}
-
-function listenerNeeds(any: AnyMessage): Needs {
-  const l = decode<DecodedListener>('envoy.config.listener.v3.Listener', any.value);
-  const secrets = new Set<string>();
-  const names: string[] = [];
-  for (const chain of l.filterChains) {
-    secretNames(chain.transportSocket, secrets);
-    for (const f of chain.filters) {
-      const typed = f.configType.case === 'typedConfig' ? f.configType.value : undefined;
-      if (!typed?.typeUrl.endsWith('.HttpConnectionManager')) continue;
-      const hcm = decode<DecodedHcm>(typeNameOf(typed), typed.value);
-      if (hcm.routeSpecifier.case === 'rds' && hcm.routeSpecifier.value?.routeConfigName)
-        names.push(hcm.routeSpecifier.value.routeConfigName);
-    }
-  }
-  return { names, secrets };
-}
-
 /** By resource name and version (a content hash): see `memoized`. */
 const needsByVersion = new Map<string, Needs>();
 const markersByVersion = new Map<string, number[]>();
@@ -121,8 +68,8 @@ export class DeltaSimulatedSidecar extends SimulatedStream {
   private readonly versions = new Map<string, Map<string, string>>();
   private readonly seen = new Set<number>();
 
-  constructor(spec: SidecarSpec, client: grpc.Client, events: SidecarEvents) {
-    super(spec, client, events, DELTA_METHOD);
+  constructor(spec: SidecarSpec, channel: H2Channel, events: SidecarEvents) {
+    super(spec, channel, events, DELTA_METHOD);
   }
 
   protected start(): void {
@@ -152,7 +99,7 @@ export class DeltaSimulatedSidecar extends SimulatedStream {
 
   protected onResponse(bytes: Buffer): void {
     const at = wallNow();
-    const res = decode<DecodedDeltaResponse>('envoy.service.discovery.v3.DeltaDiscoveryResponse', bytes);
+    const res = readDeltaResponse(bytes);
     const versions = this.versions.get(res.typeUrl) ?? new Map<string, string>();
     this.versions.set(res.typeUrl, versions);
     for (const name of res.removedResources) versions.delete(name);
@@ -165,7 +112,7 @@ export class DeltaSimulatedSidecar extends SimulatedStream {
           held.set(
             r.name,
             memoized(needsByVersion, `${res.typeUrl}|${r.name}|${r.version}`, () =>
-              (res.typeUrl === CLUSTER ? clusterNeeds : listenerNeeds)(r.resource!),
+              (res.typeUrl === CLUSTER ? clusterNeeds : listenerNeeds)(r.resource!.value),
             ),
           );
       const secrets = new Set<string>();
@@ -180,7 +127,7 @@ export class DeltaSimulatedSidecar extends SimulatedStream {
     } else if (res.typeUrl === ENDPOINT) {
       const markers = res.resources.flatMap((r) =>
         r.resource
-          ? memoized(markersByVersion, `${r.name}|${r.version}`, () => markersIn([r.resource!]))
+          ? memoized(markersByVersion, `${r.name}|${r.version}`, () => markersIn(r.resource!.value))
           : [],
       );
       for (const m of markers) {

@@ -1,53 +1,44 @@
 // A worker process holding many simulated sidecars, so their CPU is not charged to the control plane
 // being measured. Started by the benchmark with `fork`; speaks to it over IPC only (see ipc.ts).
-// Each sidecar gets its own gRPC channel by default (its own TCP connection, TLS session and HTTP/2
-// session, as a real Envoy has), so the server's per-connection memory is part of what is measured.
+// Each sidecar gets its own HTTP/2 session by default (its own TCP connection and TLS session, as a
+// real Envoy has), so the server's per-connection memory is part of what is measured. The gRPC
+// streams are spoken over node:http2 directly (grpc-h2.ts), as lean as one load generator can be.
 // Sidecars open their streams spread evenly over `rampMs` (a rollout, not one instant), and each
 // reopens a failed stream as Envoy does; how often, and why, is reported with the receipts.
-import { TLSSocket } from 'node:tls';
-import * as grpc from '@grpc/grpc-js';
+import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { SimulatedSidecar } from './ads-client.ts';
 import { DeltaSimulatedSidecar } from './delta-client.ts';
+import { H2Channel } from './grpc-h2.ts';
 import { isToWorker, type FromWorker, type Receipt, type ToWorker, type XdsTlsMaterial } from './ipc.ts';
 import { cpuMs } from './stats.ts';
 
-// grpc-js captures a caller stack on every call it starts; with tsx's source maps each one costs
-// ~0.5 ms, as much as a sidecar's share of the TLS handshake. Nothing here reads those stacks.
-Error.stackTraceLimit = 0;
-// grpc-js turns the server's certificate into an object on every connection (for an auth context
-// and checkServerIdentity, which the simulator does not use: OpenSSL has verified the chain). Here
-// that costs as much as the handshake; a sidecar of the bench needs none of it.
+// Node's TLS client turns the server's certificate into an object on every connection, for
+// checkServerIdentity, which the simulator does not use: OpenSSL has verified the chain. Here that
+// costs as much as the handshake; a sidecar of the bench needs none of it.
 Object.defineProperty(TLSSocket.prototype, 'getPeerCertificate', { value: () => ({}) });
 
 const sidecars: (SimulatedSidecar | DeltaSimulatedSidecar)[] = [];
-const clients: grpc.Client[] = [];
+const channels: H2Channel[] = [];
 let receipts: Receipt[] = [];
 /** Failed streams since the last collect, by reason (the gRPC status message, without node ids). */
 let reconnects = new Map<string, number>();
 const cpuAtStart = process.cpuUsage();
-/** One credential per service, as all of a service's sidecars prove the same identity here. */
-const credentials = new Map<string, grpc.ChannelCredentials>();
+/** One TLS context per service, as all of a service's sidecars prove the same identity here. */
+const contexts = new Map<string, SecureContext>();
 
 function reply(m: FromWorker): void {
   process.send?.(m);
 }
 
-/** Channel credentials as a real sidecar has them: its service's SPIFFE certificate, or plaintext. */
-function credentialsFor(service: string, tls: XdsTlsMaterial | undefined): grpc.ChannelCredentials {
-  if (!tls) return grpc.credentials.createInsecure();
+/** The TLS context a real sidecar of `service` has: its SPIFFE certificate and the mesh's roots. */
+function contextFor(service: string, tls: XdsTlsMaterial): SecureContext {
   const own = tls.byService[service];
   if (!own) throw new Error(`no workload certificate for service ${service}`);
-  let creds = credentials.get(service);
-  // Each createSsl builds an OpenSSL context (parsing key, chain and roots): once per service.
-  // The serving certificate names the control plane, not the loopback address the bench dials.
-  if (!creds)
-    credentials.set(
-      service,
-      (creds = grpc.credentials.createSsl(Buffer.from(tls.ca), Buffer.from(own.key), Buffer.from(own.cert), {
-        checkServerIdentity: () => undefined,
-      })),
-    );
-  return creds;
+  let context = contexts.get(service);
+  // Each context is an OpenSSL context (parsing key, chain and roots): once per service.
+  if (!context)
+    contexts.set(service, (context = createSecureContext({ ca: tls.ca, key: own.key, cert: own.cert })));
+  return context;
 }
 
 function start(m: Extract<ToWorker, { kind: 'start' }>): void {
@@ -56,27 +47,26 @@ function start(m: Extract<ToWorker, { kind: 'start' }>): void {
     reconnect: (_nodeId: string, reason: string) => reconnects.set(reason, (reconnects.get(reason) ?? 0) + 1),
   };
   const opening: (() => void)[] = [];
-  let channel: { client: grpc.Client; service: string; streams: number } | undefined;
+  let channel: { h2: H2Channel; service: string; streams: number } | undefined;
   for (const spec of m.sidecars) {
     // Streams share a channel only within one service: the channel's certificate is its identity.
     if (!channel || channel.streams >= m.streamsPerChannel || channel.service !== spec.cluster) {
-      // A local subchannel pool stops grpc-js from sharing one connection among identical channels.
-      const client = new grpc.Client(m.target, credentialsFor(spec.cluster, m.tls), {
-        'grpc.use_local_subchannel_pool': 1,
-        // Channelz stamps and tracks every call for an introspection service nobody reads here.
-        'grpc.enable_channelz': 0,
-        'grpc.max_receive_message_length': 64 << 20,
-        // The bench dials 127.0.0.1; an IP is not a valid TLS server name (RFC 6066).
-        ...(m.tls && { 'grpc.ssl_target_name_override': 'localhost' }),
+      const h2 = new H2Channel({
+        address: m.target,
+        ...(m.tls && {
+          secureContext: contextFor(spec.cluster, m.tls),
+          // The bench dials 127.0.0.1; an IP is not a valid TLS server name (RFC 6066).
+          servername: 'localhost',
+        }),
       });
-      clients.push(client);
-      channel = { client, service: spec.cluster, streams: 0 };
+      channels.push(h2);
+      channel = { h2, service: spec.cluster, streams: 0 };
     }
     channel.streams++;
     const sidecar =
       spec.transport === 'delta'
-        ? new DeltaSimulatedSidecar(spec, channel.client, events)
-        : new SimulatedSidecar(spec, channel.client, events);
+        ? new DeltaSimulatedSidecar(spec, channel.h2, events)
+        : new SimulatedSidecar(spec, channel.h2, events);
     sidecars.push(sidecar);
     opening.push(() => sidecar.open());
   }
@@ -113,7 +103,7 @@ function collect(): void {
 
 function stop(): void {
   for (const s of sidecars) s.close();
-  for (const c of clients) c.close();
+  for (const c of channels) c.close();
   // Let cancellations flush, but never linger: the parent kills us anyway if we do.
   setTimeout(() => process.exit(0), 200).unref();
 }
@@ -123,7 +113,7 @@ process.on('message', (m: unknown) => {
   try {
     if (m.kind === 'start') start(m);
     else if (m.kind === 'prepare') {
-      for (const spec of m.sidecars) credentialsFor(spec.cluster, m.tls);
+      if (m.tls) for (const spec of m.sidecars) contextFor(spec.cluster, m.tls);
       reply({ kind: 'opened', streams: 0 });
     } else if (m.kind === 'collect') collect();
     else if (m.kind === 'stall') {

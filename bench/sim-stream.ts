@@ -2,11 +2,9 @@
 // when the stream fails (reset, refused, ended by the server) it waits a jittered, growing delay
 // (backoff.ts) and opens a new one on the same channel, sending every subscription again with what
 // it holds. Each reopening is reported, so a run says how often the server made sidecars retry.
-import type * as grpc from '@grpc/grpc-js';
 import { EnvoyBackoff } from './backoff.ts';
+import type { GrpcCall, H2Channel } from './grpc-h2.ts';
 import type { SidecarSpec } from './mesh-gen.ts';
-
-export const identity = (b: Buffer): Buffer => b;
 
 export interface SidecarEvents {
   /** The first EDS response in which this sidecar saw `marker`, and when (wall clock) it arrived. */
@@ -16,7 +14,7 @@ export interface SidecarEvents {
 }
 
 export abstract class SimulatedStream {
-  private call: grpc.ClientDuplexStream<Buffer, Buffer> | undefined;
+  private call: GrpcCall | undefined;
   private closing = false;
   private retry: NodeJS.Timeout | undefined;
   private readonly backoff = new EnvoyBackoff();
@@ -27,31 +25,26 @@ export abstract class SimulatedStream {
 
   constructor(
     readonly spec: SidecarSpec,
-    private readonly client: grpc.Client,
+    private readonly channel: H2Channel,
     protected readonly events: SidecarEvents,
     private readonly method: string,
   ) {}
 
   open(): void {
-    const call = this.client.makeBidiStreamRequest<Buffer, Buffer>(this.method, identity, identity);
-    this.call = call;
     this.nodeSent = false;
-    let failed = false;
-    const fail = (reason: string) => {
-      if (this.closing || failed) return;
-      failed = true;
-      this.reconnects++;
-      this.events.reconnect(this.spec.nodeId, reason);
-      call.removeAllListeners('data');
-      this.retry = setTimeout(() => this.open(), this.backoff.next());
-    };
-    call.on('data', (bytes: Buffer) => {
-      this.backoff.reset();
-      this.responses++;
-      this.onResponse(bytes);
+    this.call = this.channel.call(this.method, {
+      message: (bytes) => {
+        this.backoff.reset();
+        this.responses++;
+        this.onResponse(bytes);
+      },
+      failed: (reason) => {
+        if (this.closing) return;
+        this.reconnects++;
+        this.events.reconnect(this.spec.nodeId, reason);
+        this.retry = setTimeout(() => this.open(), this.backoff.next());
+      },
     });
-    call.on('error', (e: Error) => fail(e.message));
-    call.on('end', () => fail('stream ended by the server'));
     this.start();
   }
 
@@ -63,7 +56,6 @@ export abstract class SimulatedStream {
 
   /** Stops reading (and so ACKing): a stalled sidecar, whose HTTP/2 window fills and stays full. */
   stall(): void {
-    this.call?.removeAllListeners('data');
     this.call?.pause();
   }
 
