@@ -218,7 +218,8 @@ function verdicts(rs: readonly SizeResult[]): string[] {
     `- Resource pool entries at ${largest.sidecars} sidecars (after connect → after ${largest.sequential.changes} moves → after the churn): ${largest.poolSizes.join(' → ')}.`,
     `- Sizes run largest first in one process: after the first, RSS growth per connected sidecar is not reported, since new connections reuse what the allocator kept from the larger size's.`,
     `- The simulated sidecars share the machine: their worker processes used ${ms(largest.workerCpuMs / 1000)} s of CPU at ${largest.sidecars} sidecars ` +
-      `(the server ${ms((largest.connect.cpuMs + largest.sequential.cpuMsPerChange.mean * largest.sequential.changes + largest.burst.cpuMs + largest.stream.cpuMs) / 1000)} s in the measured phases), so latencies include waiting for a core.`,
+      `(${ms(largest.connect.simulatorCpuMs / 1000)} s while connecting, when the server used ${ms(largest.connect.cpuMs / 1000)} s; ` +
+      `the server ${ms((largest.connect.cpuMs + largest.sequential.cpuMsPerChange.mean * largest.sequential.changes + largest.burst.cpuMs + largest.stream.cpuMs) / 1000)} s in all measured phases), so latencies include waiting for a core.`,
   ];
 }
 
@@ -241,7 +242,7 @@ export function renderReport(
     '',
     `Machine: ${machine()}. Run took ${ms(totalMs / 1000, 0)} s.`,
     `Mesh: max(1000, N/2) services (odd-numbered ones with sidecars declare their instances, the rest Consul-discovered), ${cfg.upstreams} upstreams each (Zipf popularity, seed ${cfg.seed}); sidecars alternate SotW and delta ADS; ` +
-      `sidecars simulated in ${cfg.workers} worker processes, ${cfg.streamsPerChannel} stream(s) per gRPC channel, ` +
+      `sidecars simulated in ${cfg.workers} worker processes, ${cfg.streamsPerChannel} stream(s) per HTTP/2 connection (gRPC spoken over node:http2), ` +
       `${cfg.rampMs > 0 ? `streams opened evenly over ${ms(cfg.rampMs / 1000, 1)} s (a rollout; the connect time includes it)` : 'all streams opened at once'}, reopened after Envoy's backoff when they fail, ` +
       `${cfg.xdsTls ? 'mutual TLS with a workload certificate per service' : 'plaintext'} to the xDS port, subscribing SDS, CDS, EDS, LDS and RDS; ` +
       `${cfg.changes} Consul endpoint moves one at a time (through the endpoint batcher, as the Consul watcher feeds it), ${cfg.applies} applies of one Service edit (an instance's weight), then ${cfg.burst} flaps at once and ${cfg.burst} as a stream.`,

@@ -29,6 +29,8 @@ export interface ConnectResult {
   readonly mainThreadCpuMs: number;
   /** Streams that failed while connecting and were opened again, by reason. */
   readonly reconnects: ReadonlyMap<string, number>;
+  /** CPU the simulators (all worker processes) used from opening the streams until all were steady. */
+  readonly simulatorCpuMs: number;
   /** Heap and RSS growth from "snapshots built, nobody connected" to "all connected and steady". */
   readonly heapPerSidecar: number;
   readonly rssPerSidecar: number;
@@ -45,6 +47,7 @@ export async function connectAll(
 ): Promise<ConnectResult> {
   const n = ctx.mesh.sidecars.length;
   await ctx.pool.prepare(ctx.mesh.sidecars, xds.tls);
+  const simulatorCpu0 = (await ctx.pool.collect()).cpuMs;
   const before = settledMemory();
   const cpu0 = process.cpuUsage();
   const main0 = threadCpuMs().get('main') ?? 0;
@@ -57,7 +60,7 @@ export async function connectAll(
   });
   const cpu = cpuMs(process.cpuUsage(cpu0));
   const mainThreadCpuMs = (threadCpuMs().get('main') ?? 0) - main0;
-  const { reconnects } = await ctx.pool.collect();
+  const { reconnects, cpuMs: simulatorCpu } = await ctx.pool.collect();
   const after = settledMemory();
   return {
     sidecars: n,
@@ -66,6 +69,7 @@ export async function connectAll(
     cpuMs: cpu,
     mainThreadCpuMs,
     reconnects,
+    simulatorCpuMs: simulatorCpu - simulatorCpu0,
     heapPerSidecar: (after.heapUsed - before.heapUsed) / n,
     rssPerSidecar: (after.rss - before.rss) / n,
     heapAfter: after.heapUsed,
