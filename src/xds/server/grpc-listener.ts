@@ -12,7 +12,7 @@ import { createServer as createNetServer, type Server, type Socket } from 'node:
 import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { log } from '../../log.ts';
-import { spiffeIdOfSan } from './peer.ts';
+import { spiffeIdOfPeer } from './peer.ts';
 
 /** Pending connections the kernel holds for us (capped by net.core.somaxconn). */
 export const LISTEN_BACKLOG = 4096;
@@ -114,8 +114,7 @@ export async function listenGrpc(
     });
     secure.on('connection', track);
     secure.on('secureConnection', (socket: TLSSocket) => {
-      // The leaf only: getPeerX509Certificate() would also copy the chain (twice the cost).
-      tls.peers.add(socket, spiffeIdOfSan(socket.getPeerCertificate(false).subjectaltname));
+      tls.peers.add(socket, spiffeIdOfPeer(socket));
       hand(socket);
     });
     secure.on('tlsClientError', (e, socket) =>

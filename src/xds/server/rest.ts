@@ -12,7 +12,7 @@ import { shortName } from '../resources/type-urls.ts';
 import type { SidecarStatus, StatusRegistry } from '../status.ts';
 import type { ConnectContext, XdsHooks } from './hooks.ts';
 import { decodeRequestJson, nodeTooLarge, type XdsRequest } from './node.ts';
-import { spiffeIdOfSan } from './peer.ts';
+import { spiffeIdOfPeer } from './peer.ts';
 import { discoveryResponseJson } from './response.ts';
 
 export interface RestDeps {
@@ -112,9 +112,7 @@ export class RestXds {
     const peer = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     const socket = req.socket as TLSSocket;
     // Only a certificate the TLS layer verified counts (the port also serves agents that have none yet).
-    const credential = socket.authorized
-      ? spiffeIdOfSan(socket.getPeerCertificate(false).subjectaltname)
-      : undefined;
+    const credential = socket.authorized ? spiffeIdOfPeer(socket) : undefined;
     const ctx: ConnectContext = { transport: 'rest', peer, credential };
     const connected = this.deps.hooks.connect(request.node, ctx);
     if (!connected.ok) {
