@@ -1,0 +1,300 @@
+// The floor under a sidecar's connect: how much server CPU a bare mutual-TLS handshake costs, under
+// TLS configurations we could choose, and what HTTP/2 and our own gRPC listener add on top of it.
+// The server runs in a child process of its own (its CPU is process.cpuUsage there, all threads);
+// the clients run here. Each variant: W warm-up connections, then N measured, C at a time, each
+// one handshaking, waiting for the server's first bytes (a byte, or HTTP/2 SETTINGS) and closing;
+// the server's CPU is read once every measured socket has closed, so teardown is counted too.
+// Variants run in rounds, interleaved, and the median round is reported (the machine is shared).
+//
+// Usage: npx tsx bench/tls-floor.ts [N=600] [rounds=3]
+// TLS_FLOOR_HOLD=1 measures memory instead: N connections are opened and kept, and the server's
+// RSS and heap growth per open connection is reported (after a GC on both sides of it).
+// TLS_FLOOR_ONLY=<regex> runs the variants whose names match; TLS_FLOOR_PROFILE=1 writes each server's
+// CPU profiles to bench/out/tls-floor-<variant>/ (node --cpu-prof, one per thread: the largest is the main one; summarise with bench/profile-summary.ts).
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect as h2connect, createServer as createH2Server, createSecureServer } from 'node:http2';
+import { connect as netConnect, createServer as createNetServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect, createServer as createTlsServer, type ConnectionOptions } from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { CertificateAuthority } from '../src/ca/index.ts';
+import {
+  listenGrpc,
+  PeerCredentials,
+  secureContextOptions,
+  type XdsTls,
+} from '../src/xds/server/grpc-listener.ts';
+
+interface Variant {
+  readonly name: string;
+  /**
+   * tls: a byte after the handshake; h2: HTTP/2 over it (Node's secure HTTP/2 server); h2-injected:
+   * a TLS server that hands each verified socket to a plaintext HTTP/2 server (what our listener
+   * does with grpc-js, without grpc-js); grpc: our listener and grpc-js (listenGrpc).
+   */
+  readonly layer: 'tls' | 'h2' | 'h2-injected' | 'grpc';
+  readonly tls: boolean;
+  /** Server-side TLS options on top of ours (secureContextOptions + requestCert + rejectUnauthorized). */
+  readonly server?: Record<string, unknown>;
+  readonly client?: ConnectionOptions;
+  /** Session tickets on (our configuration turns them off). */
+  readonly tickets?: boolean;
+  /** Ask for no client certificate (one-way TLS: what mutual TLS costs, for comparison only). */
+  readonly oneWay?: boolean;
+}
+
+const TLS12 = { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' } as const;
+const VARIANTS: readonly Variant[] = [
+  { name: 'TLS 1.3, X25519 (Node default), no tickets: ours', layer: 'tls', tls: true },
+  {
+    name: 'TLS 1.3, P-256 key exchange',
+    layer: 'tls',
+    tls: true,
+    server: { ecdhCurve: 'P-256' },
+    client: { ecdhCurve: 'P-256' },
+  },
+  {
+    name: 'TLS 1.3, X25519 only',
+    layer: 'tls',
+    tls: true,
+    server: { ecdhCurve: 'X25519' },
+    client: { ecdhCurve: 'X25519' },
+  },
+  { name: 'TLS 1.3, session tickets on', layer: 'tls', tls: true, tickets: true },
+  { name: 'TLS 1.2 ECDHE-ECDSA-AES128-GCM, X25519', layer: 'tls', tls: true, server: TLS12, client: TLS12 },
+  {
+    name: 'TLS 1.2 ECDHE-ECDSA-AES128-GCM, P-256',
+    layer: 'tls',
+    tls: true,
+    server: { ...TLS12, ecdhCurve: 'P-256' },
+    client: { ...TLS12, ecdhCurve: 'P-256' },
+  },
+  { name: 'TLS 1.3, one-way (no client certificate)', layer: 'tls', tls: true, oneWay: true },
+  { name: 'TLS 1.3 + HTTP/2 session', layer: 'h2', tls: true },
+  {
+    name: 'TLS 1.3 + HTTP/2 session, TLS socket handed to a plaintext HTTP/2 server',
+    layer: 'h2-injected',
+    tls: true,
+  },
+  { name: 'TLS 1.3 + our gRPC listener (listenGrpc, grpc-js session)', layer: 'grpc', tls: true },
+  { name: 'plaintext TCP, a byte', layer: 'tls', tls: false },
+  { name: 'plaintext HTTP/2 session', layer: 'h2', tls: false },
+  { name: 'plaintext, our gRPC listener', layer: 'grpc', tls: false },
+];
+
+type ToServer = { variant: number; material?: XdsTls } | { cpuWhenIdle: true } | { memory: true };
+type FromServer = { port: number } | { cpuUs: number } | { rss: number; heap: number };
+
+// ---------------------------------------------------------------- server (child process)
+
+async function serve(v: Variant, t: XdsTls | undefined): Promise<number> {
+  const ours = t && {
+    ...secureContextOptions(t),
+    ...(v.tickets && { secureOptions: 0 }),
+    requestCert: !v.oneWay,
+    rejectUnauthorized: !v.oneWay,
+    ...v.server,
+  };
+  const listen = (s: Server) =>
+    new Promise<number>((resolve) =>
+      s.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, () =>
+        resolve((s.address() as { port: number }).port),
+      ),
+    );
+  if (v.layer === 'grpc') {
+    const server = new grpc.Server({ 'grpc.enable_channelz': 0, 'grpc.keepalive_time_ms': 30_000 });
+    const source = t && { current: () => t, onChange: () => undefined };
+    const l = await listenGrpc(
+      server,
+      { host: '127.0.0.1', port: 0 },
+      source && { source, peers: new PeerCredentials() },
+    );
+    return l.port;
+  }
+  if (v.layer === 'h2-injected' && ours) {
+    const h2 = createH2Server();
+    return listen(
+      createTlsServer({ ...ours, ALPNProtocols: ['h2'] }, (socket) => h2.emit('connection', socket)),
+    );
+  }
+  if (v.layer !== 'tls')
+    return listen(ours ? createSecureServer({ ...ours, ALPNProtocols: ['h2'] }) : createH2Server());
+  const hello = (s: { write(b: string): void }) => s.write('x');
+  return listen(ours ? createTlsServer(ours, hello) : createNetServer(hello));
+}
+
+/** Server CPU (µs, all threads) once no TCP socket is open any more. */
+async function cpuWhenIdle(): Promise<number> {
+  const open = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+  while (open() > 0) await new Promise((r) => setTimeout(r, 20));
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
+function serverMain(): void {
+  process.on('disconnect', () => process.exit(0));
+  process.on('message', (m: ToServer) => {
+    if ('variant' in m) void serve(VARIANTS[m.variant]!, m.material).then((port) => process.send!({ port }));
+    else if ('memory' in m) {
+      // Twice: what the first frees, the second finds settled.
+      (globalThis as { gc?: () => void }).gc?.();
+      (globalThis as { gc?: () => void }).gc?.();
+      const u = process.memoryUsage();
+      process.send!({ rss: u.rss, heap: u.heapUsed });
+    } else void cpuWhenIdle().then((cpuUs) => process.send!({ cpuUs }));
+  });
+}
+
+// ---------------------------------------------------------------- clients (this process)
+
+/** Connections a memory measurement keeps open until the server has been measured. */
+const held: { destroy(): void }[] = [];
+const hold = process.env.TLS_FLOOR_HOLD === '1';
+
+function once(v: Variant, port: number, client: ConnectionOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (v.layer !== 'tls') {
+      const session = h2connect(
+        `${v.tls ? 'https' : 'http'}://localhost:${port}`,
+        v.tls ? { ...client, ALPNProtocols: ['h2'] } : {},
+      );
+      session.once('remoteSettings', () => {
+        if (hold) held.push(session);
+        else session.destroy();
+        resolve();
+      });
+      session.once('error', reject);
+      return;
+    }
+    const socket = v.tls
+      ? tlsConnect({ ...client, port, host: '127.0.0.1' })
+      : netConnect({ port, host: '127.0.0.1' });
+    socket.once('data', () => {
+      if (hold) held.push(socket);
+      else socket.destroy();
+      resolve();
+    });
+    socket.once('error', reject);
+  });
+}
+
+async function many(n: number, concurrency: number, one: () => Promise<void>): Promise<void> {
+  let started = 0;
+  const lane = async () => {
+    while (started < n) {
+      started++;
+      await one();
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, lane));
+}
+
+function ask(child: ChildProcess, m: ToServer): Promise<FromServer> {
+  return new Promise((resolve) => {
+    child.once('message', (r: FromServer) => resolve(r));
+    child.send(m);
+  });
+}
+
+async function measure(
+  index: number,
+  material: XdsTls,
+  client: ConnectionOptions,
+  n: number,
+): Promise<number> {
+  const v = VARIANTS[index]!;
+  const profile =
+    process.env.TLS_FLOOR_PROFILE === '1'
+      ? [
+          '--cpu-prof',
+          `--cpu-prof-dir=${fileURLToPath(new URL(`./out/tls-floor-${index}/`, import.meta.url))}`,
+        ]
+      : [];
+  const child = fork(fileURLToPath(import.meta.url), ['server'], {
+    execArgv: [...process.execArgv, ...profile, '--expose-gc'],
+  });
+  try {
+    const { port } = (await ask(child, { variant: index, material: v.tls ? material : undefined })) as {
+      port: number;
+    };
+    const c = {
+      ...client,
+      servername: 'localhost',
+      ...v.client,
+      ...(v.oneWay && { cert: undefined, key: undefined }),
+    };
+    if (hold) {
+      await many(Math.min(100, n / 5), 16, () => once(v, port, c));
+      const m0 = (await ask(child, { memory: true })) as { rss: number; heap: number };
+      await many(n, 16, () => once(v, port, c));
+      const m1 = (await ask(child, { memory: true })) as { rss: number; heap: number };
+      held.splice(0).forEach((h) => h.destroy());
+      console.error(`  heap per connection ${((m1.heap - m0.heap) / n / 1024).toFixed(1)} KiB`);
+      return (m1.rss - m0.rss) / n / 1024;
+    }
+    await many(Math.max(100, n / 5), 16, () => once(v, port, c));
+    const before = (await ask(child, { cpuWhenIdle: true })) as { cpuUs: number };
+    await many(n, 16, () => once(v, port, c));
+    const after = (await ask(child, { cpuWhenIdle: true })) as { cpuUs: number };
+    return (after.cpuUs - before.cpuUs) / 1000 / n;
+  } finally {
+    // SIGTERM would lose the profile: let the server exit on its own.
+    child.disconnect();
+  }
+}
+
+async function main(): Promise<void> {
+  const n = Number(process.argv[2]) || 600;
+  const rounds = Number(process.argv[3]) || 3;
+  const dir = await mkdtemp(join(tmpdir(), 'tls-floor-'));
+  try {
+    const opened = await CertificateAuthority.open({ dir, trustDomain: 'bench.local' });
+    if (!opened.ok) throw new Error(JSON.stringify(opened.errors));
+    const ca = opened.value;
+    const bundle = ca.trustBundle().join('\n');
+    const server = ca.issueWorkload(
+      { namespace: 'clinimesh-system', service: 'control-plane' },
+      { dnsNames: ['localhost'] },
+    );
+    const workload = ca.issueWorkload({ namespace: 'default', service: 'emr' });
+    const material: XdsTls = {
+      certChainPem: server.certChainPem,
+      privateKeyPem: server.privateKeyPem,
+      trustBundlePem: bundle,
+    };
+    const client: ConnectionOptions = {
+      ca: bundle,
+      cert: workload.certChainPem,
+      key: workload.privateKeyPem,
+    };
+    const only = new RegExp(process.env.TLS_FLOOR_ONLY ?? '');
+    const chosen = VARIANTS.flatMap((v, i) => (only.test(v.name) ? [i] : []));
+    const results = VARIANTS.map(() => [] as number[]);
+    for (let r = 0; r < rounds; r++)
+      for (const i of chosen) {
+        results[i]!.push(await measure(i, material, client, n));
+        console.error(`round ${r + 1}: ${VARIANTS[i]!.name}: ${results[i]!.at(-1)!.toFixed(3)}`);
+      }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    console.log(
+      `\n${n} connections per variant, ${rounds} rounds (median, min–max); ${new Date().toISOString()}, Node ${process.version}, OpenSSL ${process.versions.openssl}\n`,
+    );
+    const unit = hold ? 'server RSS per open connection (KiB)' : 'server CPU per connection (ms)';
+    console.log(`| variant | ${unit} |\n|---|---:|`);
+    chosen.forEach((i) => {
+      const v = VARIANTS[i]!;
+      const xs = results[i]!;
+      console.log(
+        `| ${v.name} | ${median(xs).toFixed(3)} (${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)}) |`,
+      );
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === 'server') serverMain();
+else void main();
