@@ -13,6 +13,7 @@ import type { Manifest } from '../../manifest/types.ts';
 import type { DesiredState } from '../../store/state.ts';
 import { isStaleBase, type CommitNote } from '../../store/backend.ts';
 import type { ManifestRef, SetChecker, StateStore } from '../../store/store.ts';
+import { DEFAULT_SDS_DIR } from '../generate/secrets.ts';
 import type { MeshView, SidecarRef } from '../generate/types.ts';
 import { log } from '../../log.ts';
 import type { ConnectContext, XdsHooks } from '../server/hooks.ts';
@@ -369,9 +370,14 @@ function auditLogPathOf(metadata: Record<string, unknown>): string | undefined {
   return typeof v === 'string' && v.startsWith('/') ? v : undefined;
 }
 
-/** Where the sidecar's node agent keeps its workload secret (node metadata `clinimesh.sds_dir`, absolute). */
+/**
+ * Where the sidecar's node agent keeps its workload secret (node metadata `clinimesh.sds_dir`,
+ * absolute). The default directory is no directory: config planned without one names it already, so
+ * a sidecar whose agent uses it connects to the plan its service's apply made, not a fresh one.
+ */
 function sdsDirOf(metadata: Record<string, unknown>): string | undefined {
   const v = metadata['clinimesh.sds_dir'];
+  if (v === DEFAULT_SDS_DIR) return undefined;
   return typeof v === 'string' && v.startsWith('/') && !v.includes('..') ? v : undefined;
 }
 

@@ -10,7 +10,9 @@ import type { CommitRequest } from '../../../src/store/backend.ts';
 import { FileStore } from '../../../src/store/file-store.ts';
 import { StateStore } from '../../../src/store/store.ts';
 import { SnapshotCache } from '../../../src/xds/cache/snapshot.ts';
-import { CLUSTER, LISTENER } from '../../../src/xds/resources/type-urls.ts';
+import { DEFAULT_SDS_DIR } from '../../../src/xds/generate/secrets.ts';
+import type { Resource } from '../../../src/xds/generate/types.ts';
+import { CLUSTER, LISTENER, SECRET } from '../../../src/xds/resources/type-urls.ts';
 import type { ConnectContext } from '../../../src/xds/server/hooks.ts';
 import { SotwStream } from '../../../src/xds/server/sotw-stream.ts';
 import { StatusRegistry } from '../../../src/xds/status.ts';
@@ -226,5 +228,52 @@ describe('ControlPlane: disconnected sidecars', () => {
     expect(cache.get(EMR_NODE, CLUSTER)!.version).toBe(version);
     expect(statuses.all()[0]!.types.get(CLUSTER)!.heldVersion).toBe(version);
     second.close();
+  });
+});
+
+describe("ControlPlane: a connecting sidecar's first plan", () => {
+  let cache: SnapshotCache;
+  let reconciler: Reconciler;
+  let cp: ControlPlane;
+
+  beforeEach(async () => {
+    cache = new SnapshotCache();
+    reconciler = new Reconciler(cache);
+    // Mutual TLS between sidecars: the config names where each agent keeps the workload secret.
+    reconciler.useSecrets({
+      trustBundlePem: () => '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----',
+    });
+    cp = new ControlPlane(new StateStore(), reconciler);
+    await cp.start();
+    await cp.updateEndpoints(hisEndpoints('10.0.0.1'));
+    expect((await cp.apply(meshManifests())).ok).toBe(true);
+  });
+
+  afterEach(() => cp.stop());
+
+  const connectWithSdsDir = (dir: string) =>
+    cp.hooks.connect({ ...emrNode, metadata: { 'clinimesh.sds_dir': dir } }, ads);
+  const secretPaths = (): string[] =>
+    [CLUSTER, LISTENER].flatMap((t) =>
+      [...cache.get(EMR_NODE, t)!.resources.values()].flatMap(
+        (r) => JSON.stringify(r.json()).match(/"path":"[^"]*\/default\.json"/g) ?? [],
+      ),
+    );
+
+  it('is the plan its apply made when the agent keeps its secrets in the default directory', () => {
+    const prepared: Resource[] = [];
+    const prepare = reconciler.pool.prepare.bind(reconciler.pool);
+    vi.spyOn(reconciler.pool, 'prepare').mockImplementation((r) => (prepared.push(r), prepare(r)));
+    expect(connectWithSdsDir(DEFAULT_SDS_DIR).ok).toBe(true);
+    // Only the trust bundle, which connecting adds: no cluster or listener is generated again.
+    expect(prepared.map((r) => r.typeUrl)).toEqual([SECRET]);
+    expect(secretPaths().length).toBeGreaterThan(0);
+    expect(secretPaths().every((p) => p.includes(`${DEFAULT_SDS_DIR}/`))).toBe(true);
+  });
+
+  it('names the directory an agent keeps its secrets in elsewhere', () => {
+    expect(connectWithSdsDir('/srv/emr-1/sds').ok).toBe(true);
+    expect(secretPaths().length).toBeGreaterThan(0);
+    expect(secretPaths().every((p) => p.includes('/srv/emr-1/sds/'))).toBe(true);
   });
 });
