@@ -32,8 +32,11 @@ export abstract class AdsStream<Req extends { readonly node?: NodeInfo; readonly
   private nonce = 0;
   /** The transport said it is full: responses wait (per type, latest wins) until `resume`. */
   private blocked = false;
-  /** Types with something to send once unblocked, and whether their subscribed names changed. */
-  private readonly waiting = new Map<TypeUrl, boolean>();
+  /**
+   * Types with something to send once unblocked, and whether their subscribed names changed (made
+   * when the transport first fills: most streams never hold anything).
+   */
+  private waiting: Map<TypeUrl, boolean> | undefined;
 
   constructor(
     protected readonly cache: SnapshotCache,
@@ -53,8 +56,8 @@ export abstract class AdsStream<Req extends { readonly node?: NodeInfo; readonly
   resume(): void {
     if (!this.blocked || !this.key) return;
     this.blocked = false;
-    const waiting = new Map(this.waiting);
-    this.waiting.clear();
+    const waiting = this.waiting ?? new Map<TypeUrl, boolean>();
+    this.waiting = undefined;
     for (const typeUrl of PUSH_ORDER) {
       const namesChanged = waiting.get(typeUrl);
       if (namesChanged === undefined) continue;
@@ -66,7 +69,7 @@ export abstract class AdsStream<Req extends { readonly node?: NodeInfo; readonly
 
   close(): void {
     this.unwatch?.();
-    this.waiting.clear();
+    this.waiting = undefined;
     if (this.status) this.statuses.close(this.status);
     if (!this.key) return;
     this.hooks.disconnect?.(this.key, this.ctx);
@@ -82,7 +85,8 @@ export abstract class AdsStream<Req extends { readonly node?: NodeInfo; readonly
   /** Sends, or while the transport is full remembers that this type has something waiting. */
   protected push(sub: Sub, snapshot: TypeSnapshot, namesChanged: boolean): void {
     if (!this.blocked) return this.send(sub, snapshot, namesChanged);
-    this.waiting.set(snapshot.typeUrl, namesChanged || (this.waiting.get(snapshot.typeUrl) ?? false));
+    const waiting = (this.waiting ??= new Map());
+    waiting.set(snapshot.typeUrl, namesChanged || (waiting.get(snapshot.typeUrl) ?? false));
   }
 
   protected nextNonce(): string {

@@ -47,8 +47,8 @@ interface DeltaSubscription {
   names: Set<string>;
   /** What the client holds as far as we know (sent and not NACKed): name → version. */
   readonly client: Map<string, string>;
-  /** name → a version the client rejected; never sent again. */
-  readonly nacked: Map<string, string>;
+  /** name → a version the client rejected; never sent again (made at the first NACK: most never see one). */
+  nacked?: Map<string, string>;
   /** Unanswered responses by nonce, oldest first. */
   readonly pending: Map<string, Pending>;
   /** A wildcard subscription is owed a first response even when it is empty. */
@@ -81,7 +81,6 @@ export class DeltaStream extends AdsStream<DeltaRequest, DeltaSubscription> {
         wildcard: WILDCARD_TYPES.has(typeUrl) && req.subscribe.length === 0,
         names: new Set(),
         client: new Map(initial),
-        nacked: new Map(),
         pending: new Map(),
         answered: initial.length > 0,
       };
@@ -119,7 +118,7 @@ export class DeltaStream extends AdsStream<DeltaRequest, DeltaSubscription> {
         const before = p.previous.get(name);
         if (before === undefined) sub.client.delete(name);
         else sub.client.set(name, before);
-        if (version !== undefined) sub.nacked.set(name, version);
+        if (version !== undefined) (sub.nacked ??= new Map()).set(name, version);
       }
       this.statuses.nacked(this.status!, typeUrl, {
         version: p.systemVersion,
@@ -143,7 +142,7 @@ export class DeltaStream extends AdsStream<DeltaRequest, DeltaSubscription> {
     let rejectedHeld = false;
     const consider = (r: PreparedResource | undefined) => {
       if (!r || sub.client.get(r.name) === r.hash) return;
-      if (sub.nacked.get(r.name) === r.hash) rejectedHeld = true;
+      if (sub.nacked?.get(r.name) === r.hash) rejectedHeld = true;
       else updates.push(r);
     };
     if (sub.wildcard) for (const r of snapshot.resources.values()) consider(r);

@@ -254,7 +254,7 @@ describe("ControlPlane: a connecting sidecar's first plan", () => {
   const connectWithSdsDir = (dir: string) =>
     cp.hooks.connect({ ...emrNode, metadata: { 'clinimesh.sds_dir': dir } }, ads);
   const secretPaths = (): string[] =>
-    [CLUSTER, LISTENER].flatMap((t) =>
+    ([CLUSTER, LISTENER] as const).flatMap((t) =>
       [...cache.get(EMR_NODE, t)!.resources.values()].flatMap(
         (r) => JSON.stringify(r.json()).match(/"path":"[^"]*\/default\.json"/g) ?? [],
       ),
