@@ -8,7 +8,9 @@
 // BENCH_BURST (200), BENCH_WORKERS (cores, 2–4), BENCH_STREAMS_PER_CHANNEL (1), BENCH_SEED,
 // BENCH_RAMP_MS (0: every sidecar opens its stream at once; else spread evenly over that long),
 // BENCH_XDS_TLS=0 (plaintext xDS instead of mutual TLS), BENCH_PROFILE=1 (a CPU profile per phase
-// in bench/out/; timings then include profiler overhead).
+// in bench/out/; timings then include profiler overhead), BENCH_STANDALONE=only|0 (only, or not, the
+// phase that measures `clinimesh serve` in its own process; default both), BENCH_SERVE_BUILD=0 (that
+// phase runs the sources through tsx instead of building dist/ as the image runs it).
 import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +21,7 @@ import { profiled } from './profile.ts';
 import { renderReport, writeResults, type RunConfig, type SizeResult } from './report.ts';
 import { applyEdits, churn, connectAll, reapplyOneService, sequentialChanges } from './scenarios.ts';
 import { startMeshPlane, type StartedPlane } from './setup.ts';
+import { measureStandalone, prepareServeBuild, type StandaloneResult } from './standalone.ts';
 import { SimulatorPool } from './workers.ts';
 import { WORKER_IDLE_MS } from '../src/xds/plan/set-check.ts';
 
@@ -170,6 +173,38 @@ async function runSize(sidecars: number, firstInProcess: boolean): Promise<SizeR
   }
 }
 
+/** The same mesh and simulated sidecars against `clinimesh serve` running as its own process. */
+async function runStandalone(sidecars: number, runs: 'dist' | 'tsx'): Promise<StandaloneResult> {
+  const log = (m: string) => console.log(`[serve ${sidecars}] ${m}`);
+  const mesh = generateMesh({
+    services: servicesFor(sidecars),
+    sidecars,
+    upstreamsPerService: config.upstreams,
+    seed: config.seed,
+  });
+  const pool = new SimulatorPool(config.workers);
+  live.add(pool);
+  try {
+    const r = await measureStandalone({
+      mesh,
+      pool,
+      runs,
+      xdsTls: config.xdsTls,
+      streamsPerChannel: config.streamsPerChannel,
+      rampMs: config.rampMs,
+      timeoutMs: CONNECT_TIMEOUT_MS,
+      log,
+    });
+    log(
+      `all ${sidecars} sidecars ACKed after ${r.connectMs.toFixed(0)} ms; ${(r.cpuMs / sidecars).toFixed(2)} ms CPU per connect; RSS ${(r.before.rss / 2 ** 20).toFixed(0)} → ${(r.after.rss / 2 ** 20).toFixed(0)} MiB`,
+    );
+    return r;
+  } finally {
+    await pool.stop();
+    live.delete(pool);
+  }
+}
+
 async function main(): Promise<number> {
   const startedAt = new Date();
   const deadline = setTimeout(() => {
@@ -179,16 +214,28 @@ async function main(): Promise<number> {
   deadline.unref();
   const list = sizes();
   const results: SizeResult[] = [];
-  const fullRun = list.join(',') === FULL_RUN;
+  const standalone: StandaloneResult[] = [];
+  const mode = process.env.BENCH_STANDALONE;
+  const fullRun = list.join(',') === FULL_RUN && mode !== 'only' && mode !== '0';
+  const section = fullRun ? 'xds-scale' : 'xds-scale-partial';
   let report = '';
+  // Built before anything is timed, so no phase shares the machine with the compiler.
+  const runs = mode === '0' ? 'tsx' : prepareServeBuild((m) => console.log(m));
   // Largest first: the allocator keeps what one size's connections freed, so only the first size
   // measured in this process starts clean, and the 5000-sidecar memory target is the one that counts.
-  for (const n of [...list].sort((a, b) => b - a)) {
+  for (const n of mode === 'only' ? [] : [...list].sort((a, b) => b - a)) {
     results.push(await runSize(n, results.length === 0));
     results.sort((a, b) => a.sidecars - b.sidecars);
     // Written after every size, so a run cut short by its deadline still leaves what it measured.
-    report = renderReport(results, config, startedAt, Date.now() - startedAt.getTime());
-    writeResults(RESULTS, fullRun ? 'xds-scale' : 'xds-scale-partial', report);
+    report = renderReport(results, standalone, config, startedAt, Date.now() - startedAt.getTime());
+    writeResults(RESULTS, section, report);
+  }
+  // Each size in a fresh `serve` process, so every one starts clean.
+  for (const n of mode === '0' ? [] : list) {
+    standalone.push(await runStandalone(n, runs));
+    standalone.sort((a, b) => a.sidecars - b.sidecars);
+    report = renderReport(results, standalone, config, startedAt, Date.now() - startedAt.getTime());
+    writeResults(RESULTS, section, report);
   }
   console.log(`\n${report}`);
   console.log(`results written to ${RESULTS}${fullRun ? '' : ' (partial-run section)'}`);

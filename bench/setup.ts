@@ -1,6 +1,7 @@
 // Starts a control plane for one mesh size the way a deployment runs it (mutual TLS on xDS unless
 // told otherwise), feeds Consul's first answers, applies the manifests, and issues each service the
 // workload certificate its sidecars prove their identity with.
+import type { CertificateAuthority } from '../src/ca/index.ts';
 import type { RunningControlPlane } from '../src/main.ts';
 import { startControlPlane } from '../src/main.ts';
 import type { XdsTlsMaterial } from './ipc.ts';
@@ -43,7 +44,7 @@ export async function startMeshPlane(
       cp,
       applyMs,
       target: `${cp.host}:${cp.xdsPort}`,
-      tls: xdsTls ? workloadCredentials(cp, mesh) : undefined,
+      tls: xdsTls ? workloadCredentials(cp.ca, mesh) : undefined,
     };
   } catch (e) {
     await cp.stop();
@@ -51,12 +52,13 @@ export async function startMeshPlane(
   }
 }
 
-function workloadCredentials(cp: RunningControlPlane, mesh: BenchMesh): XdsTlsMaterial {
+/** One workload certificate per service, from the CA the control plane trusts, and its roots. */
+export function workloadCredentials(ca: CertificateAuthority, mesh: BenchMesh): XdsTlsMaterial {
   const byService: Record<string, { cert: string; key: string }> = {};
   for (const s of mesh.sidecars) {
     if (byService[s.cluster]) continue;
-    const c = cp.ca.issueWorkload({ namespace: s.namespace, service: s.cluster });
+    const c = ca.issueWorkload({ namespace: s.namespace, service: s.cluster });
     byService[s.cluster] = { cert: c.certChainPem, key: c.privateKeyPem };
   }
-  return { ca: cp.ca.trustBundle().join('\n'), byService };
+  return { ca: ca.trustBundle().join('\n'), byService };
 }
