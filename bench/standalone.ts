@@ -16,6 +16,7 @@ import { ConsulDouble } from '../test/consul-double/server.ts';
 import { adminRequest, type AdminTarget } from '../test/helpers/admin.ts';
 import { startReplica, type Replica } from '../test/helpers/replicas.ts';
 import { CertificateAuthority } from '../src/ca/index.ts';
+import { typeVersion } from '../src/xds/cache/snapshot.ts';
 import { WORKER_IDLE_MS } from '../src/xds/plan/set-check.ts';
 import { consulCatalog, writeMeshManifests } from './mesh-files.ts';
 import type { BenchMesh } from './mesh-gen.ts';
@@ -94,14 +95,25 @@ export interface ProxyStatus {
   }>;
 }
 
+/** The version of a type with no resources: what a TCP-only sidecar's route configurations are at. */
+const EMPTY_VERSION = typeVersion([]);
+
 /**
  * Sidecars that hold the current version of every type the cache has for them (what the in-process
- * bench's `steadySidecars` checks): SYNCED everywhere, or a type with nothing cached for them.
+ * bench's `steadySidecars` checks): SYNCED everywhere, except a type with nothing cached for them,
+ * which they have no reason to ask for.
  */
 export function steadyNodes(status: ProxyStatus): number {
   const steady = new Set<string>();
   for (const s of status.sidecars)
-    if (Object.values(s.types).every((t) => t.state === 'SYNCED' || t.current === undefined))
+    if (
+      Object.values(s.types).every(
+        (t) =>
+          t.state === 'SYNCED' ||
+          t.current === undefined ||
+          (t.state === 'NOT SENT' && t.current === EMPTY_VERSION),
+      )
+    )
       steady.add(s.node);
   return steady.size;
 }

@@ -1,6 +1,7 @@
 // The `serve` phase reads another process's CPU and memory from /proc.
 import { describe, expect, it } from 'vitest';
 import { processCpuMs, processMemory, statCpuMs, statusMemory } from '../../../bench/proc.ts';
+import { typeVersion } from '../../../src/xds/cache/snapshot.ts';
 import { metricValue, steadyNodes, type ProxyStatus } from '../../../bench/standalone.ts';
 
 describe('/proc readings', () => {
@@ -35,9 +36,9 @@ describe('reading the admin API', () => {
     const synced = { state: 'SYNCED', current: 'v1' };
     const status: ProxyStatus = {
       sidecars: [
-        // A TCP-only sidecar has no route configuration cached: nothing to ACK there.
+        // A TCP-only sidecar has no route configuration (nothing cached, or the empty set): nothing to ACK.
         { node: 'a', types: { CDS: synced, EDS: synced, RDS: { state: 'NOT SENT' } } },
-        { node: 'a', types: { CDS: synced } },
+        { node: 'a', types: { CDS: synced, RDS: { state: 'NOT SENT', current: typeVersion([]) } } },
         // It has routes but has not asked for them yet.
         { node: 'b', types: { CDS: synced, RDS: { state: 'NOT SENT', current: 'r1' } } },
         { node: 'c', types: { CDS: synced, EDS: { state: 'STALE', current: 'v2' } } },
