@@ -107,6 +107,7 @@ function standaloneTable(ss: readonly StandaloneResult[]): string[] {
           [...r.reconnects.values()].reduce((a, b) => a + b, 0),
           `${ms(r.cpuMs / r.sidecars, 2)} / ${ms(r.mainThreadCpuMs / r.sidecars, 2)}`,
           ms(r.pollCpuMs / r.sidecars, 2),
+          ms(r.idleCpuMsPerS, 0),
           `${mib(r.before.rss)} → ${mib(r.after.rss)}`,
           mib(r.after.hwm),
           kib(standaloneRssPerSidecar(r)),
@@ -287,7 +288,7 @@ const STANDALONE_HOW =
   'the mesh written out as manifest files, the Consul-discovered endpoints served by the in-process Consul double it watches, ' +
   'the CA brought by the operator (`--ca-dir`, made by the bench, which issues each service its workload certificate from it), ' +
   'the same simulated sidecars. CPU is utime + stime of all its threads from /proc/<pid>/stat, from the first stream opened until ' +
-  'the admin API showed every sidecar ACKed every type (`clinimesh_sidecars{state="synced"}` polled every 250 ms, then `GET /v1/proxy-status`); ' +
+  'the admin API showed every sidecar ACKed every type (`clinimesh_sidecars{state="synced"}` polled every 250 ms once the simulators together had 4 responses per sidecar, every 2 s before; then `GET /v1/proxy-status`; what these polls cost the server is measured afterwards and shown); ' +
   'RSS is VmRSS from /proc/<pid>/status with the mesh planned, Consul synced and the start-up check worker retired, then 3 s after the last ACK; ' +
   "RSS per connected sidecar is the difference over N. The heap figures are the server's own `process.memoryUsage()` from its /metrics.";
 
