@@ -2,6 +2,7 @@
 // Service declares is one its destination's policies let it call (CM0007), else the call is denied.
 import { ruleAppliesTo } from '../manifest/access-rules.ts';
 import { noSuchService } from '../manifest/check-references.ts';
+import { fieldAt } from '../manifest/field-positions.ts';
 import { where } from '../manifest/problem-at.ts';
 import {
   manifestId,
@@ -28,7 +29,7 @@ function unknownService(ctx: AnalysisContext, p: AccessPolicy, ref: ServiceRef, 
 
 /** The destination is written either as a bare name or as `{ service, namespace }`. */
 const destinationField = (p: AccessPolicy): string =>
-  p.origin.fieldPos?.['spec.destination.service'] ? 'spec.destination.service' : 'spec.destination';
+  fieldAt(p.origin.fieldPos, 'spec.destination.service') ? 'spec.destination.service' : 'spec.destination';
 
 export function policyReferenceFindings(ctx: AnalysisContext): Finding[] {
   return ctx.policies.flatMap((p) => [

@@ -2,6 +2,7 @@
 // yet (routes retry only failures before the request left the sidecar; see xds/generate/routes.ts):
 // this rule is written against the shape the TrafficPolicy kind of issue #9 is to have, so the kind
 // only has to list where its policies write `retries` (RetrySite) to be checked.
+import { fieldAt } from '../manifest/field-positions.ts';
 import { HTTP_METHODS } from '../manifest/schema-access-policy.ts';
 import type { Origin } from '../manifest/types.ts';
 import { SAFE_RETRY_ON } from '../xds/generate/route-action.ts';
@@ -36,7 +37,7 @@ function unsafeRetry(site: RetrySite): Finding[] {
   const afterSent = retryOn.filter((c) => !NEVER_SENT_CONDITIONS.includes(c));
   const writes = (methods ?? HTTP_METHODS).filter((m) => !IDEMPOTENT_METHODS.includes(m));
   if (attempts <= 0 || afterSent.length === 0 || writes.length === 0 || idempotencyKeyHeader) return [];
-  const field = site.origin.fieldPos?.[`${site.field}.retryOn`] ? `${site.field}.retryOn` : site.field;
+  const field = fieldAt(site.origin.fieldPos, `${site.field}.retryOn`) ? `${site.field}.retryOn` : site.field;
   return [
     finding(
       'CM0008',

@@ -4,6 +4,7 @@
 // ports and only rules without `http` open its TCP ports.)
 import type { Problem } from '../errors.ts';
 import { noSuchService } from './check-references.ts';
+import { fieldAt } from './field-positions.ts';
 import { problemAt } from './problem-at.ts';
 import { didYouMean } from './did-you-mean.ts';
 import {
@@ -89,5 +90,7 @@ function rulePortProblems(rule: AccessRule, i: number, destination: Service, at:
 
 /** The destination is written either as a bare name or as `{ service, namespace }`. */
 function destinationField(p: AccessPolicy): string {
-  return p.origin.fieldPos?.['spec.destination.service'] ? 'spec.destination.service' : 'spec.destination';
+  return fieldAt(p.origin.fieldPos, 'spec.destination.service')
+    ? 'spec.destination.service'
+    : 'spec.destination';
 }

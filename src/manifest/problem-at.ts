@@ -1,10 +1,11 @@
 // Problems about validated manifests, placed at the field they concern when its position is known.
 import type { ErrorCode, Problem, SourcePos } from '../errors.ts';
+import { fieldAt } from './field-positions.ts';
 import type { Origin } from './types.ts';
 
 /** The field's position if it was read from YAML, else the document's. */
 export function fieldPosition(origin: Origin, field: string): SourcePos | undefined {
-  const at = origin.fieldPos?.[field];
+  const at = fieldAt(origin.fieldPos, field);
   return at ? { file: origin.file, line: at[0], col: at[1] } : origin.pos;
 }
 

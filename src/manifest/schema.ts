@@ -4,6 +4,7 @@
 import { isMap } from 'yaml';
 import type { Problem } from '../errors.ts';
 import { didYouMean } from './did-you-mean.ts';
+import { packFieldPositions } from './field-positions.ts';
 import { dnsLabel } from './field-values.ts';
 import { DEFAULT_NAMESPACE, type KindSchema } from './kind-schema.ts';
 import type { RawDocument } from './parse.ts';
@@ -80,7 +81,12 @@ export function validateDocument(raw: RawDocument): DocumentResult {
     origin,
   });
 
-  if (manifest && r.problems.length === 0) return { manifest, problems: [] };
+  // Read with the reader's map; kept packed (see field-positions.ts) once every field is read.
+  if (manifest && r.problems.length === 0)
+    return {
+      manifest: { ...manifest, origin: { ...origin, fieldPos: packFieldPositions(r.fieldPos) } },
+      problems: [],
+    };
   const resource =
     name === undefined
       ? undefined

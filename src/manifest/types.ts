@@ -1,6 +1,7 @@
 // The validated manifest model (apiVersion clinimesh.io/v1alpha1). Parsing turns YAML into these
 // precise types; nothing downstream ever sees unvalidated input.
 import type { SourcePos } from '../errors.ts';
+import type { FieldPositions } from './field-positions.ts';
 
 export const API_VERSION = 'clinimesh.io/v1alpha1';
 
@@ -19,9 +20,10 @@ export interface Origin {
   readonly pos?: SourcePos;
   /**
    * Where each field was written in `file`: field path (`spec.upstreams[0].service`) → [line, col],
-   * 1-based. Set for manifests read from YAML, so cross-document checks can point at the field.
+   * 1-based, read with `fieldAt`. Set for manifests read from YAML, so cross-document checks can
+   * point at the field.
    */
-  readonly fieldPos?: Readonly<Record<string, readonly [line: number, col: number]>>;
+  readonly fieldPos?: FieldPositions;
 }
 
 export interface Mesh {

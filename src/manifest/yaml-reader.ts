@@ -12,7 +12,7 @@ export type Reader<T> = (r: DocReader, node: Node, path: string) => T | undefine
 /** The problems of one document, and where each field it read was written. */
 export class DocReader {
   readonly problems: Problem[] = [];
-  /** [line, col] by field path, kept on the manifest (`origin.fieldPos`) for cross-document checks. */
+  /** [line, col] by field path; packed onto the manifest (`origin.fieldPos`) for cross-document checks. */
   readonly fieldPos: Record<string, readonly [line: number, col: number]> = {};
 
   constructor(readonly raw: RawDocument) {}

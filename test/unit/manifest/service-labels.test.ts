@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { fieldAt } from '../../../src/manifest/field-positions.ts';
 import { parseManifestText, type Service } from '../../../src/manifest/index.ts';
 import { brief, errorsOf, lineOf, valueOf } from './helpers.ts';
 
@@ -17,7 +18,7 @@ describe('Service metadata.labels', () => {
     const text = withMetadata('  labels:\n    clinical.data: phi\n    app.kubernetes.io/part-of: hospital\n');
     const [his] = valueOf(parseManifestText(text, 'his.yaml')) as Service[];
     expect(his?.labels).toEqual({ 'clinical.data': 'phi', 'app.kubernetes.io/part-of': 'hospital' });
-    expect(his?.origin.fieldPos?.['metadata.labels["clinical.data"]']).toEqual([
+    expect(fieldAt(his?.origin.fieldPos, 'metadata.labels["clinical.data"]')).toEqual([
       lineOf(text, 'clinical.data'),
       20,
     ]);
