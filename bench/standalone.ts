@@ -285,7 +285,7 @@ export async function measureStandalone(o: StandaloneOptions): Promise<Standalon
  * apart from the sidecars' own cost.
  */
 async function pollCost(server: Replica, n: number, polls: number, statusReads: number): Promise<number> {
-  const rounds = 5;
+  const rounds = 3;
   const m0 = await processCpuMs(server.pid);
   for (let i = 0; i < rounds; i++) await admin(server, '/metrics');
   const m1 = await processCpuMs(server.pid);
