@@ -3,7 +3,8 @@
 // and delta sidecars subscribe to everything their configuration names and ACK it (the server
 // counts them steady), see the marker an endpoint change carries, and after their connection is
 // lost open a new one and a new stream after Envoy's backoff, which resumes from what they hold
-// (versions, and for delta initial_resource_versions), and are steady again.
+// (versions, and for delta initial_resource_versions), and are steady again; a stalled one stops
+// reading, so what is pushed to it is never ACKed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimulatedSidecar } from '../../../bench/ads-client.ts';
 import { DeltaSimulatedSidecar } from '../../../bench/delta-client.ts';
@@ -93,5 +94,20 @@ describe('simulated sidecars over node:http2', () => {
     await until('a new stream from every sidecar', () => renewed() === mesh.sidecars.length);
     await until('every sidecar steady', () => steadySidecars(plane.cp) === mesh.sidecars.length);
     expect(sidecars.map((s) => s.reconnects)).toEqual(sidecars.map(() => 1));
+  });
+
+  it('stop reading when stalled: the change reaches the others, never the stalled one', async () => {
+    const [key, consumers] = [...mesh.consumers].find(([k, c]) => mesh.consulKeys.has(k) && c.length > 1)!;
+    const stalled = sidecars.find((s) => s.spec.nodeId === consumers[0])!;
+    stalled.stall();
+    await plane.cp.controlPlane.updateEndpoints([
+      moveFirstEndpoint(mesh.endpoints.get(key)!, MARKER_BASE + 6),
+    ]);
+    const saw = () => new Set(markers.filter(([, m]) => m === 6).map(([node]) => node));
+    const others = consumers.filter((n) => n !== stalled.spec.nodeId);
+    await until('the marker at every other consumer', () => others.every((n) => saw().has(n)));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(saw().has(stalled.spec.nodeId)).toBe(false);
+    expect(steadySidecars(plane.cp)).toBe(mesh.sidecars.length - 1);
   });
 });
