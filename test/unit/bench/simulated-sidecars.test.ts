@@ -111,3 +111,29 @@ describe('simulated sidecars over node:http2', () => {
     expect(steadySidecars(plane.cp)).toBe(mesh.sidecars.length - 1);
   });
 });
+
+describe('simulated sidecars over plaintext HTTP/2 (as bench/responsive.ts runs them)', () => {
+  it('subscribe to everything and ACK it, several streams on one connection', async () => {
+    const small = generateMesh({ services: 6, sidecars: 4, upstreamsPerService: 2, seed: 3 });
+    const plaintext = await startMeshPlane(small, false, 'sim-test-plaintext');
+    const channel = new H2Channel({ address: plaintext.target });
+    const events: SidecarEvents = {
+      marker: () => undefined,
+      reconnect: (_, reason) => reconnects.push(reason),
+    };
+    const open = small.sidecars.map((spec) =>
+      spec.transport === 'delta'
+        ? new DeltaSimulatedSidecar(spec, channel, events)
+        : new SimulatedSidecar(spec, channel, events),
+    );
+    try {
+      open.forEach((s) => s.open());
+      await until('every sidecar steady', () => steadySidecars(plaintext.cp) === small.sidecars.length);
+      expect(open.map((s) => s.reconnects)).toEqual(open.map(() => 0));
+    } finally {
+      open.forEach((s) => s.close());
+      channel.close();
+      await plaintext.cp.stop();
+    }
+  });
+});
