@@ -14,13 +14,19 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect as h2connect, createServer as createH2Server, createSecureServer } from 'node:http2';
-import { connect as netConnect, createServer as createNetServer, type Server } from 'node:net';
+import { connect as netConnect, createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect as tlsConnect, createServer as createTlsServer, type ConnectionOptions } from 'node:tls';
+import {
+  connect as tlsConnect,
+  createServer as createTlsServer,
+  type ConnectionOptions,
+  type TLSSocket,
+} from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { CertificateAuthority } from '../src/ca/index.ts';
+import { spiffeIdOfPeer, spiffeIdOfSan } from '../src/xds/server/peer.ts';
 import {
   listenGrpc,
   PeerCredentials,
@@ -44,6 +50,8 @@ interface Variant {
   readonly tickets?: boolean;
   /** Ask for no client certificate (one-way TLS: what mutual TLS costs, for comparison only). */
   readonly oneWay?: boolean;
+  /** Read the client's SPIFFE ID after the handshake, as our listener does, through this call. */
+  readonly peer?: 'getPeerCertificate' | 'getPeerX509Certificate';
 }
 
 const TLS12 = { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' } as const;
@@ -73,6 +81,18 @@ const VARIANTS: readonly Variant[] = [
     client: { ...TLS12, ecdhCurve: 'P-256' },
   },
   { name: 'TLS 1.3, one-way (no client certificate)', layer: 'tls', tls: true, oneWay: true },
+  {
+    name: 'TLS 1.3, SPIFFE ID read by getPeerCertificate(false)',
+    layer: 'tls',
+    tls: true,
+    peer: 'getPeerCertificate',
+  },
+  {
+    name: 'TLS 1.3, SPIFFE ID read by getPeerX509Certificate()',
+    layer: 'tls',
+    tls: true,
+    peer: 'getPeerX509Certificate',
+  },
   { name: 'TLS 1.3 + HTTP/2 session', layer: 'h2', tls: true },
   {
     name: 'TLS 1.3 + HTTP/2 session, TLS socket handed to a plaintext HTTP/2 server',
@@ -122,7 +142,12 @@ async function serve(v: Variant, t: XdsTls | undefined): Promise<number> {
   }
   if (v.layer !== 'tls')
     return listen(ours ? createSecureServer({ ...ours, ALPNProtocols: ['h2'] }) : createH2Server());
-  const hello = (s: { write(b: string): void }) => s.write('x');
+  const hello = (s: Socket | TLSSocket) => {
+    if (v.peer === 'getPeerCertificate')
+      spiffeIdOfSan((s as TLSSocket).getPeerCertificate(false).subjectaltname);
+    if (v.peer === 'getPeerX509Certificate') spiffeIdOfPeer(s as TLSSocket);
+    s.write('x');
+  };
   return listen(ours ? createTlsServer(ours, hello) : createNetServer(hello));
 }
 
