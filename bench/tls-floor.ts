@@ -1,10 +1,11 @@
 // The floor under a sidecar's connect: how much server CPU a bare mutual-TLS handshake costs, under
 // TLS configurations we could choose, and what HTTP/2 and our own gRPC listener add on top of it.
-// The server runs in a child process of its own (its CPU is process.cpuUsage there, all threads);
-// the clients run here. Each variant: W warm-up connections, then N measured, C at a time, each
-// one handshaking, waiting for the server's first bytes (a byte, or HTTP/2 SETTINGS) and closing;
-// the server's CPU is read once every measured socket has closed, so teardown is counted too.
-// Variants run in rounds, interleaved, and the median round is reported (the machine is shared).
+// Each variant's server runs in a child process of its own (its CPU is process.cpuUsage there, all
+// threads), all of them at once; the clients run here and alternate between them (the machine is
+// shared: one variant after another measured the load as much as the variant). Per round: W warm-up
+// connections per variant, then N measured, 16 at a time, each one handshaking, waiting for the
+// server's first bytes (a byte, or HTTP/2 SETTINGS) and closing; a server's CPU is read once its
+// sockets have all closed, so teardown is counted too. The median round is reported.
 //
 // Usage: npx tsx bench/tls-floor.ts [N=600] [rounds=3]
 // TLS_FLOOR_HOLD=1 measures memory instead: N connections are opened and kept, and the server's
@@ -224,12 +225,19 @@ function ask(child: ChildProcess, m: ToServer): Promise<FromServer> {
   });
 }
 
-async function measure(
+interface RunningServer {
+  readonly variant: Variant;
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly client: ConnectionOptions;
+}
+
+/** One server process for variant `index`, listening. */
+async function startServer(
   index: number,
   material: XdsTls,
   client: ConnectionOptions,
-  n: number,
-): Promise<number> {
+): Promise<RunningServer> {
   const v = VARIANTS[index]!;
   const profile =
     process.env.TLS_FLOOR_PROFILE === '1'
@@ -241,33 +249,71 @@ async function measure(
   const child = fork(fileURLToPath(import.meta.url), ['server'], {
     execArgv: [...process.execArgv, ...profile, '--expose-gc'],
   });
+  const { port } = (await ask(child, { variant: index, material: v.tls ? material : undefined })) as {
+    port: number;
+  };
+  const c = {
+    ...client,
+    servername: 'localhost',
+    ...v.client,
+    ...(v.oneWay && { cert: undefined, key: undefined }),
+  };
+  return { variant: v, child, port, client: c };
+}
+
+/** n connections to each server, interleaved (so each sees the same load), 16 at a time. */
+function interleaved(servers: readonly RunningServer[], n: number): Promise<void> {
+  let k = 0;
+  return many(n * servers.length, 16, () => {
+    const s = servers[k++ % servers.length]!;
+    return once(s.variant, s.port, s.client);
+  });
+}
+
+/**
+ * Server CPU per connection of each variant, all servers running at once and the connections
+ * alternating between them: on a machine others load too, measuring variants one after another
+ * mistook a change of load for a difference between them.
+ */
+async function measureCpu(
+  indices: readonly number[],
+  material: XdsTls,
+  client: ConnectionOptions,
+  n: number,
+): Promise<number[]> {
+  const servers = await Promise.all(indices.map((i) => startServer(i, material, client)));
   try {
-    const { port } = (await ask(child, { variant: index, material: v.tls ? material : undefined })) as {
-      port: number;
-    };
-    const c = {
-      ...client,
-      servername: 'localhost',
-      ...v.client,
-      ...(v.oneWay && { cert: undefined, key: undefined }),
-    };
-    if (hold) {
-      await many(Math.min(100, n / 5), 16, () => once(v, port, c));
-      const m0 = (await ask(child, { memory: true })) as { rss: number; heap: number };
-      await many(n, 16, () => once(v, port, c));
-      const m1 = (await ask(child, { memory: true })) as { rss: number; heap: number };
-      held.splice(0).forEach((h) => h.destroy());
-      console.error(`  heap per connection ${((m1.heap - m0.heap) / n / 1024).toFixed(1)} KiB`);
-      return (m1.rss - m0.rss) / n / 1024;
-    }
-    await many(Math.max(100, n / 5), 16, () => once(v, port, c));
-    const before = (await ask(child, { cpuWhenIdle: true })) as { cpuUs: number };
-    await many(n, 16, () => once(v, port, c));
-    const after = (await ask(child, { cpuWhenIdle: true })) as { cpuUs: number };
-    return (after.cpuUs - before.cpuUs) / 1000 / n;
+    await interleaved(servers, Math.max(100, n / 5));
+    const cpu = () =>
+      Promise.all(servers.map((s) => ask(s.child, { cpuWhenIdle: true }) as Promise<{ cpuUs: number }>));
+    const before = await cpu();
+    await interleaved(servers, n);
+    const after = await cpu();
+    return servers.map((_, k) => (after[k]!.cpuUs - before[k]!.cpuUs) / 1000 / n);
   } finally {
-    // SIGTERM would lose the profile: let the server exit on its own.
-    child.disconnect();
+    // SIGTERM would lose a profile: let each server exit on its own.
+    servers.forEach((s) => s.child.disconnect());
+  }
+}
+
+/** Server RSS growth (KiB) per connection held open, one variant at a time. */
+async function measureMemory(
+  index: number,
+  material: XdsTls,
+  client: ConnectionOptions,
+  n: number,
+): Promise<number> {
+  const s = await startServer(index, material, client);
+  try {
+    await many(Math.min(100, n / 5), 16, () => once(s.variant, s.port, s.client));
+    const m0 = (await ask(s.child, { memory: true })) as { rss: number; heap: number };
+    await many(n, 16, () => once(s.variant, s.port, s.client));
+    const m1 = (await ask(s.child, { memory: true })) as { rss: number; heap: number };
+    held.splice(0).forEach((h) => h.destroy());
+    console.error(`  heap per connection ${((m1.heap - m0.heap) / n / 1024).toFixed(1)} KiB`);
+    return (m1.rss - m0.rss) / n / 1024;
+  } finally {
+    s.child.disconnect();
   }
 }
 
@@ -298,11 +344,18 @@ async function main(): Promise<void> {
     const only = new RegExp(process.env.TLS_FLOOR_ONLY ?? '');
     const chosen = VARIANTS.flatMap((v, i) => (only.test(v.name) ? [i] : []));
     const results = VARIANTS.map(() => [] as number[]);
-    for (let r = 0; r < rounds; r++)
-      for (const i of chosen) {
-        results[i]!.push(await measure(i, material, client, n));
-        console.error(`round ${r + 1}: ${VARIANTS[i]!.name}: ${results[i]!.at(-1)!.toFixed(3)}`);
-      }
+    for (let r = 0; r < rounds; r++) {
+      const round = hold
+        ? await chosen.reduce<Promise<number[]>>(
+            async (acc, i) => [...(await acc), await measureMemory(i, material, client, n)],
+            Promise.resolve([]),
+          )
+        : await measureCpu(chosen, material, client, n);
+      chosen.forEach((i, k) => {
+        results[i]!.push(round[k]!);
+        console.error(`round ${r + 1}: ${VARIANTS[i]!.name}: ${round[k]!.toFixed(3)}`);
+      });
+    }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     console.log(
       `\n${n} connections per variant, ${rounds} rounds (median, min–max); ${new Date().toISOString()}, Node ${process.version}, OpenSSL ${process.versions.openssl}\n`,
