@@ -1,14 +1,18 @@
 // GET /v1/proxy-status: each connected sidecar's sync state per xDS type, judged against what the
 // cache holds for it now (istioctl's proxy-status): SYNCED (it ACKed the current version), NACKED
 // (it rejected the current version; Envoy's text is kept), STALE (the current version is not ACKed
-// yet: in flight, or not yet sent) or NOT SENT (it never asked for that type). `apply --wait` polls it.
+// yet: in flight, or not yet sent) or NOT SENT (it never asked for that type). `?state=STALE,NACKED`
+// answers only the sidecars with a type in one of those states: `apply --wait` polls that, since the
+// whole answer is megabytes at thousands of sidecars.
+import { fail, ok, type Result } from '../errors.ts';
 import type { SnapshotCache } from '../xds/cache/snapshot.ts';
 import { PUSH_ORDER, shortName, type TypeUrl } from '../xds/resources/type-urls.ts';
 import { hasVersion, type SidecarStatus, type StatusTransport, type TypeStatus } from '../xds/status.ts';
 import type { AdminCall } from './deps.ts';
-import { send } from './respond.ts';
+import { send, sendProblems } from './respond.ts';
 
-export type SyncState = 'SYNCED' | 'STALE' | 'NACKED' | 'NOT SENT';
+export const SYNC_STATES = ['SYNCED', 'STALE', 'NACKED', 'NOT SENT'] as const;
+export type SyncState = (typeof SYNC_STATES)[number];
 
 export interface TypeSync {
   readonly state: SyncState;
@@ -52,11 +56,34 @@ export function sidecarSync(cache: SnapshotCache, s: SidecarStatus, now = Date.n
   return { node: s.nodeId, transport: s.transport, connectedSince: s.connectedSince, ageSeconds, types };
 }
 
+/** The states `?state=` names (comma-separated; `NOT_SENT` may stand for `NOT SENT`), or a problem. */
+export function stateFilter(raw: string | null): Result<ReadonlySet<SyncState> | undefined> {
+  if (raw === null) return ok(undefined);
+  const states = new Set<SyncState>();
+  for (const word of raw.split(',')) {
+    const state = SYNC_STATES.find((s) => s === word.trim().toUpperCase().replace('_', ' '));
+    if (!state)
+      return fail([
+        {
+          code: 'SCHEMA',
+          field: 'state',
+          message: `unknown sync state "${word}": expected a comma-separated list of ${SYNC_STATES.join(', ')}`,
+        },
+      ]);
+    states.add(state);
+  }
+  return ok(states);
+}
+
 export function proxyStatus(call: AdminCall): void {
   const { deps } = call;
+  const filter = stateFilter(call.url.searchParams.get('state'));
+  if (!filter.ok) return sendProblems(call.res, filter.errors, 400);
+  const wanted = filter.value;
   const sidecars = deps.statuses
     .all()
     .map((s) => sidecarSync(deps.cache, s))
+    .filter((s) => !wanted || Object.values(s.types).some((t) => wanted.has(t.state)))
     .sort((a, b) => a.node.localeCompare(b.node) || a.connectedSince.localeCompare(b.connectedSince));
   send(call.res, 200, { revision: deps.controlPlane.state().revision, sidecars });
 }

@@ -1,6 +1,7 @@
 // `apply --wait`: after a change, poll GET /v1/proxy-status until every connected sidecar whose
 // served versions changed has ACKed them, or one has NACKed them (Envoy's error text is the answer),
-// or the timeout passes.
+// or the timeout passes. The polls ask only for sidecars not in sync (a SYNCED one has nothing left
+// to wait for), so each stays small however many sidecars are connected.
 import { AlreadyReported, callAdmin } from './cli-support.ts';
 import type { OperatorCredential } from './credential.ts';
 
@@ -18,8 +19,13 @@ export interface SidecarSync {
   readonly types: Readonly<Record<string, TypeSync>>;
 }
 
-export async function fetchProxyStatus(cred: OperatorCredential): Promise<SidecarSync[]> {
-  const res = await callAdmin(cred, 'GET', '/v1/proxy-status');
+/** Pending: only sidecars with a type STALE or NACKED. */
+export async function fetchProxyStatus(cred: OperatorCredential, pending = false): Promise<SidecarSync[]> {
+  const res = await callAdmin(
+    cred,
+    'GET',
+    pending ? '/v1/proxy-status?state=STALE,NACKED' : '/v1/proxy-status',
+  );
   if (!res) throw new AlreadyReported();
   return (res.json as { sidecars: SidecarSync[] }).sidecars;
 }
@@ -66,7 +72,7 @@ export async function waitForSidecars(
 ): Promise<WaitOutcome> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const pending = affected(before, await fetchProxyStatus(cred));
+    const pending = affected(before, await fetchProxyStatus(cred, true));
     const nodes = new Set(pending.map((p) => p.node)).size;
     const nacked = pending.filter((p) => p.sync.state === 'NACKED');
     if (nacked.length) {
@@ -80,7 +86,11 @@ export async function waitForSidecars(
       };
     }
     const stale = pending.filter((p) => p.sync.state !== 'SYNCED');
-    if (stale.length === 0) return { ok: true, sidecars: nodes, lines: [] };
+    if (stale.length === 0) {
+      // Every one in sync: once, the whole answer, to count the sidecars the change reached.
+      const reached = new Set(affected(before, await fetchProxyStatus(cred)).map((p) => p.node));
+      return { ok: true, sidecars: reached.size, lines: [] };
+    }
     if (Date.now() >= deadline) {
       const which = [...new Set(stale.map((p) => p.node))].map(
         (n) =>

@@ -20,6 +20,7 @@ import {
   NS,
   startSidecar,
 } from '../helpers/mesh.ts';
+import { adminRequest } from '../helpers/admin.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { clinimesh } from '../unit/cli/run-cli.ts';
 
@@ -53,6 +54,13 @@ describeWithEnvoy('clinimesh apply --wait against an Envoy sidecar', () => {
       { what: 'EMR to ACK its routes' },
     );
   });
+  /** The nodes GET /v1/proxy-status?state=… lists. */
+  const listed = async (state: string) => {
+    const res = await adminRequest(cp, 'GET', `/v1/proxy-status?state=${state}`);
+    expect(res.status, res.text).toBe(200);
+    return (res.json as { sidecars: Array<{ node: string }> }).sidecars.map((s) => s.node);
+  };
+
   afterEach(dumpLogsOnFailure(() => envoys));
   afterAll(async () => {
     await Promise.all(envoys.map((e) => e.stop()));
@@ -69,6 +77,17 @@ describeWithEnvoy('clinimesh apply --wait against an Envoy sidecar', () => {
     expect(run.stdout).toMatch(
       /Service clinical\/his applied\nrevision \d+\n1 sidecar\(s\) ACKed the new config\n$/,
     );
+    // What the wait polls: only sidecars not in sync, so none now.
+    expect(await listed('STALE,NACKED')).toEqual([]);
+    expect(await listed('synced')).toEqual([node]);
+  });
+
+  it('answers an unknown state filter with 400 naming the field', async () => {
+    const res = await adminRequest(cp, 'GET', '/v1/proxy-status?state=SYNCED,ACKED');
+    expect(res.status).toBe(400);
+    const [problem] = (res.json as { errors: Array<{ field: string; message: string }> }).errors;
+    expect(problem?.field).toBe('state');
+    expect(problem?.message).toMatch(/^unknown sync state "ACKED"/);
   });
 
   it("exits 1 with Envoy's error text when the sidecar NACKs the change", async () => {
@@ -100,6 +119,7 @@ describeWithEnvoy('clinimesh apply --wait against an Envoy sidecar', () => {
       expect(run.stderr).not.toMatch(/^\s+at /m);
       expect(run.stderr.trim().split('\n')).toHaveLength(1);
       expect(run.stderr).toMatch(new RegExp(`^${node} rejected RDS version \\w+: .*\\(\\(`));
+      expect(await listed('NACKED')).toEqual([node]);
     } finally {
       cache.set = set;
       cache.set(node, { [ROUTE]: [good] });
