@@ -30,6 +30,16 @@ function reply(m: FromWorker): void {
   process.send?.(m);
 }
 
+/**
+ * What Envoy offers as a TLS client when its bootstrap sets no tls_params (ours sets none on the xDS
+ * cluster): TLS 1.2 at most, X25519 then P-256, its default ECDSA suites first (TlsParameters docs).
+ */
+const ENVOY_CLIENT_TLS = {
+  maxVersion: 'TLSv1.2',
+  ecdhCurve: 'X25519:P-256',
+  ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384',
+} as const;
+
 /** The TLS context a real sidecar of `service` has: its SPIFFE certificate and the mesh's roots. */
 function contextFor(service: string, tls: XdsTlsMaterial): SecureContext {
   const own = tls.byService[service];
@@ -37,7 +47,10 @@ function contextFor(service: string, tls: XdsTlsMaterial): SecureContext {
   let context = contexts.get(service);
   // Each context is an OpenSSL context (parsing key, chain and roots): once per service.
   if (!context)
-    contexts.set(service, (context = createSecureContext({ ca: tls.ca, key: own.key, cert: own.cert })));
+    contexts.set(
+      service,
+      (context = createSecureContext({ ...ENVOY_CLIENT_TLS, ca: tls.ca, key: own.key, cert: own.cert })),
+    );
   return context;
 }
 
