@@ -14,10 +14,6 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { nodeId } from '../../src/xds/server/node-id.ts';
-import type { EndpointSet } from '../../src/discovery/endpoints.ts';
-import { staticEndpoints } from '../../src/discovery/static.ts';
-import { parseManifestText } from '../../src/manifest/index.ts';
-import { StateStore } from '../../src/store/store.ts';
 import { checkConsistency } from '../../src/xds/cache/consistency.ts';
 import {
   generateSidecar,
@@ -36,27 +32,13 @@ import {
   type TypeUrl,
 } from '../../src/xds/resources/type-urls.ts';
 import { valueOf } from './manifest/helpers.ts';
+import { meshViewOfFile } from '../helpers/mesh-view.ts';
 
 const GOLDEN = 'test/golden';
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
 const TYPES: readonly TypeUrl[] = [CLUSTER, ENDPOINT, LISTENER, ROUTE];
 
 /** The MeshView the control plane builds (ControlPlane.view): state from the store, static endpoints. */
-function meshViewOf(inputFile: string): MeshView {
-  const manifests = valueOf(parseManifestText(readFileSync(inputFile, 'utf8'), inputFile));
-  const { state } = valueOf(new StateStore().propose({ apply: manifests }));
-  const endpoints = new Map<string, EndpointSet>();
-  for (const [key, service] of state.services) {
-    if (service.discovery.mode === 'static') endpoints.set(key, staticEndpoints(service));
-  }
-  return {
-    mesh: state.mesh,
-    services: state.services,
-    endpoints,
-    policies: state.policies,
-    traffic: state.traffic,
-  };
-}
 
 function transportOf(caseDir: string): XdsTransport {
   const file = join(caseDir, 'sidecars.yaml');
@@ -104,7 +86,7 @@ describe('generated sidecar configuration (golden files)', () => {
 
   describe.each(cases)('%s', (caseName) => {
     const dir = join(GOLDEN, caseName);
-    const view = meshViewOf(join(dir, 'input.yaml'));
+    const view = meshViewOfFile(join(dir, 'input.yaml'));
     const sidecars = sidecarsOf(view, transportOf(dir));
     // Generated inside each test, so a sidecar that fails to generate fails its own tests only.
     const resourcesOf = (ref: SidecarRef): SidecarResources =>

@@ -3,7 +3,7 @@
 // against a full decode (protobuf-es fromBinary, then proto3 JSON with every Any expanded) of what
 // the control plane's own generators and encoders produce: the golden cases' resources for every
 // sidecar, and responses as the server frames them.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromBinary, toJson } from '@bufbuild/protobuf';
 import { describe, expect, it } from 'vitest';
@@ -18,11 +18,7 @@ import {
   type Needs,
 } from '../../../bench/xds-wire.ts';
 import { MARKER_BASE } from '../../../bench/ipc.ts';
-import type { EndpointSet } from '../../../src/discovery/endpoints.ts';
-import { staticEndpoints } from '../../../src/discovery/static.ts';
-import { parseManifestText } from '../../../src/manifest/index.ts';
-import { StateStore } from '../../../src/store/store.ts';
-import { generateSidecar, type MeshView } from '../../../src/xds/generate/index.ts';
+import { generateSidecar } from '../../../src/xds/generate/index.ts';
 import { anyJson } from '../../../src/xds/resources/any-json.ts';
 import { prepareResource, type PreparedResource } from '../../../src/xds/resources/prepared.ts';
 import { envoyRegistry, messageDesc } from '../../../src/xds/resources/registry.ts';
@@ -31,6 +27,7 @@ import { encodeDeltaResponse } from '../../../src/xds/server/delta-wire.ts';
 import { nodeId } from '../../../src/xds/server/node-id.ts';
 import { encodeDiscoveryResponse } from '../../../src/xds/server/response.ts';
 import { valueOf } from '../manifest/helpers.ts';
+import { meshViewOfFile } from '../../helpers/mesh-view.ts';
 
 // ---- the reference: a full decode, read as JSON ----
 
@@ -91,28 +88,13 @@ function referenceMarkers(bytes: Uint8Array): number[] {
 
 // ---- what the control plane sends: every golden case's resources, for every sidecar ----
 
-function meshViewOf(inputFile: string): MeshView {
-  const manifests = valueOf(parseManifestText(readFileSync(inputFile, 'utf8'), inputFile));
-  const { state } = valueOf(new StateStore().propose({ apply: manifests }));
-  const endpoints = new Map<string, EndpointSet>();
-  for (const [key, service] of state.services)
-    if (service.discovery.mode === 'static') endpoints.set(key, staticEndpoints(service));
-  return {
-    mesh: state.mesh,
-    services: state.services,
-    endpoints,
-    policies: state.policies,
-    traffic: state.traffic,
-  };
-}
-
 function goldenResources(): Map<string, PreparedResource[]> {
   const byType = new Map<string, PreparedResource[]>(
     [CLUSTER, LISTENER, ENDPOINT, ROUTE].map((t) => [t, []]),
   );
   const cases = readdirSync('test/golden', { withFileTypes: true }).filter((d) => d.isDirectory());
   for (const c of cases) {
-    const view = meshViewOf(join('test/golden', c.name, 'input.yaml'));
+    const view = meshViewOfFile(join('test/golden', c.name, 'input.yaml'));
     for (const s of view.services.values())
       for (const i of s.instances) {
         const ref = { namespace: s.namespace, service: s.name, instance: i.name };

@@ -127,21 +127,30 @@ describe('ControlPlane: one ordered publish path for applies and endpoints', () 
   });
 });
 
+/**
+ * A started control plane with the EMR → HIS mesh applied and mutual TLS between sidecars (the
+ * config names where each agent keeps the workload secret).
+ */
+async function meshWithSecrets(options?: { releaseAfterMs: number }) {
+  const cache = new SnapshotCache();
+  const reconciler = new Reconciler(cache);
+  reconciler.useSecrets({
+    trustBundlePem: () => '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----',
+  });
+  const cp = new ControlPlane(new StateStore(), reconciler, undefined, undefined, options);
+  await cp.start();
+  await cp.updateEndpoints(hisEndpoints('10.0.0.1'));
+  expect((await cp.apply(meshManifests())).ok).toBe(true);
+  return { cache, reconciler, cp };
+}
+
 describe('ControlPlane: disconnected sidecars', () => {
   let cache: SnapshotCache;
   let reconciler: Reconciler;
   let cp: ControlPlane;
 
   beforeEach(async () => {
-    cache = new SnapshotCache();
-    reconciler = new Reconciler(cache);
-    reconciler.useSecrets({
-      trustBundlePem: () => '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----',
-    });
-    cp = new ControlPlane(new StateStore(), reconciler, undefined, undefined, { releaseAfterMs: 60_000 });
-    await cp.start();
-    await cp.updateEndpoints(hisEndpoints('10.0.0.1'));
-    expect((await cp.apply(meshManifests())).ok).toBe(true);
+    ({ cache, reconciler, cp } = await meshWithSecrets({ releaseAfterMs: 60_000 }));
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
   });
 
@@ -237,16 +246,7 @@ describe("ControlPlane: a connecting sidecar's first plan", () => {
   let cp: ControlPlane;
 
   beforeEach(async () => {
-    cache = new SnapshotCache();
-    reconciler = new Reconciler(cache);
-    // Mutual TLS between sidecars: the config names where each agent keeps the workload secret.
-    reconciler.useSecrets({
-      trustBundlePem: () => '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----',
-    });
-    cp = new ControlPlane(new StateStore(), reconciler);
-    await cp.start();
-    await cp.updateEndpoints(hisEndpoints('10.0.0.1'));
-    expect((await cp.apply(meshManifests())).ok).toBe(true);
+    ({ cache, reconciler, cp } = await meshWithSecrets());
   });
 
   afterEach(() => cp.stop());

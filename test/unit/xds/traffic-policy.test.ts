@@ -3,9 +3,8 @@
 // protoc-gen-validate rules.
 import { describe, expect, it } from 'vitest';
 import { nodeId } from '../../../src/xds/server/node-id.ts';
-import { staticEndpoints } from '../../../src/discovery/static.ts';
 import { checkManifestSet, parseManifestText } from '../../../src/manifest/index.ts';
-import { StateStore } from '../../../src/store/store.ts';
+import { meshViewOfText } from '../../helpers/mesh-view.ts';
 import { generateLoadAssignment, generateSidecar } from '../../../src/xds/generate/index.ts';
 import { subsetEndpoints } from '../../../src/xds/generate/traffic.ts';
 import type { MeshView, SidecarRef } from '../../../src/xds/generate/types.ts';
@@ -66,18 +65,7 @@ function viewOf(yaml: string): MeshView {
   const parsed = parseManifestText(yaml, 'test.yaml');
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
   expect(checkManifestSet(parsed.value)).toEqual([]);
-  const store = new StateStore();
-  const proposal = store.propose({ apply: parsed.value });
-  if (!proposal.ok) throw new Error(JSON.stringify(proposal.errors));
-  const state = proposal.value.state;
-  const endpoints = new Map([...state.services].map(([k, s]) => [k, staticEndpoints(s)] as const));
-  return {
-    mesh: state.mesh,
-    services: state.services,
-    endpoints,
-    policies: state.policies,
-    traffic: state.traffic,
-  };
+  return meshViewOfText(yaml, 'test.yaml');
 }
 
 const emr = (proxyless?: boolean): SidecarRef => ({
