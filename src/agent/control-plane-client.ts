@@ -5,6 +5,7 @@ import { X509Certificate } from 'node:crypto';
 import { request } from 'node:https';
 import type { PeerCertificate } from 'node:tls';
 import { CONTROL_PLANE_SAN_REGEX } from '../bootstrap/envoy-bootstrap.ts';
+import { uriSans } from '../ca/spiffe.ts';
 import { fail, ok, type Problem, type Result } from '../errors.ts';
 
 export interface ClientTls {
@@ -18,11 +19,7 @@ export interface ClientTls {
 const TIMEOUT_MS = 10_000;
 
 function checkServer(_host: string, cert: PeerCertificate): Error | undefined {
-  const uris = (cert.subjectaltname ?? '')
-    .split(', ')
-    .filter((s) => s.startsWith('URI:'))
-    .map((s) => s.slice(4));
-  const good = uris.some((u) => new RegExp(CONTROL_PLANE_SAN_REGEX).test(u));
+  const good = uriSans(cert.subjectaltname).some((u) => new RegExp(CONTROL_PLANE_SAN_REGEX).test(u));
   return good
     ? undefined
     : new Error(`the server is not the clinimesh control plane (SANs: ${cert.subjectaltname ?? 'none'})`);

@@ -7,6 +7,7 @@
 // stream (the application re-opens it) to the next replica.
 import * as grpc from '@grpc/grpc-js';
 import { CONTROL_PLANE_SAN_REGEX } from '../bootstrap/envoy-bootstrap.ts';
+import { uriSans } from '../ca/spiffe.ts';
 
 const ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 const bytes = (b: Buffer): Buffer => b;
@@ -30,11 +31,7 @@ function upstreamCredentials(c: ProxyCredential): grpc.ChannelCredentials {
     {
       // The control plane in any trust domain the CA signs; the host name dialled does not matter.
       checkServerIdentity: (_host, cert) => {
-        const uris = (cert.subjectaltname ?? '')
-          .split(', ')
-          .filter((s) => s.startsWith('URI:'))
-          .map((s) => s.slice(4));
-        return uris.some((u) => new RegExp(CONTROL_PLANE_SAN_REGEX).test(u))
+        return uriSans(cert.subjectaltname).some((u) => new RegExp(CONTROL_PLANE_SAN_REGEX).test(u))
           ? undefined
           : new Error('the xDS server is not the clinimesh control plane');
       },

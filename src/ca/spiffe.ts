@@ -24,6 +24,17 @@ export function trustDomainProblems(trustDomain: string): Problem[] {
   ];
 }
 
+/**
+ * The URI SANs of a certificate from its `subjectaltname` as Node prints it (`DNS:a, URI:spiffe://…`;
+ * a value with special characters comes JSON-quoted).
+ */
+export function uriSans(subjectAltName: string | undefined): string[] {
+  return (subjectAltName ?? '')
+    .split(', ')
+    .filter((s) => s.startsWith('URI:'))
+    .map((s) => s.slice('URI:'.length).replace(/^"|"$/g, ''));
+}
+
 /** The trust domain a root names in its URI SAN `spiffe://<trust-domain>` (no path), if it names one. */
 export function trustDomainOfRoot(uriSans: readonly string[]): string | undefined {
   for (const uri of uriSans) {

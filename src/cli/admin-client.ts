@@ -4,6 +4,7 @@
 // address dialled (a port-forward, a pod IP). Node's global fetch cannot take a CA, hence node:https.
 import { request } from 'node:https';
 import type { PeerCertificate } from 'node:tls';
+import { uriSans } from '../ca/spiffe.ts';
 import type { OperatorCredential } from './credential.ts';
 
 const CONTROL_PLANE_URI = /^spiffe:\/\/[^/]+\/ns\/clinimesh-system\/sa\/control-plane$/;
@@ -13,16 +14,8 @@ export interface AdminResponse {
   readonly json: unknown;
 }
 
-/** The URI SANs of a certificate (`URI:spiffe://…` entries of `subjectaltname`). */
-function uriSans(cert: PeerCertificate): string[] {
-  return (cert.subjectaltname ?? '')
-    .split(/,\s*/)
-    .filter((s) => s.startsWith('URI:'))
-    .map((s) => s.slice(4).replace(/^"|"$/g, ''));
-}
-
 export function checkControlPlaneIdentity(_host: string, cert: PeerCertificate): Error | undefined {
-  if (uriSans(cert).some((u) => CONTROL_PLANE_URI.test(u))) return undefined;
+  if (uriSans(cert.subjectaltname).some((u) => CONTROL_PLANE_URI.test(u))) return undefined;
   return new Error(
     'the server certificate is not the clinimesh control plane (no spiffe://…/ns/clinimesh-system/sa/control-plane URI)',
   );

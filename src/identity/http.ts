@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { fail, formatProblem, ok, type Problem, type Result } from '../errors.ts';
 import { log as rootLog, type Logger } from '../log.ts';
+import { spiffeIdOfPeer } from '../xds/server/peer.ts';
 import type { Attestor, Evidence } from './attestation.ts';
 import type { SignRequest, WorkloadSigner } from './workload-signer.ts';
 
@@ -87,11 +88,7 @@ function provenIdentity(
   trustDomains: readonly string[],
 ): Result<{ namespace: string; service: string }> {
   const socket = req.socket as TLSSocket;
-  const cert = socket.authorized ? socket.getPeerCertificate() : undefined;
-  const uri = cert?.subjectaltname
-    ?.split(', ')
-    .find((s) => s.startsWith('URI:spiffe://'))
-    ?.slice(4);
+  const uri = socket.authorized ? spiffeIdOfPeer(socket) : undefined;
   const m = uri && /^spiffe:\/\/([^/]+)\/ns\/([a-z0-9-]+)\/sa\/([a-z0-9-]+)$/.exec(uri);
   if (!m || !trustDomains.includes(m[1]!)) {
     return fail([

@@ -1,10 +1,10 @@
 // The SPIFFE ID a TLS peer proved: the URI SAN of its verified client certificate, read from the
 // subject alternative names as OpenSSL prints them (`DNS:a, URI:spiffe://td/ns/x/sa/y`).
 import type { TLSSocket } from 'node:tls';
+import { uriSans } from '../../ca/spiffe.ts';
 
 export function spiffeIdOfSan(subjectAltName: string | undefined): string | undefined {
-  const uri = (subjectAltName ?? '').split(', ').find((s) => s.startsWith('URI:spiffe://'));
-  return uri?.slice('URI:'.length);
+  return uriSans(subjectAltName).find((u) => u.startsWith('spiffe://'));
 }
 
 /**
