@@ -3,7 +3,7 @@
 // delay is measured by the caller; and every request served by the stable subset is mirrored to the
 // canary subset (seen there with Envoy's `-shadow` host suffix), the caller seeing only stable's answer.
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { describeWithEnvoy, dumpLogsOnFailure } from '../helpers/envoy.ts';
+import { describeWithEnvoy, dumpLogsOnFailure, expectNoRejectedUpdates } from '../helpers/envoy.ts';
 import { loopbackAddress } from '../helpers/ports.ts';
 import {
   BACKEND_HEADERS,
@@ -153,13 +153,7 @@ describeWithEnvoy(
     });
 
     it('left Envoy with no rejected update and no NACK', async () => {
-      for (const e of mesh.envoys()) {
-        const stats = await e.stats('update_rejected');
-        expect(
-          Object.values(stats).every((v) => v === 0),
-          `${e.name}: ${JSON.stringify(stats)}`,
-        ).toBe(true);
-      }
+      await expectNoRejectedUpdates(mesh.envoys());
       expect(nacks(mesh.controlPlane, nodes)).toEqual([]);
     });
   },

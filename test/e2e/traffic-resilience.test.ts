@@ -4,7 +4,7 @@
 // that answers the 11th with 503 at once (and counts it in Envoy's stats), a per-route timeout, and a
 // local rate limit enforced by the destination's sidecar.
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { describeWithEnvoy, dumpLogsOnFailure } from '../helpers/envoy.ts';
+import { describeWithEnvoy, dumpLogsOnFailure, expectNoRejectedUpdates } from '../helpers/envoy.ts';
 import { loopbackAddress } from '../helpers/ports.ts';
 import {
   BACKEND_HEADERS,
@@ -240,13 +240,7 @@ describeWithEnvoy(
     });
 
     it('left Envoy with no rejected update and no NACK', async () => {
-      for (const e of mesh.envoys()) {
-        const stats = await e.stats('update_rejected');
-        expect(
-          Object.values(stats).every((v) => v === 0),
-          `${e.name}: ${JSON.stringify(stats)}`,
-        ).toBe(true);
-      }
+      await expectNoRejectedUpdates(mesh.envoys());
       expect(nacks(mesh.controlPlane, nodes)).toEqual([]);
     });
   },

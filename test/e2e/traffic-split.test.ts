@@ -2,7 +2,7 @@
 // (95/5 measured over 2000 requests), moved to 50/50 by apply while a request loop runs without a
 // failed request, and routing by match (path, header, method) to a subset.
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { describeWithEnvoy, dumpLogsOnFailure } from '../helpers/envoy.ts';
+import { describeWithEnvoy, dumpLogsOnFailure, expectNoRejectedUpdates } from '../helpers/envoy.ts';
 import { NS } from '../helpers/mesh.ts';
 import { loopbackAddress } from '../helpers/ports.ts';
 import {
@@ -279,13 +279,7 @@ routes:
 
     it('left Envoy with no rejected update and the policy in its routes', async () => {
       const emrEnvoy = mesh.sidecar(emr.name);
-      for (const e of mesh.envoys()) {
-        const stats = await e.stats('update_rejected');
-        expect(
-          Object.values(stats).every((v) => v === 0),
-          `${e.name}: ${JSON.stringify(stats)}`,
-        ).toBe(true);
-      }
+      await expectNoRejectedUpdates(mesh.envoys());
       const routes = JSON.stringify(await routeConfigs(emrEnvoy));
       expect(routes).toContain(`his.${NS}`);
     });

@@ -6,7 +6,7 @@ import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, w
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe } from 'vitest';
+import { describe, expect } from 'vitest';
 import type { TestContext } from 'vitest';
 import { httpRequest } from './upstream.ts';
 import { waitFor } from './wait.ts';
@@ -382,4 +382,15 @@ function toClusterStatus(cluster: NonNullable<ClustersJson['cluster_statuses']>[
     addedViaApi: cluster.added_via_api ?? false,
     hosts: (cluster.host_statuses ?? []).map(toHostStatus),
   };
+}
+
+/** Asserts that no Envoy rejected an update: every `*.update_rejected` counter it has is 0. */
+export async function expectNoRejectedUpdates(envoys: Iterable<EnvoyHandle>): Promise<void> {
+  for (const e of envoys) {
+    const rejected = await e.stats('update_rejected');
+    expect(
+      Object.values(rejected).every((v) => v === 0),
+      `${e.name}: ${JSON.stringify(rejected)}`,
+    ).toBe(true);
+  }
 }
