@@ -279,3 +279,17 @@ export function flapFirstEndpoint(set: EndpointSet): EndpointSet {
     ),
   };
 }
+
+/**
+ * Picks services that some sidecar consumes, by popularity, so hubs get changed as often as they
+ * would: Consul-discovered ones (`consul`) or ones whose instances the manifest declares.
+ */
+export function changeTargets(mesh: BenchMesh, count: number, consul: boolean): string[] {
+  const out: string[] = [];
+  for (let tries = 0; out.length < count && tries < count * 1000; tries++) {
+    const key = mesh.serviceKeys[mesh.popular()]!;
+    if ((mesh.consumers.get(key)?.length ?? 0) > 0 && mesh.consulKeys.has(key) === consul)
+      out.push(key);
+  }
+  return out;
+}

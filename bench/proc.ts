@@ -42,6 +42,17 @@ export async function mainThreadCpuMs(pid: number): Promise<number> {
   return statCpuMs(await readFile(`/proc/${pid}/task/${pid}/stat`, 'utf8'));
 }
 
+/**
+ * CPU ms of the process's main thread from /proc/<pid>/task/<pid>/schedstat: nanoseconds on a CPU,
+ * fine enough for one short operation where stat's 10 ms ticks are not.
+ */
+export async function mainThreadRunMs(pid: number): Promise<number> {
+  const text = await readFile(`/proc/${pid}/task/${pid}/schedstat`, 'utf8');
+  const ns = Number(text.split(' ')[0]);
+  if (!Number.isFinite(ns)) throw new Error(`not a schedstat line: ${text}`);
+  return ns / 1e6;
+}
+
 export async function processMemory(pid: number): Promise<ProcMemory> {
   return statusMemory(await readFile(`/proc/${pid}/status`, 'utf8'));
 }

@@ -13,7 +13,7 @@ import {
 } from './harness.ts';
 import { MARKER_BASE, type XdsTlsMaterial } from './ipc.ts';
 import type { Manifest } from '../src/manifest/index.ts';
-import { flapFirstEndpoint, moveFirstEndpoint, seededRandom } from './mesh-gen.ts';
+import { changeTargets, flapFirstEndpoint, moveFirstEndpoint, seededRandom } from './mesh-gen.ts';
 import { cpuMs, describeCounts, summarize, threadCpuMs, type Summary } from './stats.ts';
 import type { TypeSnapshot } from '../src/xds/cache/snapshot.ts';
 import { ENDPOINT } from '../src/xds/resources/type-urls.ts';
@@ -93,20 +93,6 @@ export interface SequentialResult {
   readonly transports: TransportBytesPerChange;
 }
 
-/**
- * Picks services that some sidecar consumes, by popularity, so hubs get changed as often as they
- * would: Consul-discovered ones (`consul`) or ones whose instances the manifest declares.
- */
-function changeTargets(ctx: BenchContext, count: number, consul: boolean): string[] {
-  const out: string[] = [];
-  for (let tries = 0; out.length < count && tries < count * 1000; tries++) {
-    const key = ctx.mesh.serviceKeys[ctx.mesh.popular()]!;
-    if ((ctx.mesh.consumers.get(key)?.length ?? 0) > 0 && ctx.mesh.consulKeys.has(key) === consul)
-      out.push(key);
-  }
-  return out;
-}
-
 /** EDS bytes an endpoint change needs at least: per affected delta sidecar, one response with only the assignments that changed. */
 function minimumDeltaBytes(before: ReadonlyMap<string, TypeSnapshot | undefined>, ctx: BenchContext): number {
   let total = 0;
@@ -151,7 +137,7 @@ export async function sequentialChanges(
     ns: [] as number[],
     nd: [] as number[],
   };
-  for (const [k, service] of changeTargets(ctx, count, true).entries()) {
+  for (const [k, service] of changeTargets(ctx.mesh, count, true).entries()) {
     const c0 = await edsCounters(ctx.cp);
     const consumers = ctx.mesh.consumers.get(service) ?? [];
     const before = new Map(consumers.map((n) => [n, ctx.cp.cache.get(n, ENDPOINT)]));
@@ -216,7 +202,7 @@ export interface ApplyResult {
  */
 export async function applyEdits(ctx: BenchContext, count: number, timeoutMs: number): Promise<ApplyResult> {
   const rows: { nodes: number; ms: number; applyCpu: number; totalCpu: number }[] = [];
-  for (const [k, key] of changeTargets(ctx, count, false).entries()) {
+  for (const [k, key] of changeTargets(ctx.mesh, count, false).entries()) {
     const index = ctx.manifests.findIndex((m) => m.kind === 'Service' && `${m.name}.${m.namespace}` === key);
     const svc = ctx.manifests[index];
     if (svc?.kind !== 'Service') continue;

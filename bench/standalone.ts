@@ -21,6 +21,7 @@ import { WORKER_IDLE_MS } from '../src/xds/plan/set-check.ts';
 import { consulCatalog, writeMeshManifests } from './mesh-files.ts';
 import type { BenchMesh } from './mesh-gen.ts';
 import { mainThreadCpuMs, processCpuMs, processMemory, type ProcMemory } from './proc.ts';
+import { measureStandaloneApplies, type StandaloneApplyResult } from './standalone-apply.ts';
 import { workloadCredentials } from './setup.ts';
 import { describeCounts } from './stats.ts';
 import type { SimulatorPool } from './workers.ts';
@@ -61,6 +62,8 @@ export interface StandaloneResult {
   readonly heapUsed?: number;
   readonly heapTotal?: number;
   readonly external?: number;
+  /** One Service edit applied at a time through the admin API, after connect (when asked for). */
+  readonly applies?: StandaloneApplyResult;
 }
 
 /** How `bin/clinimesh.js` decides: dist/ when it is there and not older than the sources. */
@@ -165,6 +168,9 @@ export interface StandaloneOptions {
   readonly streamsPerChannel: number;
   readonly rampMs: number;
   readonly timeoutMs: number;
+  /** Service edits applied one at a time after connect (0: none), drawn after this many Consul changes. */
+  readonly applies: number;
+  readonly consulChanges: number;
   readonly log: (m: string) => void;
 }
 
@@ -200,6 +206,8 @@ export async function measureStandalone(o: StandaloneOptions): Promise<Standalon
         ...(o.xdsTls ? [] : ['--xds-insecure']),
       ],
       startTimeoutMs: START_TIMEOUT_MS,
+      // Node flags NODE_OPTIONS refuses (`--cpu-prof --cpu-prof-dir=…`), space-separated; default none.
+      nodeArgs: process.env.BENCH_SERVE_NODE_ARGS?.split(' ').filter(Boolean),
       // For experiments with V8 or allocator settings (`--max-semi-space-size=…`); default none.
       env: process.env.BENCH_SERVE_NODE_OPTIONS
         ? { NODE_OPTIONS: process.env.BENCH_SERVE_NODE_OPTIONS }
@@ -251,6 +259,10 @@ export async function measureStandalone(o: StandaloneOptions): Promise<Standalon
     const after = await processMemory(pid);
     const metrics = await admin(server, '/metrics');
     const pollCpuMs = await pollCost(server, n, polls, statusReads);
+    const applies =
+      o.applies > 0
+        ? await measureStandaloneApplies({ server, pool, mesh, count: o.applies, consulChanges: o.consulChanges, timeoutMs: o.timeoutMs })
+        : undefined;
     return {
       sidecars: n,
       runs: o.runs,
@@ -268,6 +280,7 @@ export async function measureStandalone(o: StandaloneOptions): Promise<Standalon
       heapUsed: metricValue(metrics, 'nodejs_heap_size_used_bytes'),
       heapTotal: metricValue(metrics, 'nodejs_heap_size_total_bytes'),
       external: metricValue(metrics, 'nodejs_external_memory_bytes'),
+      applies,
     };
   } catch (e) {
     if (server) console.error(`serve's last output:\n${server.output().slice(-3000)}`);

@@ -29,6 +29,24 @@ export function summarize(samples: readonly number[]): Summary {
   };
 }
 
+/** The straight line through (xs, ys) by least squares: what a run costs alone, and per unit of x. */
+export function leastSquares(
+  xs: readonly number[],
+  ys: readonly number[],
+): { intercept: number; slope: number } {
+  const n = xs.length;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  xs.forEach((x, i) => {
+    sxy += (x - mx) * (ys[i]! - my);
+    sxx += (x - mx) ** 2;
+  });
+  const slope = sxx === 0 ? 0 : sxy / sxx;
+  return { intercept: my - slope * mx, slope };
+}
+
 export function median(samples: readonly number[]): number {
   return percentile(
     [...samples].sort((a, b) => a - b),

@@ -48,6 +48,8 @@ export interface ReplicaOptions {
   /** Arguments after `serve` besides ports and data dir (`--ca-dir`, `-f`, `--store consul`…). */
   readonly args: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
+  /** Node's own flags, before the script (those NODE_OPTIONS refuses, such as --cpu-prof). */
+  readonly nodeArgs?: readonly string[];
   readonly startTimeoutMs?: number;
   /**
    * For a restart in place: the address, xDS ports and data dir of the replica it replaces (its
@@ -71,6 +73,7 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
   const host = o.host ?? loopbackAddress();
   const dataDir = o.dataDir ?? (await mkdtemp(join(tmpdir(), `clinimesh-${o.name}-`)));
   const args = [
+    ...(o.nodeArgs ?? []),
     'bin/clinimesh.js',
     'serve',
     '--host',

@@ -1,6 +1,13 @@
 // The `serve` phase reads another process's CPU and memory from /proc.
 import { describe, expect, it } from 'vitest';
-import { processCpuMs, processMemory, statCpuMs, statusMemory } from '../../../bench/proc.ts';
+import {
+  mainThreadRunMs,
+  processCpuMs,
+  processMemory,
+  statCpuMs,
+  statusMemory,
+} from '../../../bench/proc.ts';
+import { leastSquares } from '../../../bench/stats.ts';
 import { typeVersion } from '../../../src/xds/cache/snapshot.ts';
 import { metricValue, steadyNodes, type ProxyStatus } from '../../../bench/standalone.ts';
 
@@ -16,13 +23,30 @@ describe('/proc readings', () => {
     expect(statusMemory(status)).toEqual({ rss: 102400 * 1024, hwm: 204800 * 1024 });
   });
 
+  it('splits an apply series into a fixed cost and a cost per sidecar pushed', () => {
+    const fanout = [1, 10, 100, 700];
+    expect(
+      leastSquares(
+        fanout,
+        fanout.map((f) => 12 + 0.05 * f),
+      ),
+    ).toEqual({
+      intercept: expect.closeTo(12, 9),
+      slope: expect.closeTo(0.05, 9),
+    });
+    expect(leastSquares([5, 5], [1, 3])).toEqual({ intercept: 2, slope: 0 });
+  });
+
   it.runIf(process.platform === 'linux')('agrees with what this process says of itself', async () => {
+    const run0 = await mainThreadRunMs(process.pid);
     const before = await processCpuMs(process.pid);
     const start = process.cpuUsage();
     let spin = 0;
     while ((process.cpuUsage(start).user + process.cpuUsage(start).system) / 1000 < 200) spin++;
     expect(spin).toBeGreaterThan(0);
     expect((await processCpuMs(process.pid)) - before).toBeGreaterThanOrEqual(150);
+    // The main thread spun for 200 ms of CPU, to the nanosecond in schedstat.
+    expect((await mainThreadRunMs(process.pid)) - run0).toBeGreaterThanOrEqual(150);
     const { rss, hwm } = await processMemory(process.pid);
     const own = process.memoryUsage().rss;
     expect(rss).toBeGreaterThan(own * 0.8);

@@ -1,0 +1,112 @@
+// Applies measured on `clinimesh serve` in its own process, as an operator makes them: one Service
+// edited (an instance's weight) and sent alone, as `clinimesh apply -f service.yaml` sends it, over
+// HTTPS to the admin API. The server's CPU is read from /proc for the whole series, less what it
+// spends connected and idle (keepalives, Consul watches) over the same time; "all affected received"
+// is when the simulated sidecars that consume the service have each had their push.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { toYaml } from '../src/cli/manifest-document.ts';
+import type { Manifest } from '../src/manifest/index.ts';
+import { adminRequest, type AdminTarget } from '../test/helpers/admin.ts';
+import { changeTargets, type BenchMesh } from './mesh-gen.ts';
+import { mainThreadRunMs, processCpuMs } from './proc.ts';
+import { leastSquares, summarize, type Summary } from './stats.ts';
+import type { SimulatorPool } from './workers.ts';
+
+/** How often the simulators' response count is read while a push is under way. */
+const RECEIPT_POLL_MS = 2;
+const IDLE_SAMPLE_MS = 3_000;
+/** After the last push: for the ACKs to be read before the CPU is. */
+const ACK_SETTLE_MS = 300;
+
+export interface StandaloneApplyResult {
+  readonly applies: number;
+  /** Sidecars that consume the edited Service, each of which gets one EDS push. */
+  readonly fanout: Summary;
+  /** From sending the apply until every affected simulated sidecar had its push. */
+  readonly allReceived: Summary;
+  /** Server CPU per apply, less its connected-idle CPU over the same time. */
+  readonly cpuMsPerApply: number;
+  /** The event loop's CPU per apply, from sending it until its pushes were received (no idle taken out). */
+  readonly mainThreadMs: Summary;
+  /** Least squares of the event loop's CPU over the fanout: what an apply costs, and each sidecar pushed to. */
+  readonly fixedMs: number;
+  readonly perSidecarMs: number;
+  /** The same without taking the idle CPU out. */
+  readonly rawCpuMsPerApply: number;
+  readonly idleCpuMsPerS: number;
+}
+
+function edited(m: Manifest): Manifest {
+  if (m.kind !== 'Service') throw new Error(`${m.kind} ${m.name} is not a Service`);
+  return { ...m, instances: m.instances.map((i, j) => (j === 0 ? { ...i, weight: (i.weight % 5) + 1 } : i)) };
+}
+
+async function responsesReach(pool: SimulatorPool, want: number, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const seen = (await pool.collect()).responses;
+    if (seen >= want) return;
+    if (performance.now() > deadline)
+      throw new Error(`pushes not all received: ${seen} of ${want} responses`);
+    await sleep(RECEIPT_POLL_MS);
+  }
+}
+
+export async function measureStandaloneApplies(o: {
+  readonly server: AdminTarget & { readonly pid: number };
+  readonly pool: SimulatorPool;
+  readonly mesh: BenchMesh;
+  readonly count: number;
+  /** The Consul changes the in-process phase draws first: drawn here too, so both edit the same Services. */
+  readonly consulChanges: number;
+  readonly timeoutMs: number;
+}): Promise<StandaloneApplyResult> {
+  const { server, pool, mesh } = o;
+  const idle0 = await processCpuMs(server.pid);
+  await sleep(IDLE_SAMPLE_MS);
+  const idleCpuMsPerS = ((await processCpuMs(server.pid)) - idle0) / (IDLE_SAMPLE_MS / 1000);
+
+  const byKey = new Map<string, Manifest>(
+    mesh.manifests.flatMap((m) => (m.kind === 'Service' ? [[`${m.name}.${m.namespace}`, m] as const] : [])),
+  );
+  const fanout: number[] = [];
+  const received: number[] = [];
+  const mainMs: number[] = [];
+  let responses = (await pool.collect()).responses;
+  const cpu0 = await processCpuMs(server.pid);
+  const t0 = performance.now();
+  changeTargets(mesh, o.consulChanges, true);
+  for (const key of changeTargets(mesh, o.count, false)) {
+    const next = edited(byKey.get(key)!);
+    byKey.set(key, next);
+    const affected = mesh.consumers.get(key)?.length ?? 0;
+    const main0 = await mainThreadRunMs(server.pid);
+    const sent = performance.now();
+    const res = await adminRequest(server, 'POST', '/v1/apply?file=edit.yaml', { body: toYaml(next) });
+    if (res.status !== 200) throw new Error(`apply of ${key}: HTTP ${res.status} ${res.text.slice(0, 300)}`);
+    responses += affected;
+    await responsesReach(pool, responses, o.timeoutMs);
+    received.push(performance.now() - sent);
+    mainMs.push((await mainThreadRunMs(server.pid)) - main0);
+    fanout.push(affected);
+  }
+  await sleep(ACK_SETTLE_MS);
+  const cpuMs = (await processCpuMs(server.pid)) - cpu0;
+  const elapsedS = (performance.now() - t0) / 1000;
+  const stale = await adminRequest(server, 'GET', '/v1/proxy-status?state=STALE,NACKED');
+  const behind = (stale.json as { sidecars?: unknown[] } | undefined)?.sidecars?.length;
+  if (stale.status !== 200 || behind !== 0)
+    throw new Error(`after the applies: HTTP ${stale.status}, ${behind ?? '?'} sidecar(s) stale or NACKed`);
+  const line = leastSquares(fanout, mainMs);
+  return {
+    fixedMs: line.intercept,
+    perSidecarMs: line.slope,
+    applies: received.length,
+    fanout: summarize(fanout),
+    allReceived: summarize(received),
+    mainThreadMs: summarize(mainMs),
+    cpuMsPerApply: Math.max(0, cpuMs - idleCpuMsPerS * elapsedS) / received.length,
+    rawCpuMsPerApply: cpuMs / received.length,
+    idleCpuMsPerS,
+  };
+}
