@@ -288,8 +288,7 @@ export function changeTargets(mesh: BenchMesh, count: number, consul: boolean): 
   const out: string[] = [];
   for (let tries = 0; out.length < count && tries < count * 1000; tries++) {
     const key = mesh.serviceKeys[mesh.popular()]!;
-    if ((mesh.consumers.get(key)?.length ?? 0) > 0 && mesh.consulKeys.has(key) === consul)
-      out.push(key);
+    if ((mesh.consumers.get(key)?.length ?? 0) > 0 && mesh.consulKeys.has(key) === consul) out.push(key);
   }
   return out;
 }

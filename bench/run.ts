@@ -202,7 +202,7 @@ async function runStandalone(sidecars: number, runs: 'dist' | 'tsx'): Promise<St
     );
     if (r.applies)
       log(
-        `${r.applies.applies} applies of one Service edit: p50 ${r.applies.allReceived.p50.toFixed(1)} ms, p99 ${r.applies.allReceived.p99.toFixed(1)} ms, CPU ${r.applies.cpuMsPerApply.toFixed(1)} ms per apply, event loop p50/mean/p99 ${r.applies.mainThreadMs.p50.toFixed(1)}/${r.applies.mainThreadMs.mean.toFixed(1)}/${r.applies.mainThreadMs.p99.toFixed(1)}, fanout p50/max ${r.applies.fanout.p50}/${r.applies.fanout.max}, event loop ${r.applies.fixedMs.toFixed(1)} ms + ${(r.applies.perSidecarMs * 1000).toFixed(0)} µs per sidecar pushed (${r.applies.rawCpuMsPerApply.toFixed(1)} with idle ${r.applies.idleCpuMsPerS.toFixed(1)} ms/s)`,
+        `${r.applies.applies} applies of one Service edit: p50 ${r.applies.allReceived.p50.toFixed(1)} ms, p99 ${r.applies.allReceived.p99.toFixed(1)} ms, CPU ${r.applies.cpuMsPerApply.toFixed(1)} ms per apply (${r.applies.otherThreadsMsPerApply.toFixed(1)} off the event loop), event loop p50/mean/p99 ${r.applies.mainThreadMs.p50.toFixed(1)}/${r.applies.mainThreadMs.mean.toFixed(1)}/${r.applies.mainThreadMs.p99.toFixed(1)}, fanout p50/max ${r.applies.fanout.p50}/${r.applies.fanout.max}, event loop ${r.applies.fixedMs.toFixed(1)} ms + ${(r.applies.perSidecarMs * 1000).toFixed(0)} µs per sidecar pushed (${r.applies.rawCpuMsPerApply.toFixed(1)} with idle ${r.applies.idleCpuMsPerS.toFixed(1)} ms/s)`,
       );
     return r;
   } finally {

@@ -8,7 +8,7 @@ import { toYaml } from '../src/cli/manifest-document.ts';
 import type { Manifest } from '../src/manifest/index.ts';
 import { adminRequest, type AdminTarget } from '../test/helpers/admin.ts';
 import { changeTargets, type BenchMesh } from './mesh-gen.ts';
-import { mainThreadRunMs, processCpuMs } from './proc.ts';
+import { mainThreadRunMs, otherThreadsRunMs, processCpuMs } from './proc.ts';
 import { leastSquares, summarize, type Summary } from './stats.ts';
 import type { SimulatorPool } from './workers.ts';
 
@@ -24,15 +24,20 @@ export interface StandaloneApplyResult {
   readonly fanout: Summary;
   /** From sending the apply until every affected simulated sidecar had its push. */
   readonly allReceived: Summary;
-  /** Server CPU per apply, less its connected-idle CPU over the same time. */
+  /**
+   * Server CPU per apply: its event loop's from sending it until its pushes were received, plus
+   * what the other threads (garbage collection, file writes) used over the series, per apply.
+   */
   readonly cpuMsPerApply: number;
+  readonly otherThreadsMsPerApply: number;
   /** The event loop's CPU per apply, from sending it until its pushes were received (no idle taken out). */
   readonly mainThreadMs: Summary;
   /** Least squares of the event loop's CPU over the fanout: what an apply costs, and each sidecar pushed to. */
   readonly fixedMs: number;
   readonly perSidecarMs: number;
-  /** The same without taking the idle CPU out. */
+  /** All threads from /proc/<pid>/stat over the whole series (10 ms ticks), idle CPU in between left in. */
   readonly rawCpuMsPerApply: number;
+  /** What the server used per second connected and unchanged, before the series. */
   readonly idleCpuMsPerS: number;
 }
 
@@ -74,7 +79,7 @@ export async function measureStandaloneApplies(o: {
   const mainMs: number[] = [];
   let responses = (await pool.collect()).responses;
   const cpu0 = await processCpuMs(server.pid);
-  const t0 = performance.now();
+  const others0 = await otherThreadsRunMs(server.pid);
   changeTargets(mesh, o.consulChanges, true);
   for (const key of changeTargets(mesh, o.count, false)) {
     const next = edited(byKey.get(key)!);
@@ -92,7 +97,7 @@ export async function measureStandaloneApplies(o: {
   }
   await sleep(ACK_SETTLE_MS);
   const cpuMs = (await processCpuMs(server.pid)) - cpu0;
-  const elapsedS = (performance.now() - t0) / 1000;
+  const othersMs = (await otherThreadsRunMs(server.pid)) - others0;
   const stale = await adminRequest(server, 'GET', '/v1/proxy-status?state=STALE,NACKED');
   const behind = (stale.json as { sidecars?: unknown[] } | undefined)?.sidecars?.length;
   if (stale.status !== 200 || behind !== 0)
@@ -105,7 +110,8 @@ export async function measureStandaloneApplies(o: {
     fanout: summarize(fanout),
     allReceived: summarize(received),
     mainThreadMs: summarize(mainMs),
-    cpuMsPerApply: Math.max(0, cpuMs - idleCpuMsPerS * elapsedS) / received.length,
+    cpuMsPerApply: (mainMs.reduce((a, b) => a + b, 0) + othersMs) / received.length,
+    otherThreadsMsPerApply: othersMs / received.length,
     rawCpuMsPerApply: cpuMs / received.length,
     idleCpuMsPerS,
   };

@@ -261,7 +261,14 @@ export async function measureStandalone(o: StandaloneOptions): Promise<Standalon
     const pollCpuMs = await pollCost(server, n, polls, statusReads);
     const applies =
       o.applies > 0
-        ? await measureStandaloneApplies({ server, pool, mesh, count: o.applies, consulChanges: o.consulChanges, timeoutMs: o.timeoutMs })
+        ? await measureStandaloneApplies({
+            server,
+            pool,
+            mesh,
+            count: o.applies,
+            consulChanges: o.consulChanges,
+            timeoutMs: o.timeoutMs,
+          })
         : undefined;
     return {
       sidecars: n,
