@@ -266,7 +266,7 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
     const client = orThrow(await createConsulClient(o.consul));
     consul = new ConsulSync(new ConsulWatcher({ client, sink: batcher }), new ConsulRegistrar(client));
     const sync = consul;
-    store.subscribe((state) => void sync.sync(state));
+    store.subscribe((state, touched) => void sync.sync(state, touched));
   }
   orThrow(await controlPlane.start());
   for (const part of importParts(initial, backend.maxChangesPerCommit))

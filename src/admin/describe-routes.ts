@@ -105,7 +105,7 @@ export function describeManifest(
   name: string,
 ): void {
   const id = manifestId({ kind, name, namespace });
-  const found = call.deps.controlPlane.store.list().find((m) => manifestId(m) === id);
+  const found = call.deps.controlPlane.store.get(id);
   if (!found) return sendProblems(call.res, [{ code: 'NOT_FOUND', resource: id, message: 'not found' }], 404);
   const state = call.deps.controlPlane.state();
   if (found.kind === 'Service') return send(call.res, 200, describeService(call, state, found));

@@ -22,8 +22,8 @@ function refOf(m: Manifest): ManifestRef {
 
 /** A delete is judged by what is stored (an AccessPolicy's destination), else by the ref itself. */
 function deleteScopes(call: AdminCall, refs: readonly ManifestRef[]) {
-  const stored = new Map(call.deps.controlPlane.store.list().map((m) => [manifestId(m), m]));
-  return refs.map((r) => scopeOf(stored.get(manifestId(r)) ?? r));
+  const { store } = call.deps.controlPlane;
+  return refs.map((r) => scopeOf(store.get(manifestId(r)) ?? r));
 }
 
 /**
@@ -31,9 +31,9 @@ function deleteScopes(call: AdminCall, refs: readonly ManifestRef[]) {
  * policy that protects B (say, re-point its destination into A) any more than delete it.
  */
 function applyScopes(call: AdminCall, manifests: readonly Manifest[]) {
-  const stored = new Map(call.deps.controlPlane.store.list().map((m) => [manifestId(m), m]));
+  const { store } = call.deps.controlPlane;
   return manifests.flatMap((m) => {
-    const old = stored.get(manifestId(m));
+    const old = store.get(manifestId(m));
     return old ? [scopeOf(m), scopeOf(old)] : [scopeOf(m)];
   });
 }

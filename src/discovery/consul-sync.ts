@@ -4,11 +4,11 @@
 import type { ConsulRegistrar } from './consul-register.ts';
 import type { ConsulServiceStatus, ConsulWatcher } from './consul.ts';
 import { formatProblem } from '../errors.ts';
-import type { Service } from '../manifest/types.ts';
+import { serviceKeyOfId, type Service } from '../manifest/types.ts';
 import type { DesiredState } from '../store/state.ts';
 
 export class ConsulSync {
-  private registered = new Map<string, Service>();
+  private readonly registered = new Map<string, Service>();
 
   constructor(
     private readonly watcher: ConsulWatcher,
@@ -16,16 +16,21 @@ export class ConsulSync {
     private readonly log: (line: string) => void = (line) => console.error(line),
   ) {}
 
-  async sync(state: DesiredState): Promise<void> {
-    const wanted = new Set<string>();
-    for (const [key, service] of state.services) {
-      if (service.discovery.mode !== 'consul') continue;
-      wanted.add(key);
-      const port = service.ports[0];
-      if (port) this.watcher.watch(key, service.discovery.consulName ?? service.name, port.name);
+  /**
+   * Watches and registrations as `state` wants them. With `touched` (the ids a commit changed), only
+   * the Services among them are looked at: the others are as the last sync left them.
+   */
+  async sync(state: DesiredState, touched?: readonly string[]): Promise<void> {
+    const keys = touched
+      ? touched.flatMap((id) => serviceKeyOfId(id) ?? [])
+      : [...new Set([...state.services.keys(), ...this.watcher.watched(), ...this.registered.keys()])];
+    for (const key of keys) {
+      const service = state.services.get(key);
+      const port = service?.discovery.mode === 'consul' ? service.ports[0] : undefined;
+      if (service && port) this.watcher.watch(key, service.discovery.consulName ?? service.name, port.name);
+      else this.watcher.unwatch(key);
     }
-    for (const key of this.watcher.watched()) if (!wanted.has(key)) this.watcher.unwatch(key);
-    if (this.registrar) await this.syncRegistrations(state);
+    if (this.registrar) await this.syncRegistrations(state, keys);
   }
 
   status(): ConsulServiceStatus[] {
@@ -36,12 +41,14 @@ export class ConsulSync {
     this.watcher.stop();
   }
 
-  private async syncRegistrations(state: DesiredState): Promise<void> {
-    const next = new Map([...state.services].filter(([, s]) => s.discovery.register));
-    for (const key of new Set([...this.registered.keys(), ...next.keys()])) {
-      const result = await this.registrar!.sync(this.registered.get(key), next.get(key));
+  private async syncRegistrations(state: DesiredState, keys: readonly string[]): Promise<void> {
+    for (const key of keys) {
+      const service = state.services.get(key);
+      const wanted = service?.discovery.register ? service : undefined;
+      const result = await this.registrar!.sync(this.registered.get(key), wanted);
       if (!result.ok) for (const p of result.errors) this.log(`consul registration: ${formatProblem(p)}`);
+      if (wanted) this.registered.set(key, wanted);
+      else this.registered.delete(key);
     }
-    this.registered = next;
   }
 }

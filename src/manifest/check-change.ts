@@ -26,6 +26,7 @@ import { checkTrafficPolicies } from './check-traffic.ts';
 import {
   manifestId,
   serviceKey,
+  serviceKeyOfId,
   type AccessPolicy,
   type Manifest,
   type Service,
@@ -34,12 +35,6 @@ import {
 } from './types.ts';
 
 const WILDCARDS = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0']);
-
-/** `Service clinical/his` → `his.clinical` (a removed Service is known only by its id). */
-function serviceKeyOfId(id: string): string | undefined {
-  const m = /^Service ([^/ ]+)\/(.+)$/.exec(id);
-  return m ? `${m[2]}.${m[1]}` : undefined;
-}
 
 const refKey = (r: ServiceRef) => serviceKey({ name: r.service, namespace: r.namespace });
 

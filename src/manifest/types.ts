@@ -252,6 +252,12 @@ export function manifestId(m: { kind: string; name: string; namespace?: string }
   return m.namespace ? `${m.kind} ${m.namespace}/${m.name}` : `${m.kind} ${m.name}`;
 }
 
+/** `Service clinical/his` → `his.clinical`; undefined for another kind (a removed Service is known only by its id). */
+export function serviceKeyOfId(id: string): string | undefined {
+  const m = /^Service ([^/ ]+)\/(.+)$/.exec(id);
+  return m ? `${m[2]}.${m[1]}` : undefined;
+}
+
 /** `his.clinical`: the key of a service in state and the stem of its Envoy resource names. */
 export function serviceKey(s: { name: string; namespace: string }): string {
   return `${s.name}.${s.namespace}`;

@@ -41,6 +41,8 @@ export type SetChecker = (
 export interface Proposal {
   readonly state: DesiredState;
   readonly manifests: readonly Manifest[];
+  /** The same by manifest id: what the store holds once committed (not keyed again per commit). */
+  readonly byId: ReadonlyMap<string, Manifest>;
   readonly changed: boolean;
   /** Ids (`Service clinical/his`) of manifests added, changed or removed. */
   readonly touched: readonly string[];
@@ -59,7 +61,7 @@ export interface CommitOrigin {
 export type StateListener = (state: DesiredState, touched: readonly string[], origin: CommitOrigin) => void;
 
 export class StateStore {
-  private manifests = new Map<string, Manifest>();
+  private manifests: ReadonlyMap<string, Manifest> = new Map<string, Manifest>();
   private state: DesiredState = buildState(0, []);
   private readonly listeners = new Set<StateListener>();
   /** Local commits and remote catch-ups take turns, so revisions reach listeners in order. */
@@ -116,6 +118,11 @@ export class StateStore {
 
   list(): Manifest[] {
     return [...this.manifests.values()];
+  }
+
+  /** The committed manifest with this id (`manifestId`), if any. */
+  get(id: string): Manifest | undefined {
+    return this.manifests.get(id);
   }
 
   propose(change: Change): Result<Proposal> {
@@ -212,7 +219,7 @@ export class StateStore {
     const state = changed
       ? nextState(this.state, this.state.revision + 1, this.manifests, next, touched)
       : this.state;
-    return { state, manifests, changed, touched };
+    return { state, manifests, byId: next, changed, touched };
   }
 
   /**
@@ -228,7 +235,7 @@ export class StateStore {
       if (p.state.revision !== base + 1) {
         return fail([staleBase('this replica', p.state.revision - 1, base)]);
       }
-      const next = new Map(p.manifests.map((m) => [manifestId(m), m]));
+      const next = p.byId;
       const upserts = p.touched.flatMap((id) => next.get(id) ?? []);
       const removed = p.touched.filter((id) => !next.has(id));
       const history: HistoryEntry | undefined = note && {
