@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { startAdminListener, type AdminCredential } from './admin/index.ts';
 import { CertificateAuthority } from './ca/index.ts';
 import { ConsulSync } from './discovery/consul-sync.ts';
+import { log } from './log.ts';
 import { Attestor } from './identity/attestation.ts';
 import { identityApi } from './identity/http.ts';
 import { JoinTokens } from './identity/join-tokens.ts';
@@ -266,7 +267,10 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
     const client = orThrow(await createConsulClient(o.consul));
     consul = new ConsulSync(new ConsulWatcher({ client, sink: batcher }), new ConsulRegistrar(client));
     const sync = consul;
-    store.subscribe((state, touched) => void sync.sync(state, touched));
+    // A commit landing during shutdown finds the watcher stopped: logged, not an unhandled rejection.
+    store.subscribe((state, touched) =>
+      sync.sync(state, touched).catch((e: unknown) => log.warn({ error: String(e) }, 'consul sync failed')),
+    );
   }
   orThrow(await controlPlane.start());
   for (const part of importParts(initial, backend.maxChangesPerCommit))

@@ -8,7 +8,12 @@ import { serviceKeyOfId, type Service } from '../manifest/types.ts';
 import type { DesiredState } from '../store/state.ts';
 
 export class ConsulSync {
+  /** What Consul was last told for each Service (a failed sync leaves what it had). */
   private readonly registered = new Map<string, Service>();
+  /** Services whose last registration sync failed: looked at again on the next sync, whatever it touched. */
+  private readonly retry = new Set<string>();
+  /** Syncs run one at a time, in commit order: each reads what the one before recorded. */
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly watcher: ConsulWatcher,
@@ -18,12 +23,24 @@ export class ConsulSync {
 
   /**
    * Watches and registrations as `state` wants them. With `touched` (the ids a commit changed), only
-   * the Services among them are looked at: the others are as the last sync left them.
+   * the Services among them (and those whose registration failed before) are looked at: the others
+   * are as the last sync left them.
    */
-  async sync(state: DesiredState, touched?: readonly string[]): Promise<void> {
-    const keys = touched
-      ? touched.flatMap((id) => serviceKeyOfId(id) ?? [])
-      : [...new Set([...state.services.keys(), ...this.watcher.watched(), ...this.registered.keys()])];
+  sync(state: DesiredState, touched?: readonly string[]): Promise<void> {
+    const run = this.queue.then(() => this.run(state, touched));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async run(state: DesiredState, touched: readonly string[] | undefined): Promise<void> {
+    const keys = [
+      ...new Set([
+        ...(touched
+          ? touched.flatMap((id) => serviceKeyOfId(id) ?? [])
+          : [...state.services.keys(), ...this.watcher.watched(), ...this.registered.keys()]),
+        ...this.retry,
+      ]),
+    ];
     for (const key of keys) {
       const service = state.services.get(key);
       const port = service?.discovery.mode === 'consul' ? service.ports[0] : undefined;
@@ -46,7 +63,14 @@ export class ConsulSync {
       const service = state.services.get(key);
       const wanted = service?.discovery.register ? service : undefined;
       const result = await this.registrar!.sync(this.registered.get(key), wanted);
-      if (!result.ok) for (const p of result.errors) this.log(`consul registration: ${formatProblem(p)}`);
+      if (!result.ok) {
+        for (const p of result.errors) this.log(`consul registration: ${formatProblem(p)}`);
+        // What was registered before may still be there: the retry deregisters what is stale
+        // (gone already is fine) and registers what is wanted again (a PUT of the same is a no-op).
+        this.retry.add(key);
+        continue;
+      }
+      this.retry.delete(key);
       if (wanted) this.registered.set(key, wanted);
       else this.registered.delete(key);
     }

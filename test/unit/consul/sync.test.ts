@@ -84,4 +84,25 @@ describe('ConsulSync', () => {
     await sync.sync(buildState(2, []), ['AccessPolicy clinical/his-readers']);
     expect(watcher.watched()).toEqual(['his.clinical']);
   });
+
+  it('retries a registration that failed on the next sync, whatever that sync touched', async () => {
+    const lis = service('lis', { mode: 'static', register: true });
+    double.failNext(1);
+    await sync.sync(buildState(1, [lis]));
+    expect(registered()).toEqual([]);
+    await sync.sync(buildState(2, [lis]), ['AccessPolicy clinical/lis-readers']);
+    expect(registered()).toEqual(['lis.clinical-lis-1']);
+  });
+
+  it('runs syncs in commit order, so a quick revert leaves no instance registered that the state has not', async () => {
+    const one = service('lis', { mode: 'static', register: true });
+    const two: Service = {
+      ...one,
+      instances: [...one.instances, { ...one.instances[0]!, name: 'lis-2', address: '127.0.40.2' }],
+    };
+    await sync.sync(buildState(1, [one]));
+    const touched = ['Service clinical/lis'];
+    await Promise.all([sync.sync(buildState(2, [two]), touched), sync.sync(buildState(3, [one]), touched)]);
+    expect(registered()).toEqual(['lis.clinical-lis-1']);
+  });
 });
