@@ -1,7 +1,7 @@
 // What Linux says another process uses, read from /proc: CPU time of all its threads (those that
 // ended included) and its resident memory now and at its peak. The benchmark reads these for a
 // control plane it started as its own process, where process.cpuUsage() cannot reach.
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 
 /** USER_HZ: the unit of utime/stime in /proc/<pid>/stat (100 on every Linux the bench runs on). */
 const TICK_MS = 10;
@@ -47,27 +47,10 @@ export async function mainThreadCpuMs(pid: number): Promise<number> {
  * fine enough for one short operation where stat's 10 ms ticks are not.
  */
 export async function mainThreadRunMs(pid: number): Promise<number> {
-  return threadRunMs(pid, pid);
-}
-
-async function threadRunMs(pid: number, tid: number | string): Promise<number> {
-  const text = await readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8');
+  const text = await readFile(`/proc/${pid}/task/${pid}/schedstat`, 'utf8');
   const ns = Number(text.split(' ')[0]);
   if (!Number.isFinite(ns)) throw new Error(`not a schedstat line: ${text}`);
   return ns / 1e6;
-}
-
-/**
- * CPU ms (schedstat, ns) of every thread but the main one, summed: V8's garbage-collection helpers
- * and libuv's pool (file writes). A thread that ends in between takes its count with it.
- */
-export async function otherThreadsRunMs(pid: number): Promise<number> {
-  let total = 0;
-  for (const tid of await readdir(`/proc/${pid}/task`)) {
-    if (tid === String(pid)) continue;
-    total += await threadRunMs(pid, tid).catch(() => 0); // ended since it was listed
-  }
-  return total;
 }
 
 export async function processMemory(pid: number): Promise<ProcMemory> {

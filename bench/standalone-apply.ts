@@ -1,14 +1,14 @@
 // Applies measured on `clinimesh serve` in its own process, as an operator makes them: one Service
 // edited (an instance's weight) and sent alone, as `clinimesh apply -f service.yaml` sends it, over
-// HTTPS to the admin API. The server's CPU is read from /proc for the whole series, less what it
-// spends connected and idle (keepalives, Consul watches) over the same time; "all affected received"
-// is when the simulated sidecars that consume the service have each had their push.
+// HTTPS to the admin API. The server's CPU per apply is its event loop's while the apply is under way
+// (schedstat) plus what its other threads used over the whole series; "all affected received" is
+// when the simulated sidecars that consume the service have each had their push.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { toYaml } from '../src/cli/manifest-document.ts';
 import type { Manifest } from '../src/manifest/index.ts';
 import { adminRequest, type AdminTarget } from '../test/helpers/admin.ts';
 import { changeTargets, type BenchMesh } from './mesh-gen.ts';
-import { mainThreadRunMs, otherThreadsRunMs, processCpuMs } from './proc.ts';
+import { mainThreadCpuMs, mainThreadRunMs, processCpuMs } from './proc.ts';
 import { leastSquares, summarize, type Summary } from './stats.ts';
 import type { SimulatorPool } from './workers.ts';
 
@@ -77,27 +77,35 @@ export async function measureStandaloneApplies(o: {
   const fanout: number[] = [];
   const received: number[] = [];
   const mainMs: number[] = [];
-  let responses = (await pool.collect()).responses;
+  const responses0 = (await pool.collect()).responses;
+  let expected = 0;
   const cpu0 = await processCpuMs(server.pid);
-  const others0 = await otherThreadsRunMs(server.pid);
+  const statMain0 = await mainThreadCpuMs(server.pid);
   changeTargets(mesh, o.consulChanges, true);
   for (const key of changeTargets(mesh, o.count, false)) {
     const next = edited(byKey.get(key)!);
     byKey.set(key, next);
     const affected = mesh.consumers.get(key)?.length ?? 0;
+    // Counted afresh for each apply: one that brought more than its pushes is found below, not
+    // carried into the next one's wait.
+    const before = (await pool.collect()).responses;
     const main0 = await mainThreadRunMs(server.pid);
     const sent = performance.now();
     const res = await adminRequest(server, 'POST', '/v1/apply?file=edit.yaml', { body: toYaml(next) });
     if (res.status !== 200) throw new Error(`apply of ${key}: HTTP ${res.status} ${res.text.slice(0, 300)}`);
-    responses += affected;
-    await responsesReach(pool, responses, o.timeoutMs);
+    expected += affected;
+    await responsesReach(pool, before + affected, o.timeoutMs);
     received.push(performance.now() - sent);
     mainMs.push((await mainThreadRunMs(server.pid)) - main0);
     fanout.push(affected);
   }
   await sleep(ACK_SETTLE_MS);
   const cpuMs = (await processCpuMs(server.pid)) - cpu0;
-  const othersMs = (await otherThreadsRunMs(server.pid)) - others0;
+  // From /proc stat (ticks) over the series: the kernel keeps the CPU of threads that ended in it.
+  const othersMs = Math.max(0, cpuMs - ((await mainThreadCpuMs(server.pid)) - statMain0));
+  const extra = (await pool.collect()).responses - responses0 - expected;
+  if (extra !== 0)
+    throw new Error(`the simulated sidecars had ${extra} response(s) more than the applies' pushes`);
   const stale = await adminRequest(server, 'GET', '/v1/proxy-status?state=STALE,NACKED');
   const behind = (stale.json as { sidecars?: unknown[] } | undefined)?.sidecars?.length;
   if (stale.status !== 200 || behind !== 0)
