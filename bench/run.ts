@@ -200,10 +200,11 @@ async function runStandalone(sidecars: number, runs: 'dist' | 'tsx'): Promise<St
     log(
       `all ${sidecars} sidecars ACKed after ${r.connectMs.toFixed(0)} ms; ${(r.cpuMs / sidecars).toFixed(2)} ms CPU per connect; RSS ${(r.before.rss / 2 ** 20).toFixed(0)} → ${(r.after.rss / 2 ** 20).toFixed(0)} MiB`,
     );
-    if (r.applies)
-      log(
-        `${r.applies.applies} applies of one Service edit: p50 ${r.applies.allReceived.p50.toFixed(1)} ms, p99 ${r.applies.allReceived.p99.toFixed(1)} ms, CPU ${r.applies.cpuMsPerApply.toFixed(1)} ms per apply (${r.applies.otherThreadsMsPerApply.toFixed(1)} off the event loop), event loop p50/mean/p99 ${r.applies.mainThreadMs.p50.toFixed(1)}/${r.applies.mainThreadMs.mean.toFixed(1)}/${r.applies.mainThreadMs.p99.toFixed(1)}, fanout p50/max ${r.applies.fanout.p50}/${r.applies.fanout.max}, event loop ${r.applies.fixedMs.toFixed(1)} ms + ${(r.applies.perSidecarMs * 1000).toFixed(0)} µs per sidecar pushed (${r.applies.rawCpuMsPerApply.toFixed(1)} with idle ${r.applies.idleCpuMsPerS.toFixed(1)} ms/s)`,
-      );
+    for (const [name, a] of r.applies ? Object.entries(r.applies) : [])
+      if (typeof a === 'object')
+        log(
+          `${name}: ${a.applies} applies of one Service edit: p50 ${a.allReceived.p50.toFixed(1)} ms, p99 ${a.allReceived.p99.toFixed(1)} ms, CPU ${a.cpuMsPerApply.toFixed(1)} ms per apply (${a.otherThreadsMsPerApply.toFixed(1)} off the event loop), event loop ${a.fixedMs.toFixed(1)} ms + ${(a.perSidecarMs * 1000).toFixed(0)} µs per sidecar pushed, fanout p50/max ${a.fanout.p50}/${a.fanout.max}`,
+        );
     return r;
   } finally {
     await pool.stop();
