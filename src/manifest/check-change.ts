@@ -17,11 +17,10 @@
 //   TrafficPolicies also every policy on the destination of a touched one (who governs whom).
 import type { Problem } from '../errors.ts';
 import { checkSocketBindings } from './check-bindings.ts';
-import { checkDocumentIdentity } from './check-identity.ts';
+import { indexDocuments } from './check-identity.ts';
 import { checkAccessPolicies } from './check-policies.ts';
 import { checkUpstreamReferences } from './check-references.ts';
 import { checkServiceEntries } from './check-service.ts';
-import { firstDefinitions } from './check-set.ts';
 import { checkTrafficPolicies } from './check-traffic.ts';
 import {
   manifestId,
@@ -48,31 +47,35 @@ export function checkManifestChange(
   touched: readonly string[],
   previous?: ReadonlyMap<string, Manifest>,
 ): Problem[] {
-  const ids = new Set(touched);
-  if (ids.size === 0) return [];
+  if (touched.length === 0) return [];
   const keys = new Set(touched.flatMap((id) => serviceKeyOfId(id) ?? []));
-  const services = firstDefinitions(ms, 'Service');
-  const changed = services.filter((s) => ids.has(manifestId(s)));
+  // One pass names every document (the checks below compare objects, not ids).
+  const { problems: identity, first } = indexDocuments(ms);
+  const ofKind = <K extends Manifest['kind']>(kind: K) =>
+    [...first.values()].filter((m): m is Extract<Manifest, { kind: K }> => m.kind === kind);
+  const mine = new Set(touched.flatMap((id) => first.get(id) ?? []));
+  const services = ofKind('Service');
+  const changed = services.filter((s) => mine.has(s));
   // Undefined: no caller to check again, and every touched Service's `own` part is as it was (so
   // it cannot bring a new problem of that kind: the set before the change had none).
   const subjects = (face: (s: Service) => string, own: (s: Service) => string) => {
     const faces = previous ? faceChanges(touched, changed, previous, face) : keys;
     if (faces.size === 0 && previous && unchanged(changed, previous, own)) return undefined;
     if (faces.size === 0) return changed;
-    return services.filter((s) => ids.has(manifestId(s)) || s.upstreams.some((u) => faces.has(refKey(u))));
+    return services.filter((s) => mine.has(s) || s.upstreams.some((u) => faces.has(refKey(u))));
   };
   const referring = subjects(portNames, (s) => JSON.stringify(s.upstreams));
   const binding = subjects(portSockets, sockets);
   return [
-    ...checkDocumentIdentity(ms),
+    ...identity,
     ...changed.flatMap(checkServiceEntries),
     ...(referring ? checkUpstreamReferences(services, referring) : []),
     ...(binding ? checkSocketBindings(neighbours(services, binding), services) : []),
     ...checkAccessPolicies(
-      firstDefinitions(ms, 'AccessPolicy').filter((p) => ids.has(manifestId(p)) || namesAny(p, keys)),
+      ofKind('AccessPolicy').filter((p) => mine.has(p) || namesAny(p, keys)),
       services,
     ),
-    ...checkTrafficPolicies(trafficSubjects(firstDefinitions(ms, 'TrafficPolicy'), ids, keys), services),
+    ...checkTrafficPolicies(trafficSubjects(ofKind('TrafficPolicy'), mine, keys), services),
   ];
 }
 
@@ -142,23 +145,34 @@ function faceChanges(
   return out;
 }
 
-function namesAny(p: AccessPolicy, keys: ReadonlySet<string>): boolean {
-  return keys.has(refKey(p.destination)) || p.rules.some((r) => r.from.some((f) => keys.has(refKey(f))));
+/** The services a policy names (destination first), once per policy object: committed ones persist. */
+const named = new WeakMap<AccessPolicy | TrafficPolicy, readonly string[]>();
+
+function namesOf(p: AccessPolicy | TrafficPolicy): readonly string[] {
+  let keys = named.get(p);
+  if (!keys) {
+    const refs =
+      p.kind === 'AccessPolicy'
+        ? [p.destination, ...p.rules.flatMap((r) => r.from)]
+        : [
+            p.destination,
+            ...(p.from ?? []),
+            ...p.routes.flatMap((r) => r.to.flatMap((t) => (t.service ? [t.service] : []))),
+          ];
+    named.set(p, (keys = refs.map(refKey)));
+  }
+  return keys;
+}
+
+function namesAny(p: AccessPolicy | TrafficPolicy, keys: ReadonlySet<string>): boolean {
+  return namesOf(p).some((k) => keys.has(k));
 }
 
 function trafficSubjects(
   policies: readonly TrafficPolicy[],
-  ids: ReadonlySet<string>,
+  mine: ReadonlySet<Manifest>,
   keys: ReadonlySet<string>,
 ): TrafficPolicy[] {
-  const destinations = new Set(
-    policies.filter((p) => ids.has(manifestId(p))).map((p) => refKey(p.destination)),
-  );
-  const names = (p: TrafficPolicy) =>
-    keys.has(refKey(p.destination)) ||
-    (p.from ?? []).some((f) => keys.has(refKey(f))) ||
-    p.routes.some((r) => r.to.some((t) => t.service !== undefined && keys.has(refKey(t.service))));
-  return policies.filter(
-    (p) => ids.has(manifestId(p)) || destinations.has(refKey(p.destination)) || names(p),
-  );
+  const destinations = new Set(policies.filter((p) => mine.has(p)).map((p) => namesOf(p)[0]));
+  return policies.filter((p) => mine.has(p) || destinations.has(namesOf(p)[0]) || namesAny(p, keys));
 }

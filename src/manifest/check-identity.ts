@@ -5,6 +5,17 @@ import { problemAt, where } from './problem-at.ts';
 import { manifestId, type Manifest } from './types.ts';
 
 export function checkDocumentIdentity(ms: readonly Manifest[]): Problem[] {
+  return indexDocuments(ms).problems;
+}
+
+/**
+ * One pass over a set: its identity problems, and each document's first definition by manifest id
+ * (in set order), which every other check of the set reads.
+ */
+export function indexDocuments(ms: readonly Manifest[]): {
+  problems: Problem[];
+  first: Map<string, Manifest>;
+} {
   const problems: Problem[] = [];
   const first = new Map<string, Manifest>();
   let mesh: Manifest | undefined;
@@ -39,5 +50,5 @@ export function checkDocumentIdentity(ms: readonly Manifest[]): Problem[] {
       mesh = m;
     }
   }
-  return problems;
+  return { problems, first };
 }

@@ -3,7 +3,7 @@
 // gRPC port to apply to. (On a destination with both kinds of port, `http` rules guard its HTTP
 // ports and only rules without `http` open its TCP ports.)
 import type { Problem } from '../errors.ts';
-import { noSuchService } from './check-references.ts';
+import { noSuchService, servicesByKey } from './check-references.ts';
 import { fieldAt } from './field-positions.ts';
 import { problemAt } from './problem-at.ts';
 import { didYouMean } from './did-you-mean.ts';
@@ -20,7 +20,7 @@ export function checkAccessPolicies(
   policies: readonly AccessPolicy[],
   services: readonly Service[],
 ): Problem[] {
-  const byKey = new Map(services.map((s) => [serviceKey(s), s]));
+  const byKey = servicesByKey(services);
   const find = (ref: ServiceRef): Service | undefined =>
     byKey.get(serviceKey({ name: ref.service, namespace: ref.namespace }));
 

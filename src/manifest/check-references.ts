@@ -10,12 +10,21 @@ export function noSuchService(ref: ServiceRef, services: readonly Service[]): st
   return `no Service ${ref.namespace}/${ref.service}${didYouMean(ref.service, sameNamespace)}`;
 }
 
+/** Services by serviceKey, once per list: the checks of one set share it. */
+const indexes = new WeakMap<readonly Service[], ReadonlyMap<string, Service>>();
+
+export function servicesByKey(services: readonly Service[]): ReadonlyMap<string, Service> {
+  let byKey = indexes.get(services);
+  if (!byKey) indexes.set(services, (byKey = new Map(services.map((s) => [serviceKey(s), s]))));
+  return byKey;
+}
+
 /** The upstreams of `subjects` (default: every service) against the whole set `services`. */
 export function checkUpstreamReferences(
   services: readonly Service[],
   subjects: readonly Service[] = services,
 ): Problem[] {
-  const byKey = new Map(services.map((s) => [serviceKey(s), s]));
+  const byKey = servicesByKey(services);
   return subjects.flatMap((s) =>
     s.upstreams.flatMap((u, i): Problem[] => {
       const at = (field: string, message: string): Problem[] => [

@@ -24,7 +24,8 @@ const SET_CHECKS: readonly SetCheck[] = [
 
 /** Every cross-document problem of `ms`; an empty list means the set can be published. */
 export function checkManifestSet(ms: readonly Manifest[]): Problem[] {
-  return SET_CHECKS.flatMap((check) => check(ms, firstDefinitions(ms, 'Service')));
+  const services = firstDefinitions(ms, 'Service');
+  return SET_CHECKS.flatMap((check) => check(ms, services));
 }
 
 type ManifestOf<K extends ManifestKind> = Extract<Manifest, { kind: K }>;

@@ -2,7 +2,7 @@
 // HTTP or gRPC (routing, retries and splits are L7); and two policies never govern the same
 // caller → destination port (which one wins would be a guess).
 import type { Problem } from '../errors.ts';
-import { noSuchService } from './check-references.ts';
+import { noSuchService, servicesByKey } from './check-references.ts';
 import { problemAt } from './problem-at.ts';
 import { manifestId, serviceKey, type Service, type ServiceRef, type TrafficPolicy } from './types.ts';
 
@@ -10,7 +10,7 @@ export function checkTrafficPolicies(
   policies: readonly TrafficPolicy[],
   services: readonly Service[],
 ): Problem[] {
-  const byKey = new Map(services.map((s) => [serviceKey(s), s]));
+  const byKey = servicesByKey(services);
   const find = (ref: ServiceRef) => byKey.get(serviceKey({ name: ref.service, namespace: ref.namespace }));
   const claimed = new Map<string, TrafficPolicy>();
   return policies.flatMap((p) => {
