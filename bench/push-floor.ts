@@ -9,20 +9,12 @@
 //
 // Usage: npx tsx bench/push-floor.ts [N=500] [rounds=20]
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createSecureServer, createServer as createH2Server, type ServerHttp2Stream } from 'node:http2';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { CertificateAuthority } from '../src/ca/index.ts';
-import {
-  listenGrpc,
-  PeerCredentials,
-  secureContextOptions,
-  type XdsTls,
-} from '../src/xds/server/grpc-listener.ts';
+import { floorCredentials, listenAsDeployed } from './floor-setup.ts';
+import { secureContextOptions, type XdsTls } from '../src/xds/server/grpc-listener.ts';
 import type { GrpcCall } from './grpc-h2.ts';
 import { H2Channel } from './grpc-h2.ts';
 
@@ -89,13 +81,7 @@ async function serve(v: Variant, t: XdsTls | undefined): Promise<number> {
         },
       },
     );
-    const source = t && { current: () => t, onChange: () => undefined };
-    const l = await listenGrpc(
-      server,
-      { host: '127.0.0.1', port: 0 },
-      source && { source, peers: new PeerCredentials() },
-    );
-    return l.port;
+    return listenAsDeployed(server, t);
   }
   const h2 = t
     ? createSecureServer({
@@ -189,23 +175,10 @@ async function measure(
 async function main(): Promise<void> {
   const n = Number(process.argv[2]) || 500;
   const rounds = Number(process.argv[3]) || 20;
-  const dir = await mkdtemp(join(tmpdir(), 'push-floor-'));
+  const creds = await floorCredentials('push-floor');
   try {
-    const opened = await CertificateAuthority.open({ dir, trustDomain: 'bench.local' });
-    if (!opened.ok) throw new Error(JSON.stringify(opened.errors));
-    const ca = opened.value;
-    const bundle = ca.trustBundle().join('\n');
-    const server = ca.issueWorkload(
-      { namespace: 'clinimesh-system', service: 'control-plane' },
-      { dnsNames: ['localhost'] },
-    );
-    const workload = ca.issueWorkload({ namespace: 'default', service: 'emr' });
-    const material: XdsTls = {
-      certChainPem: server.certChainPem,
-      privateKeyPem: server.privateKeyPem,
-      trustBundlePem: bundle,
-    };
-    const client = { ca: bundle, cert: workload.certChainPem, key: workload.privateKeyPem };
+    const material = creds.server;
+    const client = creds.client;
     console.log(
       `\n${n} streams, ${rounds} rounds of one ${PUSH_BYTES}-byte push each answered by a ${ACK_BYTES}-byte ACK; ${new Date().toISOString()}, Node ${process.version}, OpenSSL ${process.versions.openssl}\n`,
     );
@@ -216,7 +189,7 @@ async function main(): Promise<void> {
       console.log(`| ${v.name} | ${median.toFixed(1)} (${xs[0]!.toFixed(1)}–${xs.at(-1)!.toFixed(1)}) |`);
     }
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await creds.dispose();
   }
 }
 

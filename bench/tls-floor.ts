@@ -13,11 +13,8 @@
 // TLS_FLOOR_ONLY=<regex> runs the variants whose names match; TLS_FLOOR_PROFILE=1 writes each server's
 // CPU profiles to bench/out/tls-floor-<variant>/ (node --cpu-prof, one per thread: the largest is the main one; summarise with bench/profile-summary.ts).
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { connect as h2connect, createServer as createH2Server, createSecureServer } from 'node:http2';
 import { connect as netConnect, createServer as createNetServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   connect as tlsConnect,
   createServer as createTlsServer,
@@ -26,14 +23,9 @@ import {
 } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { CertificateAuthority } from '../src/ca/index.ts';
+import { floorCredentials, listenAsDeployed } from './floor-setup.ts';
 import { spiffeIdOfPeer, spiffeIdOfSan } from '../src/xds/server/peer.ts';
-import {
-  listenGrpc,
-  PeerCredentials,
-  secureContextOptions,
-  type XdsTls,
-} from '../src/xds/server/grpc-listener.ts';
+import { secureContextOptions, type XdsTls } from '../src/xds/server/grpc-listener.ts';
 
 interface Variant {
   readonly name: string;
@@ -127,13 +119,7 @@ async function serve(v: Variant, t: XdsTls | undefined): Promise<number> {
     );
   if (v.layer === 'grpc') {
     const server = new grpc.Server({ 'grpc.enable_channelz': 0, 'grpc.keepalive_time_ms': 30_000 });
-    const source = t && { current: () => t, onChange: () => undefined };
-    const l = await listenGrpc(
-      server,
-      { host: '127.0.0.1', port: 0 },
-      source && { source, peers: new PeerCredentials() },
-    );
-    return l.port;
+    return listenAsDeployed(server, t);
   }
   if (v.layer === 'h2-injected' && ours) {
     const h2 = createH2Server();
@@ -325,27 +311,10 @@ async function measureMemory(
 async function main(): Promise<void> {
   const n = Number(process.argv[2]) || 600;
   const rounds = Number(process.argv[3]) || 3;
-  const dir = await mkdtemp(join(tmpdir(), 'tls-floor-'));
+  const creds = await floorCredentials('tls-floor');
   try {
-    const opened = await CertificateAuthority.open({ dir, trustDomain: 'bench.local' });
-    if (!opened.ok) throw new Error(JSON.stringify(opened.errors));
-    const ca = opened.value;
-    const bundle = ca.trustBundle().join('\n');
-    const server = ca.issueWorkload(
-      { namespace: 'clinimesh-system', service: 'control-plane' },
-      { dnsNames: ['localhost'] },
-    );
-    const workload = ca.issueWorkload({ namespace: 'default', service: 'emr' });
-    const material: XdsTls = {
-      certChainPem: server.certChainPem,
-      privateKeyPem: server.privateKeyPem,
-      trustBundlePem: bundle,
-    };
-    const client: ConnectionOptions = {
-      ca: bundle,
-      cert: workload.certChainPem,
-      key: workload.privateKeyPem,
-    };
+    const material = creds.server;
+    const client: ConnectionOptions = creds.client;
     const only = new RegExp(process.env.TLS_FLOOR_ONLY ?? '');
     const chosen = VARIANTS.flatMap((v, i) => (only.test(v.name) ? [i] : []));
     const results = VARIANTS.map(() => [] as number[]);
@@ -375,7 +344,7 @@ async function main(): Promise<void> {
       );
     });
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await creds.dispose();
   }
 }
 
