@@ -1,7 +1,8 @@
 // What the floor benchmarks (tls-floor.ts, push-floor.ts) share: the certificates they handshake
 // with (a fresh CA in a temporary directory, the control plane's serving certificate from it and one
-// workload's, as a deployment has them; removed again by `dispose`), and a grpc-js server behind our
-// listener on loopback, as `serve` runs it.
+// workload's, as a deployment has them; removed again by `dispose`), a grpc-js server behind our
+// listener on loopback, as `serve` runs it, and asking the child process a server runs in.
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,4 +49,12 @@ export async function listenAsDeployed(server: grpc.Server, tls: XdsTls | undefi
     source && { source, peers: new PeerCredentials() },
   );
   return l.port;
+}
+
+/** Sends `m` to the server's child process and resolves with its next message. */
+export function ask<R>(child: ChildProcess, m: unknown): Promise<R> {
+  return new Promise((resolve) => {
+    child.once('message', (r: R) => resolve(r));
+    child.send(m as object);
+  });
 }

@@ -292,3 +292,8 @@ export function changeTargets(mesh: BenchMesh, count: number, consul: boolean): 
   }
   return out;
 }
+
+/** The edit both apply phases make: the first instance's weight stepped on (1…5), nothing else. */
+export function weightEdited(s: Service): Service {
+  return { ...s, instances: s.instances.map((i, j) => (j === 0 ? { ...i, weight: (i.weight % 5) + 1 } : i)) };
+}

@@ -13,10 +13,13 @@ import { createSecureServer, createServer as createH2Server, type ServerHttp2Str
 import { createSecureContext } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { floorCredentials, listenAsDeployed } from './floor-setup.ts';
+import { ask as askChild, floorCredentials, listenAsDeployed } from './floor-setup.ts';
+
+const ask = (child: ChildProcess, m: ToServer) => askChild<FromServer>(child, m);
 import { secureContextOptions, type XdsTls } from '../src/xds/server/grpc-listener.ts';
 import type { GrpcCall } from './grpc-h2.ts';
 import { H2Channel } from './grpc-h2.ts';
+import { median } from './stats.ts';
 
 const PATH = '/bench.Floor/Stream';
 /** About a SotW EDS response with three assignments, and a typical ACK. */
@@ -123,13 +126,6 @@ function serverMain(): void {
 
 // ---------------------------------------------------------------- clients (this process)
 
-function ask(child: ChildProcess, m: ToServer): Promise<FromServer> {
-  return new Promise((resolve) => {
-    child.once('message', (r: FromServer) => resolve(r));
-    child.send(m);
-  });
-}
-
 async function measure(
   index: number,
   material: XdsTls,
@@ -177,16 +173,15 @@ async function main(): Promise<void> {
   const rounds = Number(process.argv[3]) || 20;
   const creds = await floorCredentials('push-floor');
   try {
-    const material = creds.server;
-    const client = creds.client;
     console.log(
       `\n${n} streams, ${rounds} rounds of one ${PUSH_BYTES}-byte push each answered by a ${ACK_BYTES}-byte ACK; ${new Date().toISOString()}, Node ${process.version}, OpenSSL ${process.versions.openssl}\n`,
     );
     console.log('| transport | server CPU per push + ACK, median (min–max) µs |\n|---|---:|');
     for (const [i, v] of VARIANTS.entries()) {
-      const xs = (await measure(i, material, client, n, rounds)).sort((a, b) => a - b);
-      const median = xs[Math.floor(xs.length / 2)]!;
-      console.log(`| ${v.name} | ${median.toFixed(1)} (${xs[0]!.toFixed(1)}–${xs.at(-1)!.toFixed(1)}) |`);
+      const xs = await measure(i, creds.server, creds.client, n, rounds);
+      console.log(
+        `| ${v.name} | ${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}) |`,
+      );
     }
   } finally {
     await creds.dispose();

@@ -13,7 +13,13 @@ import {
 } from './harness.ts';
 import { MARKER_BASE, type XdsTlsMaterial } from './ipc.ts';
 import type { Manifest } from '../src/manifest/index.ts';
-import { changeTargets, flapFirstEndpoint, moveFirstEndpoint, seededRandom } from './mesh-gen.ts';
+import {
+  changeTargets,
+  flapFirstEndpoint,
+  weightEdited,
+  moveFirstEndpoint,
+  seededRandom,
+} from './mesh-gen.ts';
 import { cpuMs, describeCounts, summarize, threadCpuMs, type Summary } from './stats.ts';
 import type { TypeSnapshot } from '../src/xds/cache/snapshot.ts';
 import { ENDPOINT } from '../src/xds/resources/type-urls.ts';
@@ -206,10 +212,7 @@ export async function applyEdits(ctx: BenchContext, count: number, timeoutMs: nu
     const index = ctx.manifests.findIndex((m) => m.kind === 'Service' && `${m.name}.${m.namespace}` === key);
     const svc = ctx.manifests[index];
     if (svc?.kind !== 'Service') continue;
-    ctx.manifests[index] = {
-      ...svc,
-      instances: svc.instances.map((i, j) => (j === 0 ? { ...i, weight: (i.weight % 5) + 1 } : i)),
-    };
+    ctx.manifests[index] = weightEdited(svc);
     const consumers = ctx.mesh.consumers.get(key) ?? [];
     const before = consumers.map((n) => ctx.cp.cache.get(n, ENDPOINT)?.version);
     const cpu0 = process.cpuUsage();

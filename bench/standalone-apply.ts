@@ -8,9 +8,9 @@
 // compiler works on other threads), which a control plane that has been running does not pay again.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { toYaml } from '../src/cli/manifest-document.ts';
-import type { Manifest } from '../src/manifest/index.ts';
+import { serviceKey, type Service } from '../src/manifest/index.ts';
 import { adminRequest, type AdminTarget } from '../test/helpers/admin.ts';
-import { changeTargets, type BenchMesh } from './mesh-gen.ts';
+import { changeTargets, weightEdited, type BenchMesh } from './mesh-gen.ts';
 import { mainThreadCpuMs, mainThreadRunMs, processCpuMs } from './proc.ts';
 import { leastSquares, summarize, type Summary } from './stats.ts';
 import type { SimulatorPool } from './workers.ts';
@@ -53,11 +53,6 @@ export interface StandaloneApplyResult {
   readonly idleCpuMsPerS: number;
 }
 
-function edited(m: Manifest): Manifest {
-  if (m.kind !== 'Service') throw new Error(`${m.kind} ${m.name} is not a Service`);
-  return { ...m, instances: m.instances.map((i, j) => (j === 0 ? { ...i, weight: (i.weight % 5) + 1 } : i)) };
-}
-
 async function responsesReach(pool: SimulatorPool, want: number, timeoutMs: number): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
@@ -74,7 +69,7 @@ interface SeriesContext {
   readonly pool: SimulatorPool;
   readonly mesh: BenchMesh;
   /** The manifests as last applied, by service key (an edit builds on the one before). */
-  readonly byKey: Map<string, Manifest>;
+  readonly byKey: Map<string, Service>;
   readonly timeoutMs: number;
 }
 
@@ -88,7 +83,7 @@ async function series(c: SeriesContext, keys: readonly string[]): Promise<ApplyS
   const cpu0 = await processCpuMs(server.pid);
   const statMain0 = await mainThreadCpuMs(server.pid);
   for (const key of keys) {
-    const next = edited(byKey.get(key)!);
+    const next = weightEdited(byKey.get(key)!);
     byKey.set(key, next);
     const affected = mesh.consumers.get(key)?.length ?? 0;
     // Counted afresh for each apply: one that brought more than its pushes is found below, not
@@ -142,8 +137,8 @@ export async function measureStandaloneApplies(o: {
   const idle0 = await processCpuMs(server.pid);
   await sleep(IDLE_SAMPLE_MS);
   const idleCpuMsPerS = ((await processCpuMs(server.pid)) - idle0) / (IDLE_SAMPLE_MS / 1000);
-  const byKey = new Map<string, Manifest>(
-    mesh.manifests.flatMap((m) => (m.kind === 'Service' ? [[`${m.name}.${m.namespace}`, m] as const] : [])),
+  const byKey = new Map<string, Service>(
+    mesh.manifests.flatMap((m) => (m.kind === 'Service' ? [[serviceKey(m), m] as const] : [])),
   );
   changeTargets(mesh, o.consulChanges, true);
   const measured = changeTargets(mesh, o.count, false);

@@ -23,7 +23,9 @@ import {
 } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { floorCredentials, listenAsDeployed } from './floor-setup.ts';
+import { ask as askChild, floorCredentials, listenAsDeployed } from './floor-setup.ts';
+
+const ask = (child: ChildProcess, m: ToServer) => askChild<FromServer>(child, m);
 import { spiffeIdOfPeer, spiffeIdOfSan } from '../src/xds/server/peer.ts';
 import { secureContextOptions, type XdsTls } from '../src/xds/server/grpc-listener.ts';
 
@@ -202,13 +204,6 @@ async function many(n: number, concurrency: number, one: () => Promise<void>): P
     }
   };
   await Promise.all(Array.from({ length: concurrency }, lane));
-}
-
-function ask(child: ChildProcess, m: ToServer): Promise<FromServer> {
-  return new Promise((resolve) => {
-    child.once('message', (r: FromServer) => resolve(r));
-    child.send(m);
-  });
 }
 
 interface RunningServer {
