@@ -12,6 +12,7 @@ import {
   type Kafka,
   type RabbitMq,
 } from '../helpers/brokers.ts';
+import { createTopic } from '../helpers/kafka-mesh.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 function printOnFailure(tail: () => string | undefined) {
@@ -92,7 +93,7 @@ describeWithKafka('Kafka (KRaft, one node) on loopback', () => {
     });
     const admin = client.admin();
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic: 'imaging.events', numPartitions: 3 }] });
+    await createTopic(admin, 'imaging.events', 3, 1);
     await admin.disconnect();
 
     const producer = client.producer({

@@ -130,22 +130,28 @@ export const meshSockets =
   };
 
 /**
- * Creates a topic and waits until every partition has a leader: metadata reaches each broker in its
- * own time, and kafkajs retries only LEADER_NOT_AVAILABLE (BROKERS.md, pitfall 6).
- */
-/**
  * Creates a topic and waits until one broker's metadata shows a leader for every partition; returns
  * that metadata (asking again could reach a broker that has not learned the topic yet in KRaft).
+ * A KRaft broker that has not yet seen the active controller reports controller -1, and kafkajs
+ * gives up on that at once ("Broker -1 not found"), so the create is retried until it is taken;
+ * a retry after a create that did land finds the topic there, which kafkajs reports as success.
  */
 export async function createTopic(
   admin: Admin,
   topic: string,
   partitions = 3,
+  replicationFactor = 3,
 ): Promise<readonly PartitionMetadata[]> {
-  await admin.createTopics({
-    topics: [{ topic, numPartitions: partitions, replicationFactor: 3 }],
-    waitForLeaders: false,
-  });
+  await waitFor(
+    async () => {
+      await admin.createTopics({
+        topics: [{ topic, numPartitions: partitions, replicationFactor }],
+        waitForLeaders: false,
+      });
+      return true;
+    },
+    { what: `a broker to take the creation of ${topic}`, timeoutMs: 60_000, intervalMs: 200 },
+  );
   let seen: readonly PartitionMetadata[] = [];
   await waitFor(
     async () => {
