@@ -64,6 +64,7 @@ const ACCEPTED_SIGNATURES = new Map<string, { hash: string; keyType: 'ec' | 'rsa
 const MIN_RSA_BITS = 2048;
 /** Above this an RSA key buys no security a mesh needs, and each verification gets slow. */
 const MAX_RSA_BITS = 8192;
+const RSA_EXPONENT = 65537n;
 /** Far above any CSR clinimesh accepts (~300 bytes for P-256): refuse big inputs before decoding them. */
 const MAX_CSR_BYTES = 16 * 1024;
 
@@ -251,6 +252,10 @@ function otherKey(spkiDer: Buffer): Result<AcceptedKey> {
   const details = key.asymmetricKeyDetails ?? {};
   const bits = details.modulusLength ?? 0;
   if (key.asymmetricKeyType === 'rsa' && bits >= MIN_RSA_BITS && bits <= MAX_RSA_BITS) {
+    // Checked before the self-signature: a huge exponent makes one verify cost milliseconds, and
+    // requests to attest are checked before anyone is authenticated. Every toolkit makes 65537.
+    if (details.publicExponent !== RSA_EXPONENT)
+      return problem('csr.publicKey', `the RSA public exponent must be ${RSA_EXPONENT}`);
     return ok({ keyObject: key, publicKey: { kind: 'spki', der: spkiDer }, keyDescription: `RSA ${bits}` });
   }
   const what = details.namedCurve ?? (bits || (key.asymmetricKeyType === 'ec' ? 'explicit parameters' : ''));

@@ -19,7 +19,7 @@ export interface AttestedWorkload {
    * For one-time evidence (a join token): spend it once the certificates are signed, or release it
    * if something later refuses, so that a refusal never burns the token.
    */
-  readonly settle?: { spend(): Promise<Result<void>>; release(): void };
+  readonly settle?: { spend(): Promise<Result<void>>; release(): Promise<void> };
 }
 
 /** What a Kubernetes TokenReview proves (see k8s-attestor.ts). */
@@ -44,8 +44,8 @@ export class Attestor {
     const attested = await this.prove(evidence);
     if (!attested.ok) return attested;
     const a = attested.value;
-    const refuse = (problems: Problem[]): Result<AttestedWorkload> => {
-      a.settle?.release();
+    const refuse = async (problems: Problem[]): Promise<Result<AttestedWorkload>> => {
+      await a.settle?.release();
       return fail(problems);
     };
     if (a.namespace === CONTROL_PLANE_NAMESPACE) {

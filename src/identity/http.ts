@@ -144,9 +144,8 @@ async function attest(
   if (!csrs.ok) return replyProblems(res, csrs.errors);
   const evidence = evidenceOf(body.value);
   if (!evidence.ok) return replyProblems(res, evidence.errors);
-  // A bad CSR must not burn a one-time join token.
-  const unusable = deps.signer.precheck(csrs.value);
-  if (unusable.length) return replyProblems(res, unusable);
+  // The evidence first: whoever sends it is not authenticated yet, and a token check is a hash
+  // where a CSR check is a signature verification.
   const instance = typeof body.value.instance === 'string' ? body.value.instance : undefined;
   const attested = await deps.attestor.attest(evidence.value, instance);
   const remoteAddress = req.socket.remoteAddress;
@@ -159,10 +158,16 @@ async function attest(
     return replyProblems(res, attested.errors);
   }
   const a = attested.value;
+  // One-time evidence is spent only once the certificates exist; a refusal gives it back before
+  // the answer, so that a corrected retry finds it free.
+  const unusable = deps.signer.precheck(csrs.value);
+  if (unusable.length) {
+    await a.settle?.release();
+    return replyProblems(res, unusable);
+  }
   const signed = deps.signer.sign(a, csrs.value);
-  // One-time evidence is spent only once the certificates exist; a refusal gives it back.
   const spent = signed.ok ? await (a.settle?.spend() ?? { ok: true as const, value: undefined }) : undefined;
-  if (!signed.ok) a.settle?.release();
+  if (!signed.ok) await a.settle?.release();
   if (spent && !spent.ok) return replyProblems(res, spent.errors);
   if (!signed.ok) {
     log.warn(

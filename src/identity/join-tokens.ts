@@ -58,7 +58,7 @@ export interface JoinTokenHold {
   /** Marks the token used (once the certificates are signed). */
   spend(): Promise<Result<void>>;
   /** Gives the token back when something later refused. */
-  release(): void;
+  release(): Promise<void>;
 }
 
 export interface JoinTokenOptions {
@@ -203,7 +203,8 @@ export class JoinTokens {
               { code: 'UNAUTHENTICATED', field: 'joinToken', message: `join token ${id} changed while held` },
             ]);
       },
-      release: () => void this.swap(id, record, free),
+      // A failed write leaves the hold to lapse after HOLD_MS: nothing more to do here.
+      release: async () => void (await this.swap(id, record, free)),
     };
   }
 

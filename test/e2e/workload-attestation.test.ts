@@ -137,6 +137,18 @@ describe('workload attestation and the identity API', () => {
     expect((await attest({ joinToken: token, ...csrs() })).ok).toBe(true);
   });
 
+  it('judges the evidence before the certificate requests: no CSR work for whoever has no token', async () => {
+    // Checking a CSR costs CPU and the caller is not yet authenticated; the token check is a hash.
+    const forged = await attest({ joinToken: 'cmjt.nope', xdsCsr: 'not a CSR', workloadCsr: 'nor this' });
+    expect([forged.status, codes(forged)]).toEqual([401, ['UNAUTHENTICATED']]);
+    // A refused CSR still gives the held token back before the answer: an immediate retry works.
+    const token = joinToken(cp, 'his', his.name);
+    expect(
+      (await attest({ joinToken: token, xdsCsr: 'not a CSR', workloadCsr: createCsr(ec()) })).status,
+    ).toBe(400);
+    expect((await attest({ joinToken: token, ...csrs() })).ok).toBe(true);
+  });
+
   it('never issues the control plane identity: no join token for clinimesh-system, even for a declared Service', async () => {
     await applyYaml(
       cp,

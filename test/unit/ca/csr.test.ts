@@ -83,6 +83,20 @@ describe('parseCsr', () => {
     expect(fields(parseCsr(createCsr(rsa(1024))))).toEqual([['CA', 'csr.publicKey']]);
   });
 
+  it('refuses an RSA key whose public exponent is not 65537, before any signature check', () => {
+    // A huge exponent makes each verify cost milliseconds of the event loop: an unauthenticated
+    // attest could stall the control plane with it (a review reproduced ~20 ms per CSR).
+    const huge = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 0x7fffffff }).privateKey;
+    for (const key of [
+      huge,
+      generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 3 }).privateKey,
+    ]) {
+      const parsed = parseCsr(createCsr(key));
+      expect(fields(parsed)).toEqual([['CA', 'csr.publicKey']]);
+      expect(parsed.ok ? '' : parsed.errors[0]!.message).toContain('exponent');
+    }
+  });
+
   it('refuses Ed25519', () => {
     const pem = opensslCsr(tmp.dir, 'ed25519', ['-algorithm', 'ed25519']);
     expect(fields(parseCsr(pem))).toEqual([['CA', 'csr.publicKey']]);
