@@ -192,7 +192,7 @@ export async function runServe(args: string[]): Promise<number> {
       `  TOKEN=$(./bin/clinimesh.js join-token create${credential} --namespace ${first.namespace} --service ${first.name} --instance ${instance})`,
     );
     console.log(
-      `  ./bin/clinimesh.js agent --control-plane ${cp.host}:${cp.xdsRestPort} --join-token "$TOKEN" --out-dir ./sidecar-${instance} &`,
+      `  CLINIMESH_JOIN_TOKEN="$TOKEN" ./bin/clinimesh.js agent --control-plane ${cp.host}:${cp.xdsRestPort} --out-dir ./sidecar-${instance} &`,
     );
     console.log(`  envoy -c ./sidecar-${instance}/envoy.json --use-dynamic-base-id`);
   }

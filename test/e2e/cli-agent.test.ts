@@ -88,12 +88,11 @@ describeWithEnvoy('clinimesh join-token and clinimesh agent', () => {
         `${cp.host}:${cp.xdsPort}`,
         '--out-dir',
         agentDir,
-        '--join-token',
-        token,
         '--envoy-admin-port',
         '0',
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      // As the README passes it: in the environment, which `ps` does not show to other users.
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CLINIMESH_JOIN_TOKEN: token } },
     );
     agent.stdout!.on('data', (d: Buffer) => (agentLog += d.toString()));
     agent.stderr!.on('data', (d: Buffer) => (agentLog += d.toString()));
