@@ -21,6 +21,7 @@ import { nodeId } from '../src/xds/server/node-id.ts';
 import {
   parseManifestText,
   serviceKey,
+  serviceUpstreams,
   type Manifest,
   type Mesh,
   type Protocol,
@@ -249,7 +250,7 @@ function initialEndpoints(s: Service, i: number, external: number): EndpointSet 
 function consumersOf(services: readonly Service[]): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const s of services) {
-    for (const u of s.upstreams) {
+    for (const u of serviceUpstreams(s)) {
       const key = serviceKey({ name: u.service, namespace: u.namespace });
       const list = out.get(key) ?? [];
       for (const inst of s.instances)

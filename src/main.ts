@@ -185,7 +185,7 @@ function openBackend(o: ControlPlaneOptions, shared: SharedStore | undefined): S
 function importParts(manifests: readonly Manifest[], max: number | undefined): Manifest[][] {
   if (!manifests.length) return [];
   if (max === undefined || manifests.length <= max) return [[...manifests]];
-  const order = ['Mesh', 'Service', 'TrafficPolicy', 'AccessPolicy'];
+  const order = ['Mesh', 'ExternalService', 'Service', 'TrafficPolicy', 'AccessPolicy'];
   const sorted = [...manifests].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind));
   const parts: Manifest[][] = [];
   for (let i = 0; i < sorted.length; i += max) parts.push(sorted.slice(i, i + max));

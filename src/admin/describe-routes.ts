@@ -1,9 +1,19 @@
 // GET /v1/describe/<Kind>/[<namespace>/]<name>: a manifest with what the control plane derives from
 // it (kubectl describe): for a Service its instances, endpoints (declared, or learned from Consul as
 // the sidecars are served them), the sidecars that call it, the policies that target it and the
-// sync state of its own sidecars; for an AccessPolicy whether its destination exists and its callers.
+// sync state of its own sidecars; for an AccessPolicy whether its destination exists and its callers;
+// for an ExternalService the sidecars that may call it (only those get a way out to it).
 import { staticEndpoints } from '../discovery/static.ts';
-import { manifestId, serviceKey, type AccessPolicy, type Manifest, type Service } from '../manifest/types.ts';
+import {
+  manifestId,
+  serviceKey,
+  isExternalUpstream,
+  serviceUpstreams,
+  type AccessPolicy,
+  type ExternalService,
+  type Manifest,
+  type Service,
+} from '../manifest/types.ts';
 import type { DesiredState } from '../store/state.ts';
 import { ENDPOINT } from '../xds/resources/type-urls.ts';
 import type { AdminCall } from './deps.ts';
@@ -24,7 +34,8 @@ const withoutOrigin = (m: Manifest): Omit<Manifest, 'origin'> & { origin: { file
 function callersOf(state: DesiredState, target: { name: string; namespace: string }): string[] {
   const callers: string[] = [];
   for (const s of state.services.values()) {
-    if (!s.upstreams.some((u) => u.service === target.name && u.namespace === target.namespace)) continue;
+    if (!serviceUpstreams(s).some((u) => u.service === target.name && u.namespace === target.namespace))
+      continue;
     for (const i of s.instances) callers.push(`${s.namespace}/${s.name}/${i.name}`);
   }
   return callers.sort();
@@ -98,6 +109,17 @@ function describePolicy(state: DesiredState, p: AccessPolicy): object {
   };
 }
 
+function describeExternal(state: DesiredState, e: ExternalService): object {
+  const callers: string[] = [];
+  for (const s of state.services.values()) {
+    const calls = s.upstreams.some(
+      (u) => isExternalUpstream(u) && u.external === e.name && u.namespace === e.namespace,
+    );
+    if (calls) for (const i of s.instances) callers.push(`${s.namespace}/${s.name}/${i.name}`);
+  }
+  return { manifest: withoutOrigin(e), calledBy: callers.sort() };
+}
+
 export function describeManifest(
   call: AdminCall,
   kind: string,
@@ -110,6 +132,7 @@ export function describeManifest(
   const state = call.deps.controlPlane.state();
   if (found.kind === 'Service') return send(call.res, 200, describeService(call, state, found));
   if (found.kind === 'AccessPolicy') return send(call.res, 200, describePolicy(state, found));
+  if (found.kind === 'ExternalService') return send(call.res, 200, describeExternal(state, found));
   return send(call.res, 200, {
     manifest: withoutOrigin(found),
     services: state.services.size,

@@ -14,7 +14,13 @@ import { commitNote } from './history.ts';
 import type { AdminCall } from './deps.ts';
 import { BODY_TOO_LARGE, readBody, send, sendProblems } from './respond.ts';
 
-const KINDS: readonly ManifestKind[] = ['Mesh', 'Service', 'AccessPolicy', 'TrafficPolicy'];
+const KINDS: readonly ManifestKind[] = [
+  'Mesh',
+  'Service',
+  'AccessPolicy',
+  'TrafficPolicy',
+  'ExternalService',
+];
 
 function refOf(m: Manifest): ManifestRef {
   return { kind: m.kind, name: m.name, namespace: 'namespace' in m ? m.namespace : undefined };

@@ -5,6 +5,7 @@ import { noSuchService } from '../manifest/check-references.ts';
 import { fieldAt } from '../manifest/field-positions.ts';
 import { where } from '../manifest/problem-at.ts';
 import {
+  isExternalUpstream,
   manifestId,
   type AccessPolicy,
   type Service,
@@ -44,6 +45,8 @@ const names = (caller: Service) => (ref: ServiceRef) =>
   ref.service === caller.name && ref.namespace === caller.namespace;
 
 function deniedUpstream(ctx: AnalysisContext, caller: Service, u: Upstream, i: number): Finding[] {
+  // A partner outside the mesh has no AccessPolicy to deny the call.
+  if (isExternalUpstream(u)) return [];
   const target = ctx.findService(u);
   const port = target?.ports.find((p) => p.name === u.port);
   // An upstream to nothing is a validation problem (REFERENCE), reported as such.

@@ -1,6 +1,6 @@
 // `clinimesh get KIND [NAME|NS/NAME] [-n NS] [-o table|yaml|json]`: the manifests in force, as a
 // table or as the documents an operator would write.
-import type { Manifest, ManifestKind } from '../manifest/types.ts';
+import { isExternalUpstream, type Manifest, type ManifestKind } from '../manifest/types.ts';
 import {
   AlreadyReported,
   CONNECTION_OPTIONS,
@@ -63,12 +63,32 @@ function rowsOf(kind: ManifestKind, list: readonly Manifest[]): string {
               s.ports.map((p) => `${p.name}:${p.port}/${p.protocol}`).join(','),
               String(s.instances.length),
               s.discovery.mode,
-              s.upstreams.map((u) => `${u.namespace}/${u.service}`).join(',') || '-',
+              s.upstreams
+                .map(
+                  (u) => `${u.namespace}/${isExternalUpstream(u) ? `${u.external} (external)` : u.service}`,
+                )
+                .join(',') || '-',
             ],
           ]
         : [],
     );
     return table(['NAMESPACE', 'NAME', 'PORTS', 'INSTANCES', 'DISCOVERY', 'UPSTREAMS'], rows);
+  }
+  if (kind === 'ExternalService') {
+    const rows = list.flatMap((e) =>
+      e.kind === 'ExternalService'
+        ? [
+            [
+              e.namespace,
+              e.name,
+              e.protocol,
+              e.endpoints.map((p) => `${p.address}:${p.port}`).join(','),
+              e.tls.mode === 'ORIGINATE' ? `ORIGINATE ${e.tls.subjectAltNames.join(',')}` : 'NONE',
+            ],
+          ]
+        : [],
+    );
+    return table(['NAMESPACE', 'NAME', 'PROTOCOL', 'ENDPOINTS', 'TLS'], rows);
   }
   if (kind !== 'AccessPolicy')
     return table(

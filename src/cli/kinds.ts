@@ -16,8 +16,11 @@ const ALIASES: Readonly<Record<string, string>> = {
   trafficpolicy: 'TrafficPolicy',
   trafficpolicies: 'TrafficPolicy',
   tp: 'TrafficPolicy',
+  externalservice: 'ExternalService',
+  externalservices: 'ExternalService',
+  ext: 'ExternalService',
 };
-const KIND_LIST = 'mesh, service (svc), accesspolicy (ap), trafficpolicy (tp)';
+const KIND_LIST = 'mesh, service (svc), accesspolicy (ap), trafficpolicy (tp), externalservice (ext)';
 
 export function parseKind(text: string | undefined): ManifestKind {
   if (text === undefined) throw new UsageError(`name a kind: ${KIND_LIST}`);

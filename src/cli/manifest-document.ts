@@ -5,7 +5,9 @@
 import { stringify } from 'yaml';
 import {
   API_VERSION,
+  isExternalUpstream,
   type AccessPolicy,
+  type ExternalService,
   type Manifest,
   type Mesh,
   type PathMatch,
@@ -60,12 +62,11 @@ function serviceSpec(s: Service): Doc {
     })),
     ...(s.upstreams.length
       ? {
-          upstreams: s.upstreams.map((u) => ({
-            service: u.service,
-            namespace: u.namespace,
-            port: u.port,
-            localPort: u.localPort,
-          })),
+          upstreams: s.upstreams.map((u) =>
+            isExternalUpstream(u)
+              ? { external: u.external, namespace: u.namespace, localPort: u.localPort }
+              : { service: u.service, namespace: u.namespace, port: u.port, localPort: u.localPort },
+          ),
         }
       : {}),
   };
@@ -89,6 +90,24 @@ function policySpec(p: AccessPolicy): Doc {
           }
         : {}),
     })),
+  };
+}
+
+function externalSpec(e: ExternalService): Doc {
+  const tls: Doc =
+    e.tls.mode === 'NONE'
+      ? { mode: 'NONE' }
+      : {
+          mode: 'ORIGINATE',
+          ...(e.tls.sni !== undefined && { sni: e.tls.sni }),
+          ...(e.tls.caFile !== undefined && { caFile: e.tls.caFile }),
+          subjectAltNames: e.tls.subjectAltNames,
+        };
+  return {
+    endpoints: e.endpoints.map((p) => ({ address: p.address, port: p.port })),
+    protocol: e.protocol,
+    tls,
+    ...(e.plaintextReason !== undefined && { allowPlaintext: true, plaintextReason: e.plaintextReason }),
   };
 }
 
@@ -129,6 +148,7 @@ function specOf(m: Manifest): Doc {
   if (m.kind === 'Mesh') return meshSpec(m);
   if (m.kind === 'Service') return serviceSpec(m);
   if (m.kind === 'AccessPolicy') return policySpec(m);
+  if (m.kind === 'ExternalService') return externalSpec(m);
   // A kind not written out field by field: its model's fields, in the manifests' conventions.
   const skip = new Set(['kind', 'name', 'namespace', 'origin', 'labels']);
   return writtenFields(

@@ -8,7 +8,7 @@
 // 127.0.0.1 and every service on its own host may well listen on 8080.
 import type { Problem } from '../errors.ts';
 import { problemAt, where } from './problem-at.ts';
-import { manifestId, serviceKey, type Service } from './types.ts';
+import { isExternalUpstream, manifestId, serviceKey, type Service } from './types.ts';
 
 interface Socket {
   readonly host: string;
@@ -26,6 +26,7 @@ const WILDCARDS = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0']);
 function socketsOf(s: Service, byKey: ReadonlyMap<string, Service>): Socket[] {
   const id = manifestId(s);
   const exposedOf = (u: Service['upstreams'][number]) =>
+    !isExternalUpstream(u) &&
     byKey.get(serviceKey({ name: u.service, namespace: u.namespace }))?.ports.find((p) => p.name === u.port)
       ?.instancePorts;
   return s.instances.flatMap((inst, i) => {
@@ -57,13 +58,15 @@ function socketsOf(s: Service, byKey: ReadonlyMap<string, Service>): Socket[] {
           port,
           field: `spec.upstreams[${j}].${field}`,
           appOnly: false,
-          what: `the outbound listener for ${u.service}${what} of ${id} instance ${inst.name}`,
+          what: `the outbound listener for ${isExternalUpstream(u) ? u.external : u.service}${what} of ${id} instance ${inst.name}`,
         });
         return [
           listener(u.localPort, 'localPort', ''),
-          ...Array.from({ length: exposed?.count ?? 0 }, (_, k) =>
-            listener((exposed?.base ?? 0) + k, 'port', ` instance ${k} (instancePorts of port ${u.port})`),
-          ),
+          ...(exposed && !isExternalUpstream(u)
+            ? Array.from({ length: exposed.count }, (_, k) =>
+                listener(exposed.base + k, 'port', ` instance ${k} (instancePorts of port ${u.port})`),
+              )
+            : []),
         ];
       }),
     ];

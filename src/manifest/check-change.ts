@@ -18,14 +18,18 @@
 import type { Problem } from '../errors.ts';
 import { checkSocketBindings } from './check-bindings.ts';
 import { indexDocuments } from './check-identity.ts';
+import { callsExternal, checkExternalReferences } from './check-external.ts';
 import { checkAccessPolicies } from './check-policies.ts';
 import { checkUpstreamReferences } from './check-references.ts';
 import { checkServiceEntries } from './check-service.ts';
 import { checkTrafficPolicies } from './check-traffic.ts';
 import {
+  externalKeyOfId,
+  isExternalUpstream,
   manifestId,
   serviceKey,
   serviceKeyOfId,
+  serviceUpstreams,
   type AccessPolicy,
   type Manifest,
   type Service,
@@ -49,6 +53,7 @@ export function checkManifestChange(
 ): Problem[] {
   if (touched.length === 0) return [];
   const keys = new Set(touched.flatMap((id) => serviceKeyOfId(id) ?? []));
+  const externals = new Set(touched.flatMap((id) => externalKeyOfId(id) ?? []));
   // One pass names every document (the checks below compare objects, not ids).
   const { problems: identity, first } = indexDocuments(ms);
   const ofKind = <K extends Manifest['kind']>(kind: K) =>
@@ -62,7 +67,7 @@ export function checkManifestChange(
     const faces = previous ? faceChanges(touched, changed, previous, face) : keys;
     if (faces.size === 0 && previous && unchanged(changed, previous, own)) return undefined;
     if (faces.size === 0) return changed;
-    return services.filter((s) => mine.has(s) || s.upstreams.some((u) => faces.has(refKey(u))));
+    return services.filter((s) => mine.has(s) || serviceUpstreams(s).some((u) => faces.has(refKey(u))));
   };
   const referring = subjects(portNames, (s) => JSON.stringify(s.upstreams));
   const binding = subjects(portSockets, sockets);
@@ -76,6 +81,11 @@ export function checkManifestChange(
       services,
     ),
     ...checkTrafficPolicies(trafficSubjects(ofKind('TrafficPolicy'), mine, keys), services),
+    // Touched Services, and the callers of an ExternalService that came or went.
+    ...checkExternalReferences(
+      ofKind('ExternalService'),
+      services.filter((s) => mine.has(s) || callsExternal(s, externals)),
+    ),
   ];
 }
 
@@ -87,7 +97,11 @@ function sockets(s: Service): string {
   return JSON.stringify([
     s.instances.map((i) => [i.name, i.address, i.appAddress]),
     s.ports,
-    s.upstreams.map((u) => [u.service, u.namespace, u.port, u.localPort]),
+    s.upstreams.map((u) =>
+      isExternalUpstream(u)
+        ? [u.external, u.namespace, u.localPort]
+        : [u.service, u.namespace, u.port, u.localPort],
+    ),
   ]);
 }
 

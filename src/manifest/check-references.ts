@@ -2,7 +2,7 @@
 import type { Problem } from '../errors.ts';
 import { didYouMean } from './did-you-mean.ts';
 import { problemAt } from './problem-at.ts';
-import { manifestId, serviceKey, type Service, type ServiceRef } from './types.ts';
+import { isExternalUpstream, manifestId, serviceKey, type Service, type ServiceRef } from './types.ts';
 
 /** `no Service clinical/hiss (did you mean "his"?)`, suggesting names in the same namespace. */
 export function noSuchService(ref: ServiceRef, services: readonly Service[]): string {
@@ -27,6 +27,8 @@ export function checkUpstreamReferences(
   const byKey = servicesByKey(services);
   return subjects.flatMap((s) =>
     s.upstreams.flatMap((u, i): Problem[] => {
+      // External upstreams name an ExternalService, not a Service: check-external.ts.
+      if (isExternalUpstream(u)) return [];
       const at = (field: string, message: string): Problem[] => [
         problemAt(s.origin, manifestId(s), `spec.upstreams[${i}].${field}`, 'REFERENCE', message),
       ];

@@ -6,7 +6,14 @@
 import type { Problem } from '../errors.ts';
 import { instanceOrdinal, ORDINAL_META } from './instance-ordinal.ts';
 import { problemAt, where } from './problem-at.ts';
-import { manifestId, type Instance, type Origin, type ServicePort, type Upstream } from './types.ts';
+import {
+  isExternalUpstream,
+  manifestId,
+  type Instance,
+  type Origin,
+  type ServicePort,
+  type Upstream,
+} from './types.ts';
 
 /** A Service as far as it could be read: entries that failed validation are holes. */
 export interface ServiceDraft {
@@ -43,6 +50,7 @@ export function checkServiceEntries(s: ServiceDraft): Problem[] {
     ...instanceOrdinalProblems(s, resource),
     ...s.upstreams.flatMap((u, i) =>
       u !== undefined &&
+      !isExternalUpstream(u) &&
       u.service === s.name &&
       u.namespace === s.namespace &&
       !s.ports.some((p) => p?.name === u.port && p.instancePorts !== undefined)

@@ -3,6 +3,7 @@
 // of SET_CHECKS.
 import type { Problem } from '../errors.ts';
 import { checkSocketBindings } from './check-bindings.ts';
+import { checkExternalReferences } from './check-external.ts';
 import { checkDocumentIdentity } from './check-identity.ts';
 import { checkAccessPolicies } from './check-policies.ts';
 import { checkUpstreamReferences } from './check-references.ts';
@@ -17,6 +18,7 @@ const SET_CHECKS: readonly SetCheck[] = [
   // Already enforced when parsing; repeated so manifests built in code meet the same rules.
   (_, services) => services.flatMap(checkServiceEntries),
   (_, services) => checkUpstreamReferences(services),
+  (ms, services) => checkExternalReferences(firstDefinitions(ms, 'ExternalService'), services),
   (_, services) => checkSocketBindings(services),
   (ms, services) => checkAccessPolicies(firstDefinitions(ms, 'AccessPolicy'), services),
   (ms, services) => checkTrafficPolicies(firstDefinitions(ms, 'TrafficPolicy'), services),

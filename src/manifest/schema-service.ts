@@ -101,10 +101,20 @@ const readInstance: Reader<Instance> = (r, node, path) => {
 
 /**
  * `port` names a port of the upstream service and is required even when that service has only one:
- * a default would silently change meaning the day the upstream gains a second port.
+ * a default would silently change meaning the day the upstream gains a second port. An entry naming
+ * `external` instead calls an ExternalService, which has no ports to choose from.
  */
 function upstreamReader(ownNamespace: string): Reader<Upstream> {
   return (r, node, path) => {
+    const external = isMap(node) && node.has('external') && !node.has('service');
+    if (external) {
+      const m = mapOf(['external', 'namespace', 'localPort'])(r, node, path);
+      const name = m?.required('external', dnsLabel);
+      const namespace = m?.optional('namespace', dnsLabel) ?? ownNamespace;
+      const localPort = m?.required('localPort', portNumber);
+      if (name === undefined || localPort === undefined) return undefined;
+      return { external: name, namespace, localPort };
+    }
     const m = mapOf(['service', 'namespace', 'port', 'localPort'])(r, node, path);
     const service = m?.required('service', dnsLabel);
     const namespace = m?.optional('namespace', dnsLabel) ?? ownNamespace;

@@ -9,6 +9,7 @@ import { dnsLabel } from './field-values.ts';
 import { DEFAULT_NAMESPACE, type KindSchema } from './kind-schema.ts';
 import type { RawDocument } from './parse.ts';
 import { accessPolicySchema } from './schema-access-policy.ts';
+import { externalServiceSchema } from './schema-external-service.ts';
 import { meshSchema } from './schema-mesh.ts';
 import { serviceSchema } from './schema-service.ts';
 import { trafficPolicySchema } from './schema-traffic-policy.ts';
@@ -21,6 +22,7 @@ const KIND_SCHEMAS: { readonly [K in ManifestKind]: KindSchema<Extract<Manifest,
   Service: serviceSchema,
   AccessPolicy: accessPolicySchema,
   TrafficPolicy: trafficPolicySchema,
+  ExternalService: externalServiceSchema,
 };
 
 const KINDS = Object.keys(KIND_SCHEMAS) as ManifestKind[];

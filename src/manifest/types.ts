@@ -107,13 +107,33 @@ export interface Instance {
   readonly meta: Readonly<Record<string, string>>;
 }
 
-export interface Upstream {
+export interface ServiceUpstream {
   readonly service: string;
   readonly namespace: string;
   /** Name of the upstream service's port to call. */
   readonly port: string;
   /** Local port the application connects to for this upstream (on its appAddress). */
   readonly localPort: number;
+}
+
+/** A call to an ExternalService (egress): `{ external: reference-lab, localPort: 9101 }`. */
+export interface ExternalUpstream {
+  readonly external: string;
+  readonly namespace: string;
+  /** Local port the application connects to (plaintext) for this partner, on its appAddress. */
+  readonly localPort: number;
+}
+
+/** One entry of `spec.upstreams`: a mesh service's port or an external service. */
+export type Upstream = ServiceUpstream | ExternalUpstream;
+
+export function isExternalUpstream(u: Upstream): u is ExternalUpstream {
+  return 'external' in u;
+}
+
+/** The upstreams that call mesh services (indices shift: iterate `upstreams` where a field path is needed). */
+export function serviceUpstreams(s: { readonly upstreams: readonly Upstream[] }): ServiceUpstream[] {
+  return s.upstreams.filter((u): u is ServiceUpstream => !isExternalUpstream(u));
 }
 
 export type DiscoveryMode = 'static' | 'consul';
@@ -244,7 +264,44 @@ export interface TrafficPolicy {
   readonly origin: Origin;
 }
 
-export type Manifest = Mesh | Service | AccessPolicy | TrafficPolicy;
+export interface ExternalEndpoint {
+  /** A host name (resolved by the sidecar: STRICT_DNS) or an IP literal. */
+  readonly address: string;
+  readonly port: number;
+}
+
+/**
+ * ORIGINATE: the sidecar opens TLS to the partner and verifies its certificate against `caFile` (a
+ * file on the sidecar's host; the system roots when absent) and its name against `subjectAltNames`.
+ * NONE: plaintext, only with `allowPlaintext` and a reason.
+ */
+export type ExternalTls =
+  | {
+      readonly mode: 'ORIGINATE';
+      /** Sent as SNI; absent only for IP endpoints verified by `subjectAltNames`. */
+      readonly sni?: string;
+      readonly caFile?: string;
+      /** Names (DNS or IP) the partner's certificate must carry one of; never empty. */
+      readonly subjectAltNames: readonly string[];
+    }
+  | { readonly mode: 'NONE' };
+
+export type ExternalProtocol = 'http' | 'grpc' | 'tcp';
+
+/** A partner outside the mesh (a reference lab, an e-prescribing gateway) that Services may call. */
+export interface ExternalService {
+  readonly kind: 'ExternalService';
+  readonly name: string;
+  readonly namespace: string;
+  readonly endpoints: readonly ExternalEndpoint[];
+  readonly protocol: ExternalProtocol;
+  readonly tls: ExternalTls;
+  /** Why plaintext is acceptable; set exactly when `tls.mode` is NONE. */
+  readonly plaintextReason?: string;
+  readonly origin: Origin;
+}
+
+export type Manifest = Mesh | Service | AccessPolicy | TrafficPolicy | ExternalService;
 export type ManifestKind = Manifest['kind'];
 
 /** `Service clinical/his`, `Mesh hospital`: how documents are named in errors and APIs. */
@@ -255,6 +312,12 @@ export function manifestId(m: { kind: string; name: string; namespace?: string }
 /** `Service clinical/his` → `his.clinical`; undefined for another kind (a removed Service is known only by its id). */
 export function serviceKeyOfId(id: string): string | undefined {
   const m = /^Service ([^/ ]+)\/(.+)$/.exec(id);
+  return m ? `${m[2]}.${m[1]}` : undefined;
+}
+
+/** `ExternalService clinical/reference-lab` → `reference-lab.clinical`; undefined for another kind. */
+export function externalKeyOfId(id: string): string | undefined {
+  const m = /^ExternalService ([^/ ]+)\/(.+)$/.exec(id);
   return m ? `${m[2]}.${m[1]}` : undefined;
 }
 

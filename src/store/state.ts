@@ -5,6 +5,7 @@ import { DEFAULT_MESH } from '../manifest/index.ts';
 import {
   serviceKey,
   type AccessPolicy,
+  type ExternalService,
   type Manifest,
   type Mesh,
   type Service,
@@ -20,6 +21,8 @@ export interface DesiredState {
   readonly policies: ReadonlyMap<string, readonly AccessPolicy[]>;
   /** TrafficPolicies by the serviceKey of their destination. */
   readonly traffic: ReadonlyMap<string, readonly TrafficPolicy[]>;
+  /** ExternalServices by `name.namespace` (as upstreams name them). */
+  readonly externals: ReadonlyMap<string, ExternalService>;
 }
 
 type Policy = AccessPolicy | TrafficPolicy;
@@ -49,13 +52,18 @@ export function buildState(revision: number, manifests: Iterable<Manifest>): Des
   const list = [...manifests];
   const mesh = list.find((m): m is Mesh => m.kind === 'Mesh') ?? DEFAULT_MESH;
   const services = new Map<string, Service>();
-  for (const m of list) if (m.kind === 'Service') services.set(serviceKey(m), m);
+  const externals = new Map<string, ExternalService>();
+  for (const m of list) {
+    if (m.kind === 'Service') services.set(serviceKey(m), m);
+    if (m.kind === 'ExternalService') externals.set(serviceKey(m), m);
+  }
   return {
     revision,
     mesh,
     services,
     policies: byDestination<AccessPolicy>(list, 'AccessPolicy'),
     traffic: byDestination<TrafficPolicy>(list, 'TrafficPolicy'),
+    externals,
   };
 }
 
@@ -75,23 +83,33 @@ export function nextState(
   const mesh = docs.some((m) => m.kind === 'Mesh')
     ? ([...next.values()].find((m): m is Mesh => m.kind === 'Mesh') ?? DEFAULT_MESH)
     : prev.mesh;
-  let services = prev.services;
-  if (docs.some((m) => m.kind === 'Service')) {
-    const copy = new Map(prev.services);
-    for (const id of touched) {
-      const [was, is] = [before.get(id), next.get(id)];
-      if (was?.kind === 'Service' && is?.kind !== 'Service') copy.delete(serviceKey(was));
-      if (is?.kind === 'Service') copy.set(serviceKey(is), is);
-    }
-    services = copy;
-  }
   return {
     revision,
     mesh,
-    services,
+    services: rekeyed(prev.services, 'Service', docs, touched, before, next),
     policies: redone<AccessPolicy>(prev.policies, docs, next, 'AccessPolicy'),
     traffic: redone<TrafficPolicy>(prev.traffic, docs, next, 'TrafficPolicy'),
+    externals: rekeyed(prev.externals, 'ExternalService', docs, touched, before, next),
   };
+}
+
+/** `prev` (documents of `kind` by `name.namespace`) with the touched ones of that kind redone. */
+function rekeyed<M extends Service | ExternalService>(
+  prev: ReadonlyMap<string, M>,
+  kind: M['kind'],
+  docs: readonly Manifest[],
+  touched: readonly string[],
+  before: ReadonlyMap<string, Manifest>,
+  next: ReadonlyMap<string, Manifest>,
+): ReadonlyMap<string, M> {
+  if (!docs.some((m) => m.kind === kind)) return prev;
+  const copy = new Map(prev);
+  for (const id of touched) {
+    const [was, is] = [before.get(id), next.get(id)];
+    if (was?.kind === kind && is?.kind !== kind) copy.delete(serviceKey(was));
+    if (is?.kind === kind) copy.set(serviceKey(is), is as M);
+  }
+  return copy;
 }
 
 /** `prev` with the lists of the destinations `docs` of `kind` name read again from `next`. */

@@ -6,14 +6,14 @@
 // so discovery changes stay EDS updates.
 import type { Endpoint, EndpointSet } from '../../discovery/endpoints.ts';
 import { instanceOrdinal } from '../../manifest/instance-ordinal.ts';
-import type { InstancePorts, ServicePort, Upstream } from '../../manifest/types.ts';
+import type { InstancePorts, ServicePort, ServiceUpstream } from '../../manifest/types.ts';
 import { renameEdsCluster } from './clusters.ts';
 import { generateLoadAssignment } from './endpoints.ts';
 import { instanceClusterName, instanceUpstream } from './names.ts';
 import type { CLUSTER, ENDPOINT } from '../resources/type-urls.ts';
 import type { Resource } from './types.ts';
 
-type UpstreamName = Pick<Upstream, 'service' | 'namespace' | 'port'>;
+type UpstreamName = Pick<ServiceUpstream, 'service' | 'namespace' | 'port'>;
 
 const ordinals = (exposed: InstancePorts): number[] => Array.from({ length: exposed.count }, (_, k) => k);
 

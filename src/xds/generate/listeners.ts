@@ -11,7 +11,7 @@ import type {
   Service,
   ServicePort,
   TrafficPolicy,
-  Upstream,
+  ServiceUpstream,
 } from '../../manifest/types.ts';
 import { anyJson } from '../resources/any-json.ts';
 import type { AccessLogJson } from '../resources/gen/envoy/config/accesslog/v3/accesslog_pb.ts';
@@ -214,7 +214,7 @@ export interface OutboundOptions {
 }
 
 export function generateOutboundListener(
-  upstream: Upstream,
+  upstream: ServiceUpstream,
   target: Service,
   port: ServicePort,
   instance: Instance,

@@ -1,8 +1,8 @@
 // Resource names. One place decides them, so listeners, routes and clusters always agree.
-import type { ServicePort, Upstream } from '../../manifest/types.ts';
+import type { ServicePort, ServiceUpstream } from '../../manifest/types.ts';
 
 /** `outbound|http|his.clinical`: the cluster (and its ClusterLoadAssignment) of one upstream port. */
-export function outboundClusterName(u: Pick<Upstream, 'service' | 'namespace' | 'port'>): string {
+export function outboundClusterName(u: Pick<ServiceUpstream, 'service' | 'namespace' | 'port'>): string {
   return `outbound|${u.port}|${u.service}.${u.namespace}`;
 }
 
@@ -11,14 +11,14 @@ export function outboundClusterName(u: Pick<Upstream, 'service' | 'namespace' | 
  * port with instancePorts. `#` is never in a port name, so it cannot collide with another port's.
  */
 export function instanceClusterName(
-  u: Pick<Upstream, 'service' | 'namespace' | 'port'>,
+  u: Pick<ServiceUpstream, 'service' | 'namespace' | 'port'>,
   ordinal: number,
 ): string {
   return outboundClusterName(instanceUpstream(u, ordinal, 0));
 }
 
 /** The upstream as seen by one instance's listener: its cluster and its local port base+k. */
-export function instanceUpstream<U extends Pick<Upstream, 'service' | 'namespace' | 'port'>>(
+export function instanceUpstream<U extends Pick<ServiceUpstream, 'service' | 'namespace' | 'port'>>(
   u: U,
   ordinal: number,
   base: number,
@@ -29,7 +29,7 @@ export function instanceUpstream<U extends Pick<Upstream, 'service' | 'namespace
 /** The route configuration for an HTTP/gRPC upstream is named like its cluster. */
 export const outboundRouteName = outboundClusterName;
 
-export function outboundListenerName(u: Pick<Upstream, 'localPort'>): string {
+export function outboundListenerName(u: Pick<ServiceUpstream, 'localPort'>): string {
   return `outbound|${u.localPort}`;
 }
 

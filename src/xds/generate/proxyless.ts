@@ -11,12 +11,13 @@ import { spiffeId } from '../../ca/spiffe.ts';
 import { fail, ok, type Problem, type Result } from '../../errors.ts';
 import {
   serviceKey,
+  serviceUpstreams,
   type Instance,
   type Mesh,
   type Service,
   type ServiceRef,
   type TrafficPolicy,
-  type Upstream,
+  type ServiceUpstream,
 } from '../../manifest/types.ts';
 import { anyJson } from '../resources/any-json.ts';
 import type { ClusterJson } from '../resources/gen/envoy/config/cluster/v3/cluster_pb.ts';
@@ -75,7 +76,8 @@ export function generateProxyless(
   };
   const problems: Problem[] = [];
   const targets = new Set<string>();
-  for (const upstream of service.upstreams) {
+  // A proxyless client has no sidecar to originate TLS to a partner: external upstreams are a sidecar's.
+  for (const upstream of serviceUpstreams(service)) {
     const target = view.services.get(serviceKey({ name: upstream.service, namespace: upstream.namespace }));
     const port = target?.ports.find((p) => p.name === upstream.port);
     const resource = `proxyless ${serviceKey(service)}`;
@@ -119,7 +121,7 @@ export function generateProxyless(
   return problems.length ? fail(problems) : ok(out);
 }
 
-function apiListener(name: string, upstream: Upstream, faults: boolean): Resource<typeof LISTENER> {
+function apiListener(name: string, upstream: ServiceUpstream, faults: boolean): Resource<typeof LISTENER> {
   const hcm = anyJson({
     '@type': `type.googleapis.com/${HCM}`,
     stat_prefix: `proxyless_${upstream.service}_${upstream.namespace}`,
@@ -142,7 +144,7 @@ function apiListener(name: string, upstream: Upstream, faults: boolean): Resourc
  * caller's. With one, its routes as gRPC reads them (see proxylessRoute).
  */
 function clientRoute(
-  upstream: Upstream,
+  upstream: ServiceUpstream,
   mesh: Mesh,
   policy: TrafficPolicy | undefined,
   clusterOf: (ref: ServiceRef) => string | undefined,

@@ -1,6 +1,6 @@
 // Everything one sidecar needs, from the mesh view. Pure: same input, same output, in the same order.
 import { fail, ok, type Problem, type Result } from '../../errors.ts';
-import { serviceKey, type Service } from '../../manifest/types.ts';
+import { serviceKey, serviceUpstreams, type Service } from '../../manifest/types.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, type TypeUrl } from '../resources/type-urls.ts';
 import { generateInboundCluster } from './clusters.ts';
 import { generateInboundListener, generateOutboundListener } from './listeners.ts';
@@ -65,7 +65,7 @@ export function generateSidecar(
     push(generateInboundCluster(port, instance, view.mesh));
     push(generateInboundListener(port, inbound));
   }
-  for (const upstream of service.upstreams) {
+  for (const upstream of serviceUpstreams(service)) {
     const target = view.services.get(serviceKey({ name: upstream.service, namespace: upstream.namespace }));
     const port = target?.ports.find((p) => p.name === upstream.port);
     if (!target || !port) {
@@ -107,5 +107,5 @@ export function generateSidecar(
 
 /** The services whose endpoints this service's sidecars consume (for EDS-only pushes). */
 export function upstreamServiceKeys(service: Service): string[] {
-  return service.upstreams.map((u) => serviceKey({ name: u.service, namespace: u.namespace }));
+  return serviceUpstreams(service).map((u) => serviceKey({ name: u.service, namespace: u.namespace }));
 }

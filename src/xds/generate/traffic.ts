@@ -26,7 +26,7 @@ import type {
   TrafficPolicy,
   TrafficRoute,
 } from '../../manifest/types.ts';
-import { serviceKey } from '../../manifest/types.ts';
+import { serviceKey, serviceUpstreams } from '../../manifest/types.ts';
 import { anyJson, type AnyJsonOf } from '../resources/any-json.ts';
 import type { CircuitBreakers_ThresholdsJson } from '../resources/gen/envoy/config/cluster/v3/circuit_breaker_pb.ts';
 import type { ClusterJson } from '../resources/gen/envoy/config/cluster/v3/cluster_pb.ts';
@@ -418,7 +418,7 @@ export function upstreamClusters(
 ): (ref: ServiceRef) => string | undefined {
   return (ref) => {
     const target = view.services.get(`${ref.service}.${ref.namespace}`);
-    const u = caller.upstreams.find(
+    const u = serviceUpstreams(caller).find(
       (x) =>
         x.service === ref.service &&
         x.namespace === ref.namespace &&

@@ -11,7 +11,7 @@ import {
   type Mesh,
   type ServicePort,
   type TrafficPolicy,
-  type Upstream,
+  type ServiceUpstream,
 } from '../../manifest/types.ts';
 import { generateOutboundCluster, renameEdsCluster } from './clusters.ts';
 import { instanceAssignments, instanceClusters } from './instance-ports.ts';
@@ -21,7 +21,7 @@ import type { Resource, XdsTransport } from './types.ts';
 
 /** Everything the shared resources of one upstream derive from (and nothing else). */
 export interface UpstreamInputs {
-  readonly upstream: Pick<Upstream, 'service' | 'namespace' | 'port'>;
+  readonly upstream: Pick<ServiceUpstream, 'service' | 'namespace' | 'port'>;
   /** The target's port the upstream names. */
   readonly port: ServicePort;
   readonly mesh: Mesh;

@@ -5,7 +5,7 @@
 // per distinct assignment, shared by every caller that holds the same one.
 import type { EndpointSet } from '../../discovery/endpoints.ts';
 import { ok, fail, type Problem, type Result } from '../../errors.ts';
-import { serviceKey } from '../../manifest/types.ts';
+import { serviceKey, serviceUpstreams } from '../../manifest/types.ts';
 import { outboundClusterName } from '../generate/index.ts';
 import { instanceAssignments } from '../generate/instance-ports.ts';
 import { callerPolicy, upstreamAssignments } from '../generate/traffic.ts';
@@ -35,7 +35,7 @@ export function assignmentsFor(
   for (const set of sets) {
     const target = view.services.get(set.service);
     if (!target) continue;
-    for (const u of own.upstreams) {
+    for (const u of serviceUpstreams(own)) {
       if (u.service !== target.name || u.namespace !== target.namespace) continue;
       const port = target.ports.find((p) => p.name === u.port);
       // A proxyless client gets config for its gRPC upstreams only (see generate/proxyless.ts).

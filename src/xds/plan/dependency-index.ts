@@ -12,7 +12,7 @@
 // callers only through T's endpoints; an AccessPolicy change touches the destination's own sidecars;
 // new endpoints touch the callers' ClusterLoadAssignments of T only (an EDS-only change).
 import type { MeshView, SidecarRef } from '../generate/types.ts';
-import { serviceKey, type Service } from '../../manifest/types.ts';
+import { serviceKey, serviceUpstreams, type Service } from '../../manifest/types.ts';
 
 /** What differs between two views of the mesh, by serviceKey. */
 export interface ViewChange {
@@ -112,7 +112,9 @@ export class DependencyIndex {
     const service: Service | undefined = view.services.get(own);
     const upstreams = [
       ...new Set(
-        (service?.upstreams ?? []).map((u) => serviceKey({ name: u.service, namespace: u.namespace })),
+        (service ? serviceUpstreams(service) : []).map((u) =>
+          serviceKey({ name: u.service, namespace: u.namespace }),
+        ),
       ),
     ];
     this.inputs.set(ref.nodeId, { own, upstreams });

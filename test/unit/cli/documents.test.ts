@@ -26,6 +26,42 @@ describe('manifests written back as documents', () => {
     });
   }
 
+  it('reads ExternalServices, and Services calling them, back to the same model', () => {
+    const text = `apiVersion: clinimesh.io/v1alpha1
+kind: ExternalService
+metadata: { name: reference-lab, namespace: clinical }
+spec:
+  endpoints: [{ address: lab.example.org, port: 443 }, { address: 10.0.0.7, port: 8443 }]
+  protocol: http
+  tls: { mode: ORIGINATE, sni: lab.example.org, caFile: /etc/ca.pem }
+---
+apiVersion: clinimesh.io/v1alpha1
+kind: ExternalService
+metadata: { name: hl7-feed, namespace: clinical }
+spec:
+  endpoints: [{ address: 10.0.0.9, port: 2575 }]
+  protocol: tcp
+  tls: { mode: NONE }
+  allowPlaintext: true
+  plaintextReason: carrier-encrypted private link
+---
+apiVersion: clinimesh.io/v1alpha1
+kind: Service
+metadata: { name: emr, namespace: clinical }
+spec:
+  ports: [{ name: http, port: 15011, protocol: http }]
+  instances: [{ name: emr-1, address: 127.0.0.21 }]
+  upstreams: [{ external: reference-lab, localPort: 9101 }, { external: hl7-feed, localPort: 9102 }]
+`;
+    const parsed = parseManifestText(text, 'ext.yaml');
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+    for (const m of parsed.value) {
+      const again = parseManifestText(toYaml(m), 'written.yaml');
+      if (!again.ok) throw new Error(JSON.stringify(again.errors));
+      expect(again.value.map(withoutOrigin)).toEqual([withoutOrigin(m)]);
+    }
+  });
+
   it('writes durations in the largest whole unit', () => {
     expect([0, 250, 2000, 90_000, 120_000].map(formatDuration)).toEqual(['0s', '250ms', '2s', '90s', '2m']);
   });
@@ -33,6 +69,7 @@ describe('manifests written back as documents', () => {
 
 describe('kinds and names as typed', () => {
   it('accepts any case, plural and short forms', () => {
+    expect(['ext', 'ExternalServices'].map(parseKind)).toEqual(['ExternalService', 'ExternalService']);
     expect(['svc', 'Services', 'SERVICE', 'accesspolicies', 'AP', 'Mesh'].map(parseKind)).toEqual([
       'Service',
       'Service',
