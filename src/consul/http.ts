@@ -29,6 +29,8 @@ export interface ConsulResponse {
   readonly lastContactMs?: number;
   /** X-Consul-Results-Filtered-By-ACLs: the token could not see everything there is. */
   readonly filteredByAcls?: boolean;
+  /** X-Consul-Default-ACL-Policy (every answer since Consul 1.9): `allow` also when ACLs are off. */
+  readonly defaultAclPolicy?: 'allow' | 'deny';
 }
 
 export type ConsulFailureKind = 'http' | 'network' | 'timeout' | 'aborted';
@@ -196,6 +198,7 @@ function toResponse(res: PapiResponse): ConsulResponse {
   const index = parseConsulIndex(header(res.headers, 'x-consul-index'));
   const knownLeader = header(res.headers, 'x-consul-knownleader');
   const lastContact = header(res.headers, 'x-consul-lastcontact');
+  const aclPolicy = header(res.headers, 'x-consul-default-acl-policy');
   return {
     status: res.statusCode ?? 0,
     body: res.body,
@@ -203,6 +206,7 @@ function toResponse(res: PapiResponse): ConsulResponse {
     ...(knownLeader !== undefined ? { knownLeader: knownLeader === 'true' } : {}),
     ...(lastContact !== undefined && /^\d+$/.test(lastContact) ? { lastContactMs: Number(lastContact) } : {}),
     ...(header(res.headers, 'x-consul-results-filtered-by-acls') === 'true' ? { filteredByAcls: true } : {}),
+    ...(aclPolicy === 'allow' || aclPolicy === 'deny' ? { defaultAclPolicy: aclPolicy } : {}),
   };
 }
 

@@ -3,6 +3,7 @@
 // duties — root rotation steps and trust-domain migration. A non-leader refuses those with the
 // leader's name and address; a new leader finishes a rotation its predecessor left half done.
 import type { ConsulConfig } from '../consul/config.ts';
+import { consulDefaultAclPolicy } from '../consul/acl-policy.ts';
 import { createConsulClient, type ConsulHttp } from '../consul/http.ts';
 import { readKek } from '../ca/sealed-keys.ts';
 import { fail, formatProblem, ok, type Problem, type Result } from '../errors.ts';
@@ -40,6 +41,15 @@ export async function openSharedStore(o: ReplicaOptions): Promise<Result<SharedS
   if (!kek.ok) return kek;
   const http = await createConsulClient(o.consul);
   if (!http.ok) return http;
+  if ((await consulDefaultAclPolicy(http.value)) === 'allow')
+    rootLog
+      .child({ component: 'replicas' })
+      .warn(
+        { prefix: o.prefix },
+        `Consul's default ACL policy is allow: whoever reaches Consul can write clinimesh's records under ` +
+          `${o.prefix}/ (operator and join tokens, state) and so act as its admin; turn on Consul ACLs ` +
+          `with default_policy deny and give clinimesh a token that alone may write that prefix`,
+      );
   const kv = new ConsulKv(http.value);
   return ok({ http: http.value, kv, caStore: new ConsulCaStore(kv, o.prefix, kek.value) });
 }

@@ -19,8 +19,6 @@ export interface BlockingHost {
   running(): boolean;
   knownLeader(): boolean;
   readonly datacenter: string;
-  /** 'deny' with ACLs on (default-deny), 'allow' without. */
-  readonly defaultAclPolicy: 'allow' | 'deny';
 }
 
 export async function answerRead(
@@ -55,7 +53,6 @@ export async function answerRead(
     q.has('stale') ? 'stale' : q.has('consistent') ? 'consistent' : 'leader',
   );
   res.setHeader('X-Consul-Query-Backend', 'blocking-query');
-  res.setHeader('X-Consul-Default-ACL-Policy', host.defaultAclPolicy);
   if (filtered) res.setHeader('X-Consul-Results-Filtered-By-ACLs', 'true');
   if (raw) {
     res.writeHead(200, {

@@ -253,6 +253,8 @@ export class ConsulDouble {
     const method = req.method ?? 'GET';
     this.requests.push({ method, path: url.pathname, query: url.searchParams });
     if (this.requests.length > 10_000) this.requests.shift();
+    // Every answer since Consul 1.9 names the default policy, `allow` when ACLs are off.
+    res.setHeader('X-Consul-Default-ACL-Policy', this.options.acl ? 'deny' : 'allow');
     try {
       const failure = this.failures.shift();
       if (failure) throw new HttpError(failure.status, failure.body);
@@ -304,7 +306,6 @@ export class ConsulDouble {
             running: () => this.running && !this.hanging,
             knownLeader: () => this.knownLeader,
             datacenter: this.state.datacenter,
-            defaultAclPolicy: this.options.acl ? 'deny' : 'allow',
           },
           req,
           res,

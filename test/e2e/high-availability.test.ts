@@ -163,6 +163,10 @@ describeWithEnvoy('three control-plane replicas sharing state in Consul', () => 
     if (work) await rm(work, { recursive: true, force: true });
   });
 
+  it('warns at start that Consul without ACLs lets anyone act as admin (this double runs without them)', () => {
+    for (const r of replicas) expect(r.output(), r.name).toContain("Consul's default ACL policy is allow");
+  });
+
   it('SIGKILL of the replica a sidecar streams from: 0 failed requests, another replica within 5 s, no new CDS/LDS', async () => {
     const sidecar = sidecars.at(-1)!;
     const before = await waitFor(() => connectedReplica(sidecar, replicas), {

@@ -4,6 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConsulWatcher } from '../../../src/discovery/consul.ts';
+import { consulDefaultAclPolicy } from '../../../src/consul/acl-policy.ts';
 import type { ConsulHttp } from '../../../src/consul/http.ts';
 import { ConsulRegistrar, registrationId } from '../../../src/discovery/consul-register.ts';
 import type { Service } from '../../../src/manifest/types.ts';
@@ -281,6 +282,10 @@ function consulContract(name: string, makeTarget: () => Promise<ConsulTarget>): 
       await waitFor(async () => sink.endpoint('his.clinical', self.id)?.health === 'UNHEALTHY', {
         what: 'the control plane to fail its check',
       });
+    });
+
+    it('names its default ACL policy on every answer: deny when ACLs guard it', async () => {
+      expect(await consulDefaultAclPolicy(admin)).toBe(target.aclEnabled ? 'deny' : 'allow');
     });
 
     it('honours the token: a wrong one gets 403, anonymous sees a filtered view, and neither emits a set', async (ctx) => {
