@@ -12,6 +12,7 @@ import type { ClusterJson } from '../xds/resources/gen/envoy/config/cluster/v3/c
 import type { ConfigSourceJson } from '../xds/resources/gen/envoy/config/core/v3/config_source_pb.ts';
 import type { RetryPolicyJson } from '../xds/resources/gen/envoy/config/core/v3/base_pb.ts';
 import { configSource } from '../xds/generate/config-source.ts';
+import { DEFAULT_ADMIN_PORT } from '../xds/generate/metrics.ts';
 import { XDS_CLUSTER } from '../xds/generate/names.ts';
 import { fileSecretSource } from '../xds/generate/secrets.ts';
 import type { XdsTransport } from '../xds/generate/types.ts';
@@ -45,6 +46,11 @@ export const XDS_CLIENT_SECRET = 'xds-client';
 export const XDS_CA_SECRET = 'xds-ca';
 /** Node metadata naming the agent's secret directory; the control plane points listeners at it. */
 export const SDS_DIR_METADATA = 'clinimesh.sds_dir';
+/**
+ * Node metadata naming the admin's port when it is not DEFAULT_ADMIN_PORT (0: Envoy picks it, and
+ * the control plane cannot route the metrics listener to it).
+ */
+export const ADMIN_PORT_METADATA = 'clinimesh.admin_port';
 export const CONTROL_PLANE_SAN_REGEX = '^spiffe://[^/]+/ns/clinimesh-system/sa/control-plane$';
 
 export interface XdsServer {
@@ -166,16 +172,19 @@ function dynamicResources(transport: BootstrapTransport): Bootstrap_DynamicResou
 }
 
 export function envoyBootstrap(o: BootstrapOptions): BootstrapJson {
+  const adminPort = o.adminPort ?? DEFAULT_ADMIN_PORT;
   return {
     node: {
       id: o.nodeId,
       cluster: o.cluster,
-      metadata: { ...(o.metadata ?? {}), ...(o.tls && { [SDS_DIR_METADATA]: o.tls.sdsDir }) },
+      metadata: {
+        ...(o.metadata ?? {}),
+        ...(o.tls && { [SDS_DIR_METADATA]: o.tls.sdsDir }),
+        ...(adminPort !== DEFAULT_ADMIN_PORT && { [ADMIN_PORT_METADATA]: adminPort }),
+      },
     },
     admin: {
-      address: {
-        socket_address: { address: o.adminAddress ?? '127.0.0.1', port_value: o.adminPort ?? 15000 },
-      },
+      address: { socket_address: { address: o.adminAddress ?? '127.0.0.1', port_value: adminPort } },
     },
     dynamic_resources: dynamicResources(o.transport),
     static_resources: { clusters: [xdsCluster(o)] },

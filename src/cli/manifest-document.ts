@@ -35,6 +35,7 @@ function meshSpec(m: Mesh): Doc {
     },
     authorization: { defaultAction: m.authorization.defaultAction },
     audit: { enabled: m.audit.enabled, path: m.audit.path },
+    ...(m.metrics && { metrics: { port: m.metrics.port } }),
   };
 }
 

@@ -1,14 +1,15 @@
 // Socket bindings implied by the manifests: each instance's sidecar listens on (address, port) for
 // every service port and on (appAddress, localPort) for every upstream, plus (appAddress, base+k) for
 // every ordinal k of an upstream port with instancePorts; its application listens on
-// (appAddress, targetPort). Two of these on the same socket cannot both bind (CONFLICT).
+// (appAddress, targetPort); with the Mesh's `metrics`, each sidecar also listens on (address, port)
+// for Prometheus. Two of these on the same socket cannot both bind (CONFLICT).
 //
 // Addresses identify hosts here (the examples run a whole mesh on 127.0.0.x), with one exception:
 // an application socket only collides within its own instance, since `appAddress` defaults to
 // 127.0.0.1 and every service on its own host may well listen on 8080.
 import type { Problem } from '../errors.ts';
 import { problemAt, where } from './problem-at.ts';
-import { isExternalUpstream, manifestId, serviceKey, type Service } from './types.ts';
+import { isExternalUpstream, manifestId, serviceKey, type Mesh, type Origin, type Service } from './types.ts';
 
 interface Socket {
   readonly host: string;
@@ -19,11 +20,13 @@ interface Socket {
   readonly field: string;
   readonly what: string;
   readonly appOnly: boolean;
+  /** The document to blame instead of `service` (the Mesh, for the metrics listener). */
+  readonly owner?: { readonly origin: Origin; readonly id: string };
 }
 
 const WILDCARDS = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0']);
 
-function socketsOf(s: Service, byKey: ReadonlyMap<string, Service>): Socket[] {
+function socketsOf(s: Service, byKey: ReadonlyMap<string, Service>, mesh: Mesh | undefined): Socket[] {
   const id = manifestId(s);
   const exposedOf = (u: Service['upstreams'][number]) =>
     !isExternalUpstream(u) &&
@@ -69,6 +72,19 @@ function socketsOf(s: Service, byKey: ReadonlyMap<string, Service>): Socket[] {
             : []),
         ];
       }),
+      ...(mesh?.metrics
+        ? [
+            {
+              ...base,
+              host: inst.address,
+              port: mesh.metrics.port,
+              field: 'spec.metrics.port',
+              appOnly: false,
+              what: `the metrics listener of ${id} instance ${inst.name}`,
+              owner: { origin: mesh.origin, id: manifestId(mesh) },
+            },
+          ]
+        : []),
     ];
   });
 }
@@ -80,6 +96,10 @@ function collide(a: Socket, b: Socket): boolean {
   if ((a.appOnly || b.appOnly) && a.instance !== b.instance) return false;
   const [ha, hb] = [a.host.toLowerCase(), b.host.toLowerCase()];
   return ha === hb || WILDCARDS.has(ha) || WILDCARDS.has(hb);
+}
+
+function ownerOf(s: Socket): { readonly origin: Origin; readonly id: string } {
+  return s.owner ?? { origin: s.service.origin, id: manifestId(s.service) };
 }
 
 /**
@@ -117,24 +137,29 @@ class SocketIndex {
   }
 }
 
-/** `all`: where upstream targets are looked up (their instancePorts), when `services` is part of the set. */
+/**
+ * `all`: where upstream targets are looked up (their instancePorts), when `services` is part of the
+ * set; `mesh`: the set's Mesh, whose metrics port every instance binds.
+ */
 export function checkSocketBindings(
   services: readonly Service[],
   all: readonly Service[] = services,
+  mesh?: Mesh,
 ): Problem[] {
   const index = new SocketIndex();
   const problems: Problem[] = [];
   const byKey = new Map(all.map((s) => [serviceKey(s), s]));
-  for (const socket of services.flatMap((s) => socketsOf(s, byKey))) {
+  for (const socket of services.flatMap((s) => socketsOf(s, byKey, mesh))) {
     const earlier = index.candidates(socket).find((other) => collide(other, socket));
     if (earlier) {
+      const blamed = ownerOf(socket);
       problems.push(
         problemAt(
-          socket.service.origin,
-          manifestId(socket.service),
+          blamed.origin,
+          blamed.id,
           socket.field,
           'CONFLICT',
-          `${socket.host}:${socket.port} for ${socket.what} is already bound by ${earlier.what} (${where(earlier.service.origin, earlier.field)})`,
+          `${socket.host}:${socket.port} for ${socket.what} is already bound by ${earlier.what} (${where(ownerOf(earlier).origin, earlier.field)})`,
         ),
       );
     }

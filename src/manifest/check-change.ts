@@ -12,7 +12,8 @@
 //   ports' instancePorts (which decide sockets of their callers), with every Service sharing a host
 //   with them (and those binding a wildcard), in the set's order, so the one blamed is the one the
 //   full check blames (none at all when no touched Service changed what it binds, and none came,
-//   went or changed instancePorts);
+//   went or changed instancePorts); every Service when the Mesh is touched (its metrics port is
+//   bound on every instance);
 // - AccessPolicies and TrafficPolicies: touched ones and those naming a touched Service; for
 //   TrafficPolicies also every policy on the destination of a touched one (who governs whom).
 import type { Problem } from '../errors.ts';
@@ -70,12 +71,13 @@ export function checkManifestChange(
     return services.filter((s) => mine.has(s) || serviceUpstreams(s).some((u) => faces.has(refKey(u))));
   };
   const referring = subjects(portNames, (s) => JSON.stringify(s.upstreams));
-  const binding = subjects(portSockets, sockets);
+  const mesh = ofKind('Mesh')[0];
+  const binding = mesh && mine.has(mesh) ? services : subjects(portSockets, sockets);
   return [
     ...identity,
     ...changed.flatMap(checkServiceEntries),
     ...(referring ? checkUpstreamReferences(services, referring) : []),
-    ...(binding ? checkSocketBindings(neighbours(services, binding), services) : []),
+    ...(binding ? checkSocketBindings(neighbours(services, binding), services, mesh) : []),
     ...checkAccessPolicies(
       ofKind('AccessPolicy').filter((p) => mine.has(p) || namesAny(p, keys)),
       services,

@@ -19,7 +19,7 @@ const SET_CHECKS: readonly SetCheck[] = [
   (_, services) => services.flatMap(checkServiceEntries),
   (_, services) => checkUpstreamReferences(services),
   (ms, services) => checkExternalReferences(firstDefinitions(ms, 'ExternalService'), services),
-  (_, services) => checkSocketBindings(services),
+  (ms, services) => checkSocketBindings(services, services, firstDefinitions(ms, 'Mesh')[0]),
   (ms, services) => checkAccessPolicies(firstDefinitions(ms, 'AccessPolicy'), services),
   (ms, services) => checkTrafficPolicies(firstDefinitions(ms, 'TrafficPolicy'), services),
 ];

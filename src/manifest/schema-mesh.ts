@@ -1,7 +1,7 @@
 // kind: Mesh — mesh-wide settings: the SPIFFE trust domain, the mTLS mode, default timeouts, what a
 // destination without AccessPolicies accepts, and where sidecars write the audit trail.
 import type { KindSchema } from './kind-schema.ts';
-import { absolutePath, dnsName, duration } from './field-values.ts';
+import { absolutePath, dnsName, duration, portNumber } from './field-values.ts';
 import type { Mesh, MtlsMode } from './types.ts';
 import { bool, mapOf, oneOf, type MapFields } from './yaml-reader.ts';
 
@@ -62,11 +62,24 @@ function readAudit(spec: MapFields | undefined): Mesh['audit'] {
   };
 }
 
+/** Off unless asked for: a port opened on every instance is the operator's decision. */
+function readMetrics(spec: MapFields | undefined): Mesh['metrics'] {
+  const metrics = spec?.optional('metrics', mapOf(['port']));
+  const port = metrics?.required('port', portNumber);
+  return port === undefined ? undefined : { port };
+}
+
+/** Absent stays absent (not `metrics: undefined`), so a Mesh without it reads as before. */
+const withMetrics = (metrics: Mesh['metrics']) => (metrics ? { metrics } : {});
+
 export const meshSchema: KindSchema<Mesh> = {
   namespaced: false,
   read(doc, { name, origin }) {
     // Every field has a default, so `spec` itself may be left out.
-    const spec = doc.optional('spec', mapOf(['trustDomain', 'mtls', 'defaults', 'authorization', 'audit']));
+    const spec = doc.optional(
+      'spec',
+      mapOf(['trustDomain', 'mtls', 'defaults', 'authorization', 'audit', 'metrics']),
+    );
     const mtls = spec?.optional('mtls', mapOf(['mode']));
     return {
       kind: 'Mesh',
@@ -78,6 +91,7 @@ export const meshSchema: KindSchema<Mesh> = {
       defaults: readDefaults(spec),
       authorization: readAuthorization(spec),
       audit: readAudit(spec),
+      ...withMetrics(readMetrics(spec)),
       origin,
     };
   },

@@ -39,7 +39,13 @@ export interface Mesh {
   readonly authorization: { readonly defaultAction: 'ALLOW' | 'DENY' };
   /** The audit trail: one JSON line per inbound request, written by the destination's sidecar. */
   readonly audit: { readonly enabled: boolean; readonly path: string };
+  /** Each sidecar serves Envoy's stats for Prometheus on this port of its instance's address; absent: off. */
+  readonly metrics?: MeshMetrics;
   readonly origin: Origin;
+}
+
+export interface MeshMetrics {
+  readonly port: number;
 }
 
 /** A caller: a service identity (its SPIFFE ID is derived from namespace and name). */

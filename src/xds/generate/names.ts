@@ -44,3 +44,9 @@ export function inboundListenerName(p: Pick<ServicePort, 'port'>): string {
 
 /** The cluster a REST-polling sidecar's bootstrap defines for reaching the control plane. */
 export const XDS_CLUSTER = 'clinimesh-xds';
+
+/** The listener serving a sidecar's Prometheus metrics (Mesh `spec.metrics`); `|` keeps it apart. */
+export const METRICS_LISTENER = 'metrics|prometheus';
+
+/** The cluster to the sidecar's own Envoy admin on loopback, which only the metrics listener routes to. */
+export const ADMIN_CLUSTER = 'clinimesh-admin';

@@ -5,6 +5,7 @@ import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, type TypeUrl } from '../res
 import { generateInboundCluster } from './clusters.ts';
 import { generateInboundListener, generateOutboundListener } from './listeners.ts';
 import { instanceUpstreams } from './instance-ports.ts';
+import { generateMetrics } from './metrics.ts';
 import { outboundClusterName } from './names.ts';
 import { generateProxyless } from './proxyless.ts';
 import { generateOutboundRoute } from './routes.ts';
@@ -65,6 +66,7 @@ export function generateSidecar(
     push(generateInboundCluster(port, instance, view.mesh));
     push(generateInboundListener(port, inbound));
   }
+  for (const r of generateMetrics(view.mesh, instance, sidecar)) push(r);
   for (const upstream of serviceUpstreams(service)) {
     const target = view.services.get(serviceKey({ name: upstream.service, namespace: upstream.namespace }));
     const port = target?.ports.find((p) => p.name === upstream.port);

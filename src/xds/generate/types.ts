@@ -25,6 +25,11 @@ export interface SidecarRef {
    * absolute); default DEFAULT_SDS_DIR.
    */
   readonly sdsDir?: string;
+  /**
+   * The port of this Envoy's admin on loopback (node metadata `clinimesh.admin_port`), where the
+   * metrics listener reads its stats; default DEFAULT_ADMIN_PORT, 0 when unknown.
+   */
+  readonly adminPort?: number;
 }
 
 export interface MeshView {

@@ -13,6 +13,7 @@ import type { Manifest } from '../../manifest/types.ts';
 import type { DesiredState } from '../../store/state.ts';
 import { isStaleBase, type CommitNote } from '../../store/backend.ts';
 import type { ManifestRef, SetChecker, StateStore } from '../../store/store.ts';
+import { DEFAULT_ADMIN_PORT } from '../generate/metrics.ts';
 import { DEFAULT_SDS_DIR } from '../generate/secrets.ts';
 import type { MeshView, SidecarRef } from '../generate/types.ts';
 import { log } from '../../log.ts';
@@ -229,6 +230,7 @@ export class ControlPlane {
       auditLogPath: auditLogPathOf(metadata),
       proxyless,
       sdsDir: sdsDirOf(metadata),
+      adminPort: adminPortOf(metadata),
     };
     if (this.authenticate) {
       const allowed = this.authenticate(ref, ctx);
@@ -379,6 +381,17 @@ function sdsDirOf(metadata: Record<string, unknown>): string | undefined {
   const v = metadata['clinimesh.sds_dir'];
   if (v === DEFAULT_SDS_DIR) return undefined;
   return typeof v === 'string' && v.startsWith('/') && !v.includes('..') ? v : undefined;
+}
+
+/**
+ * Where the sidecar's Envoy admin listens on loopback (node metadata `clinimesh.admin_port`, written by
+ * the agent when not the default; 0 when Envoy picks it). Like the SDS directory, the default is
+ * none, so a sidecar on the default connects to the plan its service's apply made.
+ */
+function adminPortOf(metadata: Record<string, unknown>): number | undefined {
+  const v = metadata['clinimesh.admin_port'];
+  const port = typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535 ? v : undefined;
+  return port === DEFAULT_ADMIN_PORT ? undefined : port;
 }
 
 function instanceNames(set: EndpointSet | undefined): string {

@@ -38,6 +38,7 @@ export function sidecarsOfService(
       auditLogPath: ref?.auditLogPath,
       proxyless: ref?.proxyless,
       sdsDir: ref?.sdsDir,
+      adminPort: ref?.adminPort,
     };
   });
 }

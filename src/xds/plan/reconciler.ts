@@ -391,7 +391,8 @@ function sameSidecar(a: SidecarRef, b: SidecarRef): boolean {
     a.transport === b.transport &&
     a.auditLogPath === b.auditLogPath &&
     a.proxyless === b.proxyless &&
-    a.sdsDir === b.sdsDir
+    a.sdsDir === b.sdsDir &&
+    a.adminPort === b.adminPort
   );
 }
 

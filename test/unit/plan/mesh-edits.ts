@@ -149,6 +149,12 @@ function parse(text: string): Manifest {
   return parsed.value[0]!;
 }
 
+/**
+ * Sidecar metrics per Mesh variant: none; on a free port; on 9001, which collides with a first
+ * upstream's local port wherever an instance's appAddress is its address.
+ */
+const METRICS = ['', '  metrics: { port: 15090 }\n', '  metrics: { port: 9001 }\n'] as const;
+
 /** The manifest an edit applies, or the document it deletes (by kind and name), or neither. */
 export function manifestOf(e: Edit): Manifest | undefined {
   switch (e.op) {
@@ -203,7 +209,7 @@ spec:
   trustDomain: hospital.local
   defaults: { connectTimeout: ${e.variant + 1}s }
   authorization: { defaultAction: ${e.variant === 2 ? 'DENY' : 'ALLOW'} }
-`);
+${METRICS[e.variant]}`);
     default:
       return undefined;
   }
