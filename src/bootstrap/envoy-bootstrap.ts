@@ -11,6 +11,7 @@ import type {
 import type { ClusterJson } from '../xds/resources/gen/envoy/config/cluster/v3/cluster_pb.ts';
 import type { ConfigSourceJson } from '../xds/resources/gen/envoy/config/core/v3/config_source_pb.ts';
 import type { RetryPolicyJson } from '../xds/resources/gen/envoy/config/core/v3/base_pb.ts';
+import type { TagSpecifierJson } from '../xds/resources/gen/envoy/config/metrics/v3/stats_pb.ts';
 import { configSource } from '../xds/generate/config-source.ts';
 import { DEFAULT_ADMIN_PORT } from '../xds/generate/metrics.ts';
 import { XDS_CLUSTER } from '../xds/generate/names.ts';
@@ -148,6 +149,19 @@ function xdsCluster(o: BootstrapOptions): ClusterJson {
   return cluster;
 }
 
+/**
+ * Envoy's default tag for a cluster's stats takes the name up to its first dot, so
+ * `cluster.outbound|http|his.clinical.upstream_rq` would reach Prometheus as the metric
+ * `envoy_cluster_clinical_upstream_rq{envoy_cluster_name="outbound|http|his"}`. This extractor knows
+ * our outbound names (`outbound|<port>|<service>.<namespace>[|<subset>]`, DNS labels without dots).
+ * It has no prefix token (the `(?:cluster)`), so Envoy runs it before the default one of the same
+ * name, which then skips the stat; any other name keeps the default.
+ */
+export const CLUSTER_NAME_TAG: TagSpecifierJson = {
+  tag_name: 'envoy.cluster_name',
+  regex: '^(?:cluster)\\.((outbound\\|[^|.]+\\|[^|.]+\\.[^|.]+(?:\\|[^|.]+)?)\\.)',
+};
+
 /** Re-opening the ADS stream after a replica died: soon (Envoy's default waits up to 30 s), jittered. */
 const STREAM_RETRY: RetryPolicyJson = {
   retry_back_off: { base_interval: '0.25s', max_interval: '2s' },
@@ -187,6 +201,7 @@ export function envoyBootstrap(o: BootstrapOptions): BootstrapJson {
       address: { socket_address: { address: o.adminAddress ?? '127.0.0.1', port_value: adminPort } },
     },
     dynamic_resources: dynamicResources(o.transport),
+    stats_config: { stats_tags: [CLUSTER_NAME_TAG] },
     static_resources: { clusters: [xdsCluster(o)] },
   };
 }

@@ -106,6 +106,11 @@ export interface AgentOptions {
   /** How often the agent polls the trust bundle (root rotations); tests keep it short. */
   readonly bundlePollMs?: number;
   readonly namespace?: string;
+  /**
+   * A fixed port for Envoy's admin (the agent's --envoy-admin-port), which the metrics listener
+   * needs; by default 0, Envoy picks one (and the control plane cannot know it).
+   */
+  readonly envoyAdminPort?: number;
 }
 
 /**
@@ -127,7 +132,7 @@ export async function startNodeAgent(
     outDir: dir,
     transport,
     xdsAddress: `${cp.host}:${transport === 'rest' ? cp.xdsRestPort : cp.xdsPort}`,
-    envoyAdminPort: 0,
+    envoyAdminPort: o.envoyAdminPort ?? 0,
     bundlePollMs: o.bundlePollMs ?? 500,
     log: () => undefined,
     ...(o.proxyless && { proxyless: {} }),
@@ -161,7 +166,12 @@ export async function startSidecar(
   };
   Object.assign(bootstrap.node.metadata, metadata);
   try {
-    const envoy = await startEnvoy({ bootstrap, name: instance });
+    // As text the bootstrap is written as is: a fixed admin port stays (an object's is forced to 0).
+    const fixedAdmin = agentOptions.envoyAdminPort !== undefined;
+    const envoy = await startEnvoy({
+      bootstrap: fixedAdmin ? JSON.stringify(bootstrap) : bootstrap,
+      name: instance,
+    });
     const stopEnvoy = envoy.stop;
     return Object.assign(envoy, {
       agent,
