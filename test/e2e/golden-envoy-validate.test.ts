@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { describeWithEnvoy, envoyBin } from '../helpers/envoy.ts';
+import { makeTestCa } from '../helpers/partner-tls.ts';
 
 const GOLDEN = 'test/golden';
 const run = promisify(execFile);
@@ -62,6 +63,9 @@ describeWithEnvoy('golden files pass envoy --mode validate', () => {
     await mkdir(join(dir, 'log'));
     await mkdir(join(dir, 'sds'));
     await writeFile(join(dir, 'sds', 'default.json'), '{"resources":[]}');
+    // An ExternalService's CA file (egress TLS origination) is read by Envoy: a real CA, made now.
+    await mkdir(join(dir, 'partner'));
+    await makeTestCa(join(dir, 'partner'), 'partner');
     files = await goldenFiles();
   });
   afterAll(async () => {
@@ -75,6 +79,7 @@ describeWithEnvoy('golden files pass envoy --mode validate', () => {
       const text = (await readFile(file, 'utf8'))
         .replaceAll('/var/log/clinimesh', join(dir, 'log'))
         .replaceAll('/var/run/clinimesh/sds', join(dir, 'sds'))
+        .replaceAll('/etc/clinimesh/partner-ca.pem', join(dir, 'partner', 'partner-ca.pem'))
         // Node gives a child sockets, not pipes, for stdio; Envoy cannot open those by path.
         .replaceAll('/dev/stdout', join(dir, 'log', 'stdout'));
       const golden = parse(text) as Golden;

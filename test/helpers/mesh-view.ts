@@ -20,6 +20,7 @@ export function meshViewOfText(text: string, file: string): MeshView {
     endpoints,
     policies: state.policies,
     traffic: state.traffic,
+    externals: state.externals,
   };
 }
 

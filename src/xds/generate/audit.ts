@@ -1,5 +1,6 @@
 // The audit trail: who called what, and what was decided. One JSON line per inbound request (per
-// connection for TCP), written by the destination's sidecar. Deliberately absent: bodies, query
+// connection for TCP), written by the destination's sidecar; for calls to partners outside the mesh
+// (ExternalServices), which have no sidecar of ours, by the caller's sidecar (`direction: egress`). Deliberately absent: bodies, query
 // strings and headers other than the request id, any of which can carry patient data.
 import { anyJson } from '../resources/any-json.ts';
 import type { AccessLogJson } from '../resources/gen/envoy/config/accesslog/v3/accesslog_pb.ts';
@@ -61,6 +62,54 @@ export function httpAuditLog(path: string, destination: string, enforced: boolea
     },
     [WITHOUT_QUERY],
   );
+}
+
+/** What a caller's sidecar knows of a call to a partner: who it is and which ExternalService it meant. */
+export interface EgressTarget {
+  /** The caller's SPIFFE ID: the sidecar writes it, no peer certificate names it. */
+  readonly source: string;
+  /** `external:clinical/reference-lab`. */
+  readonly destination: string;
+}
+
+/** The partner's address and why its connection failed (a certificate refused reads here). */
+const EGRESS_UPSTREAM: StructJson = {
+  upstream_host: '%UPSTREAM_HOST%',
+  upstream_failure: '%UPSTREAM_TRANSPORT_FAILURE_REASON%',
+};
+
+export function egressHttpAuditLog(path: string, target: EgressTarget): AccessLogJson {
+  return fileLog(
+    path,
+    {
+      time: '%START_TIME%',
+      direction: 'egress',
+      source: target.source,
+      destination: target.destination,
+      method: '%REQ(:METHOD)%',
+      path: '%REQ_WITHOUT_QUERY(:PATH)%',
+      status: '%RESPONSE_CODE%',
+      grpc_status: '%GRPC_STATUS%',
+      duration_ms: '%DURATION%',
+      request_id: '%REQ(X-REQUEST-ID):64%',
+      ...EGRESS_UPSTREAM,
+    },
+    [WITHOUT_QUERY],
+  );
+}
+
+export function egressTcpAuditLog(path: string, target: EgressTarget): AccessLogJson {
+  return fileLog(path, {
+    time: '%START_TIME%',
+    event: '%ACCESS_LOG_TYPE%',
+    direction: 'egress',
+    source: target.source,
+    destination: target.destination,
+    bytes_received: '%BYTES_RECEIVED%',
+    bytes_sent: '%BYTES_SENT%',
+    duration_ms: '%DURATION%',
+    ...EGRESS_UPSTREAM,
+  });
 }
 
 /** TCP connections can live for days: log at connect and then periodically, not only at close. */

@@ -13,7 +13,7 @@ import type { Resource, XdsTransport } from './types.ts';
 
 const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
-function protocolOptions(protocol: Protocol): ClusterJson {
+export function protocolOptions(protocol: Protocol): ClusterJson {
   if (protocol !== 'grpc') return {};
   return {
     typed_extension_protocol_options: {

@@ -43,11 +43,11 @@ const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpCon
 const ROUTER = 'envoy.extensions.filters.http.router.v3.Router';
 const TLS_INSPECTOR = 'envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector';
 
-function socketAddress(address: string, port: number): AddressJson {
+export function socketAddress(address: string, port: number): AddressJson {
   return { socket_address: { address, port_value: port } };
 }
 
-function httpConnectionManager(
+export function httpConnectionManager(
   statPrefix: string,
   routing: HttpConnectionManagerJson,
   extra: { filters?: HttpFilterJson[]; accessLog?: AccessLogJson; inbound?: boolean } = {},

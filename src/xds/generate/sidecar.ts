@@ -3,6 +3,7 @@ import { fail, ok, type Problem, type Result } from '../../errors.ts';
 import { serviceKey, serviceUpstreams, type Service } from '../../manifest/types.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, type TypeUrl } from '../resources/type-urls.ts';
 import { generateInboundCluster } from './clusters.ts';
+import { generateExternalUpstreams } from './external.ts';
 import { generateInboundListener, generateOutboundListener } from './listeners.ts';
 import { instanceUpstreams } from './instance-ports.ts';
 import { generateMetrics } from './metrics.ts';
@@ -104,6 +105,10 @@ export function generateSidecar(
     if (port.protocol !== 'tcp')
       push(generateOutboundRoute(name, port.protocol, view.mesh, policy, clusterOf));
   }
+  // Partners outside the mesh: only for a service that lists them (least privilege).
+  const egress = generateExternalUpstreams(view, service, instance, sidecar);
+  for (const r of egress.resources) push(r);
+  problems.push(...egress.problems);
   return problems.length ? fail(problems) : ok(out);
 }
 

@@ -1,6 +1,6 @@
 // What generators take and give. Plain data in, plain data out: no I/O, clock or globals.
 import type { EndpointSet } from '../../discovery/endpoints.ts';
-import type { AccessPolicy, Mesh, Service, TrafficPolicy } from '../../manifest/types.ts';
+import type { AccessPolicy, ExternalService, Mesh, Service, TrafficPolicy } from '../../manifest/types.ts';
 import type { ResourceJson } from '../resources/any-json.ts';
 import type { TypeUrl } from '../resources/type-urls.ts';
 
@@ -42,6 +42,8 @@ export interface MeshView {
   readonly policies: ReadonlyMap<string, readonly AccessPolicy[]>;
   /** TrafficPolicies by the serviceKey of their destination (absent in plain generator tests). */
   readonly traffic?: ReadonlyMap<string, readonly TrafficPolicy[]>;
+  /** ExternalServices by `name.namespace` (absent: none, as in plain generator tests). */
+  readonly externals?: ReadonlyMap<string, ExternalService>;
 }
 
 /** An Envoy resource in proto3 JSON form, its body typed by its type URL, before validation and encoding. */

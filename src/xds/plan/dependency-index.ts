@@ -10,9 +10,10 @@
 // endpoints. So a change to T's face or TrafficPolicies touches T's own sidecars and T's callers
 // whole; any other change to T (instances, upstreams, labels) touches T's own sidecars whole and its
 // callers only through T's endpoints; an AccessPolicy change touches the destination's own sidecars;
-// new endpoints touch the callers' ClusterLoadAssignments of T only (an EDS-only change).
+// new endpoints touch the callers' ClusterLoadAssignments of T only (an EDS-only change). An
+// ExternalService touches only the sidecars of the services that list it (its callers), whole.
 import type { MeshView, SidecarRef } from '../generate/types.ts';
-import { serviceKey, serviceUpstreams, type Service } from '../../manifest/types.ts';
+import { isExternalUpstream, serviceKey, serviceUpstreams, type Service } from '../../manifest/types.ts';
 
 /** What differs between two views of the mesh, by serviceKey. */
 export interface ViewChange {
@@ -28,6 +29,8 @@ export interface ViewChange {
   readonly traffic: ReadonlySet<string>;
   /** Services whose endpoint set changed. */
   readonly endpoints: ReadonlySet<string>;
+  /** ExternalServices added, removed or changed (by `name.namespace`). */
+  readonly externals: ReadonlySet<string>;
 }
 
 /** Documents compared without where they came from: the same content read from another file is no change. */
@@ -72,6 +75,7 @@ export function viewChange(prev: MeshView, next: MeshView): ViewChange {
     access: changedKeys(prev.policies, next.policies, sameList),
     traffic: changedKeys(prev.traffic, next.traffic, sameList),
     endpoints: changedKeys(prev.endpoints, next.endpoints, optional),
+    externals: changedKeys(prev.externals, next.externals, optional),
   };
 }
 
@@ -96,6 +100,7 @@ export interface Affected {
 interface Inputs {
   readonly own: string;
   readonly upstreams: readonly string[];
+  readonly externals: readonly string[];
 }
 
 export class DependencyIndex {
@@ -103,6 +108,8 @@ export class DependencyIndex {
   private readonly own = new Map<string, Set<string>>();
   /** serviceKey → sidecars whose service calls it (they consume its endpoints). */
   private readonly callers = new Map<string, Set<string>>();
+  /** `name.namespace` of an ExternalService → sidecars whose service lists it. */
+  private readonly externalCallers = new Map<string, Set<string>>();
   private readonly inputs = new Map<string, Inputs>();
 
   /** Records what `ref`'s resources derive from in `view` (replacing what was recorded). */
@@ -117,9 +124,17 @@ export class DependencyIndex {
         ),
       ),
     ];
-    this.inputs.set(ref.nodeId, { own, upstreams });
+    const externals = [
+      ...new Set(
+        (service?.upstreams ?? []).flatMap((u) =>
+          isExternalUpstream(u) ? [serviceKey({ name: u.external, namespace: u.namespace })] : [],
+        ),
+      ),
+    ];
+    this.inputs.set(ref.nodeId, { own, upstreams, externals });
     add(this.own, own, ref.nodeId);
     for (const key of upstreams) add(this.callers, key, ref.nodeId);
+    for (const key of externals) add(this.externalCallers, key, ref.nodeId);
   }
 
   delete(nodeId: string): void {
@@ -128,6 +143,7 @@ export class DependencyIndex {
     this.inputs.delete(nodeId);
     remove(this.own, inputs.own, nodeId);
     for (const key of inputs.upstreams) remove(this.callers, key, nodeId);
+    for (const key of inputs.externals) remove(this.externalCallers, key, nodeId);
   }
 
   /** Sidecars that call `service` (who gets an EDS push when its endpoints move). */
@@ -149,6 +165,7 @@ export class DependencyIndex {
       addAll(this.callers.get(key));
     }
     for (const key of change.access) addAll(this.own.get(key));
+    for (const key of change.externals) addAll(this.externalCallers.get(key));
     const endpointsOnly = new Set<string>();
     for (const key of endpointServices)
       for (const node of this.callers.get(key) ?? EMPTY) if (!whole.has(node)) endpointsOnly.add(node);

@@ -62,6 +62,7 @@ export class MeshViews {
       endpoints,
       policies: state.policies,
       traffic: state.traffic,
+      externals: state.externals,
     };
     this.lastView = { state, view };
     return view;
