@@ -1,6 +1,6 @@
 // A partner outside the mesh, for egress tests: its own certificate authority made at run time with
 // openssl (no key is committed), a server certificate for chosen names, and an HTTPS server that
-// records the SNI of every TLS connection it accepts.
+// records the SNI of every TLS handshake it is offered.
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
@@ -62,7 +62,10 @@ export async function issueServerCert(
 export interface TlsPartner {
   readonly host: string;
   readonly port: number;
-  /** The SNI of every TLS connection accepted so far ('' when the client sent none). */
+  /**
+   * The SNI of every TLS ClientHello so far, before the client judged the certificate: a client that
+   * then refuses it still shows here, with no request answered.
+   */
   readonly sniSeen: readonly string[];
   /** Requests answered so far. */
   readonly requests: number;
@@ -73,13 +76,21 @@ export interface TlsPartner {
 export async function startTlsPartner(name: string, host: string, cert: ServerCert): Promise<TlsPartner> {
   const sniSeen: string[] = [];
   let requests = 0;
-  const server: Server = createServer({ cert: cert.cert, key: cert.key }, (req, res) => {
+  const options = {
+    cert: cert.cert,
+    key: cert.key,
+    // Called on a ClientHello with SNI; no context given keeps the server's own certificate.
+    SNICallback: (servername: string, done: (err: Error | null) => void) => {
+      sniSeen.push(servername);
+      done(null);
+    },
+  };
+  const server: Server = createServer(options, (req, res) => {
     requests++;
     const sni = (req.socket as TLSSocket).servername;
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({ partner: name, sni: sni || '', host: req.headers.host ?? '', path: req.url }));
   });
-  server.on('secureConnection', (s: TLSSocket) => sniSeen.push(s.servername || ''));
   const port = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host, port: 0 }, () => resolve((server.address() as AddressInfo).port));
