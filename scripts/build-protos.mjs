@@ -61,6 +61,7 @@ const entries = [
   'envoy/extensions/formatter/req_without_query/v3/req_without_query.proto',
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
   'envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto',
+  'envoy/config/trace/v3/zipkin.proto',
 ];
 const out = join(root, 'proto', 'envoy-descriptors.binpb');
 const BUF = '@bufbuild/buf@1.75.0';

@@ -25,6 +25,9 @@ export function formatDuration(ms: number): string {
 
 const nonEmpty = (o: object | undefined): boolean => o !== undefined && Object.keys(o).length > 0;
 
+const hostPort = ({ host, port }: { host: string; port: number }) =>
+  host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+
 function meshSpec(m: Mesh): Doc {
   return {
     trustDomain: m.trustDomain,
@@ -36,6 +39,12 @@ function meshSpec(m: Mesh): Doc {
     authorization: { defaultAction: m.authorization.defaultAction },
     audit: { enabled: m.audit.enabled, path: m.audit.path },
     ...(m.metrics && { metrics: { port: m.metrics.port } }),
+    ...(m.tracing && {
+      tracing: {
+        zipkin: { collector: hostPort(m.tracing.zipkin), path: m.tracing.zipkin.path },
+        sampling: m.tracing.samplingPercent,
+      },
+    }),
   };
 }
 

@@ -30,7 +30,7 @@ export const ipAddress: Reader<string> = stringWhere((s) => isIP(s) !== 0, 'an I
 const HOST_LABEL = /^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$/;
 
 /** An IP literal or a hostname; an all-digit last label (`127.0.0.300`) is a broken IP, not a name. */
-export const hostOrIp: Reader<string> = stringWhere((s) => {
+export function isHostOrIp(s: string): boolean {
   if (isIP(s) !== 0) return true;
   const labels = s.split('.');
   return (
@@ -38,7 +38,9 @@ export const hostOrIp: Reader<string> = stringWhere((s) => {
     labels.every((l) => l.length <= 63 && HOST_LABEL.test(l)) &&
     !/^\d+$/.test(labels.at(-1) ?? '')
   );
-}, 'an IPv4/IPv6 address or a hostname');
+}
+
+export const hostOrIp: Reader<string> = stringWhere(isHostOrIp, 'an IPv4/IPv6 address or a hostname');
 
 /** An absolute POSIX path, e.g. where a sidecar writes a log (`/dev/stdout`, `/var/log/audit.log`). */
 export const absolutePath: Reader<string> = stringWhere(

@@ -1,7 +1,9 @@
 // kind: Mesh — mesh-wide settings: the SPIFFE trust domain, the mTLS mode, default timeouts, what a
-// destination without AccessPolicies accepts, and where sidecars write the audit trail.
+// destination without AccessPolicies accepts, where sidecars write the audit trail, and their
+// telemetry (schema-telemetry.ts).
 import type { KindSchema } from './kind-schema.ts';
-import { absolutePath, dnsName, duration, portNumber } from './field-values.ts';
+import { absolutePath, dnsName, duration } from './field-values.ts';
+import { readMetrics, readTracing } from './schema-telemetry.ts';
 import type { Mesh, MtlsMode } from './types.ts';
 import { bool, mapOf, oneOf, type MapFields } from './yaml-reader.ts';
 
@@ -62,15 +64,11 @@ function readAudit(spec: MapFields | undefined): Mesh['audit'] {
   };
 }
 
-/** Off unless asked for: a port opened on every instance is the operator's decision. */
-function readMetrics(spec: MapFields | undefined): Mesh['metrics'] {
-  const metrics = spec?.optional('metrics', mapOf(['port']));
-  const port = metrics?.required('port', portNumber);
-  return port === undefined ? undefined : { port };
-}
-
-/** Absent stays absent (not `metrics: undefined`), so a Mesh without it reads as before. */
-const withMetrics = (metrics: Mesh['metrics']) => (metrics ? { metrics } : {});
+/** Absent stays absent (not `metrics: undefined`), so a Mesh without them reads as before. */
+const telemetry = (metrics: Mesh['metrics'], tracing: Mesh['tracing']) => ({
+  ...(metrics && { metrics }),
+  ...(tracing && { tracing }),
+});
 
 export const meshSchema: KindSchema<Mesh> = {
   namespaced: false,
@@ -78,7 +76,7 @@ export const meshSchema: KindSchema<Mesh> = {
     // Every field has a default, so `spec` itself may be left out.
     const spec = doc.optional(
       'spec',
-      mapOf(['trustDomain', 'mtls', 'defaults', 'authorization', 'audit', 'metrics']),
+      mapOf(['trustDomain', 'mtls', 'defaults', 'authorization', 'audit', 'metrics', 'tracing']),
     );
     const mtls = spec?.optional('mtls', mapOf(['mode']));
     return {
@@ -91,7 +89,7 @@ export const meshSchema: KindSchema<Mesh> = {
       defaults: readDefaults(spec),
       authorization: readAuthorization(spec),
       audit: readAudit(spec),
-      ...withMetrics(readMetrics(spec)),
+      ...telemetry(readMetrics(spec), readTracing(spec)),
       origin,
     };
   },

@@ -41,11 +41,20 @@ export interface Mesh {
   readonly audit: { readonly enabled: boolean; readonly path: string };
   /** Each sidecar serves Envoy's stats for Prometheus on this port of its instance's address; absent: off. */
   readonly metrics?: MeshMetrics;
+  /** Every sidecar reports spans of HTTP/gRPC requests to this collector; absent: off. */
+  readonly tracing?: MeshTracing;
   readonly origin: Origin;
 }
 
 export interface MeshMetrics {
   readonly port: number;
+}
+
+export interface MeshTracing {
+  /** A Zipkin collector (Zipkin's JSON v2 API at `path`). */
+  readonly zipkin: { readonly host: string; readonly port: number; readonly path: string };
+  /** The share of requests traced, 0–100 (fractions allowed). */
+  readonly samplingPercent: number;
 }
 
 /** A caller: a service identity (its SPIFFE ID is derived from namespace and name). */

@@ -7,6 +7,7 @@ import type {
   AccessPolicy,
   Instance,
   Mesh,
+  MeshTracing,
   Protocol,
   Service,
   ServicePort,
@@ -19,6 +20,7 @@ import type { AddressJson } from '../resources/gen/envoy/config/core/v3/address_
 import type { FilterJson } from '../resources/gen/envoy/config/listener/v3/listener_components_pb.ts';
 import type { ListenerJson } from '../resources/gen/envoy/config/listener/v3/listener_pb.ts';
 import type {
+  HttpConnectionManager_TracingJson,
   HttpConnectionManagerJson,
   HttpFilterJson,
 } from '../resources/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts';
@@ -36,6 +38,7 @@ import { routeAction } from './route-action.ts';
 import { virtualHost } from './routes.ts';
 import { downstreamTls } from './secrets.ts';
 import { tcpProxyFilter, tunnelAuthority, tunnelTerminationFilter } from './tcp-tunnel.ts';
+import { hcmTracing, spanName, withSpanName } from './tracing.ts';
 import { faultFilter, rateLimitFilters } from './traffic.ts';
 import type { Resource, SidecarRef } from './types.ts';
 
@@ -50,7 +53,12 @@ export function socketAddress(address: string, port: number): AddressJson {
 export function httpConnectionManager(
   statPrefix: string,
   routing: HttpConnectionManagerJson,
-  extra: { filters?: HttpFilterJson[]; accessLog?: AccessLogJson; inbound?: boolean } = {},
+  extra: {
+    filters?: HttpFilterJson[];
+    accessLog?: AccessLogJson;
+    inbound?: boolean;
+    tracing?: HttpConnectionManager_TracingJson;
+  } = {},
 ): FilterJson {
   const config = anyJson({
     '@type': `type.googleapis.com/${HCM}`,
@@ -66,6 +74,7 @@ export function httpConnectionManager(
     ],
   });
   if (extra.accessLog) config.access_log = [extra.accessLog];
+  if (extra.tracing) config.tracing = extra.tracing;
   if (extra.inbound) {
     // Tell the application who called it (the verified SPIFFE ID), and never trust a caller's copy.
     config.forward_client_cert_details = 'SANITIZE_SET';
@@ -115,13 +124,15 @@ function inboundPlan(port: ServicePort, c: InboundContext): InboundPlan {
 
 function inboundHttpFilters(port: ServicePort, c: InboundContext, name: string): FilterJson[] {
   const p = inboundPlan(port, c);
+  const host = virtualHost('local', routeAction(p.cluster, c.mesh, port.protocol, false));
+  if (c.mesh.tracing) host.routes = withSpanName(host.routes ?? [], spanName(c.service, port.name));
   return [
     httpConnectionManager(
       p.statPrefix,
       {
         route_config: {
           name,
-          virtual_hosts: [virtualHost('local', routeAction(p.cluster, c.mesh, port.protocol, false))],
+          virtual_hosts: [host],
           // Only Envoy may claim a request's original path; a caller's copy is dropped.
           request_headers_to_remove: ['x-envoy-original-path'],
         },
@@ -133,6 +144,7 @@ function inboundHttpFilters(port: ServicePort, c: InboundContext, name: string):
         ],
         accessLog: p.auditPath ? httpAuditLog(p.auditPath, p.destination, p.enforced) : undefined,
         inbound: c.mtls,
+        tracing: c.mesh.tracing && hcmTracing(c.mesh.tracing),
       },
     ),
   ];
@@ -211,6 +223,8 @@ export interface OutboundOptions {
   readonly faults?: boolean;
   /** The mesh encrypts: TCP goes through a CONNECT tunnel to the destination's sidecar. */
   readonly mtls?: boolean;
+  /** The mesh traces: HTTP and gRPC calls report client spans (their names come with the routes). */
+  readonly tracing?: MeshTracing;
 }
 
 export function generateOutboundListener(
@@ -219,7 +233,7 @@ export function generateOutboundListener(
   port: ServicePort,
   instance: Instance,
   sidecar: SidecarRef,
-  { faults = false, mtls = false }: OutboundOptions = {},
+  { faults = false, mtls = false, tracing }: OutboundOptions = {},
 ): Resource<typeof LISTENER> {
   const name = outboundListenerName(upstream);
   const cluster = outboundClusterName(upstream);
@@ -228,7 +242,7 @@ export function generateOutboundListener(
     ? httpConnectionManager(
         statPrefix,
         { rds: { config_source: configSource(sidecar.transport), route_config_name: cluster } },
-        { filters: faults ? [faultFilter()] : [] },
+        { filters: faults ? [faultFilter()] : [], tracing: tracing && hcmTracing(tracing) },
       )
     : tcpProxyFilter({
         statPrefix,

@@ -50,3 +50,6 @@ export const METRICS_LISTENER = 'metrics|prometheus';
 
 /** The cluster to the sidecar's own Envoy admin on loopback, which only the metrics listener routes to. */
 export const ADMIN_CLUSTER = 'clinimesh-admin';
+
+/** The cluster of the mesh's trace collector (Mesh `spec.tracing`). */
+export const TRACING_CLUSTER = 'clinimesh-tracing';

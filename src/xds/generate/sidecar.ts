@@ -7,6 +7,7 @@ import { generateExternalUpstreams } from './external.ts';
 import { generateInboundListener, generateOutboundListener } from './listeners.ts';
 import { instanceUpstreams } from './instance-ports.ts';
 import { generateMetrics } from './metrics.ts';
+import { generateTracingCluster, spanName } from './tracing.ts';
 import { outboundClusterName } from './names.ts';
 import { generateProxyless } from './proxyless.ts';
 import { generateOutboundRoute } from './routes.ts';
@@ -68,6 +69,7 @@ export function generateSidecar(
     push(generateInboundListener(port, inbound));
   }
   for (const r of generateMetrics(view.mesh, instance, sidecar)) push(r);
+  if (view.mesh.tracing) push(generateTracingCluster(view.mesh.tracing));
   for (const upstream of serviceUpstreams(service)) {
     const target = view.services.get(serviceKey({ name: upstream.service, namespace: upstream.namespace }));
     const port = target?.ports.find((p) => p.name === upstream.port);
@@ -95,7 +97,7 @@ export function generateSidecar(
     // Its cluster, assignments, subset and per-instance clusters: alike for every caller.
     const shared = options.shareUpstream?.(inputs, upstreamShared) ?? upstreamShared(inputs);
     for (const r of shared) push(r);
-    const outbound = { faults: needsFaultFilter(policy), mtls: options.mtls };
+    const outbound = { faults: needsFaultFilter(policy), mtls: options.mtls, tracing: view.mesh.tracing };
     push(generateOutboundListener(upstream, target, port, instance, sidecar, outbound));
     // A port with instancePorts: each instance on its own local port too (Kafka brokers).
     for (const u of instanceUpstreams(upstream, port))
@@ -103,7 +105,9 @@ export function generateSidecar(
     const clusterOf = upstreamClusters(service, view, port.protocol);
     problems.push(...routeTargetProblems(policy, clusterOf, service, port.protocol, resource));
     if (port.protocol !== 'tcp')
-      push(generateOutboundRoute(name, port.protocol, view.mesh, policy, clusterOf));
+      push(
+        generateOutboundRoute(name, port.protocol, view.mesh, policy, clusterOf, spanName(target, port.name)),
+      );
   }
   // Partners outside the mesh: only for a service that lists them (least privilege).
   const egress = generateExternalUpstreams(view, service, instance, sidecar);

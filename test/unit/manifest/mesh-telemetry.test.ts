@@ -7,6 +7,7 @@ import {
   type Manifest,
   type Mesh,
 } from '../../../src/manifest/index.ts';
+import { toYaml } from '../../../src/cli/manifest-document.ts';
 import { brief, errorsOf, lineOf, service, valueOf } from './helpers.ts';
 
 const mesh = (spec: string): string => `apiVersion: clinimesh.io/v1alpha1
@@ -65,5 +66,68 @@ describe('Mesh metrics', () => {
       { code: 'CONFLICT', field: 'spec.metrics.port', line: 5 },
     ]);
     expect(checkManifestSet(parse(mesh('  metrics: { port: 15090 }\n'), his, emr))).toEqual([]);
+  });
+});
+
+describe('Mesh tracing', () => {
+  it('reads a Zipkin collector and the sampling percentage, with defaults for path and sampling', () => {
+    const [full] = parse(
+      mesh(
+        '  tracing:\n    zipkin: { collector: "zipkin.observability:9411", path: /zipkin/spans }\n    sampling: 0.5\n',
+      ),
+    ) as Mesh[];
+    expect(full?.tracing).toEqual({
+      zipkin: { host: 'zipkin.observability', port: 9411, path: '/zipkin/spans' },
+      samplingPercent: 0.5,
+    });
+    const [v6] = parse(mesh('  tracing: { zipkin: { collector: "[::1]:9411" } }\n')) as Mesh[];
+    expect(v6?.tracing).toEqual({
+      zipkin: { host: '::1', port: 9411, path: '/api/v2/spans' },
+      samplingPercent: 1,
+    });
+    const [off] = parse(mesh('  trustDomain: hospital.local\n')) as Mesh[];
+    expect(off).not.toHaveProperty('tracing');
+  });
+
+  it('refuses a collector without a port, a sampling above 100 and a path with a query', () => {
+    const text = mesh(
+      '  tracing:\n    zipkin: { collector: zipkin.observability, path: "/spans?x=1" }\n    sampling: 150\n',
+    );
+    expect(errorsOf(parseManifestText(text, 'm.yaml')).map(brief)).toEqual([
+      { code: 'SCHEMA', field: 'spec.tracing.zipkin.collector', line: 6 },
+      { code: 'SCHEMA', field: 'spec.tracing.zipkin.path', line: 6 },
+      { code: 'SCHEMA', field: 'spec.tracing.sampling', line: 7 },
+    ]);
+    for (const collector of [
+      '"[zipkin]:9411"',
+      '"zipkin:0"',
+      '"zipkin:99999"',
+      '"bad_host:9411"',
+      '"127.0.0.300:9411"',
+    ])
+      expect(
+        errorsOf(
+          parseManifestText(mesh(`  tracing: { zipkin: { collector: ${collector} } }\n`), 'm.yaml'),
+        ).map((p) => p.field),
+        collector,
+      ).toEqual(['spec.tracing.zipkin.collector']);
+    expect(
+      errorsOf(parseManifestText(mesh('  tracing: { sampling: 5 }\n'), 'm.yaml')).map((p) => p.field),
+    ).toEqual(['spec.tracing.zipkin']);
+  });
+});
+
+describe('Mesh telemetry written back', () => {
+  it('reads back as it was from `get -o yaml`, IPv6 collectors included', () => {
+    for (const collector of ['"zipkin.observability:9411"', '"[::1]:9411"']) {
+      const [before] = parse(
+        mesh(
+          `  metrics: { port: 15090 }\n  tracing: { zipkin: { collector: ${collector} }, sampling: 0.5 }\n`,
+        ),
+      ) as Mesh[];
+      const [after] = parse(toYaml(before!)) as Mesh[];
+      expect(after?.metrics).toEqual(before?.metrics);
+      expect(after?.tracing).toEqual(before?.tracing);
+    }
   });
 });

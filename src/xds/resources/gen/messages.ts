@@ -57,6 +57,7 @@ import type { CertificateProviderPluginInstanceJson, CertificateValidationContex
 import type { GenericSecretJson, SdsSecretConfigJson, SecretJson } from "./envoy/extensions/transport_sockets/tls/v3/secret_pb.ts";
 import type { AdminJson, Bootstrap_ApplicationLogConfig_LogFormatJson, Bootstrap_ApplicationLogConfigJson, Bootstrap_DeferredStatOptionsJson, Bootstrap_DynamicResourcesJson, Bootstrap_GrpcAsyncClientManagerConfigJson, Bootstrap_StaticResourcesJson, BootstrapJson, ClusterManager_OutlierDetectionJson, ClusterManagerJson, CustomInlineHeaderJson, FatalActionJson, LayeredRuntimeJson, MemoryAllocatorManagerJson, RuntimeJson, RuntimeLayer_AdminLayerJson, RuntimeLayer_DiskLayerJson, RuntimeLayer_RtdsLayerJson, RuntimeLayerJson, Watchdog_WatchdogActionJson, WatchdogJson, WatchdogsJson } from "./envoy/config/bootstrap/v3/bootstrap_pb.ts";
 import type { RouteConfigurationJson, VhdsJson } from "./envoy/config/route/v3/route_pb.ts";
+import type { ZipkinConfigJson } from "./envoy/config/trace/v3/zipkin_pb.ts";
 import type { JsonFormatOptionsJson, SubstitutionFormatStringJson } from "./envoy/config/core/v3/substitution_format_string_pb.ts";
 import type { FileAccessLogJson } from "./envoy/extensions/access_loggers/file/v3/file_pb.ts";
 import type { StderrAccessLogJson, StdoutAccessLogJson } from "./envoy/extensions/access_loggers/stream/v3/stream_pb.ts";
@@ -461,6 +462,7 @@ export interface EnvoyJsonTypes {
   "envoy.config.bootstrap.v3.MemoryAllocatorManager": MemoryAllocatorManagerJson;
   "envoy.config.route.v3.RouteConfiguration": RouteConfigurationJson;
   "envoy.config.route.v3.Vhds": VhdsJson;
+  "envoy.config.trace.v3.ZipkinConfig": ZipkinConfigJson;
   "envoy.config.core.v3.JsonFormatOptions": JsonFormatOptionsJson;
   "envoy.config.core.v3.SubstitutionFormatString": SubstitutionFormatStringJson;
   "envoy.extensions.access_loggers.file.v3.FileAccessLog": FileAccessLogJson;
