@@ -153,13 +153,14 @@ function xdsCluster(o: BootstrapOptions): ClusterJson {
  * Envoy's default tag for a cluster's stats takes the name up to its first dot, so
  * `cluster.outbound|http|his.clinical.upstream_rq` would reach Prometheus as the metric
  * `envoy_cluster_clinical_upstream_rq{envoy_cluster_name="outbound|http|his"}`. This extractor knows
- * our outbound names (`outbound|<port>|<service>.<namespace>[|<subset>]`, DNS labels without dots).
+ * our outbound names (`outbound|<port>|<service>.<namespace>[|<subset>]`) and egress ones
+ * (`external|<name>.<namespace>`), made of DNS labels without dots.
  * It has no prefix token (the `(?:cluster)`), so Envoy runs it before the default one of the same
  * name, which then skips the stat; any other name keeps the default.
  */
 export const CLUSTER_NAME_TAG: TagSpecifierJson = {
   tag_name: 'envoy.cluster_name',
-  regex: '^(?:cluster)\\.((outbound\\|[^|.]+\\|[^|.]+\\.[^|.]+(?:\\|[^|.]+)?)\\.)',
+  regex: '^(?:cluster)\\.((outbound\\|[^|.]+\\|[^|.]+\\.[^|.]+(?:\\|[^|.]+)?|external\\|[^|.]+\\.[^|.]+)\\.)',
 };
 
 /** Re-opening the ADS stream after a replica died: soon (Envoy's default waits up to 30 s), jittered. */

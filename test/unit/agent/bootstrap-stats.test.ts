@@ -11,7 +11,7 @@ function extract(stat: string): { name: string; cluster: string } | undefined {
 }
 
 describe('cluster name stats tag', () => {
-  it('takes outbound cluster names whole, subsets and per-instance ports included', () => {
+  it('takes outbound and egress cluster names whole, subsets and per-instance ports included', () => {
     expect(extract('cluster.outbound|http|his.clinical.upstream_rq_total')).toEqual({
       name: 'cluster.upstream_rq_total',
       cluster: 'outbound|http|his.clinical',
@@ -22,6 +22,10 @@ describe('cluster name stats tag', () => {
     expect(extract('cluster.outbound|kafka#1|kafka.imaging.upstream_cx_total')?.cluster).toBe(
       'outbound|kafka#1|kafka.imaging',
     );
+    expect(extract('cluster.external|reference-lab.clinical.upstream_rq_total')).toEqual({
+      name: 'cluster.upstream_rq_total',
+      cluster: 'external|reference-lab.clinical',
+    });
   });
 
   it("leaves every other cluster to Envoy's default tag", () => {
