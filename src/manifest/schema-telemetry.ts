@@ -1,9 +1,9 @@
 // The Mesh's telemetry: `spec.metrics` (each sidecar's stats for Prometheus) and `spec.tracing`
 // (spans to a Zipkin collector). Both are off unless asked for.
 import { isIP } from 'node:net';
+import { isScalar } from 'yaml';
 import { isHostOrIp, portNumber } from './field-values.ts';
 import type { Mesh } from './types.ts';
-import { isScalar } from 'yaml';
 import { mapOf, stringWhere, type MapFields, type Reader } from './yaml-reader.ts';
 
 export const TRACING_DEFAULTS = {
@@ -35,7 +35,7 @@ function splitHostPort(s: string): { host: string; port: number } | undefined {
   const port = Number(m?.[3]);
   if (!host || !(port >= 1 && port <= 65535)) return undefined;
   if (m?.[1] !== undefined && isIP(host) !== 6) return undefined;
-  return isIP(host) !== 0 || isHostOrIp(host) ? { host, port } : undefined;
+  return isHostOrIp(host) ? { host, port } : undefined;
 }
 
 /** A percentage, 0 to 100, fractions allowed (0.1 traces one request in a thousand). */

@@ -150,10 +150,14 @@ function parse(text: string): Manifest {
 }
 
 /**
- * Sidecar metrics per Mesh variant: none; on a free port; on 9001, which collides with a first
- * upstream's local port wherever an instance's appAddress is its address.
+ * Telemetry per Mesh variant: none; metrics on a free port and tracing; metrics on 9001, which
+ * collides with a first upstream's local port wherever an instance's appAddress is its address.
  */
-const METRICS = ['', '  metrics: { port: 15090 }\n', '  metrics: { port: 9001 }\n'] as const;
+const METRICS = [
+  '',
+  '  metrics: { port: 15090 }\n  tracing: { zipkin: { collector: "zipkin.observability:9411" }, sampling: 5 }\n',
+  '  metrics: { port: 9001 }\n',
+] as const;
 
 /** The manifest an edit applies, or the document it deletes (by kind and name), or neither. */
 export function manifestOf(e: Edit): Manifest | undefined {
