@@ -43,7 +43,7 @@ KIND: mesh, service (svc), accesspolicy (ap), trafficpolicy (tp); any case, sing
 Shows what \`apply\` would change: each added or changed document as a unified diff of its YAML.
 Exit 0: no differences; 1: differences; 2: an error (as kubectl diff).`,
   get: `Usage: clinimesh get KIND [NAME|NS/NAME] [-n NS] [-o table|yaml|json] ${CONNECTION}
-Lists manifests in force. KIND: mesh, service(s)/svc, accesspolicy/accesspolicies/ap, trafficpolicy/tp (any case).`,
+Lists manifests in force. KIND: mesh, service(s)/svc, accesspolicy/accesspolicies/ap, trafficpolicy/tp, externalservice(s)/ext (any case).`,
   describe: `Usage: clinimesh describe KIND NS/NAME [-n NS] [-o json] ${CONNECTION}
 A manifest and what is derived from it: instances, endpoints, which sidecars call it, the policies
 that target it and its sidecars' sync state.`,

@@ -71,6 +71,43 @@ describe('clinimesh CLI over the authenticated admin API', () => {
     expect(lines.at(-1)).toMatch(/bootstrap-admin \([0-9a-f]{16}\)\s+apply\s+\d+\s+Service clinical\/his$/);
   });
 
+  it('applies, gets, describes, diffs and deletes an ExternalService and a Service calling it', async () => {
+    const file = join(work, 'lab.yaml');
+    const lab = (port: number) => `apiVersion: clinimesh.io/v1alpha1
+kind: ExternalService
+metadata: { name: reference-lab, namespace: egress }
+spec:
+  endpoints: [{ address: lab.example.org, port: ${port} }]
+  protocol: http
+  tls: { mode: ORIGINATE, caFile: /etc/clinimesh/partner-ca.pem }
+`;
+    const emr = serviceYaml('egress', 'emr').replace(
+      'spec:\n',
+      'spec:\n  upstreams: [{ external: reference-lab, localPort: 9101 }]\n',
+    );
+    await writeFile(file, `${lab(443)}---\n${emr}`);
+    expect((await clinimesh(['apply', '-f', file], env, work)).code).toBe(0);
+    const got = await clinimesh(['get', 'ext', '-n', 'egress'], env, work);
+    expect(got.stdout).toMatch(
+      /egress\s+reference-lab\s+http\s+lab\.example\.org:443\s+ORIGINATE lab\.example\.org/,
+    );
+    const described = await clinimesh(['describe', 'externalservice', 'egress/reference-lab'], env, work);
+    expect(described.code).toBe(0);
+    expect(described.stdout).toMatch(/Called by:\s+egress\/emr\//);
+    await writeFile(file, `${lab(8443)}---\n${emr}`);
+    const diff = await clinimesh(['diff', '-f', file], env, work);
+    expect(diff.code).toBe(1);
+    expect(diff.stdout).toContain('+      port: 8443');
+    // A Service still calls it: deleting it alone is refused, naming the caller's field.
+    const refused = await clinimesh(['delete', 'ext', 'egress/reference-lab'], env, work);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('spec.upstreams[0].external');
+    expect((await clinimesh(['delete', '-f', file], env, work)).code).toBe(0);
+    expect((await clinimesh(['get', 'ext', '-n', 'egress'], env, work)).stdout).not.toContain(
+      'reference-lab',
+    );
+  });
+
   it('creates, lists and revokes tokens; a revoked token is refused in one line', async () => {
     const created = await clinimesh(
       ['token', 'create', '--name', 'ci', '--role', 'viewer', '--ttl', '1h'],
