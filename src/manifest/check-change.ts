@@ -19,7 +19,7 @@
 import type { Problem } from '../errors.ts';
 import { checkSocketBindings } from './check-bindings.ts';
 import { indexDocuments } from './check-identity.ts';
-import { callsExternal, checkExternalReferences } from './check-external.ts';
+import { callsExternal, checkExternalReferences, checkExternalServices } from './check-external.ts';
 import { checkAccessPolicies } from './check-policies.ts';
 import { checkUpstreamReferences } from './check-references.ts';
 import { checkServiceEntries } from './check-service.ts';
@@ -83,6 +83,7 @@ export function checkManifestChange(
       services,
     ),
     ...checkTrafficPolicies(trafficSubjects(ofKind('TrafficPolicy'), mine, keys), services),
+    ...checkExternalServices(ofKind('ExternalService').filter((e) => mine.has(e))),
     // Touched Services, and the callers of an ExternalService that came or went.
     ...checkExternalReferences(
       ofKind('ExternalService'),

@@ -1,5 +1,6 @@
 // External upstreams: every `{ external: x }` a Service lists names an ExternalService in the set
-// (in the Service's namespace unless it says another).
+// (in the Service's namespace unless it says another). And an ExternalService's own rules, enforced
+// when parsing, again for manifests built in code: plaintext only with a reason, a name to verify.
 import type { Problem } from '../errors.ts';
 import { didYouMean } from './did-you-mean.ts';
 import { problemAt } from './problem-at.ts';
@@ -32,6 +33,21 @@ export function checkExternalReferences(
       ];
     }),
   );
+}
+
+export function checkExternalServices(externals: readonly ExternalService[]): Problem[] {
+  return externals.flatMap((e): Problem[] => {
+    const at = (field: string, message: string) => [
+      problemAt(e.origin, manifestId(e), field, 'SCHEMA', message),
+    ];
+    if (e.endpoints.length === 0)
+      return at('spec.endpoints', 'an external service needs at least one endpoint');
+    if (e.tls.mode === 'NONE' && !e.plaintextReason?.trim())
+      return at('spec.tls.mode', 'tls.mode NONE needs spec.allowPlaintext and spec.plaintextReason');
+    if (e.tls.mode === 'ORIGINATE' && e.tls.subjectAltNames.length === 0)
+      return at('spec.tls', 'ORIGINATE needs a name to verify the partner by: sni or subjectAltNames');
+    return [];
+  });
 }
 
 /** Whether `s` calls one of the ExternalServices `keys` names. */

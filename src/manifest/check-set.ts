@@ -3,7 +3,7 @@
 // of SET_CHECKS.
 import type { Problem } from '../errors.ts';
 import { checkSocketBindings } from './check-bindings.ts';
-import { checkExternalReferences } from './check-external.ts';
+import { checkExternalReferences, checkExternalServices } from './check-external.ts';
 import { checkDocumentIdentity } from './check-identity.ts';
 import { checkAccessPolicies } from './check-policies.ts';
 import { checkUpstreamReferences } from './check-references.ts';
@@ -19,6 +19,7 @@ const SET_CHECKS: readonly SetCheck[] = [
   (_, services) => services.flatMap(checkServiceEntries),
   (_, services) => checkUpstreamReferences(services),
   (ms, services) => checkExternalReferences(firstDefinitions(ms, 'ExternalService'), services),
+  (ms) => checkExternalServices(firstDefinitions(ms, 'ExternalService')),
   (ms, services) => checkSocketBindings(services, services, firstDefinitions(ms, 'Mesh')[0]),
   (ms, services) => checkAccessPolicies(firstDefinitions(ms, 'AccessPolicy'), services),
   (ms, services) => checkTrafficPolicies(firstDefinitions(ms, 'TrafficPolicy'), services),

@@ -92,6 +92,21 @@ describe('ExternalService parsing', () => {
     expect(e?.plaintextReason).toMatch(/private link/);
   });
 
+  it('are held to the same rules when built in code (plaintext without a reason, nothing to verify)', () => {
+    const [lab] = parse(LAB) as ExternalService[];
+    const plaintext: ExternalService = { ...lab!, tls: { mode: 'NONE' } };
+    const unverified: ExternalService = {
+      ...lab!,
+      name: 'other-lab',
+      tls: { mode: 'ORIGINATE', subjectAltNames: [] },
+    };
+    expect(checkManifestSet([plaintext]).map((p) => [p.code, p.field])).toEqual([
+      ['SCHEMA', 'spec.tls.mode'],
+    ]);
+    expect(checkManifestSet([unverified]).map((p) => [p.code, p.field])).toEqual([['SCHEMA', 'spec.tls']]);
+    expect(checkManifestChange([unverified], ['ExternalService clinical/other-lab'])).toHaveLength(1);
+  });
+
   it('reports every bad field with its line, and a did-you-mean for a misspelt one', () => {
     const text = external(`  endpoints:
     - { address: "lab example", port: 443 }
