@@ -1,5 +1,5 @@
-// EMR calls a reference lab outside the mesh, with real Envoy: the lab is an HTTPS server on its own
-// loopback address with its own CA (made at run time). EMR's application speaks plain HTTP to its
+// EMR calls a reference lab outside the mesh, with real Envoy: the lab is an HTTPS server reached by
+// a host name (`localhost`, which the sidecar resolves) with its own CA (made at run time). EMR's application speaks plain HTTP to its
 // sidecar's local port; the sidecar originates TLS with the lab's SNI and verifies the lab's
 // certificate against the CA file the ExternalService names. A server whose certificate comes from
 // another CA is refused; HIS, which does not list the lab, has no way out to it; EMR's sidecar writes
@@ -68,7 +68,7 @@ describeWithEnvoy('EMR calls a reference lab outside the mesh through its sideca
   const auditFile = () => join(dir, 'emr.audit.jsonl');
   const labUrl = (path: string) => `http://${emr.address}:${LAB_PORT}${path}`;
 
-  const labManifest = (endpoint: TlsPartner) => `apiVersion: clinimesh.io/v1alpha1
+  const labManifest = (endpoint: { host: string; port: number }) => `apiVersion: clinimesh.io/v1alpha1
 kind: ExternalService
 metadata: { name: reference-lab, namespace: ${NS} }
 spec:
@@ -91,9 +91,10 @@ spec:
     const otherCa = await makeTestCa(dir, 'other');
     caFile = labCa.certFile;
     // Both present a certificate for the lab's name; only the lab's is signed by the lab's CA.
+    // On 127.0.0.1, so the name `localhost` (a STRICT_DNS cluster, IPv4 preferred) finds it.
     lab = await startTlsPartner(
       'reference-lab',
-      loopbackAddress(),
+      '127.0.0.1',
       await issueServerCert(labCa, dir, 'lab', [LAB_NAME]),
     );
     impostor = await startTlsPartner(
@@ -108,7 +109,8 @@ spec:
       instances: [emr],
       upstreams: [`{ external: reference-lab, localPort: ${LAB_PORT} }`],
     });
-    await applyYaml(cp, [meshManifest, labManifest(lab), emrManifest, hisManifest([his])].join('---\n'));
+    const byName = { host: 'localhost', port: lab.port };
+    await applyYaml(cp, [meshManifest, labManifest(byName), emrManifest, hisManifest([his])].join('---\n'));
     envoys.push(await startSidecar(cp, 'emr', emr.name, 'ads', { 'clinimesh.audit_log': auditFile() }));
     envoys.push(await startSidecar(cp, 'his', his.name));
     await waitFor(async () => (await httpRequest(labUrl('/'), { timeoutMs: 3_000 })).status === 200, {
