@@ -23,6 +23,7 @@ import {
 } from './issue.ts';
 import {
   CONTROL_PLANE_NAMESPACE,
+  INSTANCE,
   spiffeId,
   trustDomainOfRoot,
   trustDomainProblems,
@@ -48,10 +49,17 @@ export interface CaOptions extends StartOptions {
 export interface IssueOptions {
   readonly ttlMs?: number;
   readonly dnsNames?: readonly string[];
+  /** The one instance the certificate is for (see `boundInstance` in spiffe.ts). */
+  readonly instance?: string;
 }
 
 export interface SignCsrOptions {
   readonly ttlMs?: number;
+  /**
+   * Binds the certificate to one instance of its service (a node agent's credential to the control
+   * plane, when its evidence named the instance): the subject's serialNumber attribute, a DNS label.
+   */
+  readonly instance?: string;
 }
 
 /** A certificate for a node agent's own key: the chain, and the identity it carries. */
@@ -156,6 +164,10 @@ export class CertificateAuthority {
       const message = `"${CONTROL_PLANE_NAMESPACE}" is reserved for the control plane's own identity`;
       return fail([{ code: 'CA', field: 'namespace', message }]);
     }
+    if (opts.instance !== undefined && !INSTANCE.test(opts.instance)) {
+      const message = `"${opts.instance}" cannot be bound into a certificate: an instance is a DNS label`;
+      return fail([{ code: 'CA', field: 'instance', message }]);
+    }
     const csr = checkCsr(csrPem);
     if (!csr.ok) return csr;
     const expected = this.spiffeId(id);
@@ -200,6 +212,7 @@ export class CertificateAuthority {
       commonName: `${id.service}.${id.namespace}`,
       organization: this.#trustDomain,
       dnsNames: opts.dnsNames ?? [],
+      ...(opts.instance !== undefined && { instance: opts.instance }),
       keyType: this.#settings.keyType,
       ttlMs,
       now: this.#settings.now(),

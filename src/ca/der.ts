@@ -14,6 +14,7 @@ export const CONTEXT = asn1.Class.CONTEXT_SPECIFIC;
 
 export const OID = {
   CN: '2.5.4.3',
+  serialNumber: '2.5.4.5',
   O: '2.5.4.10',
   OU: '2.5.4.11',
   ecPublicKey: '1.2.840.10045.2.1',

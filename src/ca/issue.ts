@@ -1,6 +1,6 @@
-// Workload certificates (X.509-SVIDs): the SPIFFE ID as the only URI SAN, usable for both ends of mTLS,
-// never outliving the CA chain that signed it; for a key the CA makes (its own identity) or one a
-// node agent made and proved in a CSR.
+// Workload certificates (X.509-SVIDs): the SPIFFE ID as the only URI SAN (an instance binding goes in
+// the subject), usable for both ends of mTLS, never outliving the CA chain that signed it; for a key
+// the CA makes (its own identity) or one a node agent made and proved in a CSR.
 import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { ClinimeshError } from '../errors.ts';
@@ -14,6 +14,8 @@ export interface IssueRequest {
   readonly commonName: string;
   readonly organization: string;
   readonly dnsNames: readonly string[];
+  /** The one instance the certificate is bound to: the subject's serialNumber (spiffe.ts `boundInstance`). */
+  readonly instance?: string;
   readonly keyType: KeyType;
   readonly ttlMs: number;
   readonly now: Date;
@@ -128,6 +130,7 @@ function buildLeaf(issuer: Issuer, req: IssueRequest, publicKey: PublicKeyInfo, 
       subject: encodeName([
         { type: 'O', value: req.organization },
         { type: 'CN', value: req.commonName },
+        ...(req.instance !== undefined ? [{ type: 'serialNumber' as const, value: req.instance }] : []),
       ]),
       issuer: issuer.cert.facts.subject,
       publicKey,

@@ -57,5 +57,19 @@ export function spiffeId(trustDomain: string, id: WorkloadId): string {
   return `spiffe://${trustDomain}/ns/${id.namespace}/sa/${id.service}`;
 }
 
+/** An instance name, as the last part of a node id: a DNS label. */
+export const INSTANCE = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/**
+ * The instance a certificate is bound to, from its subject as Node reads it (`getPeerCertificate()`):
+ * the X.520 serialNumber attribute ("the serial number of an object"), set only by our CA. Not a second
+ * URI SAN: an X.509-SVID carries exactly one URI SAN, its SPIFFE ID, and validators must reject more
+ * (SPIFFE X509-SVID §2).
+ */
+export function boundInstance(subject: object | undefined): string | undefined {
+  const value: unknown = (subject as Record<string, unknown> | undefined)?.serialNumber;
+  return typeof value === 'string' && INSTANCE.test(value) ? value : undefined;
+}
+
 /** `clinical/his`: the key a workload is tracked by. */
 export const workloadKey = (id: WorkloadId): string => `${id.namespace}/${id.service}`;

@@ -22,7 +22,7 @@ import {
 } from './der.ts';
 import type { SignatureAlgorithm } from './der.ts';
 
-export type NameAttributeType = 'CN' | 'O' | 'OU';
+export type NameAttributeType = 'CN' | 'O' | 'OU' | 'serialNumber';
 export interface NameAttribute {
   readonly type: NameAttributeType;
   readonly value: string;
@@ -62,7 +62,16 @@ export interface Signer {
 export function encodeName(attrs: readonly NameAttribute[]): EncodedName {
   const rdns = attrs.map((a) =>
     asn1.create(U, T.SET, true, [
-      seq([oid(OID[a.type]), asn1.create(U, T.UTF8, false, bin(Buffer.from(a.value, 'utf8')))]),
+      // RFC 5280 Appendix A: a serialNumber attribute is a PrintableString, the others DirectoryStrings.
+      seq([
+        oid(OID[a.type]),
+        asn1.create(
+          U,
+          a.type === 'serialNumber' ? T.PRINTABLESTRING : T.UTF8,
+          false,
+          bin(Buffer.from(a.value, 'utf8')),
+        ),
+      ]),
     ]),
   );
   return toDer(seq(rdns)) as EncodedName;

@@ -10,8 +10,13 @@ export type Evidence = { readonly joinToken: string } | { readonly kubernetesTok
 export interface AttestedWorkload {
   readonly namespace: string;
   readonly service: string;
-  /** The instance the proof names (a join token bound to one, a pod's name), if any. */
+  /** The instance the proof names (a join token bound to one, a pod's name), else the one asked for. */
   readonly instance?: string;
+  /**
+   * The instance the proof itself named: the agent's credential to the control plane is bound to it,
+   * so that it may fetch that instance's config only. Absent for service-wide evidence.
+   */
+  readonly boundInstance?: string;
   readonly method: 'join-token' | 'kubernetes';
   /** Who vouched, for logs: `join-token <id>` or the service account's username. */
   readonly subject: string;
@@ -69,6 +74,7 @@ export class Attestor {
     return ok({
       ...a,
       ...((a.instance ?? requestedInstance) && { instance: a.instance ?? requestedInstance }),
+      ...(a.instance && { boundInstance: a.instance }),
     });
   }
 

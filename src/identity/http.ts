@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { fail, formatProblem, ok, type Problem, type Result } from '../errors.ts';
 import { log as rootLog, type Logger } from '../log.ts';
-import { spiffeIdOfPeer } from '../xds/server/peer.ts';
+import { peerIdentity } from '../xds/server/peer.ts';
 import type { Attestor, Evidence } from './attestation.ts';
 import type { SignRequest, WorkloadSigner } from './workload-signer.ts';
 
@@ -82,13 +82,17 @@ function evidenceOf(body: Record<string, unknown>): Result<Evidence> {
   ]);
 }
 
-/** The identity a verified client certificate carries: `spiffe://<td>/ns/<ns>/sa/<service>`. */
+/**
+ * The identity a verified client certificate carries: `spiffe://<td>/ns/<ns>/sa/<service>`, and the
+ * instance it is bound to, which a renewal keeps.
+ */
 function provenIdentity(
   req: IncomingMessage,
   trustDomains: readonly string[],
-): Result<{ namespace: string; service: string }> {
+): Result<{ namespace: string; service: string; boundInstance?: string }> {
   const socket = req.socket as TLSSocket;
-  const uri = socket.authorized ? spiffeIdOfPeer(socket) : undefined;
+  const proved = socket.authorized ? peerIdentity(socket) : undefined;
+  const uri = proved?.spiffeId;
   const m = uri && /^spiffe:\/\/([^/]+)\/ns\/([a-z0-9-]+)\/sa\/([a-z0-9-]+)$/.exec(uri);
   if (!m || !trustDomains.includes(m[1]!)) {
     return fail([
@@ -99,7 +103,8 @@ function provenIdentity(
       },
     ]);
   }
-  return ok({ namespace: m[2]!, service: m[3]! });
+  const bound = proved.instance;
+  return ok({ namespace: m[2]!, service: m[3]!, ...(bound !== undefined && { boundInstance: bound }) });
 }
 
 function abandon(res: ServerResponse): void {

@@ -57,12 +57,19 @@ export class WorkloadSigner {
     private readonly o: SignerOptions = {},
   ) {}
 
-  sign(id: WorkloadId, req: SignRequest): Result<SignedIdentity> {
+  /**
+   * `boundInstance`: the one instance the agent's credential to the control plane is for (its evidence
+   * named it, or the credential it renews carried it); the workload certificate stays service-wide.
+   */
+  sign(id: WorkloadId & { readonly boundInstance?: string }, req: SignRequest): Result<SignedIdentity> {
     if (this.paused) {
       const message = 'a root rotation is waiting for every sidecar to trust the new root; retry shortly';
       return fail([{ code: 'IO', message }]);
     }
-    const xds = this.ca.signCsr(id, req.xdsCsr, { ttlMs: this.o.xdsTtlMs ?? 24 * 3_600_000 });
+    const xds = this.ca.signCsr(id, req.xdsCsr, {
+      ttlMs: this.o.xdsTtlMs ?? 24 * 3_600_000,
+      ...(id.boundInstance !== undefined && { instance: id.boundInstance }),
+    });
     const workload = this.ca.signCsr(
       id,
       req.workloadCsr,

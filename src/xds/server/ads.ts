@@ -12,6 +12,7 @@ import { DeltaStream } from './delta-stream.ts';
 import { decodeDeltaRequestBinary, type DeltaRequest } from './delta-wire.ts';
 import type { ConnectContext, XdsHooks } from './hooks.ts';
 import { decodeRequestBinary, type XdsRequest } from './node.ts';
+import type { PeerIdentity } from './peer.ts';
 import type { StreamIo } from './ads-stream.ts';
 import { SotwStream } from './sotw-stream.ts';
 
@@ -54,8 +55,8 @@ export interface AdsDeps {
   readonly statuses: StatusRegistry;
   /** This server is the explicit plaintext (loopback-only) listener. */
   readonly plaintext?: boolean;
-  /** The SPIFFE ID the client at a peer address proved at the TLS handshake (see grpc-listener.ts). */
-  readonly credentialOf?: (peer: string) => string | undefined;
+  /** What the client at a peer address proved at the TLS handshake (see grpc-listener.ts). */
+  readonly credentialOf?: (peer: string) => PeerIdentity | undefined;
 }
 
 /** What the gRPC handler drives: a SotW or a delta stream state machine. */
@@ -84,10 +85,12 @@ function serveStream<Req>(
   };
   // Delta streams connect as 'ads' too: the config sources a sidecar gets are the same ADS ones.
   const peer = call.getPeer();
+  const proved = deps.credentialOf?.(peer);
   const ctx: ConnectContext = {
     transport: 'ads',
     peer,
-    credential: deps.credentialOf?.(peer),
+    credential: proved?.spiffeId,
+    ...(proved?.instance && { instance: proved.instance }),
     plaintext: deps.plaintext,
   };
   const stream = make(ctx, {

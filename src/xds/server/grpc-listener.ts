@@ -3,7 +3,7 @@
 // - a backlog sized for a fleet that connects at once (after a control-plane restart, a rollout):
 //   grpc-js listens with Node's default of 511, and at thousands of simultaneous connects the
 //   kernel drops the rest, so sidecars wait out SYN retransmits (1 s, 3 s, 7 s…);
-// - the client's SPIFFE ID is read once per connection from its certificate, cheaply
+// - the client's SPIFFE ID (and bound instance) is read once per connection from its certificate, cheaply
 //   instead of grpc-js's getAuthContext reading it again on every stream;
 // - rotation swaps the secure context of the one listener we own, and the TLS settings are ours
 //   (no session tickets, below).
@@ -12,7 +12,7 @@ import { createServer as createNetServer, type Server, type Socket } from 'node:
 import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { log } from '../../log.ts';
-import { spiffeIdOfPeer } from './peer.ts';
+import { peerIdentity, type PeerIdentity } from './peer.ts';
 
 /** Pending connections the kernel holds for us (capped by net.core.somaxconn). */
 export const LISTEN_BACKLOG = 4096;
@@ -32,17 +32,17 @@ export interface XdsTlsSource {
   onChange(listener: (tls: XdsTls) => void): void;
 }
 
-/** The SPIFFE ID each open TLS connection's client proved, by peer address. */
+/** What each open TLS connection's client proved (SPIFFE ID, bound instance), by peer address. */
 export class PeerCredentials {
-  private readonly byPeer = new Map<string, { socket: Socket; credential: string | undefined }>();
+  private readonly byPeer = new Map<string, { socket: Socket; credential: PeerIdentity | undefined }>();
 
   /**
    * What the client at `peer` (as grpc-js's `call.getPeer()` names it) proved with its
    * certificate; undefined on a plaintext listener or without a SPIFFE URI.
    */
-  readonly of = (peer: string): string | undefined => this.byPeer.get(peer)?.credential;
+  readonly of = (peer: string): PeerIdentity | undefined => this.byPeer.get(peer)?.credential;
 
-  add(socket: Socket, credential: string | undefined): void {
+  add(socket: Socket, credential: PeerIdentity | undefined): void {
     // grpc-js reports `${remoteAddress}:${remotePort}` as the call's peer.
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     this.byPeer.set(peer, { socket, credential });
@@ -114,7 +114,7 @@ export async function listenGrpc(
     });
     secure.on('connection', track);
     secure.on('secureConnection', (socket: TLSSocket) => {
-      tls.peers.add(socket, spiffeIdOfPeer(socket));
+      tls.peers.add(socket, peerIdentity(socket));
       hand(socket);
     });
     secure.on('tlsClientError', (e, socket) =>

@@ -11,6 +11,8 @@ export interface ConnectContext {
   readonly peer: string;
   /** The SPIFFE ID the client proved with its TLS certificate; absent on a plaintext listener. */
   readonly credential?: string;
+  /** The one instance that certificate is bound to (its evidence named it); absent: any instance. */
+  readonly instance?: string;
   /** The request came through the explicit, loopback-only plaintext listener (proxyless tests). */
   readonly plaintext?: boolean;
 }

@@ -12,7 +12,7 @@ import { shortName } from '../resources/type-urls.ts';
 import type { SidecarStatus, StatusRegistry } from '../status.ts';
 import type { ConnectContext, XdsHooks } from './hooks.ts';
 import { decodeRequestJson, nodeTooLarge, type XdsRequest } from './node.ts';
-import { spiffeIdOfPeer } from './peer.ts';
+import { peerIdentity } from './peer.ts';
 import { discoveryResponseJson } from './response.ts';
 
 export interface RestDeps {
@@ -112,8 +112,13 @@ export class RestXds {
     const peer = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     const socket = req.socket as TLSSocket;
     // Only a certificate the TLS layer verified counts (the port also serves agents that have none yet).
-    const credential = socket.authorized ? spiffeIdOfPeer(socket) : undefined;
-    const ctx: ConnectContext = { transport: 'rest', peer, credential };
+    const proved = socket.authorized ? peerIdentity(socket) : undefined;
+    const ctx: ConnectContext = {
+      transport: 'rest',
+      peer,
+      credential: proved?.spiffeId,
+      ...(proved?.instance && { instance: proved.instance }),
+    };
     const connected = this.deps.hooks.connect(request.node, ctx);
     if (!connected.ok) {
       const p = connected.errors[0]!;

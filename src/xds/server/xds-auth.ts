@@ -1,5 +1,6 @@
 // Who may fetch a sidecar's config: the workload whose certificate carries that sidecar's service
-// identity. A node id is only a claim; the TLS client certificate is the proof.
+// identity, and, when the certificate is bound to one instance, that instance's node only. A node id
+// is only a claim; the TLS client certificate is the proof.
 import { spiffeId } from '../../ca/spiffe.ts';
 import { fail, ok, type Result } from '../../errors.ts';
 import type { SidecarRef } from '../generate/types.ts';
@@ -40,6 +41,16 @@ export function authenticateSidecar(
         code: 'PERMISSION_DENIED',
         field: 'node.id',
         message: `node ${ref.nodeId} needs identity ${expected[0]}; the client proved ${ctx.credential}`,
+      },
+    ]);
+  }
+  // A credential whose evidence named one instance (a bound join token, a pod) proves that one only.
+  if (ctx.instance !== undefined && ctx.instance !== ref.instance) {
+    return fail([
+      {
+        code: 'PERMISSION_DENIED',
+        field: 'node.id',
+        message: `node ${ref.nodeId}: the client's certificate is bound to instance ${ctx.instance} of ${ref.namespace}/${ref.service}`,
       },
     ]);
   }
