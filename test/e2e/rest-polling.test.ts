@@ -1,5 +1,6 @@
 // A sidecar configured with api_type REST polls clinimesh over HTTP/JSON instead of streaming, and
 // carries EMR → HIS traffic just the same; changes reach it through the long poll.
+import { readFile } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { startControlPlane, type RunningControlPlane } from '../../src/main.ts';
 import { describeWithEnvoy, dumpLogsOnFailure } from '../helpers/envoy.ts';
@@ -79,14 +80,13 @@ describeWithEnvoy('REST-JSON polling sidecars', () => {
   });
 
   it('answers an up-to-date poll with 304 after the long poll expires', async () => {
-    // The same node as EMR's sidecar, saying what it says (a node claiming other metadata would be
-    // re-planned for it, and the two would take turns).
+    // The same node as EMR's sidecar, saying exactly what it says (its bootstrap's node metadata):
+    // while the sidecar is connected, a poll claiming other metadata for its node is refused (409).
     const emrSidecar = envoys.find((e) => e.name === emr.name)!;
-    const node = {
-      id: `${NS}/emr/${emr.name}`,
-      cluster: 'emr',
-      metadata: { 'clinimesh.sds_dir': emrSidecar.agent.sdsDir },
+    const bootstrap = JSON.parse(await readFile(emrSidecar.agent.bootstrapPath, 'utf8')) as {
+      node: { metadata: Record<string, unknown> };
     };
+    const node = { id: `${NS}/emr/${emr.name}`, cluster: 'emr', metadata: bootstrap.node.metadata };
     const cred = credentialFor(cp, 'emr');
     const first = await restPoll(cp, 'clusters', { node }, cred);
     expect(first.status).toBe(200);

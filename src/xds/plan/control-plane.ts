@@ -20,6 +20,7 @@ import { log } from '../../log.ts';
 import type { ConnectContext, XdsHooks } from '../server/hooks.ts';
 import { parseNodeId } from '../server/node-id.ts';
 import { MeshViews } from './mesh-views.ts';
+import { NodeSessions } from './node-sessions.ts';
 import type { Reconciler } from './reconciler.ts';
 import { WorkerSetChecker } from './set-check.ts';
 
@@ -54,8 +55,8 @@ export class ControlPlane {
   /** Counts endpoint sets received; a plan remembers the count it saw, to know what came after. */
   private endpointEpoch = 0;
   private readonly endpointsChangedAt = new Map<string, number>();
-  /** Open transports per node: ADS streams counted, a REST poller counts once until swept. */
-  private readonly sessions = new Map<string, { ads: number; rest: boolean }>();
+  /** Open transports per node and what they said about it (see node-sessions.ts). */
+  private readonly sessions = new NodeSessions();
   private readonly releaseTimers = new Map<string, NodeJS.Timeout>();
   private readonly releaseAfterMs: number;
   private readonly checkSet: SetChecker;
@@ -177,7 +178,7 @@ export class ControlPlane {
 
   /** Sidecars with an open transport or within their grace period. */
   connectedNodes(): string[] {
-    return [...new Set([...this.sessions.keys(), ...this.releaseTimers.keys()])];
+    return [...new Set([...this.sessions.nodes(), ...this.releaseTimers.keys()])];
   }
 
   /** Cancels pending releases (at shutdown). */
@@ -190,28 +191,21 @@ export class ControlPlane {
   private connect(id: string, metadata: Record<string, unknown>, ctx: ConnectContext): Result<string> {
     const result = this.admit(id, metadata, ctx);
     if (!result.ok) return result;
-    const key = result.value;
-    const session = this.sessions.get(key) ?? { ads: 0, rest: false };
-    if (ctx.transport === 'ads') session.ads++;
-    else session.rest = true;
-    this.sessions.set(key, session);
-    clearTimeout(this.releaseTimers.get(key));
-    this.releaseTimers.delete(key);
-    return result;
+    const ref = result.value;
+    this.sessions.opened(ref, ctx);
+    clearTimeout(this.releaseTimers.get(ref.nodeId));
+    this.releaseTimers.delete(ref.nodeId);
+    return ok(ref.nodeId);
   }
 
   private disconnect(key: string, ctx: ConnectContext): void {
-    const session = this.sessions.get(key);
-    if (!session) return;
-    if (ctx.transport === 'ads') session.ads = Math.max(0, session.ads - 1);
-    else session.rest = false;
-    if (session.ads > 0 || session.rest) return;
-    this.sessions.delete(key);
+    if (!this.sessions.closed(key, ctx)) return;
     // A sidecar that comes back within the grace period finds everything as it left it.
     const timer = setTimeout(() => {
       this.releaseTimers.delete(key);
-      if (this.sessions.has(key)) return;
+      if (this.sessions.isHeld(key)) return;
       const released = this.reconciler.releaseSidecar(key);
+      if (released === 'forgotten') this.sessions.forget(key);
       logger.info({ node: key, forgotten: released === 'forgotten' }, 'released disconnected sidecar');
     }, this.releaseAfterMs);
     timer.unref();
@@ -219,7 +213,7 @@ export class ControlPlane {
   }
 
   /** Authenticates a sidecar and makes sure the cache holds its snapshot. */
-  private admit(id: string, metadata: Record<string, unknown>, ctx: ConnectContext): Result<string> {
+  private admit(id: string, metadata: Record<string, unknown>, ctx: ConnectContext): Result<SidecarRef> {
     // A sidecar's transport decides its EDS/RDS config sources, so it is planned per connection.
     const parsed = parseNodeId(id, ctx.transport);
     if (!parsed.ok) return parsed;
@@ -236,8 +230,14 @@ export class ControlPlane {
       const allowed = this.authenticate(ref, ctx);
       if (!allowed.ok) return allowed;
     }
+    // Another connection holds the node and says something else about it: never re-plan under it.
+    const refused = this.sessions.refusal(ref, ctx);
+    if (refused) {
+      logger.warn({ node: id, peer: ctx.peer, reason: refused.message }, 'connection refused');
+      return fail([refused]);
+    }
     const ensured = this.reconciler.ensureSidecar(ref);
-    return ensured.ok ? ok(parsed.value.nodeId) : ensured;
+    return ensured.ok ? ok(ref) : ensured;
   }
 
   private change(

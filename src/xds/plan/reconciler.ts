@@ -20,6 +20,7 @@ import { assignmentsFor, withReplaced, type SharedAssignments } from './assignme
 import { serviceKey } from '../../manifest/types.ts';
 import { DependencyIndex } from './dependency-index.ts';
 import { planScope, type PlanScope } from './plan-scope.ts';
+import { sameSidecar } from './sidecar-differences.ts';
 import { UpstreamMemo } from './upstream-memo.ts';
 
 /** The longest the planner runs before it lets the event loop serve others. */
@@ -383,17 +384,6 @@ export class Reconciler {
     }
     return problems.length ? fail(problems) : ok(out);
   }
-}
-
-/** Whether two refs of one node would be planned alike (what its connect told us about it). */
-function sameSidecar(a: SidecarRef, b: SidecarRef): boolean {
-  return (
-    a.transport === b.transport &&
-    a.auditLogPath === b.auditLogPath &&
-    a.proxyless === b.proxyless &&
-    a.sdsDir === b.sdsDir &&
-    a.adminPort === b.adminPort
-  );
 }
 
 /** The same bad cluster generated for 40 sidecars is one problem, not 40. */

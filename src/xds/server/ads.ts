@@ -47,6 +47,8 @@ const STATUS_OF: Partial<Record<Problem['code'], grpc.status>> = {
   UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
   PERMISSION_DENIED: grpc.status.PERMISSION_DENIED,
   NOT_FOUND: grpc.status.NOT_FOUND,
+  // Another connection holds the node with other node metadata (see plan/node-sessions.ts).
+  CONFLICT: grpc.status.ALREADY_EXISTS,
 };
 
 export interface AdsDeps {

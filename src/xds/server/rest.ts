@@ -5,6 +5,7 @@
 // control plane told it disconnected).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import type { ErrorCode } from '../../errors.ts';
 import type { SnapshotCache, TypeSnapshot } from '../cache/snapshot.ts';
 import { REST_PATHS, WILDCARD_TYPES, type TypeUrl } from '../resources/type-urls.ts';
 import { log } from '../../log.ts';
@@ -25,6 +26,12 @@ export interface RestDeps {
 }
 
 const PATH = /^\/v3\/discovery:([a-z]+)$/;
+/** A refused poll's HTTP status by problem code (403 for the rest). */
+const REFUSAL_STATUS: Partial<Record<ErrorCode, number>> = {
+  UNAUTHENTICATED: 401,
+  SCHEMA: 400,
+  CONFLICT: 409,
+};
 const logger = log.child({ component: 'xds' });
 
 interface Poller {
@@ -122,7 +129,7 @@ export class RestXds {
     const connected = this.deps.hooks.connect(request.node, ctx);
     if (!connected.ok) {
       const p = connected.errors[0]!;
-      return reply(res, p.code === 'UNAUTHENTICATED' ? 401 : p.code === 'SCHEMA' ? 400 : 403, {
+      return reply(res, REFUSAL_STATUS[p.code] ?? 403, {
         error: p.message,
         code: p.code,
       });
