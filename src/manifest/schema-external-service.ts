@@ -2,6 +2,7 @@
 // e-prescribing gateway, an HL7 feed) that Services may call through their sidecars, as Istio's
 // ServiceEntry or Kuma's ExternalService. TLS to the partner is the default and is verified;
 // plaintext must be asked for with a reason. Which Services call it is a set check (check-external.ts).
+import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { absolutePath, hostOrIp, isDnsLabel, portNumber } from './field-values.ts';
 import { DEFAULT_NAMESPACE, type KindSchema } from './kind-schema.ts';
@@ -59,7 +60,38 @@ const nonEmptyText: Reader<string> = (r, node, path) => {
   return v?.trim() ? v : undefined;
 };
 
-const ORIGINATE_ONLY = ['sni', 'caFile', 'subjectAltNames'] as const;
+const ORIGINATE_ONLY = ['sni', 'caFile', 'caCertificates', 'subjectAltNames'] as const;
+
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
+
+/**
+ * The partner's CA certificates as PEM, kept whole: each block must be a certificate X.509 can read,
+ * and a private key is refused outright (it would be stored and served to every caller).
+ */
+const pemCertificates: Reader<string> = (r, node, path) => {
+  const text = str(r, node, path);
+  if (text === undefined) return undefined;
+  const blocks = [...text.matchAll(PEM_BLOCK)];
+  const why = blocks.some((b) => b[1]!.includes('PRIVATE KEY'))
+    ? 'holds a private key: give only the CA certificates (a key must never be in a manifest)'
+    : blocks.length === 0
+      ? 'holds no PEM certificate ("-----BEGIN CERTIFICATE-----")'
+      : blocks.find((b) => b[1] !== 'CERTIFICATE' || !readsAsCertificate(b[0]))
+        ? 'holds a PEM block that is not a readable X.509 certificate'
+        : undefined;
+  if (why === undefined) return text;
+  r.report(node, path, why);
+  return undefined;
+};
+
+function readsAsCertificate(pem: string): boolean {
+  try {
+    new X509Certificate(pem);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** SNI is a host name: RFC 6066 forbids IP literals in it. */
 const sniName = stringWhere(
@@ -92,6 +124,9 @@ function readOriginate(
   const r = m.r;
   const sni = m.optional('sni', sniName);
   const caFile = m.optional('caFile', absolutePath);
+  const caCertificates = m.optional('caCertificates', pemCertificates);
+  if (m.has('caFile') && m.has('caCertificates'))
+    r.reportAt('spec.tls.caCertificates', 'give the partner CA once: caCertificates or caFile, not both');
   const sans = m.optional('subjectAltNames', listOf(hostOrIp));
   if (sans?.length === 0)
     r.reportAt('spec.tls.subjectAltNames', 'an empty list; leave it out to verify the SNI name');
@@ -111,6 +146,7 @@ function readOriginate(
     mode: 'ORIGINATE',
     ...(serverName !== undefined && { sni: serverName }),
     ...(caFile !== undefined && { caFile }),
+    ...(caCertificates !== undefined && { caCertificates }),
     subjectAltNames: names,
   };
 }

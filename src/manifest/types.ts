@@ -286,8 +286,8 @@ export interface ExternalEndpoint {
 }
 
 /**
- * ORIGINATE: the sidecar opens TLS to the partner and verifies its certificate against `caFile` (a
- * file on the sidecar's host; the system roots when absent) and its name against `subjectAltNames`.
+ * ORIGINATE: the sidecar opens TLS to the partner and verifies its certificate against
+ * `caCertificates` or `caFile` (the system roots when neither) and its name against `subjectAltNames`.
  * NONE: plaintext, only with `allowPlaintext` and a reason.
  */
 export type ExternalTls =
@@ -295,7 +295,10 @@ export type ExternalTls =
       readonly mode: 'ORIGINATE';
       /** Sent as SNI; absent only for IP endpoints verified by `subjectAltNames`. */
       readonly sni?: string;
+      /** A file of CA certificates on each caller's host; read by its Envoy, not the control plane. */
       readonly caFile?: string;
+      /** The CA certificates themselves (PEM), served to callers inside their cluster. */
+      readonly caCertificates?: string;
       /** Names (DNS or IP) the partner's certificate must carry one of; never empty. */
       readonly subjectAltNames: readonly string[];
     }

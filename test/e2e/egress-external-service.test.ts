@@ -61,7 +61,7 @@ describeWithEnvoy('EMR calls a reference lab outside the mesh through its sideca
   let dir: string;
   let lab: TlsPartner;
   let impostor: TlsPartner;
-  let caFile: string;
+  let caPem: string;
   const envoys: EnvoyHandle[] = [];
   const [emr] = instances('emr', 1) as [{ name: string; address: string }];
   const [his] = instances('his', 1) as [{ name: string; address: string }];
@@ -74,7 +74,11 @@ metadata: { name: reference-lab, namespace: ${NS} }
 spec:
   endpoints: [{ address: ${endpoint.host}, port: ${endpoint.port} }]
   protocol: http
-  tls: { mode: ORIGINATE, sni: ${LAB_NAME}, caFile: ${caFile} }
+  tls:
+    mode: ORIGINATE
+    sni: ${LAB_NAME}
+    caCertificates: |
+      ${caPem.trim().replace(/\n/g, '\n      ')}
 `;
 
   async function auditLines(): Promise<AuditLine[]> {
@@ -89,7 +93,8 @@ spec:
     dir = await mkdtemp(join(tmpdir(), 'clinimesh-egress-'));
     const labCa = await makeTestCa(dir, 'lab');
     const otherCa = await makeTestCa(dir, 'other');
-    caFile = labCa.certFile;
+    // Inline, as the README advises: no caller's host needs a file for it.
+    caPem = await readFile(labCa.certFile, 'utf8');
     // Both present a certificate for the lab's name; only the lab's is signed by the lab's CA.
     // On 127.0.0.1, so the name `localhost` (a STRICT_DNS cluster, IPv4 preferred) finds it.
     lab = await startTlsPartner(

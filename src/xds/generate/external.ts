@@ -61,7 +61,12 @@ function originateTls(e: ExternalService): TransportSocketJson | undefined {
         tls_params: { tls_minimum_protocol_version: 'TLSv1_2' },
         ...(e.protocol === 'grpc' && { alpn_protocols: ['h2'] }),
         validation_context: {
-          trusted_ca: { filename: e.tls.caFile ?? SYSTEM_ROOTS_FILE },
+          // Inline when the manifest holds the CA: a file a sidecar's host lacks would make its
+          // Envoy refuse the whole cluster update, every other cluster's change with it.
+          trusted_ca:
+            e.tls.caCertificates !== undefined
+              ? { inline_string: e.tls.caCertificates }
+              : { filename: e.tls.caFile ?? SYSTEM_ROOTS_FILE },
           match_typed_subject_alt_names: sans,
         },
       },

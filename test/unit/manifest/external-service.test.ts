@@ -1,5 +1,8 @@
 // ExternalService manifests (egress to partners outside the mesh) and the Services that call them:
 // what is read, what is refused and where (file:line, field), and the checks across documents.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkManifestChange } from '../../../src/manifest/check-change.ts';
 import {
@@ -10,6 +13,7 @@ import {
   type Manifest,
   type Service,
 } from '../../../src/manifest/index.ts';
+import { makeTestCa } from '../../helpers/partner-tls.ts';
 import { brief, errorsOf, lineOf, service, valueOf } from './helpers.ts';
 
 const external = (spec: string, name = 'reference-lab'): string => `apiVersion: clinimesh.io/v1alpha1
@@ -105,6 +109,57 @@ describe('ExternalService parsing', () => {
     ]);
     expect(checkManifestSet([unverified]).map((p) => [p.code, p.field])).toEqual([['SCHEMA', 'spec.tls']]);
     expect(checkManifestChange([unverified], ['ExternalService clinical/other-lab'])).toHaveLength(1);
+  });
+
+  it('takes the partner CA inline (caCertificates), so no sidecar depends on a file being there', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'clinimesh-ext-ca-'));
+    try {
+      const pem = await readFile((await makeTestCa(dir, 'lab')).certFile, 'utf8');
+      const block = pem.trim().replace(/\n/g, '\n      ');
+      const [e] = parse(
+        external(`  endpoints: [{ address: lab.example.org, port: 443 }]
+  protocol: http
+  tls:
+    mode: ORIGINATE
+    caCertificates: |
+      ${block}
+`),
+      ) as ExternalService[];
+      expect(e?.tls).toMatchObject({ mode: 'ORIGINATE', caCertificates: `${pem.trim()}\n` });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses an inline CA that holds no certificate, a private key, or comes with caFile', () => {
+    const text = (ca: string, extra = '') =>
+      external(`  endpoints: [{ address: lab.example.org, port: 443 }]
+  protocol: http
+  tls:
+    mode: ORIGINATE${extra}
+    caCertificates: |
+      ${ca}
+`);
+    const key =
+      '-----BEGIN PRIVATE KEY-----\n      MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n      -----END PRIVATE KEY-----';
+    for (const [what, t] of [
+      ['no certificate', text('not a certificate')],
+      ['a key', text(key)],
+      [
+        'a broken certificate',
+        text('-----BEGIN CERTIFICATE-----\n      AAAA\n      -----END CERTIFICATE-----'),
+      ],
+    ] as const) {
+      const problems = problemsOf(t);
+      expect(
+        problems.map((p) => [p.field, p.line]),
+        what,
+      ).toEqual([['spec.tls.caCertificates', lineOf(t, 'caCertificates')]]);
+    }
+    expect(problemsOf(text('x', '\n    caFile: /etc/ca.pem')).map((p) => p.field)).toContain(
+      'spec.tls.caCertificates',
+    );
+    expect(errorsOf(parseManifestText(text(key), 'ext.yaml'))[0]?.message).toContain('private key');
   });
 
   it('reports every bad field with its line, and a did-you-mean for a misspelt one', () => {

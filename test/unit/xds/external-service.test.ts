@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parseManifestText, type ExternalService } from '../../../src/manifest/index.ts';
 import { StateStore } from '../../../src/store/store.ts';
 import { SnapshotCache } from '../../../src/xds/cache/snapshot.ts';
-import { SYSTEM_ROOTS_FILE } from '../../../src/xds/generate/external.ts';
+import { generateExternalCluster, SYSTEM_ROOTS_FILE } from '../../../src/xds/generate/external.ts';
 import { generateSidecar, type MeshView, type SidecarResources } from '../../../src/xds/generate/index.ts';
 import { prepareResource } from '../../../src/xds/resources/prepared.ts';
 import { CLUSTER, LISTENER, type TypeUrl } from '../../../src/xds/resources/type-urls.ts';
@@ -102,6 +102,15 @@ describe('egress generation', () => {
     expect(tls).toContain('{"san_type":"DNS","matcher":{"exact":"erx.gateway.example"}}');
     expect(tls).toContain('"alpn_protocols":["h2"]');
     expect(json(erx)).toContain('http2_protocol_options');
+  });
+
+  it('hands an inline CA to the sidecar in the cluster itself: no file for its Envoy to find', () => {
+    const lab = view.externals!.get('reference-lab.clinical')!;
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const inline = { ...lab, tls: { ...lab.tls, caFile: undefined, caCertificates: pem } } as ExternalService;
+    const tls = json(generateExternalCluster(inline, view.mesh).body.transport_socket);
+    expect(tls).toContain(`"trusted_ca":{"inline_string":${JSON.stringify(pem)}}`);
+    expect(tls).not.toContain('filename');
   });
 
   it("binds the local port on the caller's app address and writes a caller-side audit line naming the partner", () => {
