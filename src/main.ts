@@ -233,12 +233,14 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
   }
   // The control plane's own identity serves xDS and the admin API; it follows root rotations.
   const serving = new ControlPlaneIdentity(ca, ['localhost', host]);
+  // Join tokens, attestation and renewal alike: only for Services the applied manifests declare.
+  const declared = (namespace: string, service: string) =>
+    store.current().services.has(serviceKey({ namespace, name: service }));
   const joinTokens = orThrow(
     await JoinTokens.open({
       records: backend.records('join-tokens'),
       rootPin: () => rootPin(ca.trustBundle()[0]!),
-      knownService: (namespace, service) =>
-        store.current().services.has(serviceKey({ namespace, name: service })),
+      knownService: declared,
     }),
   );
   const signer = new WorkloadSigner(ca, {
@@ -289,7 +291,7 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
     tls: xdsTls ? serving : undefined,
     plaintextGrpcPort: o.plaintextXdsPort,
     routes: xdsTls
-      ? identityApi({ attestor, signer, trustDomains: () => trustDomains.accepted() })
+      ? identityApi({ attestor, signer, trustDomains: () => trustDomains.accepted(), declared })
       : undefined,
   });
   const rotation = {

@@ -5,6 +5,30 @@ import { fail, ok, type Problem, type Result } from '../errors.ts';
 import type { JoinTokens } from './join-tokens.ts';
 import { CONTROL_PLANE_NAMESPACE } from '../ca/spiffe.ts';
 
+/**
+ * Whether a Service is declared in the applied manifests. Join tokens are made, workloads attested
+ * and certificates renewed only for declared Services, so deleting one ends its identity's renewal.
+ */
+export type DeclaredService = (namespace: string, service: string) => boolean;
+
+/** The refusal when `id` names no declared Service; `identity` (a SPIFFE ID, a service account) names the asker. */
+export function undeclaredServiceProblems(
+  declared: DeclaredService,
+  id: { readonly namespace: string; readonly service: string },
+  identity: string,
+  action: string,
+): Problem[] {
+  if (declared(id.namespace, id.service)) return [];
+  return [
+    {
+      code: 'PERMISSION_DENIED',
+      resource: identity,
+      field: 'service',
+      message: `${identity} names no Service ${id.service}.${id.namespace} in the applied manifests (deleted, or never declared): certificates are ${action} only for declared Services`,
+    },
+  ];
+}
+
 export type Evidence = { readonly joinToken: string } | { readonly kubernetesToken: string };
 
 export interface AttestedWorkload {

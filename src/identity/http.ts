@@ -7,7 +7,12 @@ import type { TLSSocket } from 'node:tls';
 import { fail, formatProblem, ok, type Problem, type Result } from '../errors.ts';
 import { log as rootLog, type Logger } from '../log.ts';
 import { peerIdentity } from '../xds/server/peer.ts';
-import type { Attestor, Evidence } from './attestation.ts';
+import {
+  undeclaredServiceProblems,
+  type Attestor,
+  type DeclaredService,
+  type Evidence,
+} from './attestation.ts';
 import type { SignRequest, WorkloadSigner } from './workload-signer.ts';
 
 export interface IdentityApiDeps {
@@ -15,6 +20,8 @@ export interface IdentityApiDeps {
   readonly signer: WorkloadSigner;
   /** Trust domains accepted in client certificates (the current one, and one a migration is leaving). */
   readonly trustDomains: () => readonly string[];
+  /** Whether the identity a certificate names is still a declared Service (renewal needs it). */
+  readonly declared: DeclaredService;
   /** Where attestations are logged (default the process logger); evidence is never logged. */
   readonly log?: Logger;
 }
@@ -89,7 +96,7 @@ function evidenceOf(body: Record<string, unknown>): Result<Evidence> {
 function provenIdentity(
   req: IncomingMessage,
   trustDomains: readonly string[],
-): Result<{ namespace: string; service: string; boundInstance?: string }> {
+): Result<{ namespace: string; service: string; spiffeId: string; boundInstance?: string }> {
   const socket = req.socket as TLSSocket;
   const proved = socket.authorized ? peerIdentity(socket) : undefined;
   const uri = proved?.spiffeId;
@@ -104,7 +111,12 @@ function provenIdentity(
     ]);
   }
   const bound = proved.instance;
-  return ok({ namespace: m[2]!, service: m[3]!, ...(bound !== undefined && { boundInstance: bound }) });
+  return ok({
+    namespace: m[2]!,
+    service: m[3]!,
+    spiffeId: m[0],
+    ...(bound !== undefined && { boundInstance: bound }),
+  });
 }
 
 function abandon(res: ServerResponse): void {
@@ -197,10 +209,14 @@ async function attest(
 async function renew(deps: IdentityApiDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const id = provenIdentity(req, deps.trustDomains());
   if (!id.ok) return replyProblems(res, id.errors);
+  const { spiffeId, ...proven } = id.value;
+  // A valid certificate proves who asks, not that the mesh still has that Service.
+  const gone = undeclaredServiceProblems(deps.declared, proven, spiffeId, 'renewed');
+  if (gone.length) return replyProblems(res, gone);
   const body = await readJson(req);
   if (!body.ok) return replyProblems(res, body.errors);
   const csrs = signRequestOf(body.value);
   if (!csrs.ok) return replyProblems(res, csrs.errors);
-  const signed = deps.signer.sign(id.value, csrs.value);
+  const signed = deps.signer.sign(proven, csrs.value);
   return signed.ok ? reply(res, 200, signed.value) : replyProblems(res, signed.errors);
 }

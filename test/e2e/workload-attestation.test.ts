@@ -170,6 +170,31 @@ describe('workload attestation and the identity API', () => {
     expect(viaApi.status).toBe(403);
   });
 
+  it("stops renewing a node agent's certificates once its Service is deleted", async () => {
+    const [tmp] = instances('tmpsvc', 1) as [{ name: string; address: string }];
+    await applyYaml(
+      cp,
+      serviceManifest({
+        name: 'tmpsvc',
+        ports: ['{ name: http, port: 15098, targetPort: 8098, protocol: http }'],
+        instances: [tmp],
+      }),
+    );
+    const agent = await startNodeAgent(cp, 'tmpsvc', tmp.name);
+    try {
+      expect((await agent.renewNow()).ok).toBe(true);
+      const deleted = await adminRequest(cp, 'DELETE', `/v1/manifests/Service/${NS}/tmpsvc`);
+      expect(deleted.status).toBe(200);
+      const refused = await agent.renewNow();
+      expect(codes(refused)).toEqual(['PERMISSION_DENIED']);
+      expect(refused.ok ? '' : refused.errors[0]!.message).toContain(
+        `spiffe://hospital.local/ns/${NS}/sa/tmpsvc`,
+      );
+    } finally {
+      agent.stop();
+    }
+  });
+
   it('refuses a Mesh that re-points the trust domain', async () => {
     const r = await adminRequest(cp, 'POST', '/v1/apply', {
       body: meshManifest.replace('hospital.local', 'evil.example'),

@@ -149,6 +149,7 @@ describe('attestation logs', () => {
       attestor: new Attestor(cp.joinTokens),
       signer: cp.signer,
       trustDomains: () => [cp.ca.trustDomain],
+      declared: () => true,
       log: logs.logger,
     });
     server = createServer((req, res) => {
