@@ -247,7 +247,11 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Ru
     workloadTtlMs: o.workloadCertTtlMs,
     xdsTtlMs: o.agentCredentialTtlMs,
   });
-  const attestor = new Attestor(joinTokens, o.kubernetes ? new KubernetesAttestor(o.kubernetes) : undefined);
+  const attestor = new Attestor(
+    joinTokens,
+    declared,
+    o.kubernetes ? new KubernetesAttestor(o.kubernetes) : undefined,
+  );
   const controlPlane = new ControlPlane(
     store,
     reconciler,

@@ -66,6 +66,7 @@ export interface KubernetesTokenReviewer {
 export class Attestor {
   constructor(
     private readonly joinTokens: JoinTokens,
+    private readonly declared: DeclaredService,
     private readonly kubernetes?: KubernetesTokenReviewer,
   ) {}
 
@@ -86,6 +87,9 @@ export class Attestor {
         },
       ]);
     }
+    // A service account in any namespace, or a token whose Service was deleted since, is no identity.
+    const undeclared = undeclaredServiceProblems(this.declared, a, a.subject, 'issued');
+    if (undeclared.length) return refuse(undeclared);
     if (a.instance && requestedInstance && a.instance !== requestedInstance) {
       return refuse([
         {

@@ -124,4 +124,23 @@ describeWithEnvoy('Kubernetes service-account attestation', () => {
       problems: [expect.objectContaining({ code: 'PERMISSION_DENIED' })],
     });
   });
+
+  it('refuses a service account that names no declared Service in its namespace', async () => {
+    for (const [namespace, serviceAccount] of [
+      ['kube-system', 'default'],
+      [NS, 'not-a-mesh-service'],
+      ['lab', 'his'],
+    ] as const) {
+      const token = api.mintToken({ namespace, serviceAccount, audiences: ['clinimesh'], podName: 'x' });
+      const subject = `system:serviceaccount:${namespace}:${serviceAccount}`;
+      await expect(
+        agentWith(token, join(dir, `${namespace}-${serviceAccount}`)),
+        subject,
+      ).rejects.toMatchObject({
+        problems: [
+          expect.objectContaining({ code: 'PERMISSION_DENIED', message: expect.stringContaining(subject) }),
+        ],
+      });
+    }
+  });
 });

@@ -146,7 +146,7 @@ describe('attestation logs', () => {
     ).toBe(200);
     // The agents' API on a plain loopback listener: the same handler, with a logger the test reads.
     const api = identityApi({
-      attestor: new Attestor(cp.joinTokens),
+      attestor: new Attestor(cp.joinTokens, () => true),
       signer: cp.signer,
       trustDomains: () => [cp.ca.trustDomain],
       declared: () => true,
