@@ -2,6 +2,7 @@
 // `unknown`, is checked into precise types, then mapped (address, port, health, locality, weight).
 import type { Locality } from '../manifest/types.ts';
 import type { Endpoint, Health } from './endpoints.ts';
+import { NAMESPACE_META, REGISTERED_TAG } from './consul-register.ts';
 
 export type CheckStatus = 'passing' | 'warning' | 'critical' | 'maintenance' | string;
 
@@ -106,6 +107,18 @@ export function parseHealthEntries(body: unknown): ParsedHealth {
     if (entry) entries.push(entry);
   }
   return { entries, skipped: body.length - entries.length };
+}
+
+/**
+ * An instance clinimesh registered for a Service of another namespace (its tag, that namespace in
+ * meta): never an endpoint of `namespace`'s service, even under the Consul name that one watches.
+ * Instances registered by anyone else are not ours to judge.
+ */
+export function registeredForAnotherNamespace(entry: HealthEntry, namespace: string): boolean {
+  const registeredFor = entry.service.meta[NAMESPACE_META];
+  return (
+    entry.service.tags.includes(REGISTERED_TAG) && registeredFor !== undefined && registeredFor !== namespace
+  );
 }
 
 /**

@@ -36,6 +36,8 @@ export interface AgentCheckDefinition {
 }
 
 export const REGISTERED_TAG = 'clinimesh';
+/** Service meta naming the namespace of the Service an instance was registered for. */
+export const NAMESPACE_META = 'namespace';
 // Consul's limits on service meta (agent/structs: ValidateServiceMetadata).
 const META_KEY_RE = /^[A-Za-z0-9_-]{1,128}$/;
 const META_VALUE_MAX = 512;
@@ -91,7 +93,8 @@ function instanceRegistration(
   const meta: Record<string, string> = {
     ...instance.meta,
     'clinimesh-instance': instance.name,
-    namespace: service.namespace,
+    // Discovery of another namespace leaves this instance out, whatever name it is registered under.
+    [NAMESPACE_META]: service.namespace,
     'clinimesh-port-name': port.name,
     ...(instance.locality.region ? { region: instance.locality.region } : {}),
     ...(instance.locality.zone ? { zone: instance.locality.zone } : {}),

@@ -18,7 +18,12 @@ import {
   systemClock,
 } from '../consul/blocking.ts';
 import type { ConsulHttp, ConsulResponse } from '../consul/http.ts';
-import { canonicalEndpoints, endpointsFromEntries, parseHealthEntries } from './consul-health.ts';
+import {
+  canonicalEndpoints,
+  endpointsFromEntries,
+  parseHealthEntries,
+  registeredForAnotherNamespace,
+} from './consul-health.ts';
 import { log as rootLog, type Logger } from '../log.ts';
 
 export interface ConsulWatcherOptions {
@@ -62,6 +67,8 @@ export interface ConsulServiceStatus {
   readonly stalenessMs: number;
   /** Entries of the last answer left out because they had no service ID or port. */
   readonly skippedEntries: number;
+  /** Entries of the last answer left out because clinimesh registered them for another namespace. */
+  readonly foreignEntries: number;
 }
 
 interface ServiceWatch {
@@ -71,6 +78,7 @@ interface ServiceWatch {
   lastKey?: string;
   endpoints: number;
   skipped: number;
+  foreign: number;
 }
 
 interface CatalogWatch {
@@ -109,6 +117,7 @@ export class ConsulWatcher {
       loop: this.newLoop(serviceKey, consulName),
       endpoints: 0,
       skipped: 0,
+      foreign: 0,
     };
     this.watches.set(serviceKey, watch);
     watch.loop.start();
@@ -276,6 +285,16 @@ export class ConsulWatcher {
     };
   }
 
+  /** Warns when the count of another namespace's instances under this name changes to a non-zero one. */
+  private noteForeign(serviceKey: string, watch: ServiceWatch, foreign: number): void {
+    if (foreign > 0 && foreign !== watch.foreign)
+      this.log.warn(
+        { service: serviceKey, consulName: watch.consulName, foreign },
+        'consul instances registered by clinimesh for another namespace left out',
+      );
+    watch.foreign = foreign;
+  }
+
   private handle(serviceKey: string, loop: BlockingQueryLoop, body: unknown, res: ConsulResponse): void {
     const watch = this.watches.get(serviceKey);
     if (watch?.loop !== loop) return; // unwatched or retargeted while the answer was on its way
@@ -288,7 +307,10 @@ export class ConsulWatcher {
     if (entries.length === 0 && res.knownLeader === false && watch.lastKey !== undefined) {
       throw new Error('empty answer from a server without a known leader; keeping the last endpoints');
     }
-    const endpoints = endpointsFromEntries(entries, watch.portName);
+    const namespace = namespaceOfKey(serviceKey);
+    const ours = entries.filter((e) => !registeredForAnotherNamespace(e, namespace));
+    this.noteForeign(serviceKey, watch, entries.length - ours.length);
+    const endpoints = endpointsFromEntries(ours, watch.portName);
     watch.skipped = skipped;
     const key = canonicalEndpoints(endpoints);
     if (key === watch.lastKey) return;
@@ -297,6 +319,11 @@ export class ConsulWatcher {
     watch.lastKey = key;
     watch.endpoints = endpoints.length;
   }
+}
+
+/** `his.clinical` → `clinical` (names and namespaces are DNS labels: no dots). */
+function namespaceOfKey(serviceKey: string): string {
+  return serviceKey.slice(serviceKey.indexOf('.') + 1);
 }
 
 /** The HTTP deadline for one blocking query: Consul may add up to wait/16 of jitter, plus slack. */
@@ -320,5 +347,6 @@ function toStatus(service: string, watch: ServiceWatch, loop: LoopStatus, now: n
     ...(loop.retryInMs !== undefined ? { retryInMs: loop.retryInMs } : {}),
     stalenessMs: inSync ? 0 : Math.max(0, now - (loop.lastSuccessAt ?? loop.startedAt)),
     skippedEntries: watch.skipped,
+    foreignEntries: watch.foreign,
   };
 }

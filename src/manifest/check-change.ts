@@ -14,10 +14,13 @@
 //   full check blames (none at all when no touched Service changed what it binds, and none came,
 //   went or changed instancePorts); every Service when the Mesh is touched (its metrics port is
 //   bound on every instance);
+// - Consul names: touched Services and those using a Consul name a touched Service uses (none at
+//   all when no touched Service uses Consul);
 // - AccessPolicies and TrafficPolicies: touched ones and those naming a touched Service; for
 //   TrafficPolicies also every policy on the destination of a touched one (who governs whom).
 import type { Problem } from '../errors.ts';
 import { checkSocketBindings } from './check-bindings.ts';
+import { checkConsulNames, consulNameKey, usesConsul } from './check-consul-names.ts';
 import { indexDocuments } from './check-identity.ts';
 import { callsExternal, checkExternalReferences, checkExternalServices } from './check-external.ts';
 import { checkAccessPolicies } from './check-policies.ts';
@@ -78,6 +81,7 @@ export function checkManifestChange(
     ...changed.flatMap(checkServiceEntries),
     ...(referring ? checkUpstreamReferences(services, referring) : []),
     ...(binding ? checkSocketBindings(neighbours(services, binding), services, mesh) : []),
+    ...checkConsulNames(services, sharingConsulNames(services, changed)),
     ...checkAccessPolicies(
       ofKind('AccessPolicy').filter((p) => mine.has(p) || namesAny(p, keys)),
       services,
@@ -90,6 +94,14 @@ export function checkManifestChange(
       services.filter((s) => mine.has(s) || callsExternal(s, externals)),
     ),
   ];
+}
+
+/** Touched Services and those using a Consul name one of them uses; none when none uses Consul. */
+function sharingConsulNames(services: readonly Service[], changed: readonly Service[]): Service[] {
+  const names = new Set(changed.filter(usesConsul).map(consulNameKey));
+  if (names.size === 0) return [];
+  const mine = new Set(changed);
+  return services.filter((s) => mine.has(s) || (usesConsul(s) && names.has(consulNameKey(s))));
 }
 
 const portNames = (s: Service) => JSON.stringify(s.ports.map((p) => p.name));

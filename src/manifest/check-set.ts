@@ -1,8 +1,9 @@
 // Checks across a set of manifests, run on the whole desired state (not one file): identity,
-// references, bindings and access policies. A new kind adds its cross-document rules as another row
+// references, bindings, Consul names and access policies. A new kind adds its cross-document rules as another row
 // of SET_CHECKS.
 import type { Problem } from '../errors.ts';
 import { checkSocketBindings } from './check-bindings.ts';
+import { checkConsulNames } from './check-consul-names.ts';
 import { checkExternalReferences, checkExternalServices } from './check-external.ts';
 import { checkDocumentIdentity } from './check-identity.ts';
 import { checkAccessPolicies } from './check-policies.ts';
@@ -21,6 +22,7 @@ const SET_CHECKS: readonly SetCheck[] = [
   (ms, services) => checkExternalReferences(firstDefinitions(ms, 'ExternalService'), services),
   (ms) => checkExternalServices(firstDefinitions(ms, 'ExternalService')),
   (ms, services) => checkSocketBindings(services, services, firstDefinitions(ms, 'Mesh')[0]),
+  (_, services) => checkConsulNames(services),
   (ms, services) => checkAccessPolicies(firstDefinitions(ms, 'AccessPolicy'), services),
   (ms, services) => checkTrafficPolicies(firstDefinitions(ms, 'TrafficPolicy'), services),
 ];

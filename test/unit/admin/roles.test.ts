@@ -10,6 +10,13 @@ const services = (cp: RunningControlPlane) =>
     .map((m) => `${'namespace' in m ? m.namespace : ''}/${m.name}`)
     .sort();
 
+const discovery = (yaml: string, d: string) => yaml.replace('spec:\n', `spec:\n  discovery: ${d}\n`);
+/** B's HIS, whose instances come from Consul under the name `his`. */
+const consulHis = discovery(serviceYaml('ns-b', 'his'), '{ mode: consul }').replace(
+  / {2}instances:\n.*\n/,
+  '',
+);
+
 describe('admin API roles', () => {
   let cp: RunningControlPlane;
   let viewer: string;
@@ -20,7 +27,7 @@ describe('admin API roles', () => {
     viewer = (await createToken(cp, 'viewer')).token;
     editorA = (await createToken(cp, 'editor', { name: 'team-a', namespaces: ['ns-a'] })).token;
     const seeded = await adminRequest(cp, 'POST', '/v1/apply', {
-      body: `${serviceYaml('ns-b', 'billing')}---\n${serviceYaml('ns-a', 'lab')}`,
+      body: `${serviceYaml('ns-b', 'billing')}---\n${serviceYaml('ns-a', 'lab')}---\n${consulHis}`,
     });
     expect(seeded.status).toBe(200);
   });
@@ -49,7 +56,7 @@ describe('admin API roles', () => {
     });
     expect(res.status).toBe(403);
     expect(errorCodes(res)).toEqual(['PERMISSION_DENIED']);
-    expect(services(cp)).toEqual(['ns-a/lab', 'ns-b/billing']);
+    expect(services(cp)).toEqual(['ns-a/lab', 'ns-b/billing', 'ns-b/his']);
   });
 
   it('refuses an editor of A re-pointing a policy in A that protects B', async () => {
@@ -78,6 +85,16 @@ spec:
     });
     expect(res.status).toBe(200);
     expect(services(cp)).toContain('ns-a/emr');
+  });
+
+  it("refuses an editor of A registering its Service in Consul under the name B's Service discovers", async () => {
+    const res = await adminRequest(cp, 'POST', '/v1/apply', {
+      token: editorA,
+      body: discovery(serviceYaml('ns-a', 'labsvc'), '{ mode: static, register: true, consulName: his }'),
+    });
+    expect(res.status).toBe(409);
+    expect(errorCodes(res)).toEqual(['CONFLICT']);
+    expect(services(cp)).not.toContain('ns-a/labsvc');
   });
 
   it('refuses an editor deleting in B, by body or by path', async () => {

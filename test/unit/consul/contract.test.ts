@@ -253,6 +253,42 @@ function consulContract(name: string, makeTarget: () => Promise<ConsulTarget>): 
       });
     });
 
+    it("keeps instances clinimesh registered for another namespace out of this namespace's service", async () => {
+      const consulName = uniqueName('his');
+      const registered = (namespace: string, name: string, address: string): Service => ({
+        kind: 'Service',
+        name,
+        namespace,
+        ports: [{ name: 'http', port: 15031, targetPort: 8031, protocol: 'http' }],
+        discovery: { mode: 'static', consulName, register: true },
+        instances: [{ name: `${name}-1`, address, appAddress: address, locality: {}, weight: 1, meta: {} }],
+        upstreams: [],
+        origin: { file: `${name}.yaml` },
+      });
+      const registrar = new ConsulRegistrar(admin);
+      const foreign = registered('lab', 'labsvc', '127.0.66.6');
+      const own = registered('clinical', 'his-legacy', '127.0.10.31');
+      for (const s of [foreign, own]) {
+        expect((await registrar.sync(undefined, s)).ok).toBe(true);
+        cleanups.push(() => registrar.deregister(s));
+      }
+      // Registered by someone else, with a namespace meta of its own: not ours to judge.
+      await registerTtl(consulName, { id: `${consulName}-ext`, port: 15032, meta: { namespace: 'lab' } });
+      const { sink, watcher } = await watch(consulName);
+      const seen = await waitFor(
+        async () => {
+          const ids = sink.last('his.clinical')?.endpoints.map((e) => e.instance);
+          return ids?.includes(`${consulName}-ext`) && ids.includes(registrationId(own, 'his-legacy-1'))
+            ? ids
+            : undefined;
+        },
+        { what: "this namespace's instances and the external one" },
+      );
+      expect(seen).not.toContain(registrationId(foreign, 'labsvc-1'));
+      expect(sink.last('his.clinical')?.endpoints.map((e) => e.address)).not.toContain('127.0.66.6');
+      expect(watcher.status()[0]?.foreignEntries).toBe(1);
+    });
+
     it('registers the control plane with an HTTP check on /healthz that follows its health', async () => {
       let healthy = true;
       const healthz = createServer((req, res) =>

@@ -118,3 +118,73 @@ describe('manifests built in code', () => {
     expect(checkManifestSet(parse(his, his)).map((p) => p.code)).toEqual(['DUPLICATE']);
   });
 });
+
+describe('Consul service names across namespaces', () => {
+  const inNs = (ns: string, name: string, discovery: string, address: string) =>
+    service(
+      name,
+      `  ports: [{ name: http, port: 15031, targetPort: 8031, protocol: http }]
+  discovery: ${discovery}
+  instances: [{ name: ${name}-1, address: ${address}, appAddress: ${address} }]
+`,
+    ).replace('namespace: clinical', `namespace: ${ns}`);
+  const hisConsul = service(
+    'his',
+    '  ports: [{ name: http, port: 15001, targetPort: 8080, protocol: http }]\n  discovery: { mode: consul }\n',
+  );
+
+  it("refuses a Service registering under another namespace's Consul name, at its consulName", () => {
+    const lab = inNs('lab', 'labsvc', '{ mode: static, register: true, consulName: his }', '127.0.0.61');
+    const problems = checkManifestSet(parse(hisConsul, lab));
+    expect(problems.map(brief)).toEqual([
+      { code: 'CONFLICT', field: 'spec.discovery.consulName', line: lineOf(lab, 'consulName') },
+    ]);
+    expect(problems[0]?.resource).toBe('Service lab/labsvc');
+    expect(problems[0]?.pos?.file).toBe('f1.yaml');
+    expect(problems[0]?.message).toContain('Service clinical/his');
+  });
+
+  it('refuses the default name too, and a name differing only in case (Consul compares names so)', () => {
+    const his = inNs('lab', 'his', '{ mode: static, register: true }', '127.0.0.62');
+    expect(checkManifestSet(parse(hisConsul, his)).map(brief)).toEqual([
+      { code: 'CONFLICT', field: 'spec.discovery.register', line: lineOf(his, 'register') },
+    ]);
+    const upper = inNs('lab', 'labsvc', '{ mode: static, register: true, consulName: HIS }', '127.0.0.63');
+    expect(checkManifestSet(parse(hisConsul, upper)).map((p) => p.code)).toEqual(['CONFLICT']);
+  });
+
+  it('refuses two namespaces registering one name, each blamed', () => {
+    const a = inNs('lab', 'a', '{ mode: static, register: true, consulName: shared }', '127.0.0.64');
+    const b = inNs('radiology', 'b', '{ mode: static, register: true, consulName: shared }', '127.0.0.65');
+    expect(checkManifestSet(parse(a, b)).map((p) => [p.code, p.resource])).toEqual([
+      ['CONFLICT', 'Service lab/a'],
+      ['CONFLICT', 'Service radiology/b'],
+    ]);
+  });
+
+  it('allows one namespace to register and discover a name, and two namespaces to discover one', () => {
+    const reg = inNs(
+      'clinical',
+      'his-legacy',
+      '{ mode: static, register: true, consulName: his }',
+      '127.0.0.66',
+    );
+    const consulOnly = (ns: string, name: string, consulName: string) =>
+      inNs(ns, name, `{ mode: consul, consulName: ${consulName} }`, '127.0.0.1').replace(
+        / {2}instances:.*\n/,
+        '',
+      );
+    const staticOnly = inNs('lab', 'labsvc', '{ mode: static, consulName: his }', '127.0.0.68');
+    expect(
+      checkManifestSet(
+        parse(
+          hisConsul,
+          reg,
+          consulOnly('lab', 'ext', 'pacs'),
+          consulOnly('radiology', 'ext', 'pacs'),
+          staticOnly,
+        ),
+      ),
+    ).toEqual([]);
+  });
+});
