@@ -29,6 +29,7 @@ import { issueServerCert, makeTestCa, startTlsPartner, type TlsPartner } from '.
 import { loopbackAddress } from '../helpers/ports.ts';
 import { httpRequest } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { readAuditLines } from '../helpers/audit.ts';
 
 const LAB_NAME = 'lab.partner.test';
 const LAB_PORT = 9101;
@@ -81,13 +82,7 @@ spec:
       ${caPem.trim().replace(/\n/g, '\n      ')}
 `;
 
-  async function auditLines(): Promise<AuditLine[]> {
-    const text = await readFile(auditFile(), 'utf8').catch(() => '');
-    return text
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as AuditLine);
-  }
+  const auditLines = () => readAuditLines<AuditLine>(auditFile());
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'clinimesh-egress-'));

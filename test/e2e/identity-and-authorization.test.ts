@@ -2,7 +2,7 @@
 // certificates over SDS. EMR may read patients from HIS; imaging may not call EMR; only EMR may open
 // an HL7 (TCP) connection to the lab; plaintext and foreign-CA clients are refused at the door; and
 // each inbound request leaves one JSON audit line without its query string.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +27,7 @@ import {
 } from '../helpers/mesh.ts';
 import { httpRequest, startHttpUpstream, startTcpEchoUpstream, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { readAuditLines } from '../helpers/audit.ts';
 
 const [his, emr, imaging, lab] = instances('x', 4).map((i, n) => ({
   ...i,
@@ -113,13 +114,7 @@ describeWithEnvoy('identity, mTLS, authorization and audit with real Envoy', () 
   const apps: Upstream[] = [];
   const audit = (name: string) => join(dir, `${name}.audit.jsonl`);
 
-  async function auditLines(name: string): Promise<AuditLine[]> {
-    const text = await readFile(audit(name), 'utf8').catch(() => '');
-    return text
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as AuditLine);
-  }
+  const auditLines = (name: string) => readAuditLines<AuditLine>(audit(name));
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'clinimesh-audit-'));

@@ -4,7 +4,7 @@
 // never see its connection, which network RBAC after tcp_proxy cannot give: mesh TCP goes through an
 // HTTP/2 CONNECT tunnel authorized before the application is connected. Every tunnel leaves audit
 // lines with the caller's identity, the port, the decision, the bytes and the duration.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ import {
   type Upstream,
 } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { readAuditLines } from '../helpers/audit.ts';
 
 const [mq, his, lis, pacs] = instances('tcp', 4) as [
   { name: string; address: string },
@@ -136,13 +137,7 @@ describeWithEnvoy('TCP authorization that leaks nothing, with real Envoy', () =>
   let mllp: TcpUpstream;
   const auditFile = () => join(dir, 'mq.audit.jsonl');
 
-  async function auditLines(): Promise<AuditLine[]> {
-    const text = await readFile(auditFile(), 'utf8').catch(() => '');
-    return text
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as AuditLine);
-  }
+  const auditLines = () => readAuditLines<AuditLine>(auditFile());
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'clinimesh-tcp-authz-'));
