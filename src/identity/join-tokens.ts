@@ -89,6 +89,8 @@ export class JoinTokens {
   private readonly now: () => Date;
   private readonly records: RecordSet;
   private readonly unwatch: () => void;
+  private reading: Promise<Result<void>> | undefined;
+  private nextRead: Promise<Result<void>> | undefined;
 
   private constructor(private readonly o: JoinTokenOptions) {
     this.now = o.now ?? (() => new Date());
@@ -236,7 +238,30 @@ export class JoinTokens {
     });
   }
 
-  private async reload(): Promise<Result<void>> {
+  /**
+   * Reads the store again. Unknown tokens arrive before anyone is authenticated, so callers share
+   * reads: one runs at a time, and whoever arrives while it runs shares the next, which starts after
+   * it (a read that began before a caller asked could miss the token that caller holds).
+   */
+  private reload(): Promise<Result<void>> {
+    if (!this.reading) return this.read();
+    const next = (): Promise<Result<void>> => {
+      this.nextRead = undefined;
+      return this.read();
+    };
+    this.nextRead ??= this.reading.then(next, next);
+    return this.nextRead;
+  }
+
+  private read(): Promise<Result<void>> {
+    const reading = this.readOnce().finally(() => {
+      if (this.reading === reading) this.reading = undefined;
+    });
+    this.reading = reading;
+    return reading;
+  }
+
+  private async readOnce(): Promise<Result<void>> {
     const loaded = await this.records.load();
     if (!loaded.ok) return loaded;
     const next = new Map<string, StoredRecord>();

@@ -77,6 +77,33 @@ describe('shared through Consul KV', () => {
     onB.value.close();
   });
 
+  it('reads the store at most once at a time for unknown join tokens, however many arrive at once, and still finds a new one', async () => {
+    // Unknown tokens come before anyone is authenticated: each must not cost a Consul read of its own.
+    const options = { rootPin: () => 'A'.repeat(43), knownService: () => true };
+    const onA = await JoinTokens.open({ ...options, records: (await backend()).records('join-tokens') });
+    const onB = await JoinTokens.open({ ...options, records: (await backend()).records('join-tokens') });
+    if (!onA.ok || !onB.ok) throw new Error('open');
+    const unknown = (i: number) =>
+      `cmjt.${i.toString(16).padStart(16, '0')}.${'B'.repeat(43)}.${'A'.repeat(43)}`;
+    const reads = () => double.requests.filter((r) => r.method === 'GET' && r.path.includes('join')).length;
+    const before = reads();
+    const refused = await Promise.all(Array.from({ length: 50 }, (_, i) => onB.value.consume(unknown(i))));
+    expect(refused.every((r) => !r.ok)).toBe(true);
+    expect(reads() - before).toBeLessThanOrEqual(2);
+    // A token made on A a moment ago is still found by B, by a read that starts after it was asked for.
+    const issued = onA.value.create({ namespace: 'clinical', service: 'his', createdBy: 'test' });
+    if (!issued.ok) throw new Error(JSON.stringify(issued.errors));
+    expect((await issued.value.saved).ok).toBe(true);
+    const [flood, found] = await Promise.all([
+      Promise.all(Array.from({ length: 20 }, (_, i) => onB.value.consume(unknown(100 + i)))),
+      onB.value.consume(issued.value.token),
+    ]);
+    expect(flood.every((r) => !r.ok)).toBe(true);
+    expect(found.ok).toBe(true);
+    onA.value.close();
+    onB.value.close();
+  });
+
   it('concurrent applies through two control planes: a lost race is re-proposed, every apply commits, both serve the same state', async () => {
     const stores = [new StateStore(await backend()), new StateStore(await backend())];
     for (const s of stores) expect((await s.restore()).ok).toBe(true);
