@@ -1,5 +1,6 @@
 // ExternalService manifests (egress to partners outside the mesh) and the Services that call them:
 // what is read, what is refused and where (file:line, field), and the checks across documents.
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -140,8 +141,15 @@ describe('ExternalService parsing', () => {
     caCertificates: |
       ${ca}
 `);
-    const key =
-      '-----BEGIN PRIVATE KEY-----\n      MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n      -----END PRIVATE KEY-----';
+    // A key made now (none is committed), indented as the block scalar holds it.
+    const key = (
+      generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+        type: 'pkcs8',
+        format: 'pem',
+      }) as string
+    )
+      .trim()
+      .replace(/\n/g, '\n      ');
     for (const [what, t] of [
       ['no certificate', text('not a certificate')],
       ['a key', text(key)],
