@@ -8,7 +8,9 @@ import type { TypedExtensionConfigJson } from '../resources/gen/envoy/config/cor
 import type { TcpProxy_TcpAccessLogOptionsJson } from '../resources/gen/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy_pb.ts';
 import type { SubstitutionFormatStringJson } from '../resources/gen/envoy/config/core/v3/substitution_format_string_pb.ts';
 import type { StructJson } from '@bufbuild/protobuf/wkt';
+import type { Mesh } from '../../manifest/types.ts';
 import { HTTP_RBAC, NETWORK_RBAC } from './rbac.ts';
+import type { SidecarRef } from './types.ts';
 
 const FILE_LOG = 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog';
 
@@ -39,6 +41,11 @@ function fileLog(
     name: 'envoy.access_loggers.file',
     typed_config: anyJson({ '@type': FILE_LOG, path, log_format }),
   };
+}
+
+/** Where a sidecar writes its audit trail: its agent's path, else the mesh's; none when auditing is off. */
+export function auditPathOf(mesh: Mesh, sidecar: SidecarRef): string | undefined {
+  return mesh.audit.enabled ? (sidecar.auditLogPath ?? mesh.audit.path) : undefined;
 }
 
 export function httpAuditLog(path: string, destination: string, enforced: boolean): AccessLogJson {

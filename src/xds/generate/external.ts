@@ -19,7 +19,13 @@ import { anyJson } from '../resources/any-json.ts';
 import type { TransportSocketJson } from '../resources/gen/envoy/config/core/v3/base_pb.ts';
 import type { FilterJson } from '../resources/gen/envoy/config/listener/v3/listener_components_pb.ts';
 import { CLUSTER, LISTENER } from '../resources/type-urls.ts';
-import { egressHttpAuditLog, egressTcpAuditLog, TCP_AUDIT_OPTIONS, type EgressTarget } from './audit.ts';
+import {
+  auditPathOf,
+  egressHttpAuditLog,
+  egressTcpAuditLog,
+  TCP_AUDIT_OPTIONS,
+  type EgressTarget,
+} from './audit.ts';
 import { protocolOptions } from './clusters.ts';
 import { duration } from './durations.ts';
 import { httpConnectionManager, socketAddress } from './listeners.ts';
@@ -168,7 +174,7 @@ export function generateExternalUpstreams(
   const resources: Resource[] = [];
   const problems: Problem[] = [];
   const clusters = new Set<string>();
-  const auditPath = view.mesh.audit.enabled ? (sidecar.auditLogPath ?? view.mesh.audit.path) : undefined;
+  const auditPath = auditPathOf(view.mesh, sidecar);
   const source = spiffeId(view.mesh.trustDomain, { namespace: service.namespace, service: service.name });
   for (const u of service.upstreams) {
     if (!isExternalUpstream(u)) continue;

@@ -25,7 +25,7 @@ import type {
   HttpFilterJson,
 } from '../resources/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts';
 import { LISTENER } from '../resources/type-urls.ts';
-import { httpAuditLog, TCP_AUDIT_OPTIONS, tcpAuditLog } from './audit.ts';
+import { auditPathOf, httpAuditLog, TCP_AUDIT_OPTIONS, tcpAuditLog } from './audit.ts';
 import { configSource } from './config-source.ts';
 import {
   inboundClusterName,
@@ -117,7 +117,7 @@ function inboundPlan(port: ServicePort, c: InboundContext): InboundPlan {
     cluster: inboundClusterName(port),
     statPrefix: `inbound_${port.name}`,
     enforced: needsRbac(c.mesh, c.policies),
-    auditPath: c.mesh.audit.enabled ? (c.sidecar.auditLogPath ?? c.mesh.audit.path) : undefined,
+    auditPath: auditPathOf(c.mesh, c.sidecar),
     destination: spiffeId(c.mesh.trustDomain, { namespace: c.service.namespace, service: c.service.name }),
   };
 }
