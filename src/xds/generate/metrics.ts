@@ -3,15 +3,13 @@
 // on loopback; only this one read-only page of it is reachable from the network. Stat names carry
 // cluster and listener names, never a path, query or header, so no patient data leaves this way.
 import type { Instance, Mesh, MeshMetrics } from '../../manifest/types.ts';
-import { anyJson } from '../resources/any-json.ts';
 import type { ListenerJson } from '../resources/gen/envoy/config/listener/v3/listener_pb.ts';
 import type { RouteConfigurationJson } from '../resources/gen/envoy/config/route/v3/route_pb.ts';
 import { CLUSTER, LISTENER } from '../resources/type-urls.ts';
+import { httpConnectionManager, socketAddress } from './listeners.ts';
 import { ADMIN_CLUSTER, METRICS_LISTENER } from './names.ts';
 import type { Resource, SidecarRef } from './types.ts';
 
-const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-const ROUTER = 'envoy.extensions.filters.http.router.v3.Router';
 export const PROMETHEUS_PATH = '/stats/prometheus';
 /** The agent's default admin port; a sidecar whose admin listens elsewhere says so in node metadata. */
 export const DEFAULT_ADMIN_PORT = 15000;
@@ -43,29 +41,10 @@ function metricsRoutes(): RouteConfigurationJson {
 function metricsListener(metrics: MeshMetrics, instance: Instance): Resource<typeof LISTENER> {
   const body: ListenerJson = {
     name: METRICS_LISTENER,
-    address: { socket_address: { address: instance.address, port_value: metrics.port } },
+    address: socketAddress(instance.address, metrics.port),
     traffic_direction: 'INBOUND',
-    filter_chains: [
-      {
-        filters: [
-          {
-            name: 'envoy.filters.network.http_connection_manager',
-            typed_config: anyJson({
-              '@type': `type.googleapis.com/${HCM}`,
-              stat_prefix: 'metrics',
-              codec_type: 'AUTO',
-              route_config: metricsRoutes(),
-              http_filters: [
-                {
-                  name: 'envoy.filters.http.router',
-                  typed_config: anyJson({ '@type': `type.googleapis.com/${ROUTER}` }),
-                },
-              ],
-            }),
-          },
-        ],
-      },
-    ],
+    // No audit log and no tracing: a scrape is not a clinical call.
+    filter_chains: [{ filters: [httpConnectionManager('metrics', { route_config: metricsRoutes() })] }],
   };
   return { typeUrl: LISTENER, name: METRICS_LISTENER, body };
 }
@@ -82,9 +61,7 @@ function adminCluster(adminPort: number): Resource<typeof CLUSTER> {
         cluster_name: ADMIN_CLUSTER,
         endpoints: [
           {
-            lb_endpoints: [
-              { endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } } },
-            ],
+            lb_endpoints: [{ endpoint: { address: socketAddress('127.0.0.1', adminPort) } }],
           },
         ],
       },
